@@ -1,0 +1,1 @@
+"""Modalities. Each sub-package (``timeseries``, ...) is found by name; see ``registry.py``."""

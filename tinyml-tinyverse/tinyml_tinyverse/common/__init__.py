@@ -1,0 +1,1 @@
+"""Building blocks shared by the reference scripts and by tinyml_modelmaker."""
