@@ -1,0 +1,1 @@
+"""Models built from a layer spec, the model zoo and NPU rules (registry lands next)."""
