@@ -1,0 +1,109 @@
+"""Human descriptions of every task, section, parameter and preset of the time-series modality.
+
+``tinyml-modelmaker --describe [TOPIC]`` prints them and ``docs/config_reference.md`` is generated
+from them (``tinyml-modelmaker --describe --markdown > docs/config_reference.md``). Torch-free.
+"""
+
+from __future__ import annotations
+
+TASK_DESCRIPTIONS = {
+    "generic_timeseries_classification": (
+        "Assign one class to each window of a recording (e.g. motor normal / imbalance / bearing fault). "
+        "Data: classes/<class_name>/<recording>.csv. Models: CLS_*. Metrics: accuracy, macro F1, "
+        "confusion matrix, ROC-AUC, file-level majority vote."
+    ),
+    "generic_timeseries_regression": (
+        "Predict one or more continuous values per window (e.g. torque from currents). "
+        "Data: files/*.csv with the target in the last column unless "
+        "data_processing_feature_extraction.target_columns names it. Models: REGR_*. Metrics: MAE, RMSE, R2."
+    ),
+    "generic_timeseries_forecasting": (
+        "Predict the next `horizon` steps of some variables from a window of past values. "
+        "Data: files/*.csv; data_processing_feature_extraction names forecast_variables and horizon. "
+        "Models: FCST_*. Metrics: MAE, RMSE, SMAPE per horizon step."
+    ),
+    "generic_timeseries_anomalydetection": (
+        "Flag windows that do not look like normal operation: an autoencoder is trained on normal data "
+        "and a reconstruction-error threshold is chosen on validation data. Data: classes/Normal/ and "
+        "anomaly class folders. Models: AD_*. Metrics: precision, recall, F1, ROC-AUC."
+    ),
+}
+
+SECTION_DESCRIPTIONS = {
+    "common": "What the project is: modality, task, target device and where runs are written.",
+    "dataset": "Where the data comes from and how it is split into train / val / test.",
+    "data_processing_feature_extraction": (
+        "How windows are cut and features extracted (the tinyverse data_config). Its keys are defined and "
+        "checked by tinyml_tinyverse.common.datasets (DATA_CONFIG_DEFAULTS / validate_data_config); "
+        "see `tinyml-modelmaker --describe data_processing_feature_extraction` for the defaults."
+    ),
+    "training": "The model and how it is trained and quantized.",
+    "testing": "Metrics of the float and quantized ONNX models on the test split.",
+    "compilation": "Turning the model into verified C for the target device.",
+}
+
+PARAM_DESCRIPTIONS = {
+    "common": {
+        "target_module": "The modality; `timeseries` is the one there is. Found by name under tinyml_modelmaker/ai_modules/.",
+        "task_type": "The task (required); see `--describe tasks`.",
+        "target_device": "The chip the model is compiled for; see `--describe devices`. NPU targets get the NPU rules checked before training.",
+        "run_name": (
+            "Folder of this run under <projects_path>/<dataset_name>/run/. Placeholders: {date-time} "
+            "(YYYYMMDD-HHMMSS) and {model_name}. An existing run folder is never overwritten: pass a new "
+            "run_name (--run-name) or --resume."
+        ),
+        "projects_path": "Root folder of all projects; relative paths start at the current directory.",
+    },
+    "dataset": {
+        "enable": "Run the dataset stage. When false, the run folder must already hold a dataset stage output (from an earlier run with --resume).",
+        "dataset_name": "Names the project folder <projects_path>/<dataset_name>/. Default: the last part of input_data_path (without .zip).",
+        "input_data_path": (
+            "A data folder, a .zip or a single file in the documented layouts (classes/<label>/*.csv for "
+            "classification and anomaly detection, files/*.csv for regression and forecasting), or "
+            "generated://<motor_fault|regression|forecasting|anomaly> to generate an example dataset into "
+            "<projects_path>/<dataset_name>/generated/ the first time."
+        ),
+        "generator_config": "Keyword arguments of the dataset generator when input_data_path is generated://<name> (e.g. sizes for a quick test).",
+        "split_type": "amongst_files: whole recordings go to one split (no leakage). within_files: each recording's rows are cut in order.",
+        "split_factor": "Fractions [train, val, test] summing to 1. Annotation lists shipped with the data win.",
+        "seed": "Seed of the split (the same seed gives the same split).",
+    },
+    "training": {
+        "enable": "Run the training stage. When false, testing and compilation use the model an earlier run left in this run folder.",
+        "model_name": "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see `--describe models`.",
+        "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
+        "batch_size": "Samples per step; null lets the training script fit it to the data size.",
+        "training_epochs": "Maximum number of float training epochs (early stopping may end sooner).",
+        "learning_rate": "Initial learning rate.",
+        "optimizer": "adam, adamw or sgd (momentum 0.9).",
+        "weight_decay": "L2 weight decay.",
+        "lr_scheduler": "cosine, step or none; with warmup_epochs of linear warmup.",
+        "warmup_epochs": "Epochs of linear learning-rate warmup.",
+        "early_stopping_patience": "Stop after this many epochs without a better validation metric (0: never stop early).",
+        "num_gpus": "Processes to train with: 0 or 1 trains in this process; N > 1 launches torch.distributed (N GPUs, or N CPU processes with gloo where there is no CUDA).",
+        "seed": "Seed of weights, shuffling and augmentation (same config and seed on CPU give the same metrics).",
+        "resume": "Resume training from training/base/checkpoint.pt of this run folder (also set by --resume).",
+        "quantization": "0: float only; 1: generic int8; 2: NPU style (power-of-two scales). null: 2 on NPU targets, else 1.",
+        "quantization_method": "PTQ (calibrate on training batches) or QAT (fine-tune with fake quantization from the best float model).",
+        "quantization_weight_bitwidth": "Weight bits: 8, or 4 / 2 (packed, quantization 2 only).",
+        "calibration_observer": "How activation ranges are calibrated: minmax, percentile or mse.",
+    },
+    "testing": {
+        "enable": "Run the ONNX model(s) with onnxruntime on the test split and write metrics and plots into testing/.",
+    },
+    "compilation": {
+        "enable": "Run the compilation stage: C sources, test vectors, host build with bit-exact check, memory report.",
+        "model_path": (
+            "Compile this ONNX model instead of the run's model (compile only: set dataset.enable and "
+            "training.enable to false). A float model is quantized when calibration_data is given, else compiled as float."
+        ),
+        "preset_name": "default_preset, or compress_npu_layer_data to pack NPU layer data tighter; see `--describe presets`.",
+        "calibration_data": "A .npy file of model inputs (N, C, H, W) used to calibrate a user's float ONNX model and as its test vectors.",
+        "num_test_vectors_per_class": "Test-split samples per class written into test_vector.c and checked bit for bit.",
+    },
+}
+
+PRESET_DESCRIPTIONS = {
+    "default_preset": "Weights stored in their natural layout; the safe choice for every target.",
+    "compress_npu_layer_data": "Packs NPU layer data (4- and 2-bit weights, fused parameters) to save flash on NPU targets.",
+}

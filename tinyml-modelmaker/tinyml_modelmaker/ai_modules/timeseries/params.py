@@ -1,0 +1,215 @@
+"""Defaults and schema of every section of a time-series project YAML, plus cross-key checks.
+
+Torch-free. ``SCHEMA[section][key]`` is a :class:`~tinyml_modelmaker.config.Param`; the human text
+of each key is in ``descriptions.py``. The ``data_processing_feature_extraction`` section is the
+tinyverse ``data_config``: its defaults and checks come from
+``tinyml_tinyverse.common.datasets`` (``DATA_CONFIG_DEFAULTS`` / ``validate_data_config``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from tinyml_tinyverse.common.errors import ConfigError
+
+from ...config import Param, check_required
+from . import constants as C
+
+DATA_SECTION = "data_processing_feature_extraction"
+GENERATED_SCHEME = "generated://"
+RUN_NAME_PLACEHOLDERS = ("{date-time}", "{model_name}")
+
+
+def _check_run_name(value: str) -> str | None:
+    rest = value
+    for ph in RUN_NAME_PLACEHOLDERS:
+        rest = rest.replace(ph, "")
+    if "{" in rest or "}" in rest:
+        return f"only the placeholders {', '.join(RUN_NAME_PLACEHOLDERS)} are known"
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value.strip("/"):
+        return "must be a relative folder name without '..'"
+    if re.search(r"[^A-Za-z0-9_.\-/{}]", value):
+        return "use letters, digits, '_', '-', '.', '/' and the placeholders only"
+    return None
+
+
+def _check_split_factor(value: list) -> str | None:
+    if len(value) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return "must be three numbers [train, val, test], e.g. [0.6, 0.2, 0.2]"
+    if any(v < 0 or v > 1 for v in value) or value[0] <= 0:
+        return "each fraction must be in [0, 1] and the train fraction above 0"
+    if abs(sum(value) - 1.0) > 1e-6:
+        return f"the fractions sum to {sum(value):g}, they must sum to 1, e.g. [0.6, 0.2, 0.2]"
+    return None
+
+
+def _check_model_config(value: Any) -> str | None:
+    if isinstance(value, str) and not value.strip():
+        return "give the path of a model_config YAML or a mapping of the model's arguments"
+    return None
+
+
+SCHEMA: dict[str, dict[str, Param]] = {
+    "common": {
+        "target_module": Param(C.TARGET_MODULE, (str,)),
+        "task_type": Param(None, (str,), choices=tuple(C.TASK_TYPES), required=True),
+        "target_device": Param("F28P55", (str,), choices=tuple(C.target_devices())),
+        "run_name": Param("{date-time}/{model_name}", (str,), check=_check_run_name),
+        "projects_path": Param("./data/projects", (str,)),
+    },
+    "dataset": {
+        "enable": Param(True, (bool,)),
+        "dataset_name": Param(None, (str,), nullable=True),
+        "input_data_path": Param(None, (str,), nullable=True),
+        "generator_config": Param({}, (dict,)),
+        "split_type": Param("amongst_files", (str,), choices=C.SPLIT_TYPES),
+        "split_factor": Param([0.6, 0.2, 0.2], (list,), check=_check_split_factor),
+        "seed": Param(42, (int,), minimum=0),
+    },
+    "training": {
+        "enable": Param(True, (bool,)),
+        "model_name": Param(None, (str,), nullable=True),
+        "model_config": Param(None, (str, dict), nullable=True, check=_check_model_config),
+        "batch_size": Param(None, (int,), minimum=1, nullable=True),
+        "training_epochs": Param(30, (int,), minimum=1, maximum=100000),
+        "learning_rate": Param(0.001, (float,), minimum=1e-12, maximum=10.0),
+        "optimizer": Param("adam", (str,), choices=C.OPTIMIZERS),
+        "weight_decay": Param(0.0001, (float,), minimum=0.0, maximum=1.0),
+        "lr_scheduler": Param("cosine", (str,), choices=C.LR_SCHEDULERS),
+        "warmup_epochs": Param(1, (int,), minimum=0),
+        "early_stopping_patience": Param(10, (int,), minimum=0),
+        "num_gpus": Param(1, (int,), minimum=0, maximum=64),
+        "seed": Param(42, (int,), minimum=0),
+        "resume": Param(False, (bool,)),
+        "quantization": Param(None, (int,), choices=C.QUANTIZATION_MODES, nullable=True),
+        "quantization_method": Param("PTQ", (str,), choices=C.QUANTIZATION_METHODS),
+        "quantization_weight_bitwidth": Param(8, (int,), choices=C.WEIGHT_BITWIDTHS),
+        "calibration_observer": Param("minmax", (str,), choices=C.CALIBRATION_OBSERVERS),
+    },
+    "testing": {
+        "enable": Param(True, (bool,)),
+    },
+    "compilation": {
+        "enable": Param(True, (bool,)),
+        "model_path": Param(None, (str,), nullable=True),
+        "preset_name": Param("default_preset", (str,), choices=C.COMPILATION_PRESETS),
+        "calibration_data": Param(None, (str,), nullable=True),
+        "num_test_vectors_per_class": Param(2, (int,), minimum=1, maximum=64),
+    },
+}
+
+# Sections whose keys are validated by tinyverse rather than by SCHEMA.
+FREE_SECTIONS = (DATA_SECTION,)
+
+
+def validate_data_section(section: dict, source: str) -> dict:
+    """Validate the data section with tinyverse (defaults, preset, transform names); numpy, not torch."""
+    try:
+        from tinyml_tinyverse.common.datasets import validate_data_config
+    except ImportError:  # tinyverse without its datasets package yet: pass the section on unchecked
+        return dict(section or {})
+    try:
+        return dict(validate_data_config(dict(section or {})))
+    except ConfigError as exc:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def _check_path(source: str, key: str, path: str | None, what: str) -> None:
+    if path is not None and not os.path.exists(path):
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}{key}: {path!r} does not exist ({what}); fix the path (relative paths start at {os.getcwd()})"
+        )
+
+
+def validate(resolved: dict, source: str = "") -> dict:
+    """Cross-key checks of a merged config; fills automatic values (dataset_name). Returns ``resolved``."""
+    where = f"{source}: " if source else ""
+    common, dataset, training = resolved["common"], resolved["dataset"], resolved["training"]
+    compilation = resolved["compilation"]
+    check_required(resolved, SCHEMA, source=source)
+    task = C.task_of(common["task_type"])
+
+    if common["target_module"] != C.TARGET_MODULE:
+        raise ConfigError(
+            f"{where}common.target_module {common['target_module']!r} is not {C.TARGET_MODULE!r}"
+        )
+
+    # dataset
+    path = dataset["input_data_path"]
+    if dataset["enable"] and path is None:
+        raise ConfigError(
+            f"{where}dataset.input_data_path is required when dataset.enable is true: give a folder, "
+            f"a .zip or a file, or {GENERATED_SCHEME}<name> with name in {', '.join(C.GENERATORS)}"
+        )
+    if path is not None and path.startswith(GENERATED_SCHEME):
+        name = path[len(GENERATED_SCHEME) :]
+        if name not in C.GENERATORS:
+            from tinyml_tinyverse.common.registry import unknown_name_message
+
+            raise ConfigError(
+                where + unknown_name_message("generator", name, C.GENERATORS, "dataset.input_data_path")
+            )
+    elif dataset["enable"]:
+        _check_path(source, "dataset.input_data_path", path, "the data folder, .zip or file")
+    if dataset["dataset_name"] is None:
+        if path is None:
+            raise ConfigError(
+                f"{where}dataset.dataset_name is required when dataset.input_data_path is not given"
+            )
+        base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
+        name = os.path.basename(os.path.normpath(base))
+        dataset["dataset_name"] = os.path.splitext(name)[0] if name.endswith(".zip") else name
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", dataset["dataset_name"]) or dataset["dataset_name"] in (
+        ".",
+        "..",
+    ):
+        raise ConfigError(
+            f"{where}dataset.dataset_name {dataset['dataset_name']!r}: use letters, digits, '_', '-' or '.' (it names a folder)"
+        )
+
+    # training
+    model_name = training["model_name"]
+    if training["enable"] and model_name is None:
+        raise ConfigError(f"{where}training.model_name is required when training.enable is true")
+    if model_name is not None:
+        prefix = C.MODEL_PREFIXES[task]
+        if not model_name.startswith(prefix):
+            raise ConfigError(
+                f"{where}training.model_name {model_name!r} is not a {task} model: models for "
+                f"{common['task_type']} are named {prefix}* (e.g. {prefix}4k_NPU); "
+                f"list them with: tinyml-modelmaker --describe models"
+            )
+    if isinstance(training["model_config"], str):
+        _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
+    device_has_npu = _device(common["target_device"]).has_npu
+    if training["quantization"] is None:
+        training["quantization"] = 2 if device_has_npu else 1
+    if training["quantization_weight_bitwidth"] != 8 and training["quantization"] != 2:
+        raise ConfigError(
+            f"{where}training.quantization_weight_bitwidth {training['quantization_weight_bitwidth']} needs "
+            f"training.quantization: 2 (NPU style); with quantization {training['quantization']} use 8"
+        )
+
+    # compilation
+    model_path = compilation["model_path"]
+    if model_path is not None:
+        if not model_path.endswith(".onnx"):
+            raise ConfigError(f"{where}compilation.model_path {model_path!r}: give an .onnx file")
+        _check_path(source, "compilation.model_path", model_path, "the ONNX model to compile")
+    _check_path(
+        source, "compilation.calibration_data", compilation["calibration_data"], "a .npy of model inputs"
+    )
+
+    resolved[DATA_SECTION] = validate_data_section(resolved.get(DATA_SECTION) or {}, source)
+    return resolved
+
+
+def _device(name: str):
+    from tinyml_tinyverse.common.compilation.devices import get_device
+
+    return get_device(name)

@@ -1,0 +1,181 @@
+"""``tinyml-modelmaker --describe [TOPIC]``: tasks, sections, parameters, presets, devices and models.
+
+Text for the terminal, or Markdown (``--markdown``) from which ``docs/config_reference.md`` is
+generated. Everything comes from the modality's ``descriptions.py`` and ``params.py`` so the
+documentation cannot drift from the code. Torch-free except the ``models`` topic.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from types import ModuleType
+
+from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.registry import unknown_name_message
+
+from .ai_modules.registry import get_target_module
+
+TOPICS = ("tasks", "devices", "presets", "models")
+
+
+def _default(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+
+
+def _param_lines(module: ModuleType, section: str, key: str, markdown: bool) -> list[str]:
+    param = module.params.SCHEMA[section][key]
+    text = module.descriptions.PARAM_DESCRIPTIONS[section][key]
+    if markdown:
+        return [f"| `{key}` | `{_default(param.default)}` | {param.allowed()} | {text} |"]
+    return [f"  {section}.{key} = {_default(param.default)}   [{param.allowed()}]", _wrap(text, "      ")]
+
+
+def _section_lines(module: ModuleType, section: str, markdown: bool) -> list[str]:
+    desc = module.descriptions.SECTION_DESCRIPTIONS[section]
+    lines = [f"## `{section}`", "", desc, ""] if markdown else [f"{section}:", _wrap(desc, "  ")]
+    if section in module.params.FREE_SECTIONS:
+        lines += _data_section_lines(markdown)
+        return lines + [""]
+    if markdown:
+        lines += ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for key in module.params.SCHEMA[section]:
+        lines += _param_lines(module, section, key, markdown)
+    return lines + [""]
+
+
+def _data_section_lines(markdown: bool) -> list[str]:
+    try:
+        from tinyml_tinyverse.common.datasets import DATA_CONFIG_DEFAULTS
+    except ImportError:
+        return ["(tinyml_tinyverse.common.datasets is not installed: defaults unavailable)"]
+    if markdown:
+        lines = [
+            "Defaults (from `tinyml_tinyverse.common.datasets.DATA_CONFIG_DEFAULTS`):",
+            "",
+            "| key | default |",
+            "|---|---|",
+        ]
+        return lines + [f"| `{k}` | `{_default(v)}` |" for k, v in DATA_CONFIG_DEFAULTS.items()]
+    return [f"  {k} = {_default(v)}" for k, v in DATA_CONFIG_DEFAULTS.items()]
+
+
+def _tasks_lines(module: ModuleType, markdown: bool) -> list[str]:
+    lines = ["## Task types", ""] if markdown else ["tasks (common.task_type):"]
+    for name, text in module.descriptions.TASK_DESCRIPTIONS.items():
+        lines += [f"- `{name}`: {text}"] if markdown else [f"  {name}", _wrap(text, "      ")]
+    return lines + [""]
+
+
+def _presets_lines(module: ModuleType, markdown: bool) -> list[str]:
+    lines = ["## Compilation presets", ""] if markdown else ["presets (compilation.preset_name):"]
+    for name, text in module.descriptions.PRESET_DESCRIPTIONS.items():
+        lines += [f"- `{name}`: {text}"] if markdown else [f"  {name}", _wrap(text, "      ")]
+    return lines + [""]
+
+
+def _devices_lines(markdown: bool) -> list[str]:
+    from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
+
+    if markdown:
+        lines = [
+            "## Target devices",
+            "",
+            "| device | family | CPU | flash KiB | RAM KiB | FPU | NPU |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    else:
+        lines = ["devices (common.target_device):"]
+    for name in sorted(DEVICE_REGISTRY):
+        d = DEVICE_REGISTRY[name]
+        fpu, npu = ("yes" if d.has_fpu else "no"), ("yes" if d.has_npu else "no")
+        if markdown:
+            lines.append(
+                f"| `{name}` | {d.family} | {d.cpu} | {d.flash_kib:g} | {d.ram_kib:g} | {fpu} | {npu} |"
+            )
+        else:
+            lines.append(
+                f"  {name:<14} {d.family:<8} {d.cpu:<14} flash {d.flash_kib:>6g} KiB  RAM {d.ram_kib:>5g} KiB  FPU {fpu:<3} NPU {npu}"
+            )
+    return lines + [""]
+
+
+def _models_lines(module: ModuleType) -> list[str]:
+    """The registered models per task (imports torch through the model zoo)."""
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY
+
+    lines = []
+    for task_type, task in module.constants.TASK_TYPES.items():
+        prefix = module.constants.MODEL_PREFIXES[task]
+        lines += [f"{task_type}:", "  " + ", ".join(MODEL_REGISTRY.names(prefix + "*"))]
+    return lines + [""]
+
+
+def describe(topic: str | None = None, *, markdown: bool = False, target_module: str = "timeseries") -> str:
+    """The description of ``topic`` (None: everything but models) as text or Markdown.
+
+    Topics: ``tasks``, ``devices``, ``presets``, ``models``, a section name, ``section.key``, or a
+    task type, device or preset name.
+    """
+    module = get_target_module(target_module)
+    sections = list(module.params.SCHEMA) + [
+        s for s in module.params.FREE_SECTIONS if s not in module.params.SCHEMA
+    ]
+    if topic is None:
+        lines = ["# Project configuration reference", ""] if markdown else []
+        if markdown:
+            lines += [
+                "Generated from `tinyml_modelmaker/ai_modules/timeseries/descriptions.py` and `params.py` by",
+                "`tinyml-modelmaker --describe --markdown > docs/config_reference.md`; do not edit by hand.",
+                "",
+            ]
+        lines += _tasks_lines(module, markdown)
+        for section in sections:
+            lines += _section_lines(module, section, markdown)
+        lines += _presets_lines(module, markdown) + _devices_lines(markdown)
+        return "\n".join(lines).rstrip() + "\n"
+    if topic == "tasks":
+        lines = _tasks_lines(module, markdown)
+    elif topic == "devices":
+        lines = _devices_lines(markdown)
+    elif topic == "presets":
+        lines = _presets_lines(module, markdown)
+    elif topic == "models":
+        lines = _models_lines(module)
+    elif topic in sections:
+        lines = _section_lines(module, topic, markdown)
+    elif "." in topic and topic.split(".", 1)[0] in module.params.SCHEMA:
+        section, key = topic.split(".", 1)
+        if key not in module.params.SCHEMA[section]:
+            raise ConfigError(
+                unknown_name_message("key", key, module.params.SCHEMA[section], where=f"section {section!r}")
+            )
+        lines = _param_lines(module, section, key, markdown)
+    elif topic in module.descriptions.TASK_DESCRIPTIONS:
+        lines = [topic, _wrap(module.descriptions.TASK_DESCRIPTIONS[topic], "  ")]
+    elif topic in module.descriptions.PRESET_DESCRIPTIONS:
+        lines = [topic, _wrap(module.descriptions.PRESET_DESCRIPTIONS[topic], "  ")]
+    else:
+        from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
+
+        if topic in DEVICE_REGISTRY:
+            d = DEVICE_REGISTRY[topic]
+            lines = [
+                f"{d.name}: {d.description}",
+                f"  family {d.family}, CPU {d.cpu}, flash {d.flash_kib:g} KiB, "
+                f"RAM {d.ram_kib:g} KiB, FPU {d.has_fpu}, NPU {d.has_npu}",
+            ]
+        else:
+            known = list(TOPICS) + sections + list(module.descriptions.TASK_DESCRIPTIONS)
+            raise ConfigError(
+                unknown_name_message("--describe topic", topic, known)
+                + " (or section.key, a device or preset name)"
+            )
+    return "\n".join(lines).rstrip() + "\n"

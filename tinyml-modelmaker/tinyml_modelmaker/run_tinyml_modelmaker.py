@@ -1,0 +1,97 @@
+"""Command line: ``tinyml-modelmaker config.yaml [--set a.b=c ...] [--run-name NAME] [--resume]``.
+
+Also ``tinyml-modelmaker --describe [TOPIC] [--markdown]`` and ``--check`` (validate and print the
+resolved config, run nothing). Runs as ``python tinyml_modelmaker/run_tinyml_modelmaker.py
+config.yaml`` from ``tinyml-modelmaker/`` too. Torch is imported only when a stage needs it, so a
+bad config is rejected within two seconds. User errors print as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+from tinyml_tinyverse.common.errors import TinyMLError
+
+from tinyml_modelmaker.config import plain, resolve_config
+
+EXIT_USER_ERROR = 2
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """The argument parser of the command."""
+    parser = argparse.ArgumentParser(
+        prog="tinyml-modelmaker",
+        description="Run a TinyML project (dataset -> training -> testing -> compilation) from one YAML.",
+    )
+    parser.add_argument("config", nargs="?", help="project YAML file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (value read as YAML), e.g. --set training.training_epochs=5; repeatable",
+    )
+    parser.add_argument("--run-name", help="run folder name (overrides common.run_name)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in an existing run folder (the latest one matching run_name if it has {date-time})",
+    )
+    parser.add_argument(
+        "--describe",
+        nargs="?",
+        const="",
+        metavar="TOPIC",
+        help="describe the config (all, or a TOPIC: tasks, devices, presets, models, a section or section.key)",
+    )
+    parser.add_argument("--markdown", action="store_true", help="with --describe: print Markdown")
+    parser.add_argument("--target-module", default="timeseries", help="with --describe: the modality")
+    parser.add_argument(
+        "--check", action="store_true", help="validate the config, print it resolved, run nothing"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 done, 2 user error)."""
+    args = get_args_parser().parse_args(argv)
+    try:
+        if args.describe is not None:
+            from tinyml_modelmaker.describe import describe
+
+            sys.stdout.write(
+                describe(args.describe or None, markdown=args.markdown, target_module=args.target_module)
+            )
+            return 0
+        if not args.config:
+            get_args_parser().print_usage(sys.stderr)
+            print("tinyml-modelmaker: error: give a project YAML file (or --describe)", file=sys.stderr)
+            return EXIT_USER_ERROR
+        overrides = list(args.overrides)
+        if args.run_name is not None:
+            overrides.append("common.run_name=" + json.dumps(args.run_name))
+        if args.resume:
+            overrides.append("training.resume=true")
+        config = resolve_config(args.config, overrides)
+        if args.check:
+            sys.stdout.write(yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=None))
+            return 0
+        from tinyml_modelmaker.ai_modules.registry import get_runner
+
+        runner = get_runner(config["common"]["target_module"])
+        runner.run(config, resume=args.resume, source=args.config)
+        return 0
+    except TinyMLError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue this run with --resume (and the same --run-name)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
