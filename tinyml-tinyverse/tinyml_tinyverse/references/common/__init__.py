@@ -1,0 +1,1 @@
+"""Pieces shared by the reference scripts: the training loop, tasks, metrics, plots, checkpoints."""

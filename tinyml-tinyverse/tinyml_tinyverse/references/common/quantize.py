@@ -1,0 +1,143 @@
+"""The quantized model after float training: QAT fine-tuning or PTQ, the quantized graph, its files
+and its test metrics (``--quantization 1|2``)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import onnx_export
+from .artifacts import atomic_path
+from .optim import build_optimizer, build_scheduler
+from .tasks import Task
+
+CALIBRATION_SAMPLES = 256
+GOLDEN_SAMPLES = 8
+
+
+def quantization_dir(args: argparse.Namespace) -> Path:
+    """``--quantization-output-dir``, default ``OUTPUT_DIR/../quantization`` (the run's training/quantization)."""
+    return Path(args.quantization_output_dir or Path(args.output_dir).parent / "quantization")
+
+
+def qat_finetune(
+    args: argparse.Namespace, task: Task, model: nn.Module, splits: dict, loss_fn: nn.Module
+) -> tuple[nn.Module, dict]:
+    """Fake-quantized fine-tuning from the best float model; returns the finalized model and its log."""
+    from tinyml_tinyverse.common.quantization.qat import (
+        finalize_qat,
+        prepare_qat,
+        qat_default_epochs,
+        qat_default_lr,
+    )
+
+    from .train_base import auto_batch_size, evaluate, log, make_train_loader, train_one_epoch
+
+    device = torch.device(args.device if not str(args.device).startswith("cuda") else "cuda")
+    train, val = splits["train"], splits["val"]
+    qmodel = prepare_qat(
+        copy.deepcopy(model), mode=args.quantization, weight_bitwidth=args.quantization_weight_bitwidth
+    ).to(device)
+    epochs = args.qat_epochs or qat_default_epochs(args.epochs)
+    lr = qat_default_lr(args.lr)
+    targets = None if task.reconstructs_input else np.asarray(task.targets(train))
+    batch_size = args.batch_size or auto_batch_size(len(train.X))
+    loader, sampler = make_train_loader(train.X, targets, batch_size, args.seed + 1, 0, device)
+    optimizer = build_optimizer(args.optimizer, qmodel, lr, args.weight_decay, args.momentum)
+    scheduler = build_scheduler(optimizer, "cosine", epochs=epochs, steps_per_epoch=len(loader))
+    loss_fn = loss_fn.to(device)
+    best, best_state, history = None, None, []
+    for epoch in range(1, epochs + 1):
+        sampler.set_epoch(epoch)
+        stats = train_one_epoch(
+            qmodel, loader, loss_fn, optimizer, scheduler, device, task, epoch, None, not args.no_progress
+        )
+        val_stats, _ = evaluate(qmodel, val, task, loss_fn, device, shard=False)
+        value = val_stats[task.primary_metric]
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": stats["loss"],
+                "val_loss": val_stats["loss"],
+                f"val_{task.primary_metric}": value,
+            }
+        )
+        if task.is_better(value, best):
+            best, best_state = value, copy.deepcopy(qmodel.state_dict())
+        log(
+            f"QAT epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}  val {task.primary_metric} {value:.4f}"
+        )
+    if best_state is not None:
+        qmodel.load_state_dict(best_state)
+    final = finalize_qat(qmodel.cpu()).eval()
+    return final, {
+        "qat_epochs": epochs,
+        "qat_lr": lr,
+        "qat_history": history,
+        f"qat_best_val_{task.primary_metric}": best,
+    }
+
+
+def quantize_best_model(
+    args: argparse.Namespace,
+    task: Task,
+    model: nn.Module,
+    splits: dict,
+    loss_fn: nn.Module,
+    state: dict,
+    summary: dict,
+) -> dict:
+    """Quantize the best float model and write the quantized artifacts; returns the summary section."""
+    from tinyml_tinyverse.common.quantization import quantize_onnx
+
+    from .train_base import log
+
+    qdir = quantization_dir(args)
+    qdir.mkdir(parents=True, exist_ok=True)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    input_shape = summary["input_shape"]
+    info: dict[str, Any] = {
+        "mode": args.quantization, "method": args.quantization_method,
+        "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
+        "output_dir": str(qdir),
+    }  # fmt: skip
+    onnx_src = Path(args.output_dir) / "model.onnx"
+    if args.quantization_method == "QAT":
+        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn)
+        info.update(qat_info)
+        onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset)
+
+    rng = np.random.default_rng(args.seed)
+    calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
+    log(
+        f"quantizing {onnx_src.name} (mode {args.quantization}, {args.quantization_weight_bitwidth}-bit weights, {args.calibration_observer} observer, {len(calib_idx)} calibration windows)"
+    )
+    qg = quantize_onnx(
+        onnx_src,
+        train.X[calib_idx],
+        mode=args.quantization,
+        weight_bitwidth=args.quantization_weight_bitwidth,
+        observer=args.calibration_observer,
+    )
+    qg.save_qdq_onnx(qdir / "model_qdq.onnx")
+    qg.save(qdir / "quantized_graph")
+
+    golden_split = test if len(test.X) else val
+    x = golden_split.X[:GOLDEN_SAMPLES]
+    with atomic_path(qdir / "golden_vectors.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, input=x, output_int=np.asarray(qg.run_int(x)), output=np.asarray(qg.run_dequantized(x)))
+
+    info["val"] = {"loss": None, **task.metrics(np.asarray(qg.run_dequantized(val.X)), val, state)}
+    info["val"].pop("loss")
+    if len(test.X):
+        info["test"] = task.metrics(np.asarray(qg.run_dequantized(test.X)), test, state)
+    info["files"] = ["model_qdq.onnx", "quantized_graph", "golden_vectors.npz"] + (
+        ["model_qat.onnx"] if args.quantization_method == "QAT" else []
+    )
+    return info

@@ -1,0 +1,94 @@
+"""Testing an ONNX model on a split with onnxruntime: metrics, plots and post-training analysis,
+shared by every task's ``test_onnx.py``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_tinyverse.common.errors import DataError, ModelError
+
+from . import checkpoint as ckpt
+from . import onnx_export
+from .artifacts import write_yaml
+from .tasks import get_task
+
+
+def get_args_parser(task: str, description: str = "", add_help: bool = True) -> argparse.ArgumentParser:
+    """The arguments every task's ``test_onnx.py`` accepts."""
+    p = argparse.ArgumentParser(
+        description=description or f"Test a time-series {task} ONNX model", add_help=add_help
+    )
+    p.add_argument("--dataset-dir", required=True, help="folder written by prepare_dataset")
+    p.add_argument("--data-config", default=None, help="YAML file with the data_config dict")
+    p.add_argument("--model-path", required=True, help="the ONNX model")
+    p.add_argument("--output-dir", required=True, help="where metrics and plots go (the run's testing/)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument(
+        "--reference-model", default=None, help="best_model.pt whose outputs the ONNX model must match (1e-4)"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="anomaly threshold (default: chosen on the val split)"
+    )
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--horizon", type=int, default=None, help="forecast horizon if the data config has none")
+    return p
+
+
+def run_test(args: argparse.Namespace, task_name: str) -> dict:
+    """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
+    from tinyml_tinyverse.common.datasets import load_split
+
+    from .train_base import read_data_config
+
+    task = get_task(task_name)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not Path(args.dataset_dir).is_dir():
+        raise DataError(f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage first")
+    data_config = read_data_config(args, task.name)
+    split = load_split(args.dataset_dir, args.split, task.name, data_config, cache_dir=args.cache_dir)
+    if len(split.X) == 0:
+        raise DataError(f"the {args.split} split of {args.dataset_dir} is empty; nothing to test")
+    session = onnx_export.onnx_session(args.model_path)
+    outputs = onnx_export.run_onnx(session, split.X)
+    outputs = (
+        outputs.reshape((len(split.X), *np.shape(task.targets(split))[1:]))
+        if task.name != "classification"
+        else outputs
+    )
+
+    state: dict = {}
+    if task.name == "anomalydetection":
+        val = load_split(args.dataset_dir, "val", task.name, data_config, cache_dir=args.cache_dir)
+        val = val if len(val.X) else split
+        state = task.fit_state(onnx_export.run_onnx(session, val.X).reshape(val.X.shape), val)
+        if args.threshold is not None:
+            state["threshold"] = args.threshold
+    results = {"model_path": str(args.model_path), "split": args.split, "num_samples": len(split.X)}
+    metrics = task.metrics(outputs, split, state)
+    if state:
+        results["anomaly_threshold"] = state
+
+    if args.reference_model:
+        model, _ = ckpt.load_best_model(args.reference_model)
+        import torch
+
+        from .train_base import predict
+
+        ref = predict(model, split.X, torch.device("cpu")).reshape(outputs.shape)
+        diff = float(np.max(np.abs(ref - outputs)) / max(1.0, float(np.max(np.abs(ref)))))
+        results["max_rel_diff_vs_reference"] = diff
+        if not diff <= onnx_export.PARITY_TOLERANCE:
+            raise ModelError(
+                f"{args.model_path} and {args.reference_model} disagree by {diff:.3g} (> {onnx_export.PARITY_TOLERANCE})"
+            )
+
+    results["plots"] = task.plots(out_dir, outputs, split, state, metrics)
+    extra = task.analysis(out_dir, outputs, split, state, metrics)
+    metrics.update({k: v for k, v in extra.items() if v})
+    results["metrics"] = metrics
+    write_yaml(out_dir / "test_metrics.yaml", results)
+    return results

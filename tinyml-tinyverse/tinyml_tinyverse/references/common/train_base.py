@@ -1,0 +1,614 @@
+"""The training loop shared by every task's ``train.py`` (torchvision-references style).
+
+``get_args_parser(task)`` holds the common arguments, ``train_one_epoch`` and ``evaluate`` run one
+pass, and ``fit(args, task)`` runs the whole thing: data, model, optimizer, the epoch loop with the
+best epoch chosen on the validation metric, early stopping, an atomic checkpoint every epoch and
+exact resume, then (rank 0 only) the test split of the best epoch, plots, the ONNX export and the
+summary, and quantization when asked. What differs between tasks lives in ``tasks.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from tqdm import tqdm
+
+from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError
+
+from . import checkpoint as ckpt
+from . import distributed as dist_utils
+from . import onnx_export
+from .artifacts import write_csv, write_model_aux_h, write_yaml
+from .optim import build_optimizer, build_scheduler
+from .plots import plot_curves
+from .tasks import Task, get_task
+
+# -- arguments --------------------------------------------------------------------------------------
+
+
+def get_args_parser(task: str, description: str = "", add_help: bool = True) -> argparse.ArgumentParser:
+    """The arguments every task's ``train.py`` accepts (a task script may add its own)."""
+    p = argparse.ArgumentParser(
+        description=description or f"Train a time-series {task} model", add_help=add_help
+    )
+    d = p.add_argument_group("data and model")
+    d.add_argument("--dataset-dir", required=True, help="folder written by prepare_dataset")
+    d.add_argument("--data-config", default=None, help="YAML file with the data_config dict")
+    d.add_argument("--output-dir", required=True, help="where artifacts go (the run's training/base)")
+    d.add_argument(
+        "--test-output-dir", default=None, help="where the test-split analysis goes (default: --output-dir)"
+    )
+    d.add_argument("--model", required=True, help="model name in MODEL_REGISTRY")
+    d.add_argument("--model-config", default=None, help="YAML overriding the model's __init__ arguments")
+    d.add_argument("--cache-dir", default=None, help="cache of processed arrays")
+    d.add_argument("--horizon", type=int, default=None, help="forecast horizon if the data config has none")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=50, help="maximum number of epochs")
+    t.add_argument("--batch-size", type=int, default=0, help="0: fitted to the training set size")
+    t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    t.add_argument("--optimizer", default="adamw", help="adamw, adam or sgd")
+    t.add_argument("--weight-decay", type=float, default=1e-2)
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    t.add_argument("--lr-scheduler", default="cosine", help="cosine, step or none")
+    t.add_argument("--warmup-epochs", type=float, default=1.0)
+    t.add_argument(
+        "--early-stopping-patience", type=int, default=10, help="epochs without a better val metric (0: off)"
+    )
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--resume", default=None, help="a checkpoint.pt, or 'auto' for the output dir's last one")
+    t.add_argument(
+        "--stop-after-epoch", type=int, default=0, help=argparse.SUPPRESS
+    )  # simulates a killed run in tests
+    r = p.add_argument_group("runtime")
+    r.add_argument(
+        "--num-gpus", type=int, default=None, help="0: CPU; N: N GPUs (launch N processes with torchrun)"
+    )
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--workers", type=int, default=-1, help="data loader workers (-1: fitted to the machine)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument("--opset", type=int, default=onnx_export.DEFAULT_OPSET, help="ONNX opset of the export")
+    q = p.add_argument_group("quantization")
+    q.add_argument(
+        "--quantization", type=int, default=0, choices=[0, 1, 2], help="0 float, 1 int8, 2 NPU-style"
+    )
+    q.add_argument("--quantization-method", default="QAT", type=str.upper, choices=["QAT", "PTQ"])
+    q.add_argument("--quantization-weight-bitwidth", type=int, default=8, choices=[8, 4, 2])
+    q.add_argument("--qat-epochs", type=int, default=0, help="0: qat_default_epochs(epochs)")
+    q.add_argument("--calibration-observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    q.add_argument("--quantization-output-dir", default=None, help="default: OUTPUT_DIR/../quantization")
+    return p
+
+
+# -- set-up helpers ---------------------------------------------------------------------------------
+
+
+def log(*msg: Any) -> None:
+    """Print on rank 0 only."""
+    if dist_utils.is_main_process():
+        tqdm.write(" ".join(str(m) for m in msg))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def auto_batch_size(n_train: int) -> int:
+    """A power of two giving about 32 steps per epoch, between 8 and 256."""
+    size = 8
+    while size * 2 <= min(256, n_train / 32):
+        size *= 2
+    return size
+
+
+def auto_workers(n_train: int, requested: int = -1) -> int:
+    """``requested`` if >= 0; else 0 for small in-memory data, ``min(4, cpus - 1)`` for large."""
+    if requested >= 0:
+        return requested
+    if n_train < 20000:
+        return 0  # worker start-up would cost more than indexing in-memory arrays
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def read_data_config(args: argparse.Namespace, task: str) -> dict:
+    """The validated data config from ``--data-config`` (plus ``--horizon`` for forecasting)."""
+    from tinyml_tinyverse.common.datasets import validate_data_config
+
+    cfg: dict = {}
+    if args.data_config:
+        path = Path(args.data_config)
+        if not path.is_file():
+            raise ConfigError(f"--data-config {path} does not exist")
+        try:
+            cfg = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--data-config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(cfg, dict):
+            raise ConfigError(
+                f"--data-config {path} must hold a mapping of data_config keys, not {type(cfg).__name__}"
+            )
+    if task == "forecasting" and args.horizon and not cfg.get("horizon"):
+        cfg["horizon"] = args.horizon
+    return validate_data_config(cfg)
+
+
+def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:
+    """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
+    from tinyml_tinyverse.common.datasets import load_split
+
+    if not Path(args.dataset_dir).is_dir():
+        raise DataError(
+            f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage (prepare_dataset) first"
+        )
+    splits = {}
+    for name in ("train", "val", "test"):
+        splits[name] = load_split(args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir)
+    if len(splits["train"].X) == 0:
+        raise DataError(
+            f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
+        )
+    if len(splits["val"].X) == 0:
+        log("warning: the validation split is empty; the best epoch is chosen on the training split")
+        splits["val"] = splits["train"]
+    return splits
+
+
+def build_model(args: argparse.Namespace, model_kwargs: dict) -> tuple[nn.Module, dict]:
+    """The model and the keyword arguments that rebuild it (``config`` included)."""
+    from tinyml_tinyverse.common.models import get_model, load_model_config
+
+    config = load_model_config(args.model_config, args.model) if args.model_config else None
+    kwargs = {"config": config, **model_kwargs}
+    return get_model(args.model, **kwargs), kwargs
+
+
+def check_output_shape(model: nn.Module, x: np.ndarray, target: np.ndarray, model_name: str) -> None:
+    """Fail early, naming the model, when its output cannot be compared with the targets."""
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.from_numpy(x[:2]))
+    want = tuple(target.shape[1:]) if target.ndim > 1 else ()
+    got = tuple(out.shape[1:])
+    if (want and np.prod(got) != np.prod(want)) or (not want and len(got) != 1):
+        raise ModelError(f"model {model_name} outputs {list(out.shape)} for input {list(x[:2].shape)}, but the targets are {list(target[:2].shape)}; "
+                         "choose a model made for this task or fix its model config")  # fmt: skip
+
+
+class BatchIndexed(torch.utils.data.Dataset):
+    """Tensors indexed by a whole batch of indices at once (no per-sample Python overhead)."""
+
+    def __init__(self, *tensors: torch.Tensor):
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, idx) -> tuple[torch.Tensor, ...]:
+        idx = torch.as_tensor(idx)
+        return tuple(t[idx] for t in self.tensors)
+
+
+def make_train_loader(
+    x: np.ndarray, y: np.ndarray | None, batch_size: int, seed: int, workers: int, device: torch.device
+):
+    """A loader of shuffled batches (``DistributedSampler``: one shard per rank, reshuffled by ``set_epoch``)."""
+    tensors = [torch.from_numpy(np.ascontiguousarray(x))] + (
+        [] if y is None else [torch.from_numpy(np.ascontiguousarray(y))]
+    )
+    dataset = BatchIndexed(*tensors)
+    sampler = torch.utils.data.DistributedSampler(
+        dataset, num_replicas=dist_utils.get_world_size(), rank=dist_utils.get_rank(), shuffle=True, seed=seed
+    )
+    per_rank = len(sampler)
+    drop_last = per_rank >= 2 * batch_size  # never a lone last sample (batch norm needs two)
+    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=drop_last)
+    loader = torch.utils.data.DataLoader(
+        dataset, sampler=batches, batch_size=None, num_workers=workers,
+        persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    return loader, sampler
+
+
+# -- one epoch --------------------------------------------------------------------------------------
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    device: torch.device,
+    task: Task,
+    epoch: int,
+    augment=None,
+    progress: bool = True,
+) -> dict:
+    """One pass over ``loader``; returns ``{"loss": mean loss, task.primary_metric or "metric": ...}``."""
+    model.train()
+    total_loss = torch.zeros((), device=device, dtype=torch.float64)
+    total_metric = torch.zeros((), device=device, dtype=torch.float64)
+    seen = 0
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    every = max(1, len(loader) // 10)
+    for step, batch in enumerate(bar):
+        x = batch[0]
+        if augment is not None:
+            x = torch.from_numpy(augment(x.numpy()).astype(np.float32, copy=False))
+        x = x.to(device, non_blocking=True)
+        y = x if task.reconstructs_input else batch[1].to(device, non_blocking=True)
+        out = model(x)
+        loss = loss_fn(out.reshape(y.shape) if out.shape != y.shape and out.numel() == y.numel() else out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        n = x.shape[0]
+        seen += n
+        total_loss += loss.detach() * n
+        metric = task.progress_metric(out.detach(), y)
+        if metric is not None:
+            total_metric += metric
+        if progress and step % every == 0:
+            postfix = {"loss": f"{total_loss.item() / seen:.4f}"}
+            if metric is not None:
+                postfix["acc"] = f"{total_metric.item() / seen:.3f}"
+            bar.set_postfix(postfix)
+    stats = torch.stack(
+        [total_loss, total_metric, torch.tensor(float(seen), device=device, dtype=torch.float64)]
+    )
+    if dist_utils.is_dist_avail_and_initialized():
+        torch.distributed.all_reduce(stats)
+    total_loss, total_metric, seen = stats.tolist()
+    result = {"loss": total_loss / max(seen, 1)}
+    if task.primary_metric == "accuracy":
+        result["accuracy"] = total_metric / max(seen, 1)
+    return result
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 256, shard: bool = False
+) -> np.ndarray:
+    """Model outputs for ``x`` in order; ``shard``: each rank runs a slice and all ranks get all outputs."""
+    model = ckpt.unwrap(model)
+    model.eval()
+    n = len(x)
+    lo, hi = 0, n
+    if shard and dist_utils.get_world_size() > 1:
+        bounds = np.linspace(0, n, dist_utils.get_world_size() + 1).astype(int)
+        lo, hi = bounds[dist_utils.get_rank()], bounds[dist_utils.get_rank() + 1]
+    outs = []
+    for i in range(lo, hi, batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(x[i : min(i + batch_size, hi)])).to(device)
+        outs.append(model(xb).float().cpu().numpy())
+    part = np.concatenate(outs) if outs else None
+    if shard and dist_utils.get_world_size() > 1:
+        parts = [p for p in dist_utils.all_gather_objects(part) if p is not None]
+        return np.concatenate(parts)
+    return part if part is not None else np.zeros((0,), np.float32)
+
+
+def evaluate(
+    model: nn.Module,
+    split: Any,
+    task: Task,
+    loss_fn: nn.Module,
+    device: torch.device,
+    state: dict | None = None,
+    shard: bool = True,
+) -> tuple[dict, np.ndarray]:
+    """Loss and task metrics of ``model`` on a whole split (sharded over ranks); returns ``(metrics, outputs)``."""
+    outputs = predict(model, split.X, device, shard=shard)
+    target = torch.from_numpy(np.asarray(task.targets(split)))
+    out_t = (
+        torch.from_numpy(outputs).reshape(target.shape)
+        if not isinstance(loss_fn, nn.CrossEntropyLoss)
+        else torch.from_numpy(outputs)
+    )
+    loss = float(loss_fn.cpu()(out_t, target))
+    loss_fn.to(device)
+    return {"loss": loss, **task.metrics(outputs, split, state or {})}, outputs
+
+
+# -- the whole run ----------------------------------------------------------------------------------
+
+
+def _log_row(epoch: int, lr: float, train: dict, val: dict, task: Task, seconds: float) -> dict:
+    row = {"epoch": epoch, "lr": lr, "train_loss": train["loss"]}
+    if "accuracy" in train:
+        row["train_accuracy"] = train["accuracy"]
+    row["val_loss"] = val["loss"]
+    row[f"val_{task.primary_metric}"] = val[task.primary_metric]
+    row["seconds"] = round(seconds, 3)
+    return row
+
+
+def _plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: int) -> None:
+    epochs = [r["epoch"] for r in history]
+    plot_curves(
+        out_dir / "loss_curve.png",
+        epochs,
+        {"train": [r["train_loss"] for r in history], "val": [r["val_loss"] for r in history]},
+        "loss",
+        best_epoch,
+    )
+    curves = {f"val {task.primary_metric}": [r[f"val_{task.primary_metric}"] for r in history]}
+    if "train_accuracy" in history[0] and task.primary_metric == "accuracy":
+        curves = {"train accuracy": [r["train_accuracy"] for r in history], **curves}
+    plot_curves(out_dir / "metric_curve.png", epochs, curves, task.primary_metric, best_epoch)
+
+
+def fit(args: argparse.Namespace, task_name: str) -> dict:
+    """Train, pick the best epoch, test it, export it; returns the summary (rank 0; ``{}`` elsewhere)."""
+    task = get_task(task_name)
+    dist_utils.init_distributed_mode(args)
+    try:
+        return _fit(args, task)
+    finally:
+        dist_utils.cleanup()
+
+
+def _fit(args: argparse.Namespace, task: Task) -> dict:
+    if args.num_gpus and not str(args.device).startswith("cuda"):
+        raise ConfigError(
+            f"--num-gpus {args.num_gpus} but no CUDA GPU is available; use --num-gpus 0 to train on the CPU"
+        )
+    if args.num_gpus and args.num_gpus > args.world_size:
+        log(f"warning: --num-gpus {args.num_gpus} but {args.world_size} process(es); launch with "
+            f"torchrun --nproc_per_node {args.num_gpus} to use them all")  # fmt: skip
+    if args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs}: train for at least 1 epoch")
+    device = torch.device(args.device)
+    out_dir = Path(args.output_dir)
+    main = dist_utils.is_main_process()
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    progress = main and not args.no_progress
+    seed_everything(args.seed)
+
+    data_config = read_data_config(args, task.name)
+    splits = load_splits(args, task.name, data_config)
+    train, val = splits["train"], splits["val"]
+    from tinyml_tinyverse.common.datasets import model_input_kwargs
+
+    model_kwargs = {**model_input_kwargs(data_config), **task.model_kwargs(train, data_config, args)}
+    model, rebuild_kwargs = build_model(args, model_kwargs)
+    train_targets = np.asarray(task.targets(train))
+    check_output_shape(model, train.X, train_targets, args.model)
+    model.to(device)
+
+    batch_size = args.batch_size or auto_batch_size(len(train.X) // dist_utils.get_world_size())
+    workers = auto_workers(len(train.X), args.workers)
+    loader, sampler = make_train_loader(
+        train.X, None if task.reconstructs_input else train_targets, batch_size, args.seed, workers, device
+    )
+    loss_fn = task.build_loss(train, args).to(device)
+    optimizer = build_optimizer(args.optimizer, model, args.lr, args.weight_decay, args.momentum)
+    scheduler = build_scheduler(
+        optimizer,
+        args.lr_scheduler,
+        epochs=args.epochs,
+        steps_per_epoch=len(loader),
+        warmup_epochs=args.warmup_epochs,
+    )
+
+    start_epoch, history, best_metric, best_epoch, best_state = 1, [], None, 0, None
+    resume_path = ckpt.resolve_resume(args.resume, out_dir)
+    if resume_path is not None:
+        state = ckpt.load(resume_path)
+        if state.get("model_name") != args.model or state.get("task") != task.name:
+            raise ConfigError(
+                f"--resume {resume_path} holds a {state.get('task')} run of {state.get('model_name')}, not {task.name} of {args.model}"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        start_epoch, history = state["epoch"] + 1, list(state["history"])
+        best_metric, best_epoch, best_state = state["best_metric"], state["best_epoch"], state["best_state"]
+        log(f"resumed from {resume_path} after epoch {state['epoch']} (best epoch {best_epoch})")
+
+    train_model = model
+    if args.distributed:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    log(f"{task.name}: {args.model}, {len(train.X)} train / {len(val.X)} val windows of shape {list(train.X.shape[1:])}, "
+        f"batch {batch_size}, {args.optimizer} lr {args.lr}, {args.lr_scheduler} schedule, up to {args.epochs} epochs on {device}"
+        + (f" x {args.world_size} processes" if args.distributed else ""))  # fmt: skip
+    stopped_early = False
+    for epoch in range(start_epoch, args.epochs + 1):
+        if best_epoch and args.early_stopping_patience and epoch - best_epoch > args.early_stopping_patience:
+            stopped_early = True
+            break
+        t0 = time.perf_counter()
+        sampler.set_epoch(epoch)
+        augment = _augmenter(
+            data_config, args.seed * 1000 + epoch * dist_utils.get_world_size() + dist_utils.get_rank()
+        )
+        lr = optimizer.param_groups[0]["lr"]
+        train_stats = train_one_epoch(
+            train_model, loader, loss_fn, optimizer, scheduler, device, task, epoch, augment, progress
+        )
+        val_stats, _ = evaluate(model, val, task, loss_fn, device)
+        value = val_stats[task.primary_metric]
+        improved = task.is_better(value, best_metric) or (
+            value == best_metric and history and val_stats["loss"] < history[best_epoch - 1]["val_loss"]
+        )
+        row = _log_row(epoch, lr, train_stats, val_stats, task, time.perf_counter() - t0)
+        history.append(row)
+        if improved:
+            best_metric, best_epoch = value, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        log(f"epoch {epoch}/{args.epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+            f"val {task.primary_metric} {value:.4f}" + ("  *best*" if improved else ""))  # fmt: skip
+        if main:
+            meta = {"model_name": args.model, "model_kwargs": ckpt.plain(rebuild_kwargs), "task": task.name}
+            if improved:
+                ckpt.save_best_model(out_dir / ckpt.BEST_MODEL_NAME, model, **meta, epoch=epoch, input_shape=list(train.X.shape[1:]),
+                                     class_names=task.class_names(train), metric={task.primary_metric: value})  # fmt: skip
+            ckpt.save_checkpoint(out_dir / ckpt.CHECKPOINT_NAME, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
+                                 history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta)  # fmt: skip
+            write_csv(out_dir / "training_log.csv", history)
+        dist_utils.barrier()
+        if args.stop_after_epoch and epoch >= args.stop_after_epoch:
+            log(f"stopping after epoch {epoch} as asked (--stop-after-epoch); continue with --resume auto")
+            return {"interrupted_after_epoch": epoch}
+
+    dist_utils.cleanup()  # the rest runs on rank 0 alone; the other processes end here
+    if not main:
+        return {}
+    if best_state is None:
+        raise ModelError(
+            f"the validation {task.primary_metric} was never a number (NaN): training diverged; lower --lr"
+        )
+    model.load_state_dict(best_state)
+    summary = _finish(
+        args,
+        task,
+        model.cpu(),
+        splits,
+        data_config,
+        loss_fn.cpu(),
+        history,
+        best_epoch,
+        stopped_early,
+        batch_size,
+    )
+    return summary
+
+
+def _augmenter(data_config: dict, seed: int):
+    """This epoch's training augmenter (``None`` when the data config asks for none)."""
+    aug = data_config.get("augmentation")
+    if not aug:
+        return None
+    from tinyml_tinyverse.common.augmenters import build_augmenter
+
+    return build_augmenter(aug, seed)
+
+
+def _finish(
+    args,
+    task: Task,
+    model: nn.Module,
+    splits: dict,
+    data_config: dict,
+    loss_fn,
+    history,
+    best_epoch,
+    stopped_early,
+    batch_size,
+) -> dict:
+    """Rank 0 after training: best-epoch metrics, test analysis, plots, ONNX, summary, quantization."""
+    cpu = torch.device("cpu")
+    out_dir = Path(args.output_dir)
+    test_dir = Path(args.test_output_dir or out_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    _plot_history(out_dir, history, task, best_epoch)
+
+    val_metrics, val_out = evaluate(model, val, task, loss_fn, cpu, shard=False)
+    state = task.fit_state(val_out, val)
+    val_metrics, _ = evaluate(model, val, task, loss_fn, cpu, state, shard=False)
+    input_shape = list(train.X.shape[1:])
+    summary: dict[str, Any] = {
+        "task": task.name,
+        "model": args.model,
+        "input_shape": input_shape,
+        "class_names": task.class_names(train),
+        "num_train": len(train.X), "num_val": len(val.X), "num_test": len(test.X),
+        "epochs_run": len(history), "best_epoch": best_epoch, "stopped_early": stopped_early,
+        "primary_metric": task.primary_metric, "primary_metric_mode": task.mode,
+        "batch_size": batch_size, "optimizer": args.optimizer, "lr": args.lr, "lr_scheduler": args.lr_scheduler,
+        "seed": args.seed,
+        "val": val_metrics,
+    }  # fmt: skip
+    if state:
+        summary["anomaly_threshold"] = state
+    if len(test.X):
+        test_metrics, test_out = evaluate(model, test, task, loss_fn, cpu, state, shard=False)
+        summary["test"] = test_metrics
+        summary["test_plots"] = task.plots(test_dir, test_out, test, state, test_metrics)
+        extra = task.analysis(test_dir, test_out, test, state, test_metrics)
+        summary["test"].update({k: v for k, v in extra.items() if v})
+    else:
+        log("warning: the test split is empty; no test metrics")
+
+    onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / "model.onnx", opset=args.opset)
+    check_x = (test if len(test.X) else val).X[:32]
+    summary["onnx"] = {
+        "path": "model.onnx",
+        "opset": args.opset,
+        "max_rel_diff_vs_torch": onnx_export.check_parity(onnx_path, model, check_x),
+    }
+    write_model_aux_h(out_dir / "model_aux.h", summary["class_names"], task.name)
+
+    if args.quantization:
+        from .quantize import quantize_best_model
+
+        summary["quantization"] = quantize_best_model(args, task, model, splits, loss_fn, state, summary)
+    write_yaml(out_dir / "summary.yaml", summary)
+    _print_table(summary, task)
+    return summary
+
+
+def _print_table(summary: dict, task: Task) -> None:
+    keys = [
+        k
+        for k in (
+            "accuracy",
+            "f1_macro",
+            "roc_auc",
+            "mae",
+            "rmse",
+            "r2",
+            "smape",
+            "precision",
+            "recall",
+            "f1",
+            "loss",
+        )
+        if k in summary["val"]
+    ]
+    rows = [(f"val (best epoch {summary['best_epoch']})", summary["val"])]
+    if "test" in summary:
+        rows.append(("test", summary["test"]))
+    if "quantization" in summary and "test" in summary["quantization"]:
+        rows.append(("test, quantized", summary["quantization"]["test"]))
+    log("\n" + "split".ljust(22) + "".join(k.rjust(11) for k in keys))
+    for name, m in rows:
+        log(
+            name.ljust(22)
+            + "".join(
+                (f"{m[k]:11.4f}" if isinstance(m.get(k), float) else str(m.get(k, "-")).rjust(11))
+                for k in keys
+            )
+        )
+
+
+def run_cli(get_parser, main) -> None:
+    """``python -m ...train``: parse, run, print TinyMLError messages without a traceback."""
+    args = get_parser().parse_args()
+    try:
+        main(args)
+    except TinyMLError as exc:
+        raise SystemExit(f"error: {exc}") from None

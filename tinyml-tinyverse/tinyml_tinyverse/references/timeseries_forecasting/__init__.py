@@ -1,0 +1,1 @@
+"""Time-series forecasting: ``train.py`` trains a model, ``test_onnx.py`` tests an ONNX model."""
