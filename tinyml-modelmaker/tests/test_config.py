@@ -26,7 +26,7 @@ def _error(cfg) -> str:
 
 def test_valid_config_resolves_with_defaults(base_config, data_folder):
     cfg = resolve_config(base_config)
-    assert cfg["training"]["training_epochs"] == 30
+    assert cfg["training"]["training_epochs"] == 50
     assert cfg["dataset"]["dataset_name"] == data_folder.name
     assert cfg["training"]["quantization"] == 2  # F28P55 has an NPU
     assert cfg["compilation"]["preset_name"] == "default_preset"

@@ -42,7 +42,7 @@ class RunPaths:
 
     @property
     def data_config(self) -> Path:
-        return self.dataset / "data_config.yaml"
+        return self.root / "data_config.yaml"
 
     @property
     def training_base(self) -> Path:

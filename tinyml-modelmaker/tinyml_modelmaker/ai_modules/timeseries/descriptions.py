@@ -74,7 +74,7 @@ PARAM_DESCRIPTIONS = {
         "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
         "batch_size": "Samples per step; null lets the training script fit it to the data size.",
         "training_epochs": "Maximum number of float training epochs (early stopping may end sooner).",
-        "learning_rate": "Initial learning rate.",
+        "learning_rate": "Peak learning rate (after warmup).",
         "optimizer": "adam, adamw or sgd (momentum 0.9).",
         "weight_decay": "L2 weight decay.",
         "lr_scheduler": "cosine, step or none; with warmup_epochs of linear warmup.",
@@ -87,6 +87,7 @@ PARAM_DESCRIPTIONS = {
         "quantization_method": "PTQ (calibrate on training batches) or QAT (fine-tune with fake quantization from the best float model).",
         "quantization_weight_bitwidth": "Weight bits: 8, or 4 / 2 (packed, quantization 2 only).",
         "calibration_observer": "How activation ranges are calibrated: minmax, percentile or mse.",
+        "qat_epochs": "QAT fine-tuning epochs; 0: max(10, training_epochs / 5) at a hundredth of the learning rate.",
     },
     "testing": {
         "enable": "Run the ONNX model(s) with onnxruntime on the test split and write metrics and plots into testing/.",

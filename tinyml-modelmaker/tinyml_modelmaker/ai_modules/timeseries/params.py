@@ -74,20 +74,21 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "model_name": Param(None, (str,), nullable=True),
         "model_config": Param(None, (str, dict), nullable=True, check=_check_model_config),
         "batch_size": Param(None, (int,), minimum=1, nullable=True),
-        "training_epochs": Param(30, (int,), minimum=1, maximum=100000),
-        "learning_rate": Param(0.001, (float,), minimum=1e-12, maximum=10.0),
-        "optimizer": Param("adam", (str,), choices=C.OPTIMIZERS),
-        "weight_decay": Param(0.0001, (float,), minimum=0.0, maximum=1.0),
+        "training_epochs": Param(50, (int,), minimum=1, maximum=100000),
+        "learning_rate": Param(0.002, (float,), minimum=1e-12, maximum=10.0),
+        "optimizer": Param("adamw", (str,), choices=C.OPTIMIZERS),
+        "weight_decay": Param(0.01, (float,), minimum=0.0, maximum=1.0),
         "lr_scheduler": Param("cosine", (str,), choices=C.LR_SCHEDULERS),
-        "warmup_epochs": Param(1, (int,), minimum=0),
+        "warmup_epochs": Param(1.0, (float,), minimum=0),
         "early_stopping_patience": Param(10, (int,), minimum=0),
         "num_gpus": Param(1, (int,), minimum=0, maximum=64),
         "seed": Param(42, (int,), minimum=0),
         "resume": Param(False, (bool,)),
         "quantization": Param(None, (int,), choices=C.QUANTIZATION_MODES, nullable=True),
-        "quantization_method": Param("PTQ", (str,), choices=C.QUANTIZATION_METHODS),
+        "quantization_method": Param("QAT", (str,), choices=C.QUANTIZATION_METHODS),
         "quantization_weight_bitwidth": Param(8, (int,), choices=C.WEIGHT_BITWIDTHS),
         "calibration_observer": Param("minmax", (str,), choices=C.CALIBRATION_OBSERVERS),
+        "qat_epochs": Param(0, (int,), minimum=0),
     },
     "testing": {
         "enable": Param(True, (bool,)),
@@ -157,11 +158,14 @@ def validate(resolved: dict, source: str = "") -> dict:
     elif dataset["enable"]:
         _check_path(source, "dataset.input_data_path", path, "the data folder, .zip or file")
     if dataset["dataset_name"] is None:
-        if path is None:
+        if path is None and compilation["model_path"] is None:
             raise ConfigError(
                 f"{where}dataset.dataset_name is required when dataset.input_data_path is not given"
             )
-        base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
+        if path is None:
+            base = os.path.splitext(compilation["model_path"])[0]
+        else:
+            base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
         name = os.path.basename(os.path.normpath(base))
         dataset["dataset_name"] = os.path.splitext(name)[0] if name.endswith(".zip") else name
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", dataset["dataset_name"]) or dataset["dataset_name"] in (

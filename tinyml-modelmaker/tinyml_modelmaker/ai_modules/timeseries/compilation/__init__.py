@@ -1,0 +1,132 @@
+"""The compilation stage: the run's model (or ``compilation.model_path``) -> verified C.
+
+Calls ``tinyml_tinyverse.common.compilation.compile_model`` into the run's ``compilation/``. The
+model compiled is, in order: ``compilation.model_path`` (compile only); the run's quantized graph
+from ``training/quantization/``; the run's float ``training/base/model.onnx``. Test vectors come
+from the test split (a few per class); for compile only they come from
+``compilation.calibration_data`` (a .npy of model inputs) or, without it, seeded random inputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tinyml_tinyverse.common.errors import CompilationError, ConfigError
+
+from ....run_folder import RunPaths
+from ..constants import task_of
+from ..params import DATA_SECTION
+
+QUANTIZED_GRAPH_GLOB = "quantized_graph*"
+QDQ_MODEL = "model_qdq.onnx"
+RANDOM_VECTORS = 4
+
+
+def find_run_model(paths: RunPaths, quantization: int) -> tuple[Any, str]:
+    """The model an earlier stage left: the quantized graph when quantized, else the float ONNX."""
+    if quantization:
+        graphs = sorted(paths.training_quantization.glob(QUANTIZED_GRAPH_GLOB))
+        if graphs:
+            from tinyml_tinyverse.common.quantization import load_quantized_graph
+
+            return load_quantized_graph(graphs[0]), str(graphs[0])
+        if (paths.training_quantization / QDQ_MODEL).is_file():
+            return str(paths.training_quantization / QDQ_MODEL), str(paths.training_quantization / QDQ_MODEL)
+    float_model = paths.training_base / "model.onnx"
+    if float_model.is_file() and not quantization:
+        return str(float_model), str(float_model)
+    where = paths.training_quantization if quantization else paths.training_base
+    raise ConfigError(
+        f"compilation: no model in {where} (training.quantization is {quantization}); run the training stage "
+        f"(training.enable: true), resume a run whose training finished, or compile a file with compilation.model_path"
+    )
+
+
+def test_vectors_from_split(config: dict, dataset_dir: Path, per_class: int) -> tuple[dict, np.ndarray, list]:
+    """A few test-split samples per class, the training inputs for calibration, and the class names."""
+    from tinyml_tinyverse.common.datasets import load_split
+
+    task = task_of(config["common"]["task_type"])
+    data_config = config[DATA_SECTION]
+    test = load_split(dataset_dir, "test", task, data_config)
+    if len(test.X) == 0:
+        test = load_split(dataset_dir, "val", task, data_config)
+    y = np.asarray(test.y)
+    if task in ("classification", "anomalydetection"):
+        index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
+    else:
+        index = np.arange(min(len(test.X), per_class * 2))
+    vectors = {"x": np.asarray(test.X)[index], "y": y[index]}
+    raw = getattr(test, "raw", None)
+    if raw is not None:
+        vectors["raw"] = np.asarray(raw)[index]
+    train = load_split(dataset_dir, "train", task, data_config)
+    calib_x = np.asarray(train.X)[:256]
+    return vectors, calib_x, list(getattr(test, "class_names", None) or [])
+
+
+def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[dict, np.ndarray | None]:
+    """Compile only: test vectors (and calibration inputs) for a user's ONNX model."""
+    import onnx
+
+    model = onnx.load(model_path, load_external_data=False)
+    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    if len(inputs) != 1:
+        raise CompilationError(
+            f"compilation.model_path {model_path}: the model has {len(inputs)} inputs; one is supported"
+        )
+    dims = [d.dim_value if d.dim_value > 0 else 1 for d in inputs[0].type.tensor_type.shape.dim]
+    if calibration_data is not None:
+        calib = np.load(calibration_data, allow_pickle=False).astype(np.float32)
+        if list(calib.shape[1:]) != dims[1:]:
+            raise ConfigError(
+                f"compilation.calibration_data {calibration_data}: samples of shape {list(calib.shape[1:])}, "
+                f"but the model input {inputs[0].name!r} takes {dims[1:]}"
+            )
+        return {"x": calib[:RANDOM_VECTORS]}, calib
+    rng = np.random.default_rng(0)
+    return {"x": rng.standard_normal((RANDOM_VECTORS, *dims[1:])).astype(np.float32)}, None
+
+
+def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
+    """Compile into ``paths.compilation``; returns the compile report as a dict."""
+    from tinyml_tinyverse.common.compilation import compile_model
+
+    comp, tr = config["compilation"], config["training"]
+    quantization = tr["quantization"]
+    class_names: list = []
+    calib_x = None
+    if comp["model_path"] is not None:
+        model, source = comp["model_path"], comp["model_path"]
+        vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
+        if calib_x is None:
+            quantization = 0
+    else:
+        model, source = find_run_model(paths, quantization)
+        if dataset_dir is None:
+            raise ConfigError(
+                "compilation: the run has no dataset to take test vectors from; run the dataset stage"
+            )
+        vectors, calib_x, class_names = test_vectors_from_split(
+            config, dataset_dir, comp["num_test_vectors_per_class"]
+        )
+    paths.compilation.mkdir(parents=True, exist_ok=True)
+    print(f"compilation: {source} for {config['common']['target_device']} into {paths.compilation}")
+    report = compile_model(
+        model,
+        paths.compilation,
+        target_device=config["common"]["target_device"],
+        test_vectors=vectors,
+        calib_x=calib_x,
+        quantization=quantization,
+        weight_bitwidth=tr["quantization_weight_bitwidth"],
+        data_config=config[DATA_SECTION] if comp["model_path"] is None else None,
+        class_names=class_names,
+        preset_name=comp["preset_name"],
+    )
+    result = report.to_dict() if hasattr(report, "to_dict") else dict(vars(report))
+    result["model"] = source
+    result["passed"] = bool(getattr(report, "passed", result.get("passed")))
+    return result

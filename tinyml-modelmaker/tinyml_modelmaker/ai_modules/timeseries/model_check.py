@@ -1,0 +1,72 @@
+"""Checks of the chosen model before any data work: it exists, suits the task and fits the target.
+
+Run by the runner right after the torch-free config validation, so a user learns in seconds that a
+model cannot work: the name is looked up in ``MODEL_REGISTRY`` (closest names on a typo), its task
+is compared with the config's, on NPU targets the NPU rules run on the built model, and the
+parameter memory is estimated against the device flash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyml_tinyverse.common.compilation.devices import get_device
+from tinyml_tinyverse.common.errors import CompilationError, ModelError
+
+from .constants import MODEL_PREFIXES, task_of
+from .params import DATA_SECTION
+
+# Placeholder output size used only to build the model for the check (the real one comes from the data).
+_CHECK_NUM_CLASSES = 4
+
+
+def check_model(config: dict) -> dict[str, Any]:
+    """Build the configured model once and check it against task and device; returns the figures."""
+    from tinyml_tinyverse.common.datasets import model_input_kwargs
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY, get_model, load_model_config, model_task
+
+    tr, common = config["training"], config["common"]
+    name, task = tr["model_name"], task_of(common["task_type"])
+    MODEL_REGISTRY[name]  # unknown name: UnknownNameError with the closest names
+    if model_task(name) != task:
+        allowed = ", ".join(MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"))
+        raise ModelError(
+            f"training.model_name {name!r} is a {model_task(name)} model, not {task}; models for {task}: {allowed}"
+        )
+    data_config = config[DATA_SECTION]
+    kwargs = dict(model_input_kwargs(data_config), num_classes=_CHECK_NUM_CLASSES)
+    if task == "forecasting":
+        kwargs["horizon"] = int(data_config.get("horizon") or 1)
+    model_config = load_model_config(tr["model_config"], name) if tr["model_config"] is not None else None
+    model = get_model(name, config=model_config, **kwargs)
+    features = kwargs["input_features"]
+    hw = (features, 1) if isinstance(features, int) else tuple(features)
+    input_shape = (1, int(kwargs["variables"]), *hw)
+
+    device = get_device(common["target_device"])
+    bits = tr["quantization_weight_bitwidth"] if tr["quantization"] else 32
+    params = sum(p.numel() for p in model.parameters())
+    weight_bytes = params * bits // 8
+    figures = {
+        "parameters": int(params),
+        "weight_bytes_estimate": int(weight_bytes),
+        "input_shape": list(input_shape),
+    }
+    if weight_bytes > device.flash_bytes:
+        raise CompilationError(
+            f"training.model_name {name}: about {weight_bytes / 1024:.1f} KiB of {bits}-bit weights "
+            f"({params} parameters) do not fit the {device.flash_kib:g} KiB flash of {device.name}; "
+            f"choose a smaller model, lower quantization_weight_bitwidth or a larger target_device"
+        )
+    if device.has_npu and tr["quantization"] == 2:
+        from tinyml_tinyverse.common.models.describe import check_model_npu
+
+        violations = check_model_npu(model, input_shape)
+        if violations:
+            lines = "; ".join(getattr(v, "message", str(v)) for v in violations)
+            raise ModelError(
+                f"training.model_name {name} breaks the NPU rules of {device.name}: {lines}. "
+                f"Choose an *_NPU model, fix the model_config, or set training.quantization: 1"
+            )
+        figures["npu_rules"] = "passed"
+    return figures

@@ -1,0 +1,217 @@
+"""The stages of a time-series run: dataset -> training -> testing -> compilation.
+
+``run(config)`` opens the run folder, writes ``config_resolved.yaml``, checks the model against the
+task and target before any data work, runs each enabled stage (a disabled one is skipped and later
+stages use what an earlier run left in the run folder), writes ``run_summary.yaml`` after every
+stage and prints a short table of results at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tinyml_tinyverse.common.errors import ConfigError
+
+from ...config import dump_yaml
+from ...run_folder import RunPaths, open_run_folder
+from . import compilation, datasets
+from .constants import task_of
+from .params import DATA_SECTION
+from .training import get_task_module
+
+STAGES = ("dataset", "training", "testing", "compilation")
+TABLE_METRICS = ("accuracy", "f1_macro", "roc_auc", "mae", "rmse", "r2", "smape", "precision", "recall", "f1")
+DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
+
+
+class Run:
+    """One run: its config, folder, summary, and the dataset folder once known."""
+
+    def __init__(self, config: dict, paths: RunPaths, summary: dict, resume: bool):
+        self.config = config
+        self.paths = paths
+        self.summary = summary
+        self.resume = resume
+        self.task = task_of(config["common"]["task_type"])
+        self._dataset_dir: Path | None = None
+
+    def stage_done_before(self, stage: str) -> bool:
+        return self.resume and self.summary.get("stages", {}).get(stage, {}).get("status") == DONE
+
+    def dataset_dir(self) -> Path:
+        """The prepared data of this run (from this run's dataset stage, or left by an earlier one)."""
+        if self._dataset_dir is None:
+            info = datasets.use_prepared(self.config, self.paths)
+            self._dataset_dir = Path(info["dataset_dir"])
+        return self._dataset_dir
+
+    def record(self, stage: str, status: str, seconds: float, **extra: Any) -> None:
+        self.summary.setdefault("stages", {})[stage] = {
+            "status": status,
+            "seconds": round(seconds, 1),
+            **extra,
+        }
+        dump_yaml(self.summary, self.paths.summary)
+
+
+# -- stages ----------------------------------------------------------------------------------------
+def stage_dataset(run: Run) -> str:
+    if not run.config["dataset"]["enable"]:
+        return SKIPPED
+    if run.stage_done_before("dataset") and run.paths.dataset_info.is_file():
+        print("dataset: done in the run being resumed; reusing it")
+        return DONE
+    info = datasets.run(run.config, run.paths)
+    run._dataset_dir = Path(info["dataset_dir"])
+    run.summary["dataset"] = {k: v for k, v in info.items() if k not in ("plots",)}
+    return DONE
+
+
+def stage_training(run: Run) -> str:
+    if not run.config["training"]["enable"]:
+        return SKIPPED
+    if run.stage_done_before("training") and (run.paths.training_base / "summary.yaml").is_file():
+        print("training: done in the run being resumed; reusing it")
+        return DONE
+    import torch
+
+    run.dataset_dir()  # a clear error now if there is no dataset
+    trainer = get_task_module(run.task)
+    result = trainer.train(run.config, run.paths, cuda=torch.cuda.is_available())
+    if "interrupted_after_epoch" in result:
+        run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
+        return INTERRUPTED
+    keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
+            "stopped_early", "primary_metric", "batch_size", "val", "test", "onnx", "anomaly_threshold", "quantization")  # fmt: skip
+    run.summary["training"] = {k: result[k] for k in keep if k in result}
+    return DONE
+
+
+def stage_testing(run: Run) -> str:
+    if not run.config["testing"]["enable"]:
+        return SKIPPED
+    trainer = get_task_module(run.task)
+    float_model = run.paths.training_base / "model.onnx"
+    if not float_model.is_file():
+        raise ConfigError(
+            f"testing: {float_model} is missing; run the training stage (training.enable: true) or resume a run "
+            f"whose training finished (--resume --run-name NAME)"
+        )
+    best = run.paths.training_base / "best_model.pt"
+    results = {
+        "float": trainer.test(
+            run.config, run.paths, float_model, run.paths.testing / "float", best if best.is_file() else None
+        )
+    }
+    qdq = run.paths.training_quantization / compilation.QDQ_MODEL
+    if run.config["training"]["quantization"] and qdq.is_file():
+        results["quantized"] = trainer.test(run.config, run.paths, qdq, run.paths.testing / "quantized")
+    run.summary["testing"] = {
+        name: {k: r.get(k) for k in ("metrics", "max_rel_diff_vs_reference", "num_samples") if k in r}
+        for name, r in results.items()
+    }
+    return DONE
+
+
+def stage_compilation(run: Run) -> str:
+    if not run.config["compilation"]["enable"]:
+        return SKIPPED
+    dataset_dir = None if run.config["compilation"]["model_path"] else run.dataset_dir()
+    run.summary["compilation"] = compilation.run(run.config, run.paths, dataset_dir)
+    return DONE
+
+
+STAGE_FUNCTIONS = {
+    "dataset": stage_dataset,
+    "training": stage_training,
+    "testing": stage_testing,
+    "compilation": stage_compilation,
+}
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def _previous_summary(paths: RunPaths) -> dict:
+    if paths.summary.is_file():
+        return yaml.safe_load(paths.summary.read_text()) or {}
+    return {}
+
+
+def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
+    """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
+    paths = open_run_folder(config, resume=resume)
+    print(f"run folder: {paths.root}")
+    summary = _previous_summary(paths) if resume else {}
+    summary.update(
+        run_folder=str(paths.root),
+        config_file=source,
+        task_type=config["common"]["task_type"],
+        target_device=config["common"]["target_device"],
+        model_name=config["training"]["model_name"] or config["compilation"]["model_path"],
+        started=dt.datetime.now().isoformat(timespec="seconds"),
+    )
+    dump_yaml(config, paths.config)
+    dump_yaml(config[DATA_SECTION], paths.data_config)
+    current = Run(config, paths, summary, resume)
+    if config["training"]["enable"]:
+        from .model_check import check_model
+
+        t0 = time.perf_counter()
+        summary["model_check"] = check_model(config)
+        print(f"model check: {config['training']['model_name']} suits the task and {config['common']['target_device']} "
+              f"({summary['model_check']['parameters']} parameters) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    for stage in STAGES:
+        t0 = time.perf_counter()
+        try:
+            status = STAGE_FUNCTIONS[stage](current)
+        except BaseException as exc:
+            current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
+            raise
+        current.record(stage, status, time.perf_counter() - t0)
+        if status == INTERRUPTED:
+            print(f"{stage}: interrupted; continue with --resume --run-name {paths.root.name}")
+            break
+    summary["finished"] = dt.datetime.now().isoformat(timespec="seconds")
+    dump_yaml(summary, paths.summary)
+    print(results_table(summary))
+    return summary
+
+
+def _metric_row(name: str, metrics: dict | None) -> tuple[str, dict] | None:
+    return (name, metrics) if isinstance(metrics, dict) and metrics else None
+
+
+def results_table(summary: dict) -> str:
+    """A short plain-text table: metrics per model variant, ONNX parity, compile result and memory."""
+    training, testing = summary.get("training", {}), summary.get("testing", {})
+    rows = [
+        _metric_row("float torch (test)", training.get("test")),
+        _metric_row("float ONNX (test)", (testing.get("float") or {}).get("metrics")),
+        _metric_row("quantized (train stage)", (training.get("quantization") or {}).get("test")),
+        _metric_row("quantized ONNX (test)", (testing.get("quantized") or {}).get("metrics")),
+    ]
+    rows = [r for r in rows if r]
+    keys = [k for k in TABLE_METRICS if any(isinstance(m.get(k), (int, float)) for _, m in rows)]
+    lines = ["", "results: " + summary.get("run_folder", "")]
+    if rows:
+        lines.append("  " + "".join(["".ljust(26)] + [k.rjust(10) for k in keys]))
+        for name, m in rows:
+            cells = [f"{m[k]:10.4f}" if isinstance(m.get(k), (int, float)) else "-".rjust(10) for k in keys]
+            lines.append("  " + name.ljust(26) + "".join(cells))
+    parity = (testing.get("float") or {}).get("max_rel_diff_vs_reference")
+    if parity is not None:
+        lines.append(f"  ONNX vs torch: max relative difference {parity:.2e}")
+    comp = summary.get("compilation")
+    if comp:
+        memory = comp.get("memory") or {}
+        figures = ", ".join(f"{k} {v}" for k, v in memory.items() if isinstance(v, (int, float)))
+        lines.append(
+            f"  compilation: {'bit-exact check passed' if comp.get('passed') else 'FAILED'}"
+            + (f"; {figures}" if figures else "")
+        )
+    stages = summary.get("stages", {})
+    lines.append("  stages: " + ", ".join(f"{s} {stages[s]['status']}" for s in STAGES if s in stages))
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Training and testing through ``tinyml_tinyverse.references.timeseries_<task>``."""

@@ -1,0 +1,156 @@
+"""Shared by the task modules: resolved config -> reference-script arguments, and running them.
+
+Training runs in this process (``get_args_parser().parse_args(argv)`` then ``main(args)``), or, for
+``training.num_gpus > 1``, as ``python -m torch.distributed.run --nproc_per_node N -m <train module>``
+in a subprocess (N CUDA GPUs, or N CPU processes with gloo where there is no CUDA). Testing runs
+``test_onnx`` in this process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tinyml_tinyverse.common.errors import DataError, ModelError
+
+from ....config import dump_yaml
+from ....run_folder import RunPaths, project_dir
+from ...timeseries.constants import REFERENCE_PACKAGES
+
+
+def dataset_dir(paths: RunPaths) -> Path:
+    """The prepared dataset folder recorded by the dataset stage (clear error when there is none)."""
+    if not paths.dataset_info.is_file():
+        raise DataError(
+            f"{paths.dataset_info} is missing: this run folder has no dataset stage output; "
+            f"set dataset.enable: true (or resume a run whose dataset stage finished)"
+        )
+    info = yaml.safe_load(paths.dataset_info.read_text()) or {}
+    return Path(info["dataset_dir"])
+
+
+def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
+    """``--model-config PATH``: the user's YAML, or the inline mapping written next to the model."""
+    model_config = config["training"]["model_config"]
+    if model_config is None:
+        return []
+    if isinstance(model_config, dict):
+        path = paths.training_base.parent / "model_config.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dump_yaml(model_config, path)
+        return ["--model-config", str(path)]
+    return ["--model-config", str(Path(model_config).resolve())]
+
+
+def train_argv(config: dict, paths: RunPaths, *, cuda: bool, progress: bool = True) -> list[str]:
+    """The reference ``train.py`` arguments of a resolved config."""
+    tr = config["training"]
+    argv = [
+        "--dataset-dir", str(dataset_dir(paths)),
+        "--data-config", str(paths.data_config),
+        "--output-dir", str(paths.training_base),
+        "--quantization-output-dir", str(paths.training_quantization),
+        "--cache-dir", str(project_dir(config) / "cache"),
+        "--model", tr["model_name"],
+        "--epochs", str(tr["training_epochs"]),
+        "--batch-size", str(tr["batch_size"] or 0),
+        "--lr", repr(float(tr["learning_rate"])),
+        "--optimizer", tr["optimizer"],
+        "--weight-decay", repr(float(tr["weight_decay"])),
+        "--lr-scheduler", tr["lr_scheduler"],
+        "--warmup-epochs", repr(float(tr["warmup_epochs"])),
+        "--early-stopping-patience", str(tr["early_stopping_patience"]),
+        "--seed", str(tr["seed"]),
+        "--num-gpus", str(tr["num_gpus"] if cuda else 0),
+        "--quantization", str(tr["quantization"]),
+        "--quantization-method", tr["quantization_method"],
+        "--quantization-weight-bitwidth", str(tr["quantization_weight_bitwidth"]),
+        "--qat-epochs", str(tr["qat_epochs"]),
+        "--calibration-observer", tr["calibration_observer"],
+    ]  # fmt: skip
+    argv += model_config_arg(config, paths)
+    if tr["resume"]:
+        argv += ["--resume", "auto"]
+    if not progress:
+        argv.append("--no-progress")
+    return argv
+
+
+def run_training(task: str, argv: list[str], config: dict, paths: RunPaths) -> dict:
+    """Run the task's reference training; returns ``training/base/summary.yaml`` as a dict."""
+    import torch
+
+    module_name = f"{REFERENCE_PACKAGES[task]}.train"
+    num_gpus = config["training"]["num_gpus"]
+    if num_gpus > 1:
+        _launch_distributed(module_name, argv, num_gpus)
+    else:
+        if not torch.cuda.is_available() and num_gpus == 1:
+            print("training: no CUDA GPU seen by torch; training on the CPU")
+        module = importlib.import_module(module_name)
+        args = module.get_args_parser().parse_args(argv)
+        result = module.main(args)
+        if isinstance(result, dict) and "interrupted_after_epoch" in result:
+            return dict(result)
+    summary_path = paths.training_base / "summary.yaml"
+    if not summary_path.is_file():
+        raise ModelError(f"training finished without writing {summary_path}; see the messages above")
+    return yaml.safe_load(summary_path.read_text()) or {}
+
+
+def _launch_distributed(module_name: str, argv: list[str], nproc: int) -> None:
+    """``torch.distributed.run`` with ``nproc`` processes; a failing worker fails the stage."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        module_name,
+        *argv,
+    ]
+    print("training: launching", " ".join(cmd[:6]), f"... ({nproc} processes)")
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(cmd, env=env)
+    if proc.returncode != 0:
+        raise ModelError(
+            f"distributed training ({nproc} processes) failed with exit code {proc.returncode}; "
+            f"see the messages above, or set training.num_gpus: 1 to train in one process"
+        )
+
+
+def run_test_onnx(
+    task: str,
+    config: dict,
+    paths: RunPaths,
+    model_path: Path,
+    output_dir: Path,
+    reference_model: Path | None = None,
+) -> dict[str, Any]:
+    """Run the task's ``test_onnx`` on the test split with ``model_path``; returns its results.
+
+    With ``reference_model`` (a ``best_model.pt``) the ONNX outputs must match torch's within 1e-4.
+    """
+    module = importlib.import_module(f"{REFERENCE_PACKAGES[task]}.test_onnx")
+    argv = [
+        "--dataset-dir", str(dataset_dir(paths)),
+        "--data-config", str(paths.data_config),
+        "--model-path", str(model_path),
+        "--output-dir", str(output_dir),
+        "--cache-dir", str(project_dir(config) / "cache"),
+    ]  # fmt: skip
+    if reference_model is not None:
+        argv += ["--reference-model", str(reference_model)]
+    args = module.get_args_parser().parse_args(argv)
+    result = module.main(args)
+    if isinstance(result, dict):
+        return result
+    metrics_path = output_dir / "test_metrics.yaml"
+    return (yaml.safe_load(metrics_path.read_text()) or {}) if metrics_path.is_file() else {}

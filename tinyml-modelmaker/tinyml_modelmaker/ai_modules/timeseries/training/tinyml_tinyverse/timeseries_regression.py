@@ -1,0 +1,23 @@
+"""Time-series regression: the resolved config -> ``tinyml_tinyverse.references.timeseries_regression``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ....run_folder import RunPaths
+from . import reference_call
+
+TASK = "regression"
+
+
+def train(config: dict, paths: RunPaths, *, cuda: bool) -> dict:
+    """Train (and quantize) with ``timeseries_regression.train``; returns its summary."""
+    argv = reference_call.train_argv(config, paths, cuda=cuda)
+    return reference_call.run_training(TASK, argv, config, paths)
+
+
+def test(
+    config: dict, paths: RunPaths, model_path: Path, output_dir: Path, reference_model: Path | None = None
+) -> dict:
+    """Test an ONNX model on the test split with ``timeseries_regression.test_onnx``; returns its metrics."""
+    return reference_call.run_test_onnx(TASK, config, paths, model_path, output_dir, reference_model)
