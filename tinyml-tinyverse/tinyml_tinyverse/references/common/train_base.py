@@ -374,6 +374,10 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             f"torchrun --nproc_per_node {args.num_gpus} to use them all")  # fmt: skip
     if args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs}: train for at least 1 epoch")
+    if not Path(args.dataset_dir).is_dir():
+        raise DataError(
+            f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage (prepare_dataset) first"
+        )
     device = torch.device(args.device)
     out_dir = Path(args.output_dir)
     main = dist_utils.is_main_process()
@@ -454,6 +458,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             value == best_metric and history and val_stats["loss"] < history[best_epoch - 1]["val_loss"]
         )
         row = _log_row(epoch, lr, train_stats, val_stats, task, time.perf_counter() - t0)
+        row["steps"] = len(loader)
         history.append(row)
         if improved:
             best_metric, best_epoch = value, epoch
@@ -539,7 +544,7 @@ def _finish(
         "epochs_run": len(history), "best_epoch": best_epoch, "stopped_early": stopped_early,
         "primary_metric": task.primary_metric, "primary_metric_mode": task.mode,
         "batch_size": batch_size, "optimizer": args.optimizer, "lr": args.lr, "lr_scheduler": args.lr_scheduler,
-        "seed": args.seed,
+        "seed": args.seed, "world_size": args.world_size,
         "val": val_metrics,
     }  # fmt: skip
     if state:
