@@ -1,0 +1,233 @@
+"""The data config: one flat dict, the project YAML's ``data_processing_feature_extraction`` section.
+
+:data:`DATA_CONFIG_DEFAULTS` holds every key with its default, :data:`DATA_CONFIG_HELP` a one-line
+description of each, and :func:`validate_data_config` merges a user dict over the defaults (with a
+preset named by ``feature_extraction_name`` in between) and checks every key, type and range.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..errors import ConfigError, UnknownNameError
+from ..registry import unknown_name_message
+from ..transforms import DATA_PROC_REGISTRY, FEATURE_REGISTRY, PRESET_REGISTRY
+
+SECTION = "data_processing_feature_extraction"
+
+DATA_CONFIG_DEFAULTS: dict[str, Any] = {
+    "data_proc_transforms": ["SimpleWindow"],
+    "feat_ext_transform": [],
+    "feature_extraction_name": None,
+    "sampling_rate": None,
+    "new_sr": None,
+    "frame_size": 256,
+    "stride_size": 1.0,
+    "feature_size_per_frame": None,
+    "num_frame_concat": 1,
+    "concat_stride": 1,
+    "output_2d": False,
+    "variables": None,
+    "time_columns": [],
+    "target_columns": None,
+    "target_reduction": "mean",
+    "forecast_variables": None,
+    "horizon": 1,
+    "nan_policy": "error",
+    "gain_variations": None,
+    "log_db_floor": -100.0,
+    "q15_full_scale": 1.0,
+    "q15_scale_factor": 1.0,
+    "augmentation": None,
+}
+
+DATA_CONFIG_HELP: dict[str, str] = {
+    "data_proc_transforms": "data processing steps in order: SimpleWindow, Downsample, GainVariation",
+    "feat_ext_transform": "feature extraction steps in order (e.g. WINDOWING, FFT_FE, ABS ...); "
+    "empty = RAW_FE",
+    "feature_extraction_name": "a preset name (e.g. Generic_256Input_FFTBIN_16Feature_8Frame) or "
+    "Custom_<name> to use feat_ext_transform",
+    "sampling_rate": "sampling rate of the recordings in Hz (needed by Downsample)",
+    "new_sr": "sampling rate after Downsample in Hz",
+    "frame_size": "samples per frame (window) cut by SimpleWindow",
+    "stride_size": "hop between frames as a fraction of frame_size (1.0 = no overlap)",
+    "feature_size_per_frame": "features per frame (BINNING / BIN_Q15 bins); default: all values",
+    "num_frame_concat": "consecutive frames stacked into one example by CONCAT",
+    "concat_stride": "frames between the starts of two CONCAT examples",
+    "output_2d": "with CONCAT: True gives (N, C, frames, features), False (N, C, frames*features, 1)",
+    "variables": "input columns: an int (the first N), a list of indices or of column names; "
+    "default: all data columns",
+    "time_columns": "extra columns (names or indices) to drop as time; 'time', 'timestamp', "
+    "'time_s'... are dropped anyway",
+    "target_columns": "regression: target column(s), names or indices; default: the last column",
+    "target_reduction": "regression: how a window's target is taken from its samples: "
+    "mean, median, last, first, min, max",
+    "forecast_variables": "forecasting: columns to predict (names or indices); default: all variables",
+    "horizon": "forecasting: number of future samples to predict",
+    "nan_policy": "what to do with NaN/Inf values: error, drop (the rows) or interpolate",
+    "gain_variations": "GainVariation range [low, high] or {class_name: [low, high]}",
+    "log_db_floor": "LOG_DB: lowest value in dB (smaller magnitudes are clipped to it)",
+    "q15_full_scale": "TO_Q15: the float value that maps to Q15 full scale (32768)",
+    "q15_scale_factor": "Q15_SCALE: the gain applied in fixed point",
+    "augmentation": "training-time augmenters: a dict or the path of a YAML file (see misc/augmenter_config.yaml)",
+}
+
+TASKS = ("classification", "regression", "forecasting", "anomalydetection")
+NAN_POLICIES = ("error", "drop", "interpolate")
+TARGET_REDUCTIONS = ("mean", "median", "last", "first", "min", "max")
+
+_NUMBER = (int, float)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, _NUMBER) and not isinstance(v, bool)
+
+
+def _err(key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{SECTION}.{key}: {msg}")
+
+
+def _check_columns(key: str, v: Any, allow_int: bool) -> None:
+    if v is None:
+        return
+    if allow_int and _is_int(v):
+        if v < 1:
+            raise _err(key, f"must be at least 1, got {v}")
+        return
+    if isinstance(v, (str, int)) and not isinstance(v, bool):
+        return
+    if not isinstance(v, (list, tuple)) or not v or not all(isinstance(c, (str, int)) for c in v):
+        want = "an int, " if allow_int else ""
+        raise _err(key, f"must be {want}a non-empty list of column indices or names, got {v!r}")
+
+
+def _check_names(key: str, names: Any, registry) -> list[str]:
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise _err(key, f"must be a list of transform names, got {names!r}")
+    for n in names:
+        if n not in registry:
+            raise ConfigError(
+                unknown_name_message(registry.kind, n, registry.keys(), where=f"{SECTION}.{key}")
+            )
+    return list(names)
+
+
+def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge ``cfg`` over the defaults (and a preset) and check it; returns a new dict.
+
+    Raises :class:`ConfigError` for an unknown key (with the closest key), a wrong type, a value
+    out of range, or an unknown transform or preset name (with the closest names).
+    Validating an already validated dict returns an equal dict.
+    """
+    cfg = dict(cfg or {})
+    for key in cfg:
+        if key not in DATA_CONFIG_DEFAULTS:
+            close = difflib.get_close_matches(key, list(DATA_CONFIG_DEFAULTS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown key {SECTION}.{key}{hint} Known keys: {', '.join(DATA_CONFIG_DEFAULTS)}"
+            )
+    out = dict(DATA_CONFIG_DEFAULTS)
+    name = cfg.get("feature_extraction_name")
+    if name is not None:
+        if not isinstance(name, str):
+            raise _err("feature_extraction_name", f"must be a preset name or Custom_<name>, got {name!r}")
+        if not name.startswith("Custom"):
+            try:
+                out.update(PRESET_REGISTRY[name])
+            except UnknownNameError as e:
+                raise ConfigError(
+                    f"{SECTION}.feature_extraction_name: {e}. Or name it Custom_<name> to use feat_ext_transform"
+                ) from None
+    out.update({k: v for k, v in cfg.items() if k != "feat_ext_transform" or v or name is None})
+    out["data_proc_transforms"] = _check_names(
+        "data_proc_transforms", out["data_proc_transforms"], DATA_PROC_REGISTRY
+    )
+    out["feat_ext_transform"] = _check_names(
+        "feat_ext_transform", out["feat_ext_transform"], FEATURE_REGISTRY
+    )
+    if not out["feat_ext_transform"]:
+        out["feat_ext_transform"] = ["RAW_FE"]
+    if out["data_proc_transforms"].count("SimpleWindow") > 1:
+        raise _err("data_proc_transforms", "lists SimpleWindow more than once")
+    if out["feat_ext_transform"].count("CONCAT") > 1:
+        raise _err("feat_ext_transform", "lists CONCAT more than once")
+
+    for key in ("frame_size", "num_frame_concat", "concat_stride", "horizon"):
+        if not _is_int(out[key]) or out[key] < 1:
+            raise _err(key, f"must be a whole number >= 1, got {out[key]!r}")
+    if out["feature_size_per_frame"] is not None and (
+        not _is_int(out["feature_size_per_frame"]) or out["feature_size_per_frame"] < 1
+    ):
+        raise _err(
+            "feature_size_per_frame",
+            f"must be a whole number >= 1 or null, got {out['feature_size_per_frame']!r}",
+        )
+    if not _is_number(out["stride_size"]) or not 0 < out["stride_size"] <= 1:
+        raise _err("stride_size", f"is a fraction of frame_size in (0, 1], got {out['stride_size']!r}")
+    for key in ("sampling_rate", "new_sr"):
+        if out[key] is not None and (not _is_number(out[key]) or out[key] <= 0):
+            raise _err(key, f"must be a positive number of Hz or null, got {out[key]!r}")
+    for key in ("log_db_floor", "q15_full_scale", "q15_scale_factor"):
+        if not _is_number(out[key]):
+            raise _err(key, f"must be a number, got {out[key]!r}")
+    if out["q15_full_scale"] <= 0:
+        raise _err("q15_full_scale", f"must be positive, got {out['q15_full_scale']!r}")
+    if not isinstance(out["output_2d"], bool):
+        raise _err("output_2d", f"must be true or false, got {out['output_2d']!r}")
+    if out["nan_policy"] not in NAN_POLICIES:
+        raise _err("nan_policy", f"must be one of {', '.join(NAN_POLICIES)}, got {out['nan_policy']!r}")
+    if out["target_reduction"] not in TARGET_REDUCTIONS:
+        raise _err(
+            "target_reduction",
+            f"must be one of {', '.join(TARGET_REDUCTIONS)}, got {out['target_reduction']!r}",
+        )
+    _check_columns("variables", out["variables"], allow_int=True)
+    _check_columns("target_columns", out["target_columns"], allow_int=False)
+    _check_columns("forecast_variables", out["forecast_variables"], allow_int=False)
+    if out["time_columns"] is None:
+        out["time_columns"] = []
+    if not isinstance(out["time_columns"], (list, tuple)):
+        out["time_columns"] = [out["time_columns"]]
+    out["time_columns"] = list(out["time_columns"])
+    for key in ("target_columns", "forecast_variables"):
+        if isinstance(out[key], (str, int)):
+            out[key] = [out[key]]
+    if isinstance(out["variables"], tuple):
+        out["variables"] = list(out["variables"])
+    gv = out["gain_variations"]
+    if gv is not None:
+        ranges = gv.values() if isinstance(gv, dict) else [gv]
+        for r in ranges:
+            if (
+                not isinstance(r, (list, tuple))
+                or len(r) != 2
+                or not all(_is_number(v) for v in r)
+                or r[0] > r[1]
+            ):
+                raise _err("gain_variations", f"each range is [low, high] with low <= high, got {r!r}")
+        out["gain_variations"] = {k: list(v) for k, v in gv.items()} if isinstance(gv, dict) else list(gv)
+    if "GainVariation" in out["data_proc_transforms"] and gv is None:
+        raise _err(
+            "gain_variations", "GainVariation is listed but gain_variations is not set; e.g. [0.8, 1.2]"
+        )
+    if "Downsample" in out["data_proc_transforms"] or "DownSample" in out["data_proc_transforms"]:
+        if not out["sampling_rate"] or not out["new_sr"]:
+            raise _err("new_sr", "Downsample needs both sampling_rate and new_sr (Hz)")
+        if out["new_sr"] > out["sampling_rate"]:
+            raise _err("new_sr", f"{out['new_sr']} is above sampling_rate {out['sampling_rate']}")
+    if out["num_frame_concat"] > 1 and "CONCAT" not in out["feat_ext_transform"]:
+        raise _err(
+            "num_frame_concat", f"is {out['num_frame_concat']} but feat_ext_transform has no CONCAT; add it"
+        )
+    aug = out["augmentation"]
+    if aug is not None and not isinstance(aug, (dict, str)):
+        raise _err("augmentation", f"must be a dict or the path of a YAML file, got {aug!r}")
+    return out

@@ -1,0 +1,494 @@
+"""Prepare a time-series dataset (check, split, summarise) and load its splits as arrays.
+
+:func:`prepare_dataset` reads a user's folder / zip / file once, checks every recording, writes the
+split lists, ``dataset_info.yaml`` (where the data is), ``dataset_summary.yaml`` and plots.
+:func:`load_split` then turns one split into model-ready arrays ``X (N, C, H, W)`` and targets,
+processed with the data config and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from ..errors import ConfigError, DataError
+from ..transforms import Recording, extract_features, min_recording_length
+from .cache import cache_key, load_cached, save_cached
+from .data_config import TASKS, validate_data_config
+from .layout import SPLITS, Layout, find_layout, find_list, list_data_files, read_list
+from .readers import DATA_SUFFIXES, read_recording
+from .splitting import SPLIT_TYPES, check_split_factor, row_ranges, split_amongst_files
+
+log = logging.getLogger(__name__)
+
+NORMAL = "Normal"
+ANOMALY_CLASS_NAMES = [NORMAL, "Anomaly"]
+INFO_FILE = "dataset_info.yaml"
+
+
+@dataclass
+class DatasetInfo:
+    """What :func:`prepare_dataset` found: ``root`` is the folder holding the class folders or
+    files; ``splits`` maps train/val/test to paths relative to ``root``."""
+
+    root: Path
+    task: str
+    class_names: list[str]
+    splits: dict[str, list[str]]
+    split_type: str = "amongst_files"
+    split_factor: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    num_variables: int = 0
+    input_columns: list[str] = field(default_factory=list)
+    target_columns: list[str] = field(default_factory=list)
+    output_dir: Path | None = None
+
+
+@dataclass
+class SplitData:
+    """One processed split. ``y``: int64 class index (classification), 0 = Normal / 1 = anomaly
+    (anomaly detection), float32 ``(N, T)`` (regression) or ``(N, horizon, V)`` (forecasting)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    file_ids: np.ndarray
+    files: list[str]
+    class_names: list[str]
+    stats: dict[str, Any]
+    task: str = "classification"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_yaml(path: Path, obj: Any) -> None:
+    _write_text(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+
+
+def _locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout, list[str] | None]:
+    """The layout of the user's input (a zip is extracted into ``output_dir/extracted``) and, for
+    a single file, the one file."""
+    from .safe_zip import safe_extract
+
+    if not input_path.exists():
+        raise DataError(
+            f"dataset.input_data_path {str(input_path)!r} does not exist; give a folder, .zip or file"
+        )
+    if input_path.is_file() and input_path.suffix.lower() == ".zip":
+        base = safe_extract(input_path, output_dir / "extracted")
+        inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
+        if len(inner) == 1 and inner[0].is_dir() and inner[0].name not in ("classes", "files"):
+            base = inner[0]
+        return find_layout(base, task), None
+    if input_path.is_file():
+        if input_path.suffix.lower() not in DATA_SUFFIXES:
+            raise DataError(
+                f"{input_path}: unsupported file type; give a folder, a .zip or one of {DATA_SUFFIXES}"
+            )
+        if task in ("classification", "anomalydetection"):
+            raise DataError(f"{input_path}: a {task} dataset needs class folders, not a single file")
+        return Layout(input_path.parent, input_path.parent, False), [input_path.name]
+    return find_layout(input_path, task), None
+
+
+def _label_of(path: str) -> str:
+    return path.split("/", 1)[0]
+
+
+def _class_names(files: list[str], task: str, where: Path) -> list[str]:
+    if task not in ("classification", "anomalydetection"):
+        return []
+    names = sorted({_label_of(f) for f in files})
+    if task == "classification" and len(names) < 2:
+        raise DataError(
+            f"{where}: classification needs at least two class folders, found {names}; "
+            "add a folder per class under classes/"
+        )
+    if task == "anomalydetection" and NORMAL not in names:
+        raise DataError(
+            f"{where}: anomaly detection needs a classes/{NORMAL}/ folder of normal recordings; found {names}"
+        )
+    return names
+
+
+def _shipped_splits(layout: Layout, files: list[str], split_factor, seed: int, task: str) -> dict | None:
+    """Splits from annotation lists the user shipped (they win), or None."""
+    lists = {s: find_list(layout.base, s) for s in SPLITS}
+    whole = find_list(layout.base, "file")
+    if not any(lists.values()) and whole is None:
+        return None
+    if not lists["train"]:
+        pool = read_list(whole, layout) if whole else files
+        return _auto_split(pool, split_factor, seed, task)
+    splits = {s: read_list(p, layout) if p else [] for s, p in lists.items()}
+    missing = [s for s in ("val", "test") if not lists[s]]
+    if missing:  # carve the missing split(s) out of train, in the split_factor proportions
+        f = split_factor
+        fr = (f[0], f[1] if "val" in missing else 0.0, f[2] if "test" in missing else 0.0)
+        carved = _auto_split(splits["train"], tuple(v / sum(fr) for v in fr), seed, task, anomaly_rule=False)
+        splits["train"] = carved["train"]
+        for s in missing:
+            splits[s] = carved[s]
+    return splits
+
+
+def _auto_split(files: list[str], split_factor, seed: int, task: str, anomaly_rule: bool = True) -> dict:
+    groups = [_label_of(f) if "/" in f else "" for f in files]
+    if task == "anomalydetection" and anomaly_rule:
+        normal = [f for f, g in zip(files, groups) if g == NORMAL]
+        other = [f for f, g in zip(files, groups) if g != NORMAL]
+        out = split_amongst_files(normal, [NORMAL] * len(normal), split_factor, seed)
+        labels = [_label_of(o) for o in other]
+        f_val, f_test = split_factor[1], split_factor[2]
+        if f_val > 0 and f_test > 0:  # anomalies go to val and test in their proportion
+            rest = split_amongst_files(
+                other, labels, (f_val / (f_val + f_test), f_test / (f_val + f_test), 0.0), seed
+            )
+        else:
+            rest = {"train": other if f_val > 0 else [], "val": other if f_val == 0 else []}
+        out["val"] = sorted(out["val"] + rest["train"])
+        out["test"] = sorted(out["test"] + rest["val"])
+        return out
+    return split_amongst_files(files, groups, split_factor, seed)
+
+
+def prepare_dataset(
+    input_data_path: str | Path,
+    output_dir: str | Path,
+    task: str,
+    *,
+    split_type: str = "amongst_files",
+    split_factor=(0.6, 0.2, 0.2),
+    seed: int = 42,
+    data_config: dict[str, Any] | None = None,
+    plots: bool = True,
+) -> DatasetInfo:
+    """Check, split and summarise the dataset at ``input_data_path`` into ``output_dir``.
+
+    Writes ``annotations/{train,val,test,file}_list.txt``, ``dataset_info.yaml``,
+    ``dataset_summary.yaml`` and (``plots``) ``recordings_per_class.png``, ``class_counts.png``
+    and ``feature_pca.png``. Raises :class:`DataError` / :class:`ConfigError` naming the file or
+    key at fault. Nothing is written into the user's folder.
+    """
+    _check_task(task)
+    if split_type not in SPLIT_TYPES:
+        raise ConfigError(
+            f"dataset.split_type {split_type!r} is unknown; use one of {', '.join(SPLIT_TYPES)}"
+        )
+    split_factor = check_split_factor(split_factor)
+    cfg = validate_data_config(data_config)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    layout, single = _locate_input(Path(input_data_path), output_dir, task)
+    files = single or list_data_files(layout)
+    class_names = _class_names(files, task, layout.data_dir)
+    if split_type == "within_files":
+        splits = {s: list(files) for s in SPLITS}
+    else:
+        splits = _shipped_splits(layout, files, split_factor, seed, task) or _auto_split(
+            files, split_factor, seed, task
+        )
+    if task == "anomalydetection":
+        dropped = [f for f in splits["train"] if _label_of(f) != NORMAL]
+        if dropped:
+            log.warning(
+                "anomaly detection trains on %s only; %d anomaly files left out of train",
+                NORMAL,
+                len(dropped),
+            )
+            splits["train"] = [f for f in splits["train"] if _label_of(f) == NORMAL]
+    if not splits["train"]:
+        raise DataError(
+            f"{layout.data_dir}: the train split is empty; add recordings or change dataset.split_factor"
+        )
+    for s, frac in zip(("val", "test"), split_factor[1:]):
+        if frac > 0 and not splits[s]:
+            raise DataError(
+                f"{layout.data_dir}: too few recordings for a {s} split with split_type amongst_files; "
+                "add recordings or use split_type: within_files"
+            )
+
+    extra = int(cfg["horizon"]) if task == "forecasting" else 0
+    need = min_recording_length(cfg, extra)
+    used = sorted(set().union(*splits.values()))
+    first_cols, first_file, lengths, fixed = None, None, {}, {}
+    columns = None
+    for rel in tqdm(used, desc="checking recordings", unit="file", leave=False):
+        rec = read_recording(layout.data_dir / rel, cfg, task)
+        if first_cols is None:
+            first_cols, first_file, columns = rec.num_file_columns, rel, rec.columns
+        elif rec.num_file_columns != first_cols:
+            raise DataError(
+                f"{layout.data_dir / rel}: has {rec.num_file_columns} columns but {first_file} has "
+                f"{first_cols}; every recording needs the same columns"
+            )
+        n = rec.x.shape[0]
+        shortest = n
+        if split_type == "within_files":
+            shortest = min(b - a for a, b in row_ranges(n, split_factor).values() if b > a)
+        if shortest < need:
+            what = "its shortest split part has" if split_type == "within_files" else "it has"
+            raise DataError(
+                f"{layout.data_dir / rel}: too short: {what} {shortest} samples but one example needs {need} "
+                f"(frame_size={cfg['frame_size']}, num_frame_concat={cfg['num_frame_concat']}"
+                + (f", horizon={cfg['horizon']}" if extra else "")
+                + "); remove the file or lower frame_size"
+            )
+        lengths[rel] = n
+        if rec.fixed_rows:
+            fixed[rel] = rec.fixed_rows
+    if fixed:
+        log.warning(
+            "nan_policy=%s changed %d rows in %d files", cfg["nan_policy"], sum(fixed.values()), len(fixed)
+        )
+
+    annotations = output_dir / "annotations"
+    annotations.mkdir(exist_ok=True)
+    for s in SPLITS:
+        _write_text(annotations / f"{s}_list.txt", "".join(f"{f}\n" for f in splits[s]))
+    _write_text(annotations / "file_list.txt", "".join(f"{f}\n" for f in files))
+
+    root = layout.data_dir.resolve()
+    try:
+        root_entry = str(root.relative_to(output_dir.resolve()))
+    except ValueError:
+        root_entry = str(root)
+    info = DatasetInfo(
+        root=root,
+        task=task,
+        class_names=class_names,
+        splits=splits,
+        split_type=split_type,
+        split_factor=split_factor,
+        num_variables=len(columns.inputs),
+        input_columns=[columns.names[i] for i in columns.inputs],
+        target_columns=[columns.names[i] for i in columns.targets],
+        output_dir=output_dir,
+    )
+    _write_yaml(
+        output_dir / INFO_FILE,
+        {
+            "root": root_entry,
+            "task": task,
+            "class_names": class_names,
+            "split_type": split_type,
+            "split_factor": list(split_factor),
+            "seed": seed,
+            "num_variables": info.num_variables,
+            "input_columns": info.input_columns,
+            "target_columns": info.target_columns,
+            "rows_changed_by_nan_policy": fixed,
+        },
+    )
+    from .report import write_report
+
+    write_report(info, cfg, lengths, fixed, plots=plots)
+    return info
+
+
+def read_dataset_info(dataset_dir: str | Path) -> DatasetInfo:
+    """Load what :func:`prepare_dataset` wrote into ``dataset_dir``."""
+    dataset_dir = Path(dataset_dir)
+    path = dataset_dir / INFO_FILE
+    if not path.is_file():
+        raise DataError(f"{dataset_dir}: no {INFO_FILE}; run the dataset stage (prepare_dataset) first")
+    meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+    root = Path(meta["root"])
+    root = root if root.is_absolute() else dataset_dir / root
+    layout = Layout(dataset_dir, root, meta["task"] in ("classification", "anomalydetection"))
+    splits = {}
+    for s in SPLITS:
+        lst = dataset_dir / "annotations" / f"{s}_list.txt"
+        splits[s] = read_list(lst, layout) if lst.is_file() else []
+    return DatasetInfo(
+        root=root,
+        task=meta["task"],
+        class_names=list(meta["class_names"]),
+        splits=splits,
+        split_type=meta["split_type"],
+        split_factor=tuple(meta["split_factor"]),
+        num_variables=int(meta["num_variables"]),
+        input_columns=list(meta.get("input_columns", [])),
+        target_columns=list(meta.get("target_columns", [])),
+        output_dir=dataset_dir,
+    )
+
+
+def _reduce(view: np.ndarray, how: str) -> np.ndarray:
+    if how == "last":
+        return view[..., -1]
+    if how == "first":
+        return view[..., 0]
+    return {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}[how](view, axis=-1)
+
+
+def _targets(task: str, feats, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example targets for regression / forecasting, and the rows kept."""
+    keep = np.ones(len(feats.file_ids), bool)
+    if task == "regression":
+        out = np.zeros((len(keep), feats.targets[0].shape[1] if feats.targets else 0), np.float32)
+        for i, t in enumerate(feats.targets):
+            rows = np.flatnonzero(feats.file_ids == i)
+            if len(rows) == 0:
+                continue
+            span = int(feats.stops[rows[0]] - feats.starts[rows[0]])
+            view = np.lib.stride_tricks.sliding_window_view(t, min(span, len(t)), axis=0)
+            out[rows] = _reduce(view[feats.starts[rows]], cfg["target_reduction"])
+        return out, keep
+    h = int(cfg["horizon"])
+    out = np.zeros((len(keep), h, feats.targets[0].shape[1] if feats.targets else 0), np.float32)
+    for i, t in enumerate(feats.targets):
+        rows = np.flatnonzero(feats.file_ids == i)
+        ok = feats.stops[rows] + h <= len(t)
+        keep[rows[~ok]] = False
+        rows = rows[ok]
+        out[rows] = t[feats.stops[rows][:, None] + np.arange(h)[None, :]]
+    return out, keep
+
+
+def _settings_for_cache(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k != "augmentation"}
+
+
+def load_split(
+    dataset_dir: str | Path,
+    split: str,
+    task: str,
+    data_config: dict[str, Any] | None,
+    *,
+    cache_dir: str | Path | None = None,
+    training: bool | None = None,
+    seed: int = 0,
+) -> SplitData:
+    """Load split ``split`` of a prepared dataset as model-ready arrays (see :class:`SplitData`).
+
+    ``training`` (default: ``split == "train"``) enables random data processing (GainVariation).
+    Statistics (NORMALIZE, feature mean/std) are fitted on the train split and reused. Results are
+    cached in ``cache_dir`` (default ``<dataset_dir>/cache``) by a hash of the data and config.
+    """
+    _check_task(task)
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    cfg = validate_data_config(data_config)
+    dataset_dir = Path(dataset_dir)
+    info = read_dataset_info(dataset_dir)
+    if info.task != task:
+        raise ConfigError(f"{dataset_dir}: the dataset was prepared for {info.task!r}, not {task!r}")
+    training = split == "train" if training is None else training
+    cache_dir = dataset_dir / "cache" if cache_dir is None else Path(cache_dir)
+    files = list(info.splits[split])
+    if task == "anomalydetection" and split == "train":
+        files = [f for f in files if _label_of(f) == NORMAL]
+    if not files:
+        raise DataError(
+            f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
+        )
+    train_stats: dict[str, Any] = {}
+    if split != "train":
+        train_stats = load_split(
+            dataset_dir, "train", task, cfg, cache_dir=cache_dir, training=False, seed=seed
+        ).stats
+    settings = {
+        "cfg": _settings_for_cache(cfg),
+        "task": task,
+        "split": split,
+        "training": training,
+        "seed": seed,
+        "split_type": info.split_type,
+        "split_factor": list(info.split_factor),
+        "files": files,
+        "stats": train_stats,
+    }
+    paths = [info.root / f for f in files]
+    key = cache_key(paths, settings)
+    hit = load_cached(cache_dir, key)
+    if hit is not None:
+        arrays, meta = hit
+        stats = {
+            k: (np.asarray(v, np.float32) if isinstance(v, list) else v) for k, v in meta["stats"].items()
+        }
+        return SplitData(
+            arrays["X"], arrays["y"], arrays["file_ids"], files, meta["class_names"], stats, task
+        )
+
+    recs = []
+    for rel, path in zip(tqdm(files, desc=f"reading {split}", unit="file", leave=False), paths):
+        r = read_recording(path, cfg, task)
+        x, t = r.x, r.targets
+        if info.split_type == "within_files":
+            a, b = row_ranges(len(x), info.split_factor)[split]
+            x, t = x[a:b], None if t is None else t[a:b]
+        label = None
+        if task == "classification":
+            label = info.class_names.index(_label_of(rel))
+        elif task == "anomalydetection":
+            label = int(_label_of(rel) != NORMAL)
+        recs.append(Recording(x, t, label))
+    names = ANOMALY_CLASS_NAMES if task == "anomalydetection" else info.class_names
+    feats = extract_features(
+        recs, cfg, class_names=names, training=training, fit=split == "train", stats=train_stats, seed=seed
+    )
+    X, file_ids = feats.X, feats.file_ids
+    if task in ("classification", "anomalydetection"):
+        y = np.array([recs[i].label for i in file_ids], np.int64)
+    else:
+        y, keep = _targets(task, feats, cfg)
+        X, y, file_ids = X[keep], y[keep], file_ids[keep]
+    stats = dict(feats.stats)
+    if split == "train":
+        stats["feature_mean"] = (
+            X.mean(axis=(0, 2, 3)).astype(np.float32) if len(X) else np.zeros(X.shape[1], np.float32)
+        )
+        stats["feature_std"] = (
+            X.std(axis=(0, 2, 3)).astype(np.float32) if len(X) else np.ones(X.shape[1], np.float32)
+        )
+    else:
+        stats = train_stats
+    meta = {"class_names": list(names), "stats": {k: np.asarray(v).tolist() for k, v in stats.items()}}
+    save_cached(cache_dir, key, {"X": X, "y": y, "file_ids": file_ids.astype(np.int64)}, meta)
+    return SplitData(X, y, file_ids.astype(np.int64), files, list(names), stats, task)
+
+
+def model_input_kwargs(
+    data_config: dict[str, Any] | None, dataset_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """``dict(input_features=H or (H, W), variables=C)``: the input shape the model gets.
+
+    Computed from the config alone by running the pipeline on one silent example. When
+    ``variables`` is not set in the config, ``dataset_dir`` (a prepared dataset) supplies it.
+    """
+    cfg = validate_data_config(data_config)
+    var = cfg["variables"]
+    if isinstance(var, int):
+        channels = var
+    elif isinstance(var, list):
+        channels = len(var)
+    elif dataset_dir is not None:
+        channels = read_dataset_info(dataset_dir).num_variables
+    else:
+        raise ConfigError(
+            "data_processing_feature_extraction.variables is not set, so the number of input channels is "
+            "unknown; set variables (e.g. 3) or pass the prepared dataset folder"
+        )
+    n = min_recording_length(cfg) + 1
+    feats = extract_features([Recording(np.zeros((n, channels), np.float32))], cfg, fit=True)
+    if len(feats.X) == 0:
+        raise ConfigError(
+            "the data config produces no example from a recording; check frame_size and num_frame_concat"
+        )
+    _, c, h, w = feats.X.shape
+    return {"input_features": int(h) if w == 1 else (int(h), int(w)), "variables": int(c)}

@@ -1,0 +1,105 @@
+"""Registries and base types shared by every transform module.
+
+Two registries hold transforms by name: :data:`DATA_PROC_REGISTRY` (``data_proc_transforms``:
+windowing, resampling, gain jitter) and :data:`FEATURE_REGISTRY` (``feat_ext_transform``). Both
+import every module of ``tinyml_tinyverse.common.transforms`` on first use, so a new file in that
+folder that registers a transform makes it usable by name with no other edit::
+
+    from tinyml_tinyverse.common.transforms import FEATURE_REGISTRY, FeatureTransform
+
+    @FEATURE_REGISTRY.register("SQUARE")
+    class Square(FeatureTransform):
+        def __call__(self, x, ctx):
+            return x * x
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..registry import Registry
+
+_LOCATIONS = ["tinyml_tinyverse.common.transforms"]
+DATA_PROC_REGISTRY = Registry("data processing transform", locations=_LOCATIONS)
+FEATURE_REGISTRY = Registry("feature extraction transform", locations=_LOCATIONS)
+PRESET_REGISTRY = Registry("feature extraction preset", locations=_LOCATIONS)
+
+
+@dataclass
+class FrameContext:
+    """What a transform may need besides the frames themselves; one entry per row of ``x``.
+
+    ``file_ids`` / ``starts`` / ``stops`` give each row's recording and sample span (in the
+    recording after the data processing that ran before windowing). ``stats`` holds statistics
+    fitted on the training split (``fit=True``) and reused for the other splits.
+    """
+
+    file_ids: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    training: bool = False
+    fit: bool = False
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def take(self, index: np.ndarray) -> FrameContext:
+        """The context of the rows ``index`` (used when a transform drops or regroups rows)."""
+        labels = None if self.labels is None else self.labels[index]
+        return FrameContext(
+            self.file_ids[index],
+            self.starts[index],
+            self.stops[index],
+            labels,
+            self.class_names,
+            self.training,
+            self.fit,
+            self.rng,
+            self.stats,
+        )
+
+
+class FeatureTransform:
+    """A feature extraction step: ``(N, C, ..., L) -> (N, C, ..., L')`` along the last axis.
+
+    ``cfg`` is the validated data config; a transform reads the keys it needs from it. A transform
+    that changes the number of rows (``CONCAT``) returns ``(x, ctx)`` from :meth:`regroup` instead.
+    """
+
+    regroups = False
+
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+
+    def __call__(self, x: np.ndarray, ctx: FrameContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def regroup(self, x: np.ndarray, ctx: FrameContext) -> tuple[np.ndarray, FrameContext]:
+        raise NotImplementedError
+
+    def c_config(self) -> dict[str, Any]:
+        """``#define`` name -> value that a C implementation of this step needs."""
+        return {}
+
+
+class DataProcTransform:
+    """A data processing step. ``apply_recording`` runs before windowing on one recording
+    ``(T, C)``; ``apply_frames`` runs after windowing on all frames ``(N, C, L)`` at once."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        self.cfg = cfg
+
+    def apply_recording(
+        self, x: np.ndarray, targets: np.ndarray | None, label: int | None, ctx: FrameContext
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def apply_frames(self, x: np.ndarray, ctx: FrameContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def c_config(self) -> dict[str, Any]:
+        return {}
