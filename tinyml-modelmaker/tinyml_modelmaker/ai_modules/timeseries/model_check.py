@@ -8,10 +8,13 @@ parameter memory is estimated against the device flash.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import CompilationError, ModelError
+from tinyml_tinyverse.common.registry import unknown_name_message
 
 from .constants import MODEL_PREFIXES, task_of
 from .params import DATA_SECTION
@@ -20,21 +23,45 @@ from .params import DATA_SECTION
 _CHECK_NUM_CLASSES = 4
 
 
-def check_model(config: dict) -> dict[str, Any]:
-    """Build the configured model once and check it against task and device; returns the figures."""
-    from tinyml_tinyverse.common.datasets import model_input_kwargs
-    from tinyml_tinyverse.common.models import MODEL_REGISTRY, get_model, load_model_config, model_task
+def check_model_name(config: dict) -> None:
+    """The model is registered (closest names on a typo) and made for the config's task."""
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
 
-    tr, common = config["training"], config["common"]
-    name, task = tr["model_name"], task_of(common["task_type"])
-    MODEL_REGISTRY[name]  # unknown name: UnknownNameError with the closest names
+    name, task = config["training"]["model_name"], task_of(config["common"]["task_type"])
+    if name not in MODEL_REGISTRY:
+        raise ModelError(
+            unknown_name_message(
+                "model", name, MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"), "training.model_name"
+            )
+            + " (list them with: tinyml-modelmaker --describe models)"
+        )
     if model_task(name) != task:
         allowed = ", ".join(MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"))
         raise ModelError(
             f"training.model_name {name!r} is a {model_task(name)} model, not {task}; models for {task}: {allowed}"
         )
+
+
+def input_channels_known(config: dict) -> bool:
+    """True when the data config fixes the input channels, so the model can be checked before any data work."""
+    return config[DATA_SECTION].get("variables") is not None
+
+
+def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]:
+    """Build the configured model once and check it against the target device; returns the figures.
+
+    The input shape comes from the data config (and ``dataset_dir`` when the config does not name
+    the input channels). Raises ModelError for NPU rule violations and CompilationError when the
+    weights cannot fit the device flash.
+    """
+    from tinyml_tinyverse.common.datasets import model_input_kwargs
+    from tinyml_tinyverse.common.models import get_model, load_model_config
+
+    t0 = time.perf_counter()
+    tr, common = config["training"], config["common"]
+    name, task = tr["model_name"], task_of(common["task_type"])
     data_config = config[DATA_SECTION]
-    kwargs = dict(model_input_kwargs(data_config), num_classes=_CHECK_NUM_CLASSES)
+    kwargs = dict(model_input_kwargs(data_config, dataset_dir), num_classes=_CHECK_NUM_CLASSES)
     if task == "forecasting":
         kwargs["horizon"] = int(data_config.get("horizon") or 1)
     model_config = load_model_config(tr["model_config"], name) if tr["model_config"] is not None else None
@@ -69,4 +96,8 @@ def check_model(config: dict) -> dict[str, Any]:
                 f"Choose an *_NPU model, fix the model_config, or set training.quantization: 1"
             )
         figures["npu_rules"] = "passed"
+    print(
+        f"model check: {name} on input {list(input_shape)} suits {device.name}: {params} parameters, "
+        f"~{weight_bytes / 1024:.1f} KiB of weights of {device.flash_kib:g} KiB flash ({time.perf_counter() - t0:.1f} s)"
+    )
     return figures

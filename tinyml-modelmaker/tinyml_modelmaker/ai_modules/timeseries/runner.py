@@ -20,6 +20,7 @@ from ...config import dump_yaml
 from ...run_folder import RunPaths, open_run_folder
 from . import compilation, datasets
 from .constants import task_of
+from .model_check import check_model, check_model_name, input_channels_known
 from .params import DATA_SECTION
 from .training import get_task_module
 
@@ -45,8 +46,7 @@ class Run:
     def dataset_dir(self) -> Path:
         """The prepared data of this run (from this run's dataset stage, or left by an earlier one)."""
         if self._dataset_dir is None:
-            info = datasets.use_prepared(self.config, self.paths)
-            self._dataset_dir = Path(info["dataset_dir"])
+            self._dataset_dir = datasets.prepared_dir(self.config, self.paths)
         return self._dataset_dir
 
     def record(self, stage: str, status: str, seconds: float, **extra: Any) -> None:
@@ -65,9 +65,8 @@ def stage_dataset(run: Run) -> str:
     if run.stage_done_before("dataset") and run.paths.dataset_info.is_file():
         print("dataset: done in the run being resumed; reusing it")
         return DONE
-    info = datasets.run(run.config, run.paths)
-    run._dataset_dir = Path(info["dataset_dir"])
-    run.summary["dataset"] = {k: v for k, v in info.items() if k not in ("plots",)}
+    run.summary["dataset"] = datasets.run(run.config, run.paths)
+    run._dataset_dir = run.paths.dataset
     return DONE
 
 
@@ -79,9 +78,11 @@ def stage_training(run: Run) -> str:
         return DONE
     import torch
 
-    run.dataset_dir()  # a clear error now if there is no dataset
+    dataset_dir = run.dataset_dir()
+    if "model_check" not in run.summary:  # the input channels were only known from the data
+        run.summary["model_check"] = check_model(run.config, dataset_dir)
     trainer = get_task_module(run.task)
-    result = trainer.train(run.config, run.paths, cuda=torch.cuda.is_available())
+    result = trainer.train(run.config, run.paths, dataset_dir, cuda=torch.cuda.is_available())
     if "interrupted_after_epoch" in result:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
@@ -102,14 +103,18 @@ def stage_testing(run: Run) -> str:
             f"whose training finished (--resume --run-name NAME)"
         )
     best = run.paths.training_base / "best_model.pt"
+    dataset_dir = run.dataset_dir()
+    reference = best if best.is_file() else None
     results = {
         "float": trainer.test(
-            run.config, run.paths, float_model, run.paths.testing / "float", best if best.is_file() else None
+            run.config, run.paths, dataset_dir, float_model, run.paths.testing / "float", reference
         )
     }
     qdq = run.paths.training_quantization / compilation.QDQ_MODEL
     if run.config["training"]["quantization"] and qdq.is_file():
-        results["quantized"] = trainer.test(run.config, run.paths, qdq, run.paths.testing / "quantized")
+        results["quantized"] = trainer.test(
+            run.config, run.paths, dataset_dir, qdq, run.paths.testing / "quantized"
+        )
     run.summary["testing"] = {
         name: {k: r.get(k) for k in ("metrics", "max_rel_diff_vs_reference", "num_samples") if k in r}
         for name, r in results.items()
@@ -156,13 +161,11 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     dump_yaml(config, paths.config)
     dump_yaml(config[DATA_SECTION], paths.data_config)
     current = Run(config, paths, summary, resume)
+    summary.pop("model_check", None)
     if config["training"]["enable"]:
-        from .model_check import check_model
-
-        t0 = time.perf_counter()
-        summary["model_check"] = check_model(config)
-        print(f"model check: {config['training']['model_name']} suits the task and {config['common']['target_device']} "
-              f"({summary['model_check']['parameters']} parameters) in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+        check_model_name(config)
+        if input_channels_known(config):
+            summary["model_check"] = check_model(config)
     for stage in STAGES:
         t0 = time.perf_counter()
         try:

@@ -4,25 +4,24 @@
 ``generated://<name>``: the tinyverse generator ``<name>`` writes an example dataset into
 ``<projects_path>/<dataset_name>/generated/`` the first time (a later run reuses it).
 The stage calls ``tinyml_tinyverse.common.datasets.prepare_dataset`` into the run's ``dataset/``
-and records where the prepared data is in ``dataset/dataset_info.yaml`` for the later stages.
+(which writes ``dataset/dataset_info.yaml``, the later stages' entry point).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import shutil
 from pathlib import Path
-from typing import Any
 
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.registry import unknown_name_message
 
-from ....config import dump_yaml, plain
 from ....run_folder import RunPaths, project_dir
 from ..constants import task_of
 from ..params import DATA_SECTION, GENERATED_SCHEME
 
 GENERATED_MARKER = ".generated_complete"
+INFO_FILE = "dataset_info.yaml"  # written by prepare_dataset into its output folder
 
 
 def generated_data_dir(config: dict) -> Path:
@@ -41,9 +40,12 @@ def generate_if_needed(config: dict) -> Path:
         print(f"dataset: reusing generated {name} data in {out_dir}")
         return out_dir
     generators = importlib.import_module("tinyml_tinyverse.common.datasets.generators")
-    function = getattr(generators, f"generate_{name}", None)
-    if function is None:
-        raise ConfigError(f"dataset.input_data_path {path!r}: tinyverse has no generator generate_{name}")
+    known = getattr(generators, "GENERATORS", {})
+    if name not in known:
+        raise ConfigError(
+            unknown_name_message("generator", name, known, "dataset.input_data_path") + f" ({path!r})"
+        )
+    function = known[name]
     if out_dir.exists():  # a generation that was interrupted: start again
         shutil.rmtree(out_dir)
     print(f"dataset: generating {name} data into {out_dir}")
@@ -58,23 +60,25 @@ def generate_if_needed(config: dict) -> Path:
     return out_dir
 
 
-def info_to_dict(info: Any, output_dir: Path) -> dict:
-    """A plain dict of a ``DatasetInfo`` with at least ``dataset_dir`` (absolute)."""
-    if dataclasses.is_dataclass(info):
-        data = dataclasses.asdict(info)
-    elif hasattr(info, "to_dict"):
-        data = info.to_dict()
-    elif isinstance(info, dict):
-        data = dict(info)
-    else:
-        data = {k: v for k, v in vars(info).items() if not k.startswith("_")}
-    data = plain(data)
-    data["dataset_dir"] = str(Path(data.get("dataset_dir") or output_dir).resolve())
-    return data
+def prepared_dir(config: dict, paths: RunPaths) -> Path:
+    """The prepared dataset of this run (``dataset/``), or ``input_data_path`` when it is already prepared.
+
+    Used when ``dataset.enable`` is false or an earlier run did the dataset stage.
+    """
+    if (paths.dataset / INFO_FILE).is_file():
+        return paths.dataset
+    path = config["dataset"]["input_data_path"]
+    if path and not path.startswith(GENERATED_SCHEME) and (Path(path) / INFO_FILE).is_file():
+        return Path(path)
+    raise ConfigError(
+        f"no prepared dataset: {paths.dataset / INFO_FILE} does not exist and dataset.input_data_path is not a "
+        f"folder prepared by the dataset stage; set dataset.enable: true, or resume a run whose dataset stage "
+        f"finished (--resume --run-name NAME)"
+    )
 
 
 def run(config: dict, paths: RunPaths) -> dict:
-    """Prepare the dataset into ``paths.dataset``; returns (and writes) the dataset info."""
+    """Prepare the dataset into ``paths.dataset``; returns what the run summary shows of it."""
     from tinyml_tinyverse.common.datasets import prepare_dataset
 
     ds = config["dataset"]
@@ -89,31 +93,11 @@ def run(config: dict, paths: RunPaths) -> dict:
         seed=ds["seed"],
         data_config=config[DATA_SECTION],
     )
-    data = info_to_dict(info, paths.dataset)
-    data["input_data_path"] = str(data_path)
-    dump_yaml(data, paths.dataset_info)
-    return data
-
-
-def use_prepared(config: dict, paths: RunPaths) -> dict:
-    """``dataset.enable: false``: the dataset an earlier run left here, or an already prepared folder."""
-    import yaml
-
-    if paths.dataset_info.is_file():
-        return yaml.safe_load(paths.dataset_info.read_text()) or {}
-    path = config["dataset"]["input_data_path"]
-    if (
-        path
-        and not path.startswith(GENERATED_SCHEME)
-        and Path(path).is_dir()
-        and (Path(path) / "annotations").is_dir()
-    ):
-        data = {"dataset_dir": str(Path(path).resolve()), "input_data_path": path, "prepared_elsewhere": True}
-        paths.dataset.mkdir(parents=True, exist_ok=True)
-        dump_yaml(data, paths.dataset_info)
-        return data
-    raise ConfigError(
-        f"dataset.enable is false but {paths.dataset_info} does not exist and dataset.input_data_path is not a "
-        f"prepared dataset (a folder with annotations/); set dataset.enable: true, or resume a run whose dataset "
-        f"stage finished (--resume --run-name NAME)"
-    )
+    return {
+        "dataset_dir": str(paths.dataset),
+        "input_data_path": str(data_path),
+        "class_names": list(info.class_names),
+        "num_variables": int(info.num_variables),
+        "input_columns": list(info.input_columns),
+        "files_per_split": {split: len(files) for split, files in info.splits.items()},
+    }

@@ -16,22 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tinyml_tinyverse.common.errors import DataError, ModelError
+from tinyml_tinyverse.common.errors import ModelError
 
 from ....config import dump_yaml
-from ....run_folder import RunPaths, project_dir
+from ....run_folder import RunPaths
 from ...timeseries.constants import REFERENCE_PACKAGES
-
-
-def dataset_dir(paths: RunPaths) -> Path:
-    """The prepared dataset folder recorded by the dataset stage (clear error when there is none)."""
-    if not paths.dataset_info.is_file():
-        raise DataError(
-            f"{paths.dataset_info} is missing: this run folder has no dataset stage output; "
-            f"set dataset.enable: true (or resume a run whose dataset stage finished)"
-        )
-    info = yaml.safe_load(paths.dataset_info.read_text()) or {}
-    return Path(info["dataset_dir"])
 
 
 def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
@@ -47,15 +36,17 @@ def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
     return ["--model-config", str(Path(model_config).resolve())]
 
 
-def train_argv(config: dict, paths: RunPaths, *, cuda: bool, progress: bool = True) -> list[str]:
+def train_argv(
+    config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool, progress: bool = True
+) -> list[str]:
     """The reference ``train.py`` arguments of a resolved config."""
     tr = config["training"]
     argv = [
-        "--dataset-dir", str(dataset_dir(paths)),
+        "--dataset-dir", str(dataset_dir),
         "--data-config", str(paths.data_config),
         "--output-dir", str(paths.training_base),
         "--quantization-output-dir", str(paths.training_quantization),
-        "--cache-dir", str(project_dir(config) / "cache"),
+        "--cache-dir", str(Path(dataset_dir) / "cache"),
         "--model", tr["model_name"],
         "--epochs", str(tr["training_epochs"]),
         "--batch-size", str(tr["batch_size"] or 0),
@@ -130,6 +121,7 @@ def run_test_onnx(
     task: str,
     config: dict,
     paths: RunPaths,
+    dataset_dir: Path,
     model_path: Path,
     output_dir: Path,
     reference_model: Path | None = None,
@@ -140,11 +132,11 @@ def run_test_onnx(
     """
     module = importlib.import_module(f"{REFERENCE_PACKAGES[task]}.test_onnx")
     argv = [
-        "--dataset-dir", str(dataset_dir(paths)),
+        "--dataset-dir", str(dataset_dir),
         "--data-config", str(paths.data_config),
         "--model-path", str(model_path),
         "--output-dir", str(output_dir),
-        "--cache-dir", str(project_dir(config) / "cache"),
+        "--cache-dir", str(Path(dataset_dir) / "cache"),
     ]  # fmt: skip
     if reference_model is not None:
         argv += ["--reference-model", str(reference_model)]

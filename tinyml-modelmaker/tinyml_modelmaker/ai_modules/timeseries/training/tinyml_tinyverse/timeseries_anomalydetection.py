@@ -10,14 +10,21 @@ from . import reference_call
 TASK = "anomalydetection"
 
 
-def train(config: dict, paths: RunPaths, *, cuda: bool) -> dict:
+def train(config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool) -> dict:
     """Train (and quantize) with ``timeseries_anomalydetection.train``; returns its summary."""
-    argv = reference_call.train_argv(config, paths, cuda=cuda)
+    argv = reference_call.train_argv(config, paths, dataset_dir, cuda=cuda)
     return reference_call.run_training(TASK, argv, config, paths)
 
 
 def test(
-    config: dict, paths: RunPaths, model_path: Path, output_dir: Path, reference_model: Path | None = None
+    config: dict,
+    paths: RunPaths,
+    dataset_dir: Path,
+    model_path: Path,
+    output_dir: Path,
+    reference_model: Path | None = None,
 ) -> dict:
     """Test an ONNX model on the test split with ``timeseries_anomalydetection.test_onnx``; returns its metrics."""
-    return reference_call.run_test_onnx(TASK, config, paths, model_path, output_dir, reference_model)
+    return reference_call.run_test_onnx(
+        TASK, config, paths, dataset_dir, model_path, output_dir, reference_model
+    )
