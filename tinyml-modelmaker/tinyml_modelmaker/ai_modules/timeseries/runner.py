@@ -95,6 +95,7 @@ def stage_training(run: Run) -> str:
 def stage_testing(run: Run) -> str:
     if not run.config["testing"]["enable"]:
         return SKIPPED
+    dataset_dir = run.dataset_dir()
     trainer = get_task_module(run.task)
     float_model = run.paths.training_base / "model.onnx"
     if not float_model.is_file():
@@ -103,7 +104,6 @@ def stage_testing(run: Run) -> str:
             f"whose training finished (--resume --run-name NAME)"
         )
     best = run.paths.training_base / "best_model.pt"
-    dataset_dir = run.dataset_dir()
     reference = best if best.is_file() else None
     results = {
         "float": trainer.test(

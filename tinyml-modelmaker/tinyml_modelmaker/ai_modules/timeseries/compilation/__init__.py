@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from tinyml_tinyverse.common.errors import CompilationError, ConfigError
 
-from ....run_folder import RunPaths
+from tinyml_modelmaker.run_folder import RunPaths
+
 from ..constants import task_of
 from ..params import DATA_SECTION
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.registry import unknown_name_message
 
-from ....run_folder import RunPaths, project_dir
+from tinyml_modelmaker.run_folder import RunPaths, project_dir
+
 from ..constants import task_of
 from ..params import DATA_SECTION, GENERATED_SCHEME
 

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from tinyml_tinyverse.common.errors import ModelError
 
-from ....config import dump_yaml
-from ....run_folder import RunPaths
-from ...timeseries.constants import REFERENCE_PACKAGES
+from tinyml_modelmaker.ai_modules.timeseries.constants import REFERENCE_PACKAGES
+from tinyml_modelmaker.config import dump_yaml
+from tinyml_modelmaker.run_folder import RunPaths
 
 
 def model_config_arg(config: dict, paths: RunPaths) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ....run_folder import RunPaths
+from tinyml_modelmaker.run_folder import RunPaths
+
 from . import reference_call
 
 TASK = "regression"

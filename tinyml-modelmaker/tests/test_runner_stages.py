@@ -1,0 +1,79 @@
+"""The runner's stage logic on real generated data, without training: dataset stage outputs, skipped
+stages, and the clear errors when a later stage finds nothing an earlier run left."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import write_yaml
+from tinyml_modelmaker.config import resolve_config
+from tinyml_modelmaker.run_tinyml_modelmaker import main
+from tinyml_tinyverse.common.errors import ConfigError
+
+SMALL_MOTOR = {"files_per_class": 3, "length": 2048}
+
+
+@pytest.fixture
+def dataset_only(tmp_path) -> dict:
+    return {
+        "common": {
+            "task_type": "generic_timeseries_classification",
+            "projects_path": str(tmp_path / "projects"),
+            "run_name": "r1",
+        },
+        "dataset": {"input_data_path": "generated://motor_fault", "generator_config": SMALL_MOTOR},
+        "data_processing_feature_extraction": {"frame_size": 256, "variables": 3},
+        "training": {"enable": False},
+        "testing": {"enable": False},
+        "compilation": {"enable": False},
+    }
+
+
+def _run(cfg: dict, resume: bool = False) -> dict:
+    from tinyml_modelmaker.ai_modules.timeseries import runner
+
+    return runner.run(resolve_config(cfg), resume=resume)
+
+
+def test_dataset_stage_generates_and_prepares(dataset_only, tmp_path):
+    summary = _run(dataset_only)
+    root = tmp_path / "projects" / "motor_fault" / "run" / "r1"
+    assert (tmp_path / "projects" / "motor_fault" / "generated" / "classes" / "normal").is_dir()
+    for name in ("config_resolved.yaml", "run_summary.yaml", "data_config.yaml"):
+        assert (root / name).is_file()
+    for split in ("train", "val", "test"):
+        assert (root / "dataset" / "annotations" / f"{split}_list.txt").read_text().strip()
+    assert summary["dataset"]["class_names"] == sorted(
+        ["normal", "imbalance", "misalignment", "bearing_defect"]
+    )
+    assert summary["stages"]["training"]["status"] == "skipped"
+    on_disk = yaml.safe_load((root / "run_summary.yaml").read_text())
+    assert on_disk["stages"]["dataset"]["status"] == "done"
+    resolved = yaml.safe_load((root / "config_resolved.yaml").read_text())
+    assert resolved["dataset"]["dataset_name"] == "motor_fault"
+    assert resolved["data_processing_feature_extraction"]["frame_size"] == 256
+
+
+def test_later_stage_without_earlier_output_is_a_clear_error(dataset_only):
+    cfg = copy.deepcopy(dataset_only)
+    cfg["dataset"]["enable"] = False
+    cfg["testing"]["enable"] = True
+    with pytest.raises(ConfigError, match="no prepared dataset.*dataset.enable: true.*--resume"):
+        _run(cfg)
+    _run(dataset_only | {"common": dataset_only["common"] | {"run_name": "r2"}})
+    cfg["common"]["run_name"] = "r2"
+    with pytest.raises(ConfigError, match=r"testing: .*model.onnx is missing; run the training stage"):
+        _run(cfg, resume=True)
+    summary = yaml.safe_load(open(f"{cfg['common']['projects_path']}/motor_fault/run/r2/run_summary.yaml"))
+    assert summary["stages"]["testing"]["status"] == "failed"
+
+
+def test_existing_run_folder_cli_error(dataset_only, tmp_path, capsys):
+    path = write_yaml(tmp_path / "cfg.yaml", dataset_only)
+    assert main([str(path)]) == 0
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--resume" in err and "Traceback" not in err
+    assert main([str(path), "--resume"]) == 0  # the dataset stage is reused, nothing is overwritten
