@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -21,7 +20,6 @@ import sys
 sys.path.insert(0, {tests!r})
 import test_references_train as T
 if {standins!r}:
-    sys.modules["tinyml_tinyverse.common.datasets"] = T.standin_datasets_module()
     sys.modules["tinyml_tinyverse.common.models"] = T.standin_models_module()
 import runpy
 runpy.run_module("tinyml_tinyverse.references.timeseries_classification.train", run_name="__main__")
@@ -29,12 +27,12 @@ runpy.run_module("tinyml_tinyverse.references.timeseries_classification.train", 
 
 
 def test_two_process_cpu_training(tmp_path, monkeypatch):
-    data = T.write_standin_dataset(tmp_path, "classification")
+    data, data_config = T.make_dataset(tmp_path, "classification")
     out = tmp_path / "run"
     wrapper = tmp_path / "launch.py"
     wrapper.write_text(WRAPPER.format(tests=str(Path(__file__).parent), standins=True))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(wrapper),
-           "--dataset-dir", str(data), "--output-dir", str(out), "--model", "TINY_CLASSIFICATION",
+           "--dataset-dir", str(data), "--data-config", str(data_config), "--output-dir", str(out), "--model", "TINY_CLASSIFICATION",
            "--epochs", "2", "--seed", "5", "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
@@ -43,8 +41,8 @@ def test_two_process_cpu_training(tmp_path, monkeypatch):
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     assert summary["world_size"] == 2
     log = T.artifacts.read_csv(out / "training_log.csv")
-    # 48 windows, 24 per rank, auto batch 8 -> 3 steps per epoch on each rank
-    assert [int(r["steps"]) for r in log] == [math.ceil(24 / 8)] * 2
+    # 192 windows, 96 per rank, auto batch 8 -> 12 steps per epoch on each rank
+    assert [int(r["steps"]) for r in log] == [math.ceil(96 / 8)] * 2
     assert proc.stdout.count("epoch 1/2") == 1  # only rank 0 prints
     assert not list(out.glob("*.tmp"))
 
@@ -53,12 +51,12 @@ def test_two_process_cpu_training(tmp_path, monkeypatch):
     from tinyml_tinyverse.references.common import checkpoint, metrics
 
     model, meta = checkpoint.load_best_model(out / "best_model.pt")
-    val = np.load(data / "val.npz")
+    val = T.load_split(data, "val", "classification", T.DATA_CONFIGS["classification"])
     import torch
 
     with torch.no_grad():
-        logits = model(torch.from_numpy(val["X"])).numpy()
-    assert metrics.classification_metrics(val["y"], logits, 3)["accuracy"] == pytest.approx(
+        logits = model(torch.from_numpy(val.X)).numpy()
+    assert metrics.classification_metrics(val.y, logits, 4)["accuracy"] == pytest.approx(
         summary["val"]["accuracy"]
     )
     assert float(log[meta["epoch"] - 1]["val_accuracy"]) == pytest.approx(summary["val"]["accuracy"])

@@ -3,9 +3,9 @@
 Every test trains for real (1-3 epochs on a few dozen windows), checks the artifacts, re-runs the
 exported ONNX model with onnxruntime, and checks resume, determinism and user errors.
 
-Until the data and model packages provide ``load_split`` / ``get_model``, the tests install small
-stand-ins for them (``install_standins``) that follow docs/architecture.md: the stand-in data are
-real ``.npz`` files on disk and the stand-in models are small real torch models.
+The data are real: CSV recordings from the data package's generators, prepared with
+``prepare_dataset``. Until the model zoo provides ``get_model``, the tests install a stand-in model
+module (``install_standins``) that follows docs/architecture.md with small real torch models.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import importlib
 import os
 import sys
 import types
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,92 +26,42 @@ from torch import nn
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
+from tinyml_tinyverse.common.datasets import load_split  # noqa: E402
 from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError, UnknownNameError  # noqa: E402
 from tinyml_tinyverse.references.common import artifacts  # noqa: E402
 
 TASKS = ["classification", "regression", "forecasting", "anomalydetection"]
-LENGTH = 32  # window length (H)
-VARIABLES = 2
+LENGTH = 64  # window length (H)
+VARIABLES = 3
 
 # -- stand-ins for the data and model packages -----------------------------------------------------
 
 
-@dataclass
-class SplitData:
-    X: np.ndarray
-    y: np.ndarray
-    file_ids: np.ndarray
-    files: list = field(default_factory=list)
-    class_names: list = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+DATA_CONFIGS = {
+    "classification": {"frame_size": LENGTH, "variables": VARIABLES},
+    "regression": {"frame_size": LENGTH, "variables": VARIABLES},
+    "forecasting": {"frame_size": 32, "stride_size": 0.5, "horizon": 4},
+    "anomalydetection": {"frame_size": LENGTH, "variables": VARIABLES},
+}
+GENERATED = {  # generator, recordings per class (or files), samples per recording
+    "classification": ("motor_fault", 5, 1024),
+    "regression": ("regression", 6, 1024),
+    "forecasting": ("forecasting", 5, 400),
+    "anomalydetection": ("anomaly", 6, 1024),
+}
 
 
-def write_standin_dataset(root: Path, task: str, seed: int = 0) -> Path:
-    """``root/{train,val,test}.npz``: a small learnable problem per task, 4 windows per recording."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(LENGTH, dtype=np.float32)
-    sizes = {"train": 48, "val": 24, "test": 24}
-    for split, n in sizes.items():
-        file_ids = np.repeat(np.arange(n // 4), 4)[:n]
-        if task == "classification":
-            y = (np.arange(n) // 4) % 3
-            freq = np.array([0.05, 0.15, 0.3])[y]
-            x = np.sin(2 * np.pi * freq[:, None] * t[None, :] + rng.uniform(0, 6, (n, 1)))
-            x = np.stack([x, np.cos(2 * np.pi * freq[:, None] * t[None, :])], axis=1) + 0.1 * rng.normal(
-                size=(n, VARIABLES, LENGTH)
-            )
-            names = ["slow", "medium", "fast"]
-        elif task == "regression":
-            amp = rng.uniform(0.5, 2.0, n)
-            x = amp[:, None, None] * np.sin(0.2 * t)[None, None, :] * np.ones((1, VARIABLES, 1))
-            x = x + 0.05 * rng.normal(size=x.shape)
-            y = np.stack([amp, 2 * amp], axis=1).astype(np.float32)
-            names = ["amp", "amp2"]
-        elif task == "forecasting":
-            phase = rng.uniform(0, 6, n)
-            full = np.sin(0.3 * np.arange(LENGTH + 4)[None, :] + phase[:, None])
-            x = np.stack([full[:, :LENGTH]] * VARIABLES, axis=1)
-            y = full[:, LENGTH:, None].astype(np.float32)  # (N, horizon=4, V=1)
-            names = ["value"]
-        else:
-            y = np.zeros(n, np.int64) if split == "train" else (np.arange(n) % 2)
-            x = np.sin(0.25 * t + rng.uniform(0, 6, (n, VARIABLES, 1))) + 0.05 * rng.normal(
-                size=(n, VARIABLES, LENGTH)
-            )
-            x[y == 1] += rng.normal(0, 1.5, size=(int((y == 1).sum()), VARIABLES, LENGTH))
-            names = ["Normal", "Anomaly"]
-        x = x[..., None].astype(np.float32)
-        np.savez(root / f"{split}.npz", X=x, y=y, file_ids=file_ids, names=np.array(names))
-    (root / "annotations").mkdir(exist_ok=True)
-    return root
+def make_dataset(root: Path, task: str) -> tuple[Path, Path]:
+    """Generate raw recordings (CSV files) and prepare them; returns ``(dataset_dir, data_config.yaml)``."""
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+    from tinyml_tinyverse.common.datasets.generators import GENERATORS
 
-
-def standin_datasets_module() -> types.ModuleType:
-    mod = types.ModuleType("tinyml_tinyverse.common.datasets")
-
-    def validate_data_config(cfg):
-        unknown = set(cfg) - {"frame_size", "variables", "horizon", "augmentation"}
-        if unknown:
-            raise ConfigError(f"unknown data_config key {sorted(unknown)[0]!r}")
-        return {"frame_size": LENGTH, "variables": VARIABLES, **cfg}
-
-    def load_split(dataset_dir, split, task, data_config, cache_dir=None, **kw):
-        path = Path(dataset_dir) / f"{split}.npz"
-        if not path.is_file():
-            raise DataError(f"{path} is missing")
-        d = np.load(path)
-        files = [f"rec{i}.csv" for i in range(int(d["file_ids"].max()) + 1)]
-        return SplitData(d["X"], d["y"], d["file_ids"], files, [str(s) for s in d["names"]], {})
-
-    def model_input_kwargs(cfg):
-        return {"input_features": cfg["frame_size"], "variables": cfg["variables"]}
-
-    mod.validate_data_config, mod.load_split, mod.model_input_kwargs = (
-        validate_data_config,
-        load_split,
-        model_input_kwargs,
-    )
-    return mod
+    kind, files, length = GENERATED[task]
+    raw = GENERATORS[kind](root / "raw", seed=0, files_per_class=files, length=length)
+    prepare_dataset(raw, root / "dataset", task, data_config=DATA_CONFIGS[task], plots=False, seed=0)
+    cfg = root / "data_config.yaml"
+    cfg.write_text(yaml.safe_dump(DATA_CONFIGS[task]))
+    return root / "dataset", cfg
 
 
 class TinyNet(nn.Module):
@@ -166,49 +115,43 @@ def standin_models_module() -> types.ModuleType:
     return mod
 
 
-def real_apis_available() -> bool:
-    try:
-        ds = importlib.import_module("tinyml_tinyverse.common.datasets")
-        models = importlib.import_module("tinyml_tinyverse.common.models")
-    except ImportError:
-        return False
-    return hasattr(ds, "load_split") and hasattr(models, "get_model")
-
-
 def install_standins(monkeypatch) -> None:
-    """Put the stand-in data and model modules in ``sys.modules`` for one test."""
-    monkeypatch.setitem(sys.modules, "tinyml_tinyverse.common.datasets", standin_datasets_module())
+    """Put the stand-in model module in ``sys.modules`` for one test."""
     monkeypatch.setitem(sys.modules, "tinyml_tinyverse.common.models", standin_models_module())
 
 
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def train_args(task: str, data: Path, out: Path, *extra: str) -> argparse.Namespace:
+def train_args(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> argparse.Namespace:
     mod = importlib.import_module(f"tinyml_tinyverse.references.timeseries_{task}.train")
-    argv = ["--dataset-dir", str(data), "--output-dir", str(out), "--model", f"TINY_{task.upper()}",
+    argv = ["--dataset-dir", str(data[0]), "--data-config", str(data[1]), "--output-dir", str(out), "--model", f"TINY_{task.upper()}",
             "--epochs", "2", "--seed", "3", "--no-progress", *extra]  # fmt: skip
     return mod.get_args_parser().parse_args(argv)
 
 
-def run_train(task: str, data: Path, out: Path, *extra: str) -> dict:
+def run_train(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> dict:
     mod = importlib.import_module(f"tinyml_tinyverse.references.timeseries_{task}.train")
     return mod.main(train_args(task, data, out, *extra))
 
 
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The four tasks' datasets, generated and prepared once for this module."""
+    cache = {}
+
+    def get(task: str) -> tuple[Path, Path]:
+        if task not in cache:
+            cache[task] = make_dataset(tmp_path_factory.mktemp(f"data_{task}"), task)
+        return cache[task]
+
+    return get
+
+
 @pytest.fixture
-def standins(monkeypatch):
+def dataset(prepared, monkeypatch):
     install_standins(monkeypatch)
-
-
-@pytest.fixture
-def dataset(tmp_path, standins):
-    def make(task: str) -> Path:
-        root = tmp_path / f"data_{task}"
-        root.mkdir()
-        return write_standin_dataset(root, task)
-
-    return make
+    return prepared
 
 
 # -- tests ------------------------------------------------------------------------------------------
@@ -260,7 +203,8 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     assert not list(out.glob("*.tmp"))
     on_disk = yaml.safe_load((out / "summary.yaml").read_text())
     assert on_disk["best_epoch"] in (1, 2) and on_disk["epochs_run"] == 2
-    assert on_disk["input_shape"] == [VARIABLES, LENGTH, 1]
+    x = load_split(data[0], "test", task, DATA_CONFIGS[task]).X
+    assert on_disk["input_shape"] == list(x.shape[1:])
     assert on_disk["val"][PRIMARY[task]] == pytest.approx(summary["val"][PRIMARY[task]])
     log = artifacts.read_csv(out / "training_log.csv")
     assert [int(r["epoch"]) for r in log] == [1, 2]
@@ -271,7 +215,6 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     # the ONNX model and best_model.pt are the best epoch's, and agree with each other
     model, meta = checkpoint.load_best_model(out / "best_model.pt")
     assert meta["epoch"] == on_disk["best_epoch"]
-    x = np.load(data / "test.npz")["X"]
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     got = onnx_export.run_onnx(out / "model.onnx", x).reshape(ref.shape)
@@ -281,7 +224,9 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     targs = test_mod.get_args_parser().parse_args(
         [
             "--dataset-dir",
-            str(data),
+            str(data[0]),
+            "--data-config",
+            str(data[1]),
             "--model-path",
             str(out / "model.onnx"),
             "--output-dir",
@@ -307,17 +252,18 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
 def test_classification_learns_and_writes_labels(dataset, tmp_path):
     data = dataset("classification")
     out = tmp_path / "run"
-    summary = run_train("classification", data, out, "--epochs", "3", "--lr", "0.01")
-    assert summary["test"]["accuracy"] > 0.6  # chance is 1/3
-    assert summary["class_names"] == ["slow", "medium", "fast"]
+    summary = run_train("classification", data, out, "--epochs", "6", "--lr", "0.01")
+    assert summary["test"]["accuracy"] > 0.5  # chance is 1/4
+    names = ["bearing_defect", "imbalance", "misalignment", "normal"]
+    assert summary["class_names"] == names
     header = (out / "model_aux.h").read_text()
-    assert "#define TINYML_NUM_CLASSES 3" in header and '"slow", "medium", "fast"' in header
-    assert summary["test"]["file_level"]["files"] == 6
+    assert "#define TINYML_NUM_CLASSES 4" in header and ", ".join(f'"{n}"' for n in names) in header
+    assert summary["test"]["file_level"]["files"] == 4
     import subprocess
 
     c = tmp_path / "aux.c"
     c.write_text(
-        '#include "model_aux.h"\n#include <stdio.h>\nint main(void){printf("%d %s\\n", TINYML_CLASS_FAST, tinyml_class_names[TINYML_NUM_CLASSES-1]);return 0;}\n'
+        '#include "model_aux.h"\n#include <stdio.h>\nint main(void){printf("%d %s\\n", TINYML_CLASS_NORMAL, tinyml_class_names[TINYML_NUM_CLASSES-1]);return 0;}\n'
     )
     subprocess.run(
         [
@@ -336,7 +282,7 @@ def test_classification_learns_and_writes_labels(dataset, tmp_path):
     )
     assert (
         subprocess.run([str(tmp_path / "aux")], capture_output=True, text=True, check=True).stdout.strip()
-        == "2 fast"
+        == "3 normal"
     )
 
 
@@ -449,7 +395,7 @@ def test_quantization_calls_qat_and_quantize_onnx(dataset, tmp_path, monkeypatch
         "mse",
     )
     assert calls["prepare"] == (2, 4) and calls["finalize"]
-    assert calls["quantize"] == ("model_qat.onnx", (48, VARIABLES, LENGTH, 1), 2, 4, "mse")
+    assert calls["quantize"] == ("model_qat.onnx", (192, VARIABLES, LENGTH, 1), 2, 4, "mse")
     for name in ("model_qdq.onnx", "quantized_graph", "golden_vectors.npz", "model_qat.onnx"):
         assert (qdir / name).is_file(), name
     golden = np.load(qdir / "golden_vectors.npz")
@@ -464,7 +410,7 @@ def test_quantization_calls_qat_and_quantize_onnx(dataset, tmp_path, monkeypatch
     [
         (["--optimizer", "adamm"], UnknownNameError, "adam"),
         (["--lr-scheduler", "cosin"], UnknownNameError, "cosine"),
-        (["--class-weights", "1,2"], ConfigError, "3 non-negative numbers"),
+        (["--class-weights", "1,2"], ConfigError, "4 non-negative numbers"),
         (["--device", "cuda"], ConfigError, "--device cpu"),
         (["--epochs", "0"], ConfigError, "--epochs"),
         (["--resume", "/nonexistent/checkpoint.pt"], ConfigError, "--resume"),
@@ -481,7 +427,7 @@ def test_bad_arguments_raise_clear_errors(extra, error, words, dataset, tmp_path
 def test_data_and_model_errors(dataset, tmp_path):
     data = dataset("classification")
     with pytest.raises(DataError, match="dataset-dir"):
-        run_train("classification", tmp_path / "missing", tmp_path / "r1")
+        run_train("classification", (tmp_path / "missing", data[1]), tmp_path / "r1")
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):

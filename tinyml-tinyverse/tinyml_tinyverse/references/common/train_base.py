@@ -10,6 +10,7 @@ summary, and quantization when asked. What differs between tasks lives in ``task
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import time
@@ -148,22 +149,27 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
 
 def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:
     """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
-    from tinyml_tinyverse.common.datasets import load_split
+    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
 
-    if not Path(args.dataset_dir).is_dir():
-        raise DataError(
-            f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage (prepare_dataset) first"
-        )
-    splits = {}
-    for name in ("train", "val", "test"):
-        splits[name] = load_split(args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir)
-    if len(splits["train"].X) == 0:
+    listed = read_dataset_info(args.dataset_dir).splits
+    if not listed.get("train"):
         raise DataError(
             f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
         )
-    if len(splits["val"].X) == 0:
+    splits = {}
+    for name in ("train", "val", "test"):
+        if listed.get(name):
+            splits[name] = load_split(
+                args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir, seed=args.seed
+            )
+    train = splits["train"]
+    if "val" not in splits:
         log("warning: the validation split is empty; the best epoch is chosen on the training split")
-        splits["val"] = splits["train"]
+        splits["val"] = train
+    if "test" not in splits:
+        splits["test"] = dataclasses.replace(
+            train, X=train.X[:0], y=train.y[:0], file_ids=train.file_ids[:0], files=[]
+        )
     return splits
 
 
@@ -391,7 +397,10 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     train, val = splits["train"], splits["val"]
     from tinyml_tinyverse.common.datasets import model_input_kwargs
 
-    model_kwargs = {**model_input_kwargs(data_config), **task.model_kwargs(train, data_config, args)}
+    model_kwargs = {
+        **model_input_kwargs(data_config, args.dataset_dir),
+        **task.model_kwargs(train, data_config, args),
+    }
     model, rebuild_kwargs = build_model(args, model_kwargs)
     train_targets = np.asarray(task.targets(train))
     check_output_shape(model, train.X, train_targets, args.model)
