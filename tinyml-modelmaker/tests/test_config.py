@@ -75,7 +75,7 @@ def test_numbers_written_as_strings_are_accepted(base_config):
 
 def test_model_not_for_task(base_config):
     msg = _error(_with(base_config, "training", "model_name", "REGR_1k"))
-    assert "'REGR_1k' is not a classification model" in msg and "CLS_" in msg
+    assert "'REGR_1k' is a regression model" in msg and "not a classification model" in msg and "CLS_" in msg
 
 
 def test_unknown_device(base_config):

@@ -40,7 +40,8 @@ def _run(cfg: dict, resume: bool = False) -> dict:
 def test_dataset_stage_generates_and_prepares(dataset_only, tmp_path):
     summary = _run(dataset_only)
     root = tmp_path / "projects" / "motor_fault" / "run" / "r1"
-    assert (tmp_path / "projects" / "motor_fault" / "generated" / "classes" / "normal").is_dir()
+    generated = list((tmp_path / "projects" / "motor_fault").glob("generated_*"))
+    assert len(generated) == 1 and (generated[0] / "classes" / "normal").is_dir()
     for name in ("config_resolved.yaml", "run_summary.yaml", "data_config.yaml"):
         assert (root / name).is_file()
     for split in ("train", "val", "test"):

@@ -61,7 +61,7 @@ PARAM_DESCRIPTIONS = {
             "A data folder, a .zip or a single file in the documented layouts (classes/<label>/*.csv for "
             "classification and anomaly detection, files/*.csv for regression and forecasting), or "
             "generated://<motor_fault|regression|forecasting|anomaly> to generate an example dataset into "
-            "<projects_path>/<dataset_name>/generated/ the first time."
+            "<projects_path>/<dataset_name>/generated/ the first time (generated_<hash>/ when generator_config is set)."
         ),
         "generator_config": "Keyword arguments of the dataset generator when input_data_path is generated://<name> (e.g. sizes for a quick test).",
         "split_type": "amongst_files: whole recordings go to one split (no leakage). within_files: each recording's rows are cut in order.",

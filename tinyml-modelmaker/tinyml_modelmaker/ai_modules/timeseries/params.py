@@ -181,12 +181,15 @@ def validate(resolved: dict, source: str = "") -> dict:
     if training["enable"] and model_name is None:
         raise ConfigError(f"{where}training.model_name is required when training.enable is true")
     if model_name is not None:
+        # Naming convention first (torch-free): a name with another task's prefix is wrong for sure.
+        # Other names (custom models) are checked against MODEL_REGISTRY by the runner.
         prefix = C.MODEL_PREFIXES[task]
-        if not model_name.startswith(prefix):
+        other = [t for t, p in C.MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
+        if other:
             raise ConfigError(
-                f"{where}training.model_name {model_name!r} is not a {task} model: models for "
-                f"{common['task_type']} are named {prefix}* (e.g. {prefix}4k_NPU); "
-                f"list them with: tinyml-modelmaker --describe models"
+                f"{where}training.model_name {model_name!r} is a {other[0]} model (prefix "
+                f"{C.MODEL_PREFIXES[other[0]]}), not a {task} model: models for {common['task_type']} are "
+                f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
     if isinstance(training["model_config"], str):
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")

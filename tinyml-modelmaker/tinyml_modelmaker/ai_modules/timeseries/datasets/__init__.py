@@ -2,14 +2,17 @@
 
 ``dataset.input_data_path`` is a folder, a .zip or a file in the documented layouts, or
 ``generated://<name>``: the tinyverse generator ``<name>`` writes an example dataset into
-``<projects_path>/<dataset_name>/generated/`` the first time (a later run reuses it).
+``<projects_path>/<dataset_name>/generated/`` the first time (a later run reuses it; a
+``dataset.generator_config`` gets its own ``generated_<hash>/``).
 The stage calls ``tinyml_tinyverse.common.datasets.prepare_dataset`` into the run's ``dataset/``
 (which writes ``dataset/dataset_info.yaml``, the later stages' entry point).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import shutil
 from pathlib import Path
 
@@ -26,8 +29,16 @@ INFO_FILE = "dataset_info.yaml"  # written by prepare_dataset into its output fo
 
 
 def generated_data_dir(config: dict) -> Path:
-    """Where ``generated://<name>`` data lives: ``<projects_path>/<dataset_name>/generated``."""
-    return project_dir(config) / "generated"
+    """Where ``generated://<name>`` data lives: ``<projects_path>/<dataset_name>/generated``.
+
+    A non-empty ``dataset.generator_config`` gets its own folder ``generated_<hash>`` so data made
+    with other settings (which earlier runs may point at) is never replaced.
+    """
+    kwargs = config["dataset"]["generator_config"] or {}
+    if not kwargs:
+        return project_dir(config) / "generated"
+    digest = hashlib.sha1(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return project_dir(config) / f"generated_{digest}"
 
 
 def generate_if_needed(config: dict) -> Path:
