@@ -15,24 +15,13 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import test_references_train as T  # noqa: E402
 
-WRAPPER = """
-import sys
-sys.path.insert(0, {tests!r})
-import test_references_train as T
-if {standins!r}:
-    sys.modules["tinyml_tinyverse.common.models"] = T.standin_models_module()
-import runpy
-runpy.run_module("tinyml_tinyverse.references.timeseries_classification.train", run_name="__main__")
-"""
 
-
-def test_two_process_cpu_training(tmp_path, monkeypatch):
+def test_two_process_cpu_training(tmp_path):
     data, data_config = T.make_dataset(tmp_path, "classification")
     out = tmp_path / "run"
-    wrapper = tmp_path / "launch.py"
-    wrapper.write_text(WRAPPER.format(tests=str(Path(__file__).parent), standins=True))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(wrapper),
-           "--dataset-dir", str(data), "--data-config", str(data_config), "--output-dir", str(out), "--model", "TINY_CLASSIFICATION",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "tinyml_tinyverse.references.timeseries_classification.train",
+           "--dataset-dir", str(data), "--data-config", str(data_config), "--output-dir", str(out), "--model", "CLS_1k_NPU",
            "--epochs", "2", "--seed", "5", "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
@@ -47,7 +36,6 @@ def test_two_process_cpu_training(tmp_path, monkeypatch):
     assert not list(out.glob("*.tmp"))
 
     # the validation figures gathered from both ranks equal a one-process evaluation of the best model
-    T.install_standins(monkeypatch)
     from tinyml_tinyverse.references.common import checkpoint, metrics
 
     model, meta = checkpoint.load_best_model(out / "best_model.pt")

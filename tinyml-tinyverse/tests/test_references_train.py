@@ -3,25 +3,23 @@
 Every test trains for real (1-3 epochs on a few dozen windows), checks the artifacts, re-runs the
 exported ONNX model with onnxruntime, and checks resume, determinism and user errors.
 
-The data are real: CSV recordings from the data package's generators, prepared with
-``prepare_dataset``. Until the model zoo provides ``get_model``, the tests install a stand-in model
-module (``install_standins``) that follows docs/architecture.md with small real torch models.
+The data are real CSV recordings from the data package's generators, prepared with
+``prepare_dataset``; the models are the smallest zoo models of each task.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from torch import nn
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
@@ -64,60 +62,12 @@ def make_dataset(root: Path, task: str) -> tuple[Path, Path]:
     return root / "dataset", cfg
 
 
-class TinyNet(nn.Module):
-    """Conv-BN-ReLU feature extractor with a task head (input (N, C, H, 1))."""
-
-    def __init__(
-        self,
-        config=None,
-        input_features=LENGTH,
-        variables=VARIABLES,
-        num_classes=3,
-        task="classification",
-        horizon=None,
-    ):
-        super().__init__()
-        width = (config or {}).get("width", 6)
-        self.task, self.horizon, self.num_classes, self.variables = task, horizon, num_classes, variables
-        if task == "anomalydetection":
-            self.body = nn.Sequential(
-                nn.Conv2d(variables, width, (3, 1), padding=(1, 0)), nn.BatchNorm2d(width), nn.ReLU(),
-                nn.Conv2d(width, variables, (3, 1), padding=(1, 0)),
-            )  # fmt: skip
-            return
-        self.body = nn.Sequential(
-            nn.Conv2d(variables, width, (5, 1), stride=(2, 1)), nn.BatchNorm2d(width), nn.ReLU(), nn.Flatten()
-        )
-        feats = width * ((input_features - 5) // 2 + 1)
-        outs = num_classes * (horizon or 1)
-        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(feats, outs))
-
-    def forward(self, x):
-        if self.task == "anomalydetection":
-            return self.body(x)
-        out = self.head(self.body(x))
-        return out.reshape(-1, self.horizon, self.num_classes) if self.horizon else out
-
-
-def standin_models_module() -> types.ModuleType:
-    mod = types.ModuleType("tinyml_tinyverse.common.models")
-    zoo = {f"TINY_{t.upper()}": t for t in TASKS}
-
-    def get_model(name, config=None, **kwargs):
-        if name not in zoo:
-            raise UnknownNameError(f"unknown model {name!r}")
-        return TinyNet(config, task=zoo[name], **kwargs)
-
-    def load_model_config(path, name):
-        return yaml.safe_load(Path(path).read_text())
-
-    mod.get_model, mod.load_model_config = get_model, load_model_config
-    return mod
-
-
-def install_standins(monkeypatch) -> None:
-    """Put the stand-in model module in ``sys.modules`` for one test."""
-    monkeypatch.setitem(sys.modules, "tinyml_tinyverse.common.models", standin_models_module())
+MODELS = {
+    "classification": "CLS_1k_NPU",
+    "regression": "REGR_500_NPU",
+    "forecasting": "FCST_500_NPU",
+    "anomalydetection": "AD_500_NPU",
+}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -125,7 +75,7 @@ def install_standins(monkeypatch) -> None:
 
 def train_args(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> argparse.Namespace:
     mod = importlib.import_module(f"tinyml_tinyverse.references.timeseries_{task}.train")
-    argv = ["--dataset-dir", str(data[0]), "--data-config", str(data[1]), "--output-dir", str(out), "--model", f"TINY_{task.upper()}",
+    argv = ["--dataset-dir", str(data[0]), "--data-config", str(data[1]), "--output-dir", str(out), "--model", MODELS[task],
             "--epochs", "2", "--seed", "3", "--no-progress", *extra]  # fmt: skip
     return mod.get_args_parser().parse_args(argv)
 
@@ -149,8 +99,7 @@ def prepared(tmp_path_factory):
 
 
 @pytest.fixture
-def dataset(prepared, monkeypatch):
-    install_standins(monkeypatch)
+def dataset(prepared):
     return prepared
 
 
@@ -339,70 +288,49 @@ def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
         assert len(log) == 8
 
 
-def test_quantization_calls_qat_and_quantize_onnx(dataset, tmp_path, monkeypatch):
-    """QAT path: prepare -> fine-tune -> finalize -> ONNX -> quantize_onnx; files and quantized metrics."""
-    calls = {}
-
-    class FakeGraph:  # stands in for QuantizedGraph: 8-bit fake quantization of the float outputs
-        def __init__(self, path, calib):
-            import onnxruntime as ort
-
-            self.sess = ort.InferenceSession(str(path))
-            self.scale = float(np.abs(self._run(calib)).max()) / 127
-
-        def _run(self, x):
-            return np.concatenate([self.sess.run(None, {"input": x[i : i + 1]})[0] for i in range(len(x))])
-
-        def run_int(self, x):
-            return np.clip(np.round(self._run(x) / self.scale), -128, 127).astype(np.int8)
-
-        def run_dequantized(self, x):
-            return self.run_int(x).astype(np.float32) * self.scale
-
-        def save_qdq_onnx(self, path):
-            Path(path).write_bytes(b"qdq")
-
-        def save(self, path):
-            Path(path).write_text("graph")
-
-    def quantize_onnx(path, calib_x, *, mode, weight_bitwidth, observer):
-        calls["quantize"] = (Path(path).name, calib_x.shape, mode, weight_bitwidth, observer)
-        return FakeGraph(path, calib_x)
-
-    qat = types.ModuleType("tinyml_tinyverse.common.quantization.qat")
-    qat.prepare_qat = lambda m, mode, weight_bitwidth: (
-        calls.setdefault("prepare", (mode, weight_bitwidth)) and m
-    )
-    qat.finalize_qat = lambda m: calls.setdefault("finalize", True) and m
-    qat.qat_default_epochs = lambda e: 2
-    qat.qat_default_lr = lambda lr: lr / 100
-    quant = types.ModuleType("tinyml_tinyverse.common.quantization")
-    quant.quantize_onnx = quantize_onnx
-    monkeypatch.setitem(sys.modules, "tinyml_tinyverse.common.quantization", quant)
-    monkeypatch.setitem(sys.modules, "tinyml_tinyverse.common.quantization.qat", qat)
+@pytest.mark.skipif(  # TEMPORARY until the quantization side commits qdq_export; remove then
+    importlib.util.find_spec("tinyml_tinyverse.common.quantization.qdq_export") is None,
+    reason="qdq_export not committed yet",
+)
+@pytest.mark.parametrize("method, mode, bits", [("QAT", 2, 4), ("PTQ", 1, 8)])
+def test_quantized_model_files_and_metrics(method, mode, bits, dataset, tmp_path):
+    """Best float model -> (QAT fine-tune) -> quantize_onnx -> QDQ ONNX, graph, golden vectors, metrics."""
+    from tinyml_tinyverse.common.quantization import load_quantized_graph
+    from tinyml_tinyverse.references.common import onnx_export
 
     data = dataset("classification")
     out, qdir = tmp_path / "training" / "base", tmp_path / "training" / "quantization"
-    summary = run_train(
-        "classification",
-        data,
-        out,
+    extra = [
         "--quantization",
-        "2",
+        str(mode),
+        "--quantization-method",
+        method,
         "--quantization-weight-bitwidth",
-        "4",
-        "--calibration-observer",
-        "mse",
+        str(bits),
+        "--qat-epochs",
+        "1",
+    ]
+    summary = run_train("classification", data, out, "--epochs", "3", "--lr", "0.01", *extra)
+    files = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"] + (
+        ["model_qat.onnx"] if method == "QAT" else []
     )
-    assert calls["prepare"] == (2, 4) and calls["finalize"]
-    assert calls["quantize"] == ("model_qat.onnx", (192, VARIABLES, LENGTH, 1), 2, 4, "mse")
-    for name in ("model_qdq.onnx", "quantized_graph", "golden_vectors.npz", "model_qat.onnx"):
+    for name in files:
         assert (qdir / name).is_file(), name
-    golden = np.load(qdir / "golden_vectors.npz")
-    assert golden["input"].shape == (8, VARIABLES, LENGTH, 1) and golden["output_int"].dtype == np.int8
     q = yaml.safe_load((out / "summary.yaml").read_text())["quantization"]
-    assert q["qat_epochs"] == 2 and len(q["qat_history"]) == 2
-    assert abs(q["test"]["accuracy"] - summary["test"]["accuracy"]) <= 0.25
+    assert (q["mode"], q["method"], q["weight_bitwidth"]) == (mode, method, bits)
+    assert set(q["test"]) >= {"accuracy", "f1_macro", "confusion_matrix"} and 0 <= q["test"]["accuracy"] <= 1
+    if method == "QAT":
+        assert q["qat_epochs"] == 1 and len(q["qat_history"]) == 1
+    # the golden vectors are the integer reference's answers, and the saved graph reproduces them
+    golden = np.load(qdir / "golden_vectors.npz")
+    assert golden["input_int"].dtype == np.int8 and golden["output_int"].dtype == np.int8
+    qg = load_quantized_graph(qdir / "quantized_graph.npz")
+    np.testing.assert_array_equal(qg.run_int(golden["input_int"])[0], golden["output_int"])
+    # onnxruntime runs the QDQ model, and it ranks the classes like the integer reference
+    x = load_split(data[0], "test", "classification", DATA_CONFIGS["classification"]).X
+    qdq = onnx_export.run_onnx(qdir / "model_qdq.onnx", x)
+    assert (qdq.argmax(1) == qg.run_dequantized(x)[0].argmax(1)).mean() > 0.9
+    assert abs(q["test"]["accuracy"] - summary["test"]["accuracy"]) <= 0.3
 
 
 @pytest.mark.parametrize(
@@ -434,10 +362,10 @@ def test_data_and_model_errors(dataset, tmp_path):
         run_train("classification", data, tmp_path / "r2", "--data-config", str(cfg))
     # an autoencoder on classification targets: its output cannot be compared with the labels
     args = train_args("classification", data, tmp_path / "r3")
-    args.model = "TINY_ANOMALYDETECTION"
+    args.model = "AD_500_NPU"
     from tinyml_tinyverse.references.timeseries_classification.train import main
 
-    with pytest.raises(ModelError, match="TINY_ANOMALYDETECTION"):
+    with pytest.raises(ModelError, match="AD_500_NPU"):
         main(args)
     # resuming another task's checkpoint
     run_train("regression", dataset("regression"), tmp_path / "reg", "--epochs", "1")

@@ -126,18 +126,26 @@ def quantize_best_model(
         observer=args.calibration_observer,
     )
     qg.save_qdq_onnx(qdir / "model_qdq.onnx")
-    qg.save(qdir / "quantized_graph")
+    qg.save(qdir / "quantized_graph.npz")
 
     golden_split = test if len(test.X) else val
     x = golden_split.X[:GOLDEN_SAMPLES]
+    x_int = qg.quantize_input(x)
     with atomic_path(qdir / "golden_vectors.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, input=x, output_int=np.asarray(qg.run_int(x)), output=np.asarray(qg.run_dequantized(x)))
+        np.savez(
+            f, input=x, input_int=x_int, output_int=qg.run_int(x_int)[0], output=qg.run_dequantized(x)[0]
+        )
 
-    info["val"] = {"loss": None, **task.metrics(np.asarray(qg.run_dequantized(val.X)), val, state)}
-    info["val"].pop("loss")
+    info["val"] = task.metrics(run_quantized(qg, val.X), val, state)
     if len(test.X):
-        info["test"] = task.metrics(np.asarray(qg.run_dequantized(test.X)), test, state)
-    info["files"] = ["model_qdq.onnx", "quantized_graph", "golden_vectors.npz"] + (
-        ["model_qat.onnx"] if args.quantization_method == "QAT" else []
-    )
+        info["test"] = task.metrics(run_quantized(qg, test.X), test, state)
+    info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
+    if args.quantization_method == "QAT":
+        info["files"].append("model_qat.onnx")
     return info
+
+
+def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """The quantized model's dequantized outputs for ``x``, in batches."""
+    outs = [np.asarray(qg.run_dequantized(x[i : i + batch_size])[0]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(outs)
