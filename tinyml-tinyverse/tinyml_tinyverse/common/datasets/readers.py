@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,11 @@ def read_text_table(path: Path) -> Table:
     header = 0 if _parses(fields) else 1
     names = fields if header else None
     try:
-        data = np.loadtxt(io.StringIO(text), delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            data = np.loadtxt(
+                io.StringIO(text), delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64
+            )
     except ValueError as e:
         msg = str(e).replace("row ", "data row ")
         raise DataError(
