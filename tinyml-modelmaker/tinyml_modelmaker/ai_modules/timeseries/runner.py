@@ -147,6 +147,13 @@ def _previous_summary(paths: RunPaths) -> dict:
 
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
+    model_figures = None
+    if config["training"][
+        "enable"
+    ]:  # before the run folder exists, so a rejected model leaves nothing behind
+        check_model_name(config)
+        if input_channels_known(config):
+            model_figures = check_model(config)
     paths = open_run_folder(config, resume=resume)
     print(f"run folder: {paths.root}")
     summary = _previous_summary(paths) if resume else {}
@@ -162,10 +169,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     dump_yaml(config[DATA_SECTION], paths.data_config)
     current = Run(config, paths, summary, resume)
     summary.pop("model_check", None)
-    if config["training"]["enable"]:
-        check_model_name(config)
-        if input_channels_known(config):
-            summary["model_check"] = check_model(config)
+    if model_figures is not None:
+        summary["model_check"] = model_figures
     for stage in STAGES:
         t0 = time.perf_counter()
         try:
