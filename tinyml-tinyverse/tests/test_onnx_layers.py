@@ -174,3 +174,13 @@ def test_dynamic_time_axis_is_an_error(tmp_path):
     assert len(onnx_to_layer_infos(batch_only)) == 9
     with pytest.raises(CompilationError, match="cannot read ONNX model"):
         onnx_to_layer_infos(tmp_path / "missing.onnx")
+
+
+def test_zoo_models_on_their_onnx_graph(tmp_path):
+    from tinyml_tinyverse.common.models import get_model
+
+    npu = get_model("CLS_4k_NPU").eval()
+    assert check_onnx_npu_rules(export(npu, (1, *npu.input_shape), tmp_path / "npu.onnx")) == []
+    general = get_model("CLS_1k").eval()  # odd channel counts and a wide first kernel: not for the NPU
+    violations = check_onnx_npu_rules(export(general, (1, *general.input_shape), tmp_path / "gen.onnx"))
+    assert {"first_conv_out_channels", "conv_channels"} <= {v.rule for v in violations}
