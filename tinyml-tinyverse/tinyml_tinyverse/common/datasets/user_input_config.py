@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import signal
 
 from ..errors import ConfigError
 from ..transforms import DATA_PROC_REGISTRY, FEATURE_REGISTRY
 from ..transforms.data_processing import frame_hop, resample_ratio
+from ..transforms.fixed_point import q15_twiddles
 from .data_config import validate_data_config
+
+
+def _c_float(v: float) -> str:
+    text = f"{float(v):.9g}"
+    return (text if any(ch in text for ch in ".en") else text + ".0") + "f"
 
 
 def _c_value(v: Any) -> str:
@@ -20,14 +27,24 @@ def _c_value(v: Any) -> str:
         return str(int(v))
     if isinstance(v, int) or isinstance(v, str):
         return str(v)
-    return f"{float(v):.9g}f"
+    return _c_float(v)
+
+
+def _c_initializer(values: np.ndarray) -> str:
+    if values.ndim <= 1:
+        return "{" + ", ".join(_c_float(v) for v in np.atleast_1d(values)) + "}"
+    return "{" + ", ".join(_c_initializer(v) for v in values) + "}"
 
 
 def _c_array(name: str, values: np.ndarray) -> str:
-    flat = np.asarray(values, np.float64).reshape(-1)
+    values = np.asarray(values, np.float64)
     dims = "".join(f"[{d}]" for d in np.shape(values))
-    body = ", ".join(f"{v:.9g}f" for v in flat)
-    return f"static const float {name}{dims} = {{{body}}};"
+    return f"static const float {name}{dims} = {_c_initializer(values)};"
+
+
+def _c_int16_array(name: str, values: np.ndarray) -> str:
+    body = ", ".join(str(int(v)) for v in np.asarray(values).reshape(-1))
+    return f"static const int16_t {name}[{np.size(values)}] = {{{body}}};"
 
 
 def feature_lengths(cfg: dict[str, Any]) -> dict[str, int]:
@@ -48,8 +65,6 @@ def feature_lengths(cfg: dict[str, Any]) -> dict[str, int]:
             f = int(cfg["feature_size_per_frame"])
             out["FE_BIN_SIZE"] = length // f
             length = f
-        elif n == "HAAR":
-            length = length
     out["FE_FEATURE_SIZE_PER_FRAME"] = length
     return out
 
@@ -95,13 +110,13 @@ def user_input_config_text(
         "#ifndef USER_INPUT_CONFIG_H",
         "#define USER_INPUT_CONFIG_H",
         "",
+        "#include <stdint.h>",
+        "",
         f"/* data_proc_transforms: {', '.join(cfg['data_proc_transforms'])} */",
         f"/* feat_ext_transform: {', '.join(cfg['feat_ext_transform'])} */",
         f"/* feature_extraction_name: {cfg['feature_extraction_name']} */",
     ]
     for key, value in defines.items():
-        if key in ("FE_FFT_SIZE",) and isinstance(value, str):
-            continue
         lines.append(f"#define {key} {_c_value(value)}")
     lines += ["", "/* feature extraction steps, in order */"]
     lines += [f"#define FE_OP_{n} {i}" for i, n in enumerate(ops)]
@@ -112,6 +127,23 @@ def user_input_config_text(
     )
     for n in sorted(set(steps)):
         lines.append(f"#define FE_USE_{n} 1")
+    lengths = feature_lengths(cfg)
+    if "WINDOWING" in steps:
+        idx = steps.index("WINDOWING")
+        n = (
+            lengths["FE_FRAME_LENGTH"]
+            if "FFT_POS_HALF" not in steps[:idx]
+            else lengths["FE_FRAME_LENGTH"] // 2
+        )
+        lines += [
+            "",
+            "/* WINDOWING: periodic Hann window */",
+            _c_array("fe_hann_window", signal.get_window("hann", n)),
+        ]
+    if "FFT_Q15" in steps:
+        wr, wi = q15_twiddles(lengths["FE_FFT_SIZE"])
+        lines += ["", "/* FFT_Q15 twiddles: round(cos|-sin(2 pi k / FE_FFT_SIZE) * 32768), saturated */"]
+        lines += [_c_int16_array("fe_twiddle_q15_re", wr), _c_int16_array("fe_twiddle_q15_im", wi)]
     if "normalize_mean" in stats:
         lines += ["", "/* NORMALIZE: (x - mean) / (std + 1e-6) per channel and feature, fitted on train */"]
         lines.append(_c_array("fe_norm_mean", np.asarray(stats["normalize_mean"])))

@@ -33,9 +33,6 @@ class Fft(FeatureTransform):
     def __call__(self, x, ctx):
         return np.fft.fft(x, axis=-1).astype(np.complex64)
 
-    def c_config(self):
-        return {"FE_FFT_SIZE": "FE_FRAME_SIZE"}
-
 
 @FEATURE_REGISTRY.register("FFT_POS_HALF")
 class FftPositiveHalf(FeatureTransform):
