@@ -52,19 +52,19 @@ def _section_lines(module: ModuleType, section: str, markdown: bool) -> list[str
 
 
 def _data_section_lines(markdown: bool) -> list[str]:
-    try:
-        from tinyml_tinyverse.common.datasets import DATA_CONFIG_DEFAULTS
-    except ImportError:
-        return ["(tinyml_tinyverse.common.datasets is not installed: defaults unavailable)"]
+    """Keys, defaults and help of the data section, straight from tinyverse (numpy/scipy, no torch)."""
+    from tinyml_tinyverse.common.datasets import DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP
+
     if markdown:
-        lines = [
-            "Defaults (from `tinyml_tinyverse.common.datasets.DATA_CONFIG_DEFAULTS`):",
-            "",
-            "| key | default |",
-            "|---|---|",
+        lines = ["| key | default | meaning |", "|---|---|---|"]
+        return lines + [
+            f"| `{k}` | `{_default(v)}` | {DATA_CONFIG_HELP.get(k, '')} |"
+            for k, v in DATA_CONFIG_DEFAULTS.items()
         ]
-        return lines + [f"| `{k}` | `{_default(v)}` |" for k, v in DATA_CONFIG_DEFAULTS.items()]
-    return [f"  {k} = {_default(v)}" for k, v in DATA_CONFIG_DEFAULTS.items()]
+    lines = []
+    for k, v in DATA_CONFIG_DEFAULTS.items():
+        lines += [f"  {k} = {_default(v)}", _wrap(DATA_CONFIG_HELP.get(k, ""), "      ")]
+    return lines
 
 
 def _tasks_lines(module: ModuleType, markdown: bool) -> list[str]:

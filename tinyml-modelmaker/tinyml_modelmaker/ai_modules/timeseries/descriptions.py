@@ -33,9 +33,9 @@ SECTION_DESCRIPTIONS = {
     "common": "What the project is: modality, task, target device and where runs are written.",
     "dataset": "Where the data comes from and how it is split into train / val / test.",
     "data_processing_feature_extraction": (
-        "How windows are cut and features extracted (the tinyverse data_config). Its keys are defined and "
-        "checked by tinyml_tinyverse.common.datasets (DATA_CONFIG_DEFAULTS / validate_data_config); "
-        "see `tinyml-modelmaker --describe data_processing_feature_extraction` for the defaults."
+        "How windows are cut and features extracted: the tinyverse data_config, whose keys, defaults and "
+        "checks live in tinyml_tinyverse.common.datasets (DATA_CONFIG_DEFAULTS / validate_data_config). "
+        "A preset (feature_extraction_name) fills several keys; keys written here win over the preset."
     ),
     "training": "The model and how it is trained and quantized.",
     "testing": "Metrics of the float and quantized ONNX models on the test split.",

@@ -86,18 +86,16 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
             f"choose a smaller model, lower quantization_weight_bitwidth or a larger target_device"
         )
     if device.has_npu and tr["quantization"] == 2:
-        try:
-            from tinyml_tinyverse.common.models.describe import check_model_npu
-        except ImportError:  # tinyverse without the model describer: the compiler checks the ONNX graph later
-            check_model_npu = None
-        violations = check_model_npu(model, input_shape) if check_model_npu else []
+        from tinyml_tinyverse.common.models.describe import check_model_npu
+
+        violations = check_model_npu(model, input_shape, weight_bitwidth=tr["quantization_weight_bitwidth"])
         if violations:
             lines = "; ".join(getattr(v, "message", str(v)) for v in violations)
             raise ModelError(
                 f"training.model_name {name} breaks the NPU rules of {device.name}: {lines}. "
                 f"Choose an *_NPU model, fix the model_config, or set training.quantization: 1"
             )
-        figures["npu_rules"] = "passed" if check_model_npu else "not checked before training"
+        figures["npu_rules"] = "passed"
     print(
         f"model check: {name} on input {list(input_shape)} suits {device.name}: {params} parameters, "
         f"~{weight_bytes / 1024:.1f} KiB of weights of {device.flash_kib:g} KiB flash ({time.perf_counter() - t0:.1f} s)"
