@@ -9,6 +9,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.quantization import quantize
 from tinyml_tinyverse.common.quantization.qat import (
     ActFakeQuant,
     QATLayer,
@@ -158,6 +159,9 @@ def test_qat_mode1_trains_finalizes_and_exports(float_model, tmp_path):
             assert np.array_equal(requantize_per_channel(w, 0, 8, False), w), name
             w64 = w.astype(np.float64)
             assert np.array_equal(requantize_per_channel(w64, 0, 8, False), w64), name
+            # The PTQ weight quantizer finds the same grid again.
+            wq, scales = quantize.weight_qparams(w, 8, 1)
+            assert np.array_equal(wq * scales.reshape(-1, *[1] * (w.ndim - 1)), w64), name
 
     # Classic export: the initializers lie on the grid too, and onnxruntime agrees with torch.
     path = tmp_path / "qat.onnx"
@@ -197,6 +201,8 @@ def test_qat_mode2_power_of_two_low_bit(float_model, bits):
         if isinstance(module, nn.Conv2d | nn.Linear):
             w = module.weight.detach().numpy()
             assert np.array_equal(requantize_per_channel(w, 0, bits, True), w), name
+            wq, scales = quantize.weight_qparams(w, bits, 2)
+            assert np.array_equal(wq * scales.reshape(-1, *[1] * (w.ndim - 1)), w.astype(np.float64)), name
             for row in w.reshape(w.shape[0], -1):
                 assert len(np.unique(row)) <= 2 * qmax + 1
 
