@@ -4,6 +4,7 @@ FFT_POS_HALF, ABS, BINNING, LOG_DB. All act on the last axis of a batch of frame
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import signal
 
 from ..errors import ConfigError
@@ -28,10 +29,13 @@ class Windowing(FeatureTransform):
 
 @FEATURE_REGISTRY.register("FFT_FE")
 class Fft(FeatureTransform):
-    """Complex FFT of each frame (length = frame length); follow with ABS or Q15_MAG."""
+    """Complex FFT of each frame (length = frame length); follow with ABS or Q15_MAG.
+
+    ``scipy.fft`` keeps float32 input in single precision (complex64), several times faster than
+    ``numpy.fft`` on large batches."""
 
     def __call__(self, x, ctx):
-        return np.fft.fft(x, axis=-1).astype(np.complex64)
+        return scipy.fft.fft(np.asarray(x, np.float32), axis=-1)
 
 
 @FEATURE_REGISTRY.register("FFT_POS_HALF")
