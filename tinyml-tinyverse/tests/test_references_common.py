@@ -180,3 +180,31 @@ def test_model_aux_header_escapes_and_deduplicates(tmp_path):
     text = (tmp_path / "model_aux.h").read_text()
     assert "#define TINYML_CLASS_A_B 0" in text and "#define TINYML_CLASS_A_B_1 1" in text
     assert '"q\\"x"' in text and "#define TINYML_NUM_CLASSES 3" in text
+
+
+# -- standardized targets ---------------------------------------------------------------------------
+
+
+def test_output_scale_folds_into_last_linear_and_falls_back_to_the_wrapper(tmp_path):
+    from tinyml_tinyverse.references.common.output_scaling import (
+        ScaledOutput,
+        fold_output_scale,
+        target_scale,
+    )
+
+    y = np.random.default_rng(0).normal([[50.0, -3.0]], [[10.0, 0.5]], size=(100, 2))
+    mean, std = target_scale(y)
+    np.testing.assert_allclose(mean, y.mean(0), rtol=1e-5) and np.testing.assert_allclose(
+        std, y.std(0), rtol=1e-5
+    )
+    x = torch.randn(4, 3)
+    wrapped = ScaledOutput(
+        torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2)), mean, std
+    )
+    folded = fold_output_scale(wrapped, x)
+    assert isinstance(folded, torch.nn.Sequential)  # the plain model again, no extra ops
+    torch.testing.assert_close(folded(x), wrapped(x), rtol=1e-5, atol=1e-4)
+    no_linear = ScaledOutput(torch.nn.Conv1d(3, 2, 1), mean.reshape(2, 1), std.reshape(2, 1))
+    kept = fold_output_scale(no_linear, torch.randn(2, 3, 1))
+    assert isinstance(kept, ScaledOutput)
+    torch.testing.assert_close(kept(x[:2, :, None]), no_linear(x[:2, :, None]))

@@ -141,6 +141,12 @@ def load_best_model(path: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     config = kwargs.pop("config", None)
     model = get_model(state["model_name"], config=config, **kwargs)
     model.load_state_dict(state["state_dict"])
+    if state.get("output_scale"):  # standardized targets that could not be folded into the model
+        from .output_scaling import ScaledOutput
+
+        model = ScaledOutput(
+            model, np.asarray(state["output_scale"]["mean"]), np.asarray(state["output_scale"]["std"])
+        )
     model.eval()
     meta = {k: v for k, v in state.items() if k != "state_dict"}
     return model, meta

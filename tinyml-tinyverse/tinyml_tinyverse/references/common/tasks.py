@@ -25,6 +25,7 @@ from tinyml_tinyverse.common.registry import Registry
 from . import metrics as M
 from . import plots
 from .artifacts import write_csv
+from .output_scaling import StandardizedMSELoss, target_scale
 
 TASK_REGISTRY = Registry("task")
 
@@ -49,6 +50,10 @@ class Task:
 
     def build_loss(self, train: Any, args: argparse.Namespace) -> nn.Module:
         return nn.MSELoss()
+
+    def output_scale(self, train: Any) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(mean, std)`` of the training targets when the model should learn standardized values."""
+        return None
 
     def targets(self, split: Any) -> np.ndarray:
         """The array the loss compares the model output with."""
@@ -151,6 +156,12 @@ class RegressionTask(Task):
     def model_kwargs(self, train, data_config, args):
         return {"num_classes": self.targets(train).shape[1]}
 
+    def output_scale(self, train):
+        return target_scale(self.targets(train))
+
+    def build_loss(self, train, args):
+        return StandardizedMSELoss(self.output_scale(train)[1])
+
     def metrics(self, outputs, split, state):
         y = self.targets(split)
         out = {**M.regression_metrics(y, outputs.reshape(y.shape))}
@@ -198,6 +209,12 @@ class ForecastingTask(Task):
                 f"--horizon {horizon} differs from the data's horizon {y.shape[1]}; set horizon in the data config"
             )
         return {"num_classes": y.shape[2], "horizon": int(horizon)}
+
+    def output_scale(self, train):
+        return target_scale(train.y)
+
+    def build_loss(self, train, args):
+        return StandardizedMSELoss(self.output_scale(train)[1])
 
     def metrics(self, outputs, split, state):
         return M.forecasting_metrics(split.y, outputs.reshape(np.shape(split.y)))

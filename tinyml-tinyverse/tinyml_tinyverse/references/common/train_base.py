@@ -30,6 +30,7 @@ from . import distributed as dist_utils
 from . import onnx_export
 from .artifacts import write_csv, write_model_aux_h, write_yaml
 from .optim import build_optimizer, build_scheduler
+from .output_scaling import ScaledOutput, fold_output_scale
 from .plots import plot_curves
 from .tasks import Task, get_task
 
@@ -402,6 +403,9 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         **task.model_kwargs(train, data_config, args),
     }
     model, rebuild_kwargs = build_model(args, model_kwargs)
+    scale = task.output_scale(train)
+    if scale is not None:
+        model = ScaledOutput(model, *scale)
     train_targets = np.asarray(task.targets(train))
     check_output_shape(model, train.X, train_targets, args.model)
     model.to(device)
@@ -477,7 +481,8 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         if main:
             meta = {"model_name": args.model, "model_kwargs": ckpt.plain(rebuild_kwargs), "task": task.name}
             if improved:
-                ckpt.save_best_model(out_dir / ckpt.BEST_MODEL_NAME, model, **meta, epoch=epoch, input_shape=list(train.X.shape[1:]),
+                plain, extra = exportable(model, train.X[:8], device)
+                ckpt.save_best_model(out_dir / ckpt.BEST_MODEL_NAME, plain, **meta, **extra, epoch=epoch, input_shape=list(train.X.shape[1:]),
                                      class_names=task.class_names(train), metric={task.primary_metric: value})  # fmt: skip
             ckpt.save_checkpoint(out_dir / ckpt.CHECKPOINT_NAME, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                                  history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta)  # fmt: skip
@@ -495,10 +500,11 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             f"the validation {task.primary_metric} was never a number (NaN): training diverged; lower --lr"
         )
     model.load_state_dict(best_state)
+    final = fold_output_scale(model.cpu(), torch.from_numpy(np.ascontiguousarray(train.X[:8])))
     summary = _finish(
         args,
         task,
-        model.cpu(),
+        final,
         splits,
         data_config,
         loss_fn.cpu(),
@@ -508,6 +514,17 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         batch_size,
     )
     return summary
+
+
+def exportable(model: nn.Module, check_x: np.ndarray, device: torch.device) -> tuple[nn.Module, dict]:
+    """The model to save and export: target standardization folded in where it can be; else the
+    inner model plus ``output_scale`` metadata that :func:`checkpoint.load_best_model` re-applies."""
+    model = ckpt.unwrap(model)
+    folded = fold_output_scale(model, torch.from_numpy(np.ascontiguousarray(check_x)).to(device))
+    if isinstance(folded, ScaledOutput):
+        scale = {"mean": folded.mean.cpu().tolist(), "std": folded.std.cpu().tolist()}
+        return folded.model, {"output_scale": scale}
+    return folded, {}
 
 
 def _augmenter(data_config: dict, seed: int):
