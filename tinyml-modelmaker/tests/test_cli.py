@@ -40,6 +40,24 @@ def test_bad_config_rejected_fast_without_torch(tmp_path, base_config):
     assert elapsed < 2.0, f"start-up took {elapsed:.2f} s"
 
 
+def test_bad_data_section_rejected_fast(tmp_path, base_config):
+    """The data section is validated by tinyverse (numpy/scipy, no torch) within the same 2 s."""
+    base_config["data_processing_feature_extraction"] = {"frame_sise": 256}
+    path = write_yaml(tmp_path / "bad.yaml", base_config)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True, cwd=PACKAGE_ROOT
+    )
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "bad.yaml" in proc.stderr
+        and "frame_sise" in proc.stderr
+        and "did you mean 'frame_size'" in proc.stderr
+    )
+    assert elapsed < 2.0, f"start-up took {elapsed:.2f} s"
+
+
 def test_console_script_runs_from_repo_root(tmp_path, base_config):
     path = write_yaml(tmp_path / "cfg.yaml", base_config)
     proc = subprocess.run(
@@ -88,6 +106,9 @@ def test_describe_topics(capsys):
         describe("trainin")
     assert main(["--describe", "tasks"]) == 0
     assert "generic_timeseries_regression" in capsys.readouterr().out
+    assert main(["--describe", "models"]) == 0
+    models = capsys.readouterr().out
+    assert "CLS_4k_NPU" in models and "AD_1k_NPU" in models and "TimeSeries_Generic_13k_t" in models
 
 
 def test_config_reference_is_up_to_date():

@@ -7,6 +7,7 @@ documentation cannot drift from the code. Torch-free except the ``models`` topic
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 from types import ModuleType
 
@@ -108,13 +109,11 @@ def _devices_lines(markdown: bool) -> list[str]:
 
 
 def _models_lines(module: ModuleType) -> list[str]:
-    """The registered models per task (imports torch through the model zoo)."""
-    from tinyml_tinyverse.common.models import MODEL_REGISTRY
-
+    """The registered models grouped by the task they are made for (imports torch through the zoo)."""
+    models_for_task = importlib.import_module(f"{module.__name__}.model_check").models_for_task
     lines = []
     for task_type, task in module.constants.TASK_TYPES.items():
-        prefix = module.constants.MODEL_PREFIXES[task]
-        lines += [f"{task_type}:", "  " + ", ".join(MODEL_REGISTRY.names(prefix + "*"))]
+        lines += [f"{task_type}:", _wrap(", ".join(models_for_task(task)) or "(none)", "  ")]
     return lines + [""]
 
 

@@ -23,6 +23,20 @@ from .params import DATA_SECTION
 _CHECK_NUM_CLASSES = 4
 
 
+def models_for_task(task: str) -> list[str]:
+    """Registered models made for ``task`` (by their ``task`` attribute, so custom names count too)."""
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
+
+    names = []
+    for name in MODEL_REGISTRY.names():
+        try:
+            if model_task(name) == task:
+                names.append(name)
+        except Exception:  # a registered building block without a task
+            continue
+    return names
+
+
 def check_model_name(config: dict) -> None:
     """The model is registered (closest names on a typo) and made for the config's task."""
     from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
@@ -36,7 +50,7 @@ def check_model_name(config: dict) -> None:
             + " (list them with: tinyml-modelmaker --describe models)"
         )
     if model_task(name) != task:
-        allowed = ", ".join(MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"))
+        allowed = ", ".join(models_for_task(task))
         raise ModelError(
             f"training.model_name {name!r} is a {model_task(name)} model, not {task}; models for {task}: {allowed}"
         )
