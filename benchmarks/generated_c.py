@@ -9,7 +9,7 @@ valgrind's callgrind (or ``perf stat`` where valgrind is missing). Prints:
   harness drop out) and instructions per MAC (MACs of conv and linear layers, counted from the ONNX
   graph);
 - the activation arena next to its lower bound: the largest input + output bytes of any single
-  layer (int8), which any plan must hold at once;
+  conv / pool / linear / concat layer (int8), which any plan must hold at once;
 - flash next to the weight bytes: the ``.text + .data`` of the model object built for the host and,
   where ``arm-none-eabi-gcc`` is installed, for the target's Cortex-M core, against int8 weights +
   int32 biases.
@@ -61,7 +61,9 @@ int main(int argc, char **argv) {{
 }}
 """
 
-RESHAPE_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Constant", "Shape", "Cast"}
+# Nodes that need their input and output buffers apart; element-wise ops can run in place.
+BOUND_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul"}
+BOUND_OPS |= {"ReduceMean", "Concat", "Resize", "Softmax"}
 
 
 def fail(msg: str) -> None:
@@ -137,7 +139,7 @@ def graph_figures(onnx_path: Path) -> dict:
             weight_bytes += inits.get(node.input[1], 0)  # int8 weights
             if len(node.input) > 2:
                 weight_bytes += 4 * inits.get(node.input[2], 0)  # int32 bias
-        if node.op_type in RESHAPE_OPS:
+        if node.op_type not in BOUND_OPS:
             continue
         acts = [numel.get(t, 0) for t in node.input if t and t not in inits]
         lower_bound = max(lower_bound, sum(acts) + sum(numel.get(t, 0) for t in node.output))
