@@ -234,3 +234,24 @@ def test_errors():
         prepare_qat(nn.Sequential(nn.ReLU()))
     with pytest.raises(ConfigError, match="not prepared"):
         finalize_qat(TinyNet())
+
+
+@pytest.mark.parametrize("name", ["CLS_RES_3k", "AD_4k_NPU"])
+def test_zoo_models_fold_every_batchnorm(name):
+    from tinyml_tinyverse.common.models import get_model
+
+    torch.manual_seed(0)
+    model = get_model(name)
+    x = torch.randn(4, *model.input_shape)
+    model.train()(x)  # move the BN statistics away from their initial values
+    model.eval()
+    folded = fold_batchnorm(model)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-4)
+    prepared = prepare_qat(model, mode=2, weight_bitwidth=8)
+    prepared.train()(x)
+    final = finalize_qat(prepared)
+    with torch.no_grad():
+        assert final(x).shape == model(x).shape
