@@ -364,6 +364,8 @@ def _plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: in
 def fit(args: argparse.Namespace, task_name: str) -> dict:
     """Train, pick the best epoch, test it, export it; returns the summary (rank 0; ``{}`` elsewhere)."""
     task = get_task(task_name)
+    if args.num_gpus == 0 and args.device == "auto":
+        args.device = "cpu"  # --num-gpus 0 asks for the CPU even where a GPU is present
     dist_utils.init_distributed_mode(args)
     try:
         return _fit(args, task)
