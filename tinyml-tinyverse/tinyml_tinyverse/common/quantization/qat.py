@@ -182,9 +182,10 @@ class ActFakeQuant(nn.Module):
         scale, zero_point = self.qparams()
         if scale <= 0:
             return x
-        return torch.fake_quantize_per_tensor_affine(
-            x, scale.reshape(1).float(), zero_point.reshape(1), ACT_QMIN, ACT_QMAX
+        out = torch.fake_quantize_per_tensor_affine(
+            x.float(), scale.reshape(1).float(), zero_point.reshape(1), ACT_QMIN, ACT_QMAX
         )
+        return out.to(x.dtype)  # float32 math also under autocast
 
     def extra_repr(self) -> str:
         return (
