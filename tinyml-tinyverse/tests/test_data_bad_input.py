@@ -190,3 +190,11 @@ def test_pickle_with_code_is_refused(tmp_path):
         DataError, match=r"evil\.pkl: cannot load the pickle .*posix.system|evil\.pkl: cannot load"
     ):
         prep(root, tmp_path)
+
+
+def test_output_dir_inside_the_data_folder_is_refused(tmp_path):
+    root = make_classes(tmp_path / "d")
+    for out in (root, root / "classes" / "run"):
+        with pytest.raises(ConfigError, match="nothing is written into the data you bring"):
+            prepare_dataset(root, out, "classification", data_config=CFG, plots=False)
+    assert not (root / "annotations").exists() and not (root / "classes" / "run").exists()

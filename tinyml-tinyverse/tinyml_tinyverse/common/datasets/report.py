@@ -50,6 +50,7 @@ def plot_recordings(
             ax.set_title(f"{name}: {rel.split('/')[-1]}", fontsize=8)
             ax.tick_params(labelsize=6)
     fig.suptitle("Recordings per class (first samples, every input variable)")
+    fig.tight_layout()
     _save(fig, path)
 
 

@@ -89,6 +89,7 @@ def _locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout
             f"dataset.input_data_path {str(input_path)!r} does not exist; give a folder, .zip or file"
         )
     if input_path.is_file() and input_path.suffix.lower() == ".zip":
+        output_dir.mkdir(parents=True, exist_ok=True)
         base = safe_extract(input_path, output_dir / "extracted")
         inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
         if len(inner) == 1 and inner[0].is_dir() and inner[0].name not in ("classes", "files"):
@@ -192,8 +193,15 @@ def prepare_dataset(
     split_factor = check_split_factor(split_factor)
     cfg = validate_data_config(data_config)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     layout, single = _locate_input(Path(input_data_path), output_dir, task)
+    out_abs = output_dir.resolve()
+    inside = layout.data_dir.resolve() in out_abs.parents and single is None
+    if out_abs in (layout.base.resolve(), layout.data_dir.resolve()) or inside:
+        raise ConfigError(
+            f"the dataset output folder {output_dir} is (inside) your data folder {layout.base}; choose another "
+            "one: nothing is written into the data you bring"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
     files = single or list_data_files(layout)
     class_names = _class_names(files, task, layout.data_dir)
     if split_type == "within_files":
