@@ -69,6 +69,12 @@ def test_later_stage_without_earlier_output_is_a_clear_error(dataset_only):
         _run(cfg, resume=True)
     summary = yaml.safe_load(open(f"{cfg['common']['projects_path']}/motor_fault/run/r2/run_summary.yaml"))
     assert summary["stages"]["testing"]["status"] == "failed"
+    cfg["testing"]["enable"] = False
+    cfg["compilation"]["enable"] = True
+    with pytest.raises(
+        ConfigError, match=r"compilation: no model in .*training/quantization.*compilation.model_path"
+    ):
+        _run(cfg, resume=True)
 
 
 def test_existing_run_folder_cli_error(dataset_only, tmp_path, capsys):

@@ -93,8 +93,6 @@ def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[d
 
 def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     """Compile into ``paths.compilation``; returns the compile report as a dict."""
-    from tinyml_tinyverse.common.compilation import compile_model
-
     comp, tr = config["compilation"], config["training"]
     quantization = tr["quantization"]
     class_names: list = []
@@ -113,6 +111,8 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         vectors, calib_x, class_names = test_vectors_from_split(
             config, dataset_dir, comp["num_test_vectors_per_class"]
         )
+    from tinyml_tinyverse.common.compilation import compile_model
+
     paths.compilation.mkdir(parents=True, exist_ok=True)
     print(f"compilation: {source} for {config['common']['target_device']} into {paths.compilation}")
     report = compile_model(
