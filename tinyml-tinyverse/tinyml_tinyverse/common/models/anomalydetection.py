@@ -7,7 +7,8 @@ accepted and ignored. The size in the name is the parameter count at these defau
 Encoder: ConvBNReLU + max pool 2 per stage. Decoder: nearest upsample 2 + ConvBNReLU per stage. The
 last conv makes ``4 * variables`` channels (the NPU wants multiples of 4); they are averaged in
 groups of 4 by reshape -> average pool (4, 1) -> reshape, which equals one conv to ``variables``
-channels. Odd lengths pool with ``ceil_mode`` and the output is cropped back to the input size.
+channels. Odd lengths pool with ``ceil_mode`` and the output is cropped back to the input size. Several
+variables are permuted to ``(1, T, V)`` first so the first conv has one input channel (NPU rule).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..utils.py_utils import DictPlus
 from .generic_model_spec import GenericModelWithSpec
-from .zoo_blocks import hw
+from .zoo_blocks import fold_variables, hw
 
 
 class ZooAutoencoder(GenericModelWithSpec):
@@ -37,13 +38,18 @@ class ZooAutoencoder(GenericModelWithSpec):
         self._init_model_from_spec()
 
     def gen_model_spec(self) -> dict[str, Any]:
-        v, h, w = self.input_shape
+        v = self.input_shape[0]
         layers = DictPlus()
+        _, h, w = fold_variables(layers, self.input_shape)  # several variables -> (1, T, V)
+        folded = "fold_variables" in layers
         pooled = []
         for i, ch in enumerate(self.channels, 1):
-            layers += {
-                f"enc{i}": dict(type="ConvBNReLULayer", out_channels=ch, kernel_size=hw(self.kernel, w))
-            }
+            if i == 1 and folded:  # the first conv spans all variables
+                args = dict(kernel_size=(self.kernel, w), padding=(self.kernel // 2, 0))
+                w = 1
+            else:
+                args = dict(kernel_size=hw(self.kernel, w))
+            layers += {f"enc{i}": dict(type="ConvBNReLULayer", out_channels=ch, **args)}
             if h >= 4:  # pool while at least 2 rows remain
                 odd = h % 2 == 1 or (w > 1 and w % 2 == 1)
                 layers += {f"enc{i}_pool": dict(type="MaxPoolLayer", kernel_size=hw(2, w), ceil_mode=odd)}

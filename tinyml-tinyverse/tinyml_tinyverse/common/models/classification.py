@@ -3,7 +3,8 @@
 All take ``(N, variables, input_features, 1)`` (or ``(N, variables, H, W)`` for an ``(H, W)``
 input) and return logits ``(N, num_classes)``. Defaults: ``input_features=512, variables=1,
 num_classes=2``; the size in the name is the parameter count at these defaults. ``_NPU`` models keep
-to the NPU rules (``npu_rules.py``) for ``variables=1``.
+to the NPU rules (``npu_rules.py``); with several variables (up to 8) they first permute
+``(V, T, 1) -> (1, T, V)`` so the first conv has one input channel and a ``(k, V)`` kernel.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from ..utils.py_utils import DictPlus
 from .generic_model_spec import GenericModelWithSpec
-from .zoo_blocks import Stage, add_conv_stages, add_head
+from .zoo_blocks import MIN_SIZE, Stage, add_conv_stages, add_head, flatten_min_rows
 
 
 class ZooCNN(GenericModelWithSpec):
@@ -23,6 +24,12 @@ class ZooCNN(GenericModelWithSpec):
     head = "gap"
     hidden = 0
     dropout = 0.0
+    npu = False  # set to True for every subclass named *_NPU
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "npu" not in cls.__dict__:
+            cls.npu = cls.__name__.endswith("_NPU")
 
     def __init__(
         self,
@@ -39,7 +46,8 @@ class ZooCNN(GenericModelWithSpec):
 
     def gen_model_spec(self) -> dict[str, Any]:
         layers = DictPlus()
-        add_conv_stages(layers, self.stages, self.input_shape)
+        rows = flatten_min_rows(self.stages) if self.head == "flatten" else MIN_SIZE
+        add_conv_stages(layers, self.stages, self.input_shape, npu=self.npu, min_rows=rows)
         add_head(layers, self.head, self.out_features(), self.hidden, self.dropout)
         return dict(model_spec=layers)
 

@@ -3,7 +3,8 @@
 Input ``(N, variables, input_features, 1)``; output ``(N, horizon, num_classes)`` where
 ``num_classes`` is the number of forecast variables (default: ``variables``). Defaults:
 ``input_features=64, variables=1, horizon=1``; the size in the name is the parameter count at these
-defaults. All keep to the NPU rules for ``variables=1``.
+defaults. All keep to the NPU rules (up to 8 variables
+folded into the first conv's kernel width, see ``classification.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from ..errors import ModelError
 from ..utils.py_utils import DictPlus
 from .classification import ZooCNN
-from .zoo_blocks import add_conv_stages, add_head
+from .zoo_blocks import MIN_SIZE, add_conv_stages, add_head, flatten_min_rows
 
 
 class ZooForecaster(ZooCNN):
@@ -45,7 +46,8 @@ class ZooForecaster(ZooCNN):
 
     def gen_model_spec(self) -> dict[str, Any]:
         layers = DictPlus()
-        add_conv_stages(layers, self.stages, self.input_shape)
+        rows = flatten_min_rows(self.stages) if self.head == "flatten" else MIN_SIZE
+        add_conv_stages(layers, self.stages, self.input_shape, npu=self.npu, min_rows=rows)
         add_head(layers, self.head, self.horizon * self.num_classes, self.hidden, self.dropout)
         layers += {"forecast": dict(type="ReshapeLayer", shape=[self.horizon, self.num_classes])}
         return dict(model_spec=layers)

@@ -442,6 +442,41 @@ class ReshapeLayer(Layer):
         return Reshape(self.target(in_shapes[0]))
 
 
+class Permute(nn.Module):
+    """Reorder the per-sample axes (the batch axis stays first); exports as one Transpose."""
+
+    def __init__(self, dims: tuple[int, ...]):
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, *(d + 1 for d in self.dims))
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+@register_layer
+class PermuteLayer(Layer):
+    """Reorder per-sample axes, e.g. ``dims=[2, 1, 0]`` turns ``(V, T, 1)`` into ``(1, T, V)``."""
+
+    args = dict(dims=REQUIRED)
+
+    def dims(self, in_shape: Shape) -> tuple[int, ...]:
+        dims = tuple(int(d) for d in self.cfg["dims"])
+        if sorted(dims) != list(range(len(in_shape))):
+            raise self.error(
+                f"dims={list(dims)} is not an order of the {len(in_shape)} axes of {tuple(in_shape)}"
+            )
+        return dims
+
+    def out_shape(self, in_shapes: list[Shape]) -> Shape:
+        return tuple(in_shapes[0][d] for d in self.dims(in_shapes[0]))
+
+    def module(self, in_shapes: list[Shape]) -> nn.Module:
+        return Permute(self.dims(in_shapes[0]))
+
+
 # -- fully connected ----------------------------------------------------------------------------
 @register_layer
 class LinearLayer(Layer):
