@@ -83,4 +83,7 @@ def test_existing_run_folder_cli_error(dataset_only, tmp_path, capsys):
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
     assert "already exists" in err and "--resume" in err and "Traceback" not in err
-    assert main([str(path), "--resume"]) == 0  # the dataset stage is reused, nothing is overwritten
+    assert main([str(path), "--resume", "--set", "training.training_epochs=3"]) == 0  # dataset stage reused
+    out = capsys.readouterr().out
+    assert "dataset: done in the run being resumed" in out
+    assert "config differs" in out and "training.training_epochs: 50 -> 3" in out

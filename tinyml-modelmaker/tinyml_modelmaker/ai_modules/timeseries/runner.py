@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from tinyml_tinyverse.common.errors import ConfigError
 
-from ...config import dump_yaml
+from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder
 from . import compilation, datasets
 from .constants import task_of
@@ -145,6 +145,30 @@ def _previous_summary(paths: RunPaths) -> dict:
     return {}
 
 
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def _report_config_changes(paths: RunPaths, config: dict) -> None:
+    """On resume, say which keys differ from the config the run started with."""
+    if not paths.config.is_file():
+        return
+    before = _flatten(yaml.safe_load(paths.config.read_text()) or {})
+    now = _flatten(yaml.safe_load(yaml.safe_dump(plain(config))))
+    changed = [
+        f"{k}: {before.get(k)!r} -> {now.get(k)!r}"
+        for k in sorted(set(before) | set(now))
+        if before.get(k) != now.get(k)
+    ]
+    if changed:
+        print("resume: the config differs from the one this run started with: " + "; ".join(changed))
+
+
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     model_figures = None
@@ -165,6 +189,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
         model_name=config["training"]["model_name"] or config["compilation"]["model_path"],
         started=dt.datetime.now().isoformat(timespec="seconds"),
     )
+    if resume:
+        _report_config_changes(paths, config)
     dump_yaml(config, paths.config)
     dump_yaml(config[DATA_SECTION], paths.data_config)
     current = Run(config, paths, summary, resume)
