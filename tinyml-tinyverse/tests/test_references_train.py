@@ -73,11 +73,15 @@ MODELS = {
 # -- helpers ----------------------------------------------------------------------------------------
 
 
+def train_args_list(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> list[str]:
+    """The command-line arguments of a short test run (2 epochs, seed 3, no progress bars)."""
+    return ["--dataset-dir", str(data[0]), "--data-config", str(data[1]), "--output-dir", str(out), "--model", MODELS[task],
+            "--epochs", "2", "--seed", "3", "--no-progress", *extra]  # fmt: skip
+
+
 def train_args(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> argparse.Namespace:
     mod = importlib.import_module(f"tinyml_tinyverse.references.timeseries_{task}.train")
-    argv = ["--dataset-dir", str(data[0]), "--data-config", str(data[1]), "--output-dir", str(out), "--model", MODELS[task],
-            "--epochs", "2", "--seed", "3", "--no-progress", *extra]  # fmt: skip
-    return mod.get_args_parser().parse_args(argv)
+    return mod.get_args_parser().parse_args(train_args_list(task, data, out, *extra))
 
 
 def run_train(task: str, data: tuple[Path, Path], out: Path, *extra: str) -> dict:
@@ -258,6 +262,27 @@ def test_resume_after_kill_matches_uninterrupted_run_and_runs_are_deterministic(
         yaml.safe_load((killed / "summary.yaml").read_text()),
     )
     assert sa["test"] == sb["test"] and sa["best_epoch"] == sb["best_epoch"]
+
+    # a real SIGKILL of a command-line run as soon as its first checkpoint exists, then resume
+    import signal
+    import subprocess
+    import time
+
+    sigkilled = tmp_path / "sigkilled"
+    argv = train_args_list("classification", data, sigkilled, "--epochs", "3")  # a later option wins
+    proc = subprocess.Popen([sys.executable, "-m", "tinyml_tinyverse.references.timeseries_classification.train", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (sigkilled / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (sigkilled / "summary.yaml").exists(), "the run finished before it could be killed"
+    done = len(artifacts.read_csv(sigkilled / "training_log.csv"))
+    assert 1 <= done < 3
+    run_train("classification", data, sigkilled, "--epochs", "3", "--resume", "auto")
+    assert drop(artifacts.read_csv(sigkilled / "training_log.csv")) == drop(log_full)
+    assert yaml.safe_load((sigkilled / "summary.yaml").read_text())["test"] == sa["test"]
 
 
 def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
