@@ -193,3 +193,31 @@ def test_gain_variation_only_when_training():
     recs = [Recording(x, label=0), Recording(x, label=1)]
     out = extract_features(recs, per_class, class_names=["a", "b"], training=True).X
     assert set(np.unique(out[:10])) == {1.0} and set(np.unique(out[10:])) == {3.0}
+
+
+def test_chunked_rowwise_steps_give_the_same_result(monkeypatch):
+    from tinyml_tinyverse.common.transforms import pipeline
+
+    rng = np.random.default_rng(9)
+    recs = [Recording(rng.normal(size=(n, 2)).astype(np.float32)) for n in (700, 300, 520)]
+    cfg = validate_data_config(
+        {"frame_size": 32, "stride_size": 0.5, "feature_size_per_frame": 8, "num_frame_concat": 3}
+        | {
+            "feat_ext_transform": [
+                "DC_REMOVE",
+                "WINDOWING",
+                "FFT_FE",
+                "FFT_POS_HALF",
+                "ABS",
+                "BINNING",
+                "NORMALIZE",
+                "CONCAT",
+            ]
+        }
+    )
+    whole = extract_features(recs, cfg, fit=True)
+    monkeypatch.setattr(pipeline, "CHUNK_ROWS", 5)
+    chunked = extract_features(recs, cfg, fit=True)
+    np.testing.assert_array_equal(chunked.X, whole.X)
+    np.testing.assert_array_equal(chunked.file_ids, whole.file_ids)
+    np.testing.assert_array_equal(chunked.stats["normalize_mean"], whole.stats["normalize_mean"])

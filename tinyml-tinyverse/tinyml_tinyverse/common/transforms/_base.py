@@ -68,9 +68,12 @@ class FeatureTransform:
 
     ``cfg`` is the validated data config; a transform reads the keys it needs from it. A transform
     that changes the number of rows (``CONCAT``) returns ``(x, ctx)`` from :meth:`regroup` instead.
+    ``rowwise`` steps treat every row on its own, so the pipeline may run them on chunks of rows
+    (less memory, better cache use); set it False for a step that needs the whole set at once.
     """
 
     regroups = False
+    rowwise = True
 
     def __init__(self, cfg: dict[str, Any]):
         self.cfg = cfg

@@ -41,6 +41,7 @@ class Concat(FeatureTransform):
     ``(N, C, F) -> (E, C, num_frame_concat, F)``; a new example starts every ``concat_stride`` frames."""
 
     regroups = True
+    rowwise = False
 
     def regroup(self, x: np.ndarray, ctx: FrameContext) -> tuple[np.ndarray, FrameContext]:
         k, stride = int(self.cfg["num_frame_concat"]), int(self.cfg["concat_stride"])

@@ -74,6 +74,21 @@ def min_recording_length(cfg: dict[str, Any], extra_after: int = 0) -> int:
     return int(math.ceil(need / ratio))
 
 
+CHUNK_ROWS = 256  # frames per chunk for row-wise steps: keeps temporaries in cache
+
+
+def _run_in_chunks(steps: list[FeatureTransform], x: np.ndarray, ctx: FrameContext) -> np.ndarray:
+    """Run row-wise ``steps`` over blocks of ``CHUNK_ROWS`` rows and stack the results."""
+    out = []
+    for start in range(0, len(x), CHUNK_ROWS):
+        rows = np.arange(start, min(start + CHUNK_ROWS, len(x)))
+        part, sub = x[rows], ctx.take(rows)
+        for step in steps:
+            part = step(part, sub)
+        out.append(part)
+    return np.concatenate(out)
+
+
 def extract_features(
     recordings: list[Recording],
     cfg: dict[str, Any],
@@ -122,7 +137,10 @@ def extract_features(
     ctx.labels = np.concatenate(labels) if labels else None
     for step in pipe.after_window:
         x = step.apply_frames(x, ctx)
-    for step in pipe.features:
+    n_rowwise = next((i for i, st in enumerate(pipe.features) if not st.rowwise), len(pipe.features))
+    if n_rowwise and len(x):
+        x = _run_in_chunks(pipe.features[:n_rowwise], x, ctx)
+    for step in pipe.features[n_rowwise:]:
         if step.regroups:
             x, ctx = step.regroup(x, ctx)
         else:
