@@ -285,6 +285,21 @@ def test_resume_after_kill_matches_uninterrupted_run_and_runs_are_deterministic(
     assert yaml.safe_load((sigkilled / "summary.yaml").read_text())["test"] == sa["test"]
 
 
+def test_augmentation_is_applied_and_seeded(dataset, tmp_path):
+    data_dir, _ = dataset("classification")
+    cfg = tmp_path / "augmented.yaml"
+    cfg.write_text(
+        yaml.safe_dump({**DATA_CONFIGS["classification"], "augmentation": {"AddNoise": {"scale": 0.5}}})
+    )
+    logs = []
+    for name, config in (("plain", dataset("classification")[1]), ("aug1", cfg), ("aug2", cfg)):
+        run_train("classification", (data_dir, config), tmp_path / name, "--epochs", "1")
+        logs.append(artifacts.read_csv(tmp_path / name / "training_log.csv")[0])
+    assert logs[1]["train_loss"] == logs[2]["train_loss"]  # same seed, same noise
+    assert logs[0]["train_loss"] != logs[1]["train_loss"]  # the noise reached the model
+    assert logs[1]["val_loss"] != logs[0]["val_loss"]
+
+
 def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
     data = dataset("regression")
     out = tmp_path / "run"
