@@ -1,0 +1,279 @@
+/* @section common */
+static inline float tm_clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* @section conv */
+typedef struct {
+    int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
+    float act_min, act_max;
+    const float *w, *bias;
+} tm_conv_t;
+
+static void tm_conv(const tm_conv_t *p, const float *x, float *y)
+{
+    const int32_t cin_g = p->cin / p->groups;
+    const int32_t cout_g = p->cout / p->groups;
+    int32_t oc, oy, ox, ic, ky, kx;
+    for (oc = 0; oc < p->cout; ++oc) {
+        const int32_t c0 = (oc / cout_g) * cin_g;
+        for (oy = 0; oy < p->oh; ++oy) {
+            for (ox = 0; ox < p->ow; ++ox) {
+                float acc = p->bias[oc];
+                for (ic = 0; ic < cin_g; ++ic) {
+                    const float *xc = x + (c0 + ic) * p->ih * p->iw;
+                    const float *wk = p->w + (oc * cin_g + ic) * p->kh * p->kw;
+                    for (ky = 0; ky < p->kh; ++ky) {
+                        const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
+                        if (iy < 0 || iy >= p->ih) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->kw; ++kx) {
+                            const int32_t ix = ox * p->sw - p->pl + kx * p->dw;
+                            if (ix < 0 || ix >= p->iw) {
+                                continue;
+                            }
+                            acc += xc[iy * p->iw + ix] * wk[ky * p->kw + kx];
+                        }
+                    }
+                }
+                y[(oc * p->oh + oy) * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* @section conv_transpose */
+typedef struct {
+    int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
+    float act_min, act_max;
+    const float *w, *bias; /* w: [cout][cin / groups][kh][kw] */
+} tm_conv_transpose_t;
+
+static void tm_conv_transpose(const tm_conv_transpose_t *p, const float *x, float *y)
+{
+    const int32_t cin_g = p->cin / p->groups;
+    const int32_t cout_g = p->cout / p->groups;
+    int32_t oc, oy, ox, ic, ky, kx;
+    for (oc = 0; oc < p->cout; ++oc) {
+        const int32_t c0 = (oc / cout_g) * cin_g;
+        for (oy = 0; oy < p->oh; ++oy) {
+            for (ox = 0; ox < p->ow; ++ox) {
+                float acc = p->bias[oc];
+                for (ic = 0; ic < cin_g; ++ic) {
+                    const float *xc = x + (c0 + ic) * p->ih * p->iw;
+                    const float *wk = p->w + (oc * cin_g + ic) * p->kh * p->kw;
+                    for (ky = 0; ky < p->kh; ++ky) {
+                        const int32_t ty = oy + p->pt - ky * p->dh;
+                        int32_t iy;
+                        if (ty < 0 || ty % p->sh != 0) {
+                            continue;
+                        }
+                        iy = ty / p->sh;
+                        if (iy >= p->ih) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->kw; ++kx) {
+                            const int32_t tx = ox + p->pl - kx * p->dw;
+                            int32_t ix;
+                            if (tx < 0 || tx % p->sw != 0) {
+                                continue;
+                            }
+                            ix = tx / p->sw;
+                            if (ix >= p->iw) {
+                                continue;
+                            }
+                            acc += xc[iy * p->iw + ix] * wk[ky * p->kw + kx];
+                        }
+                    }
+                }
+                y[(oc * p->oh + oy) * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* @section dense */
+typedef struct {
+    int32_t rows, k, n;
+    float act_min, act_max;
+    const float *w, *bias; /* w: [n][k] */
+} tm_dense_t;
+
+static void tm_dense(const tm_dense_t *p, const float *x, float *y)
+{
+    int32_t r, o, i;
+    for (r = 0; r < p->rows; ++r) {
+        const float *xr = x + r * p->k;
+        for (o = 0; o < p->n; ++o) {
+            const float *wr = p->w + o * p->k;
+            float acc = p->bias[o];
+            for (i = 0; i < p->k; ++i) {
+                acc += xr[i] * wr[i];
+            }
+            y[r * p->n + o] = tm_clampf(acc, p->act_min, p->act_max);
+        }
+    }
+}
+
+/* @section pool */
+typedef struct {
+    int32_t c, ih, iw, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, zp, count_include_pad;
+} tm_pool_t;
+
+/* @section maxpool */
+static void tm_maxpool(const tm_pool_t *p, const float *x, float *y)
+{
+    int32_t c, oy, ox, ky, kx;
+    for (c = 0; c < p->c; ++c) {
+        const float *xc = x + c * p->ih * p->iw;
+        for (oy = 0; oy < p->oh; ++oy) {
+            for (ox = 0; ox < p->ow; ++ox) {
+                float m = -3.402823466e+38f;
+                for (ky = 0; ky < p->kh; ++ky) {
+                    const int32_t iy = oy * p->sh - p->pt + ky;
+                    if (iy < 0 || iy >= p->ih) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->kw; ++kx) {
+                        const int32_t ix = ox * p->sw - p->pl + kx;
+                        if (ix >= 0 && ix < p->iw && xc[iy * p->iw + ix] > m) {
+                            m = xc[iy * p->iw + ix];
+                        }
+                    }
+                }
+                y[(c * p->oh + oy) * p->ow + ox] = m;
+            }
+        }
+    }
+}
+
+/* @section avgpool */
+static void tm_avgpool(const tm_pool_t *p, const float *x, float *y)
+{
+    int32_t c, oy, ox, ky, kx;
+    for (c = 0; c < p->c; ++c) {
+        const float *xc = x + c * p->ih * p->iw;
+        for (oy = 0; oy < p->oh; ++oy) {
+            for (ox = 0; ox < p->ow; ++ox) {
+                float sum = 0.0f;
+                int32_t count = 0;
+                for (ky = 0; ky < p->kh; ++ky) {
+                    const int32_t iy = oy * p->sh - p->pt + ky;
+                    for (kx = 0; kx < p->kw; ++kx) {
+                        const int32_t ix = ox * p->sw - p->pl + kx;
+                        if (iy >= 0 && iy < p->ih && ix >= 0 && ix < p->iw) {
+                            sum += xc[iy * p->iw + ix];
+                            count += 1;
+                        } else if (p->count_include_pad && iy < p->ih + p->pb && ix < p->iw + p->pr) {
+                            count += 1;
+                        }
+                    }
+                }
+                y[(c * p->oh + oy) * p->ow + ox] = sum / (float)count;
+            }
+        }
+    }
+}
+
+/* @section clamp */
+static void tm_clamp(const float *x, float *y, int32_t n, float lo, float hi)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = tm_clampf(x[i], lo, hi);
+    }
+}
+
+/* @section sigmoid */
+static void tm_sigmoid(const float *x, float *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
+    }
+}
+
+/* @section tanh */
+static void tm_tanh(const float *x, float *y, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        y[i] = tanhf(x[i]);
+    }
+}
+
+/* @section softmax */
+static void tm_softmax(const float *x, float *y, int32_t outer, int32_t n, int32_t inner)
+{
+    int32_t o, j, i;
+    for (o = 0; o < outer; ++o) {
+        for (j = 0; j < inner; ++j) {
+            const float *xs = x + o * n * inner + j;
+            float *ys = y + o * n * inner + j;
+            float m = xs[0];
+            float total = 0.0f;
+            for (i = 1; i < n; ++i) {
+                m = xs[i * inner] > m ? xs[i * inner] : m;
+            }
+            for (i = 0; i < n; ++i) {
+                ys[i * inner] = expf(xs[i * inner] - m);
+                total += ys[i * inner];
+            }
+            for (i = 0; i < n; ++i) {
+                ys[i * inner] /= total;
+            }
+        }
+    }
+}
+
+/* @section binary */
+typedef struct {
+    int32_t kind; /* 0 add, 1 sub, 2 mul */
+    int32_t dims[4], sa[4], sb[4];
+    float act_min, act_max;
+} tm_binary_t;
+
+static void tm_binary(const tm_binary_t *p, const float *a, const float *b, float *y)
+{
+    int32_t i0, i1, i2, i3;
+    int32_t k = 0;
+    for (i0 = 0; i0 < p->dims[0]; ++i0) {
+        for (i1 = 0; i1 < p->dims[1]; ++i1) {
+            for (i2 = 0; i2 < p->dims[2]; ++i2) {
+                for (i3 = 0; i3 < p->dims[3]; ++i3) {
+                    const float va = a[i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2] + i3 * p->sa[3]];
+                    const float vb = b[i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2] + i3 * p->sb[3]];
+                    const float v = p->kind == 0 ? va + vb : (p->kind == 1 ? va - vb : va * vb);
+                    y[k++] = tm_clampf(v, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+/* @section concat */
+static void tm_concat_part(const float *x, float *y, int32_t outer, int32_t inner, int32_t out_inner, int32_t offset)
+{
+    int32_t o, i;
+    for (o = 0; o < outer; ++o) {
+        for (i = 0; i < inner; ++i) {
+            y[o * out_inner + offset + i] = x[o * inner + i];
+        }
+    }
+}
+
+/* @section resize */
+static void tm_resize(const float *x, float *y, int32_t c, int32_t ih, int32_t iw, int32_t oh, int32_t ow,
+                      const int16_t *index_h, const int16_t *index_w)
+{
+    int32_t ch, oy, ox;
+    for (ch = 0; ch < c; ++ch) {
+        for (oy = 0; oy < oh; ++oy) {
+            for (ox = 0; ox < ow; ++ox) {
+                y[(ch * oh + oy) * ow + ox] = x[(ch * ih + index_h[oy]) * iw + index_w[ox]];
+            }
+        }
+    }
+}

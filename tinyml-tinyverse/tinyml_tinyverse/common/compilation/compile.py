@@ -1,0 +1,291 @@
+"""``compile_model``: ONNX or quantized model -> verified C99 artifacts and a memory report.
+
+Every compile builds the generated C with the host compiler (``-std=c99 -Wall -Wextra -Werror
+-O2``), runs the harness over the test vectors and requires bit-exact equality with the integer
+reference (float models: max error 1e-5 relative to the largest output magnitude). Artifacts are
+written to ``out_dir/artifacts.partial`` and renamed to ``out_dir/artifacts`` only when every check
+passed, so a failed compile never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..errors import CompilationError, ConfigError, DataError
+from ..quantization.graph_ir import Graph, run_float
+from ..quantization.onnx_import import import_onnx, load_onnx_model
+from ..quantization.quantize import quantize_graph
+from ..quantization.quantized_graph import QuantizedGraph
+from . import toolchain
+from .codegen_c import generate
+from .devices import Device, get_device
+from .memory_report import build_memory_report, check_fit
+from .test_vectors import (
+    harness_source,
+    model_aux_header,
+    parse_harness_outputs,
+    select_vectors,
+    test_vector_source,
+)
+
+logger = logging.getLogger(__name__)
+
+PRESETS = ("default_preset", "compress_npu_layer_data")
+FLOAT_REL_TOL = 1e-5
+
+
+@dataclass
+class CompileReport:
+    """What a compile produced and proved."""
+
+    passed: bool
+    precision: str
+    target_device: str
+    artifacts_dir: Path
+    memory: dict
+    max_abs_diff: float
+    max_rel_diff: float
+    num_vectors: int
+    harness_output: str = ""
+    npu_check: str = "not run"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["artifacts_dir"] = str(self.artifacts_dir)
+        return d
+
+
+def is_qdq_model(proto: onnx.ModelProto) -> bool:
+    """True when the graph holds QuantizeLinear / DequantizeLinear nodes."""
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in proto.graph.node)
+
+
+def _resolve_model(
+    model, calib_x, quantization, weight_bitwidth
+) -> tuple[QuantizedGraph | Graph, onnx.ModelProto | None]:
+    if isinstance(model, QuantizedGraph):
+        proto = onnx.load_from_string(model.source_onnx) if model.source_onnx else None
+        return model, proto
+    if not isinstance(model, (str, Path, onnx.ModelProto)):
+        raise ConfigError(
+            f"compile_model: model must be an ONNX path, an onnx.ModelProto or a QuantizedGraph, got {type(model).__name__}"
+        )
+    proto = load_onnx_model(model)
+    name = Path(model).stem if isinstance(model, (str, Path)) else (proto.graph.name or "model")
+    if is_qdq_model(proto):
+        if quantization not in (None, 1, 2):
+            raise ConfigError(
+                f"{name}: the model is already quantized (QDQ); leave quantization unset, got {quantization!r}"
+            )
+        from ..quantization.qdq_import import import_qdq
+
+        return import_qdq(proto, name=name), proto
+    graph = import_onnx(proto)
+    graph.name = name
+    if quantization in (None, 0) and (quantization == 0 or calib_x is None):
+        return graph, proto
+    if quantization not in (None, 1, 2):
+        raise ConfigError(
+            f"quantization must be 0 (float), 1 (int8) or 2 (NPU, power-of-two scales), got {quantization!r}"
+        )
+    if calib_x is None:
+        raise ConfigError(f"{name}: quantization={quantization} needs calibration data (calib_x)")
+    qgraph = quantize_graph(graph, calib_x, mode=quantization or 1, weight_bitwidth=weight_bitwidth)
+    qgraph.source_onnx = proto.SerializeToString()
+    return qgraph, proto
+
+
+def _npu_check(proto: onnx.ModelProto | None, device: Device, qgraph: QuantizedGraph | Graph) -> str:
+    if not device.has_npu or not isinstance(qgraph, QuantizedGraph):
+        return "not run (target has no NPU or the model is float)"
+    if proto is None:
+        return "not run (no source ONNX model recorded)"
+    try:
+        from .onnx_layers import check_onnx_npu_rules
+    except ImportError as exc:
+        logger.warning("NPU rule check unavailable: %s", exc)
+        return f"not run (onnx_layers unavailable: {exc})"
+    violations = check_onnx_npu_rules(proto, weight_bitwidth=qgraph.weight_bitwidth)
+    if violations:
+        lines = "\n".join(f"  - {v}" for v in violations)
+        raise CompilationError(
+            f"the model breaks {len(violations)} NPU rule(s) of {device.name}:\n{lines}\n"
+            "Change these layers, or compile for a target without NPU"
+        )
+    return "passed"
+
+
+def _test_inputs(model, test_vectors, calib_x):
+    """``(x, raw, labels)`` float arrays of the vectors to embed."""
+    shape = tuple(model.input_shape if isinstance(model, QuantizedGraph) else model.input_shape)
+    if test_vectors is not None:
+        if "x" not in test_vectors:
+            raise ConfigError(
+                "test_vectors must be a dict with key 'x' (model inputs) and optional 'raw', 'y'"
+            )
+        x = np.asarray(test_vectors["x"], dtype=np.float32)
+        if tuple(x.shape[1:]) != shape[1:]:
+            raise DataError(
+                f"test_vectors['x'] has shape {x.shape}; the model input is (N, {', '.join(map(str, shape[1:]))})"
+            )
+        y = test_vectors.get("y")
+        idx = select_vectors(x, None if y is None else np.asarray(y))
+        raw = test_vectors.get("raw")
+        raw = None if raw is None else np.asarray(raw, dtype=np.float32)[idx]
+        return x[idx], raw, None if y is None else np.asarray(y)[idx]
+    if calib_x is not None:
+        x = np.asarray(calib_x, dtype=np.float32)
+        return x[np.linspace(0, len(x) - 1, min(4, len(x))).astype(int)], None, None
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((4,) + shape[1:]).astype(np.float32), None, None
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_user_input_config(data_config, path: Path, notes: list[str]) -> None:
+    if data_config is None:
+        return
+    try:
+        from ..datasets import write_user_input_config_h
+    except ImportError as exc:
+        notes.append(
+            f"user_input_config.h not written: tinyml_tinyverse.common.datasets.write_user_input_config_h is unavailable ({exc})"
+        )
+        logger.warning(notes[-1])
+        return
+    write_user_input_config_h(data_config, path)
+
+
+def compile_model(
+    model: str | Path | onnx.ModelProto | QuantizedGraph,
+    out_dir: str | Path,
+    *,
+    target_device: str = "F28P55",
+    test_vectors: dict | None = None,
+    calib_x: np.ndarray | None = None,
+    quantization: int | None = None,
+    weight_bitwidth: int = 8,
+    data_config: dict | None = None,
+    class_names: list[str] | None = None,
+    preset_name: str = "default_preset",
+) -> CompileReport:
+    """Compile a model to C99 in ``out_dir/artifacts`` and verify it on the host; see the module doc.
+
+    ``quantization``: None keeps a QDQ model as it is and quantizes a float model (mode 1) when
+    ``calib_x`` is given, else compiles float; 0 forces float; 1 / 2 quantize with ``calib_x``.
+    ``test_vectors``: ``dict(x=model inputs, raw=raw windows, y=labels)`` float arrays.
+    Raises :class:`CompilationError` on a mismatch, a model that does not fit the target, or NPU
+    rule violations.
+    """
+    device = get_device(target_device)
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset_name {preset_name!r}; choose one of {', '.join(PRESETS)}")
+    out_dir = Path(out_dir)
+    notes: list[str] = []
+    resolved, proto = _resolve_model(model, calib_x, quantization, weight_bitwidth)
+    int8 = isinstance(resolved, QuantizedGraph)
+    npu_status = _npu_check(proto, device, resolved)
+
+    x, raw, labels = _test_inputs(resolved, test_vectors, calib_x)
+    if int8:
+        inputs = resolved.quantize_input(x)
+        outs = resolved.run_int(inputs)
+    else:
+        inputs = x
+        values = run_float(resolved, x)
+        outs = [values[n] for n in resolved.output_names]
+    expected = np.concatenate([o.reshape(len(x), -1) for o in outs], axis=1)
+
+    gm = generate(resolved, pack_sub_byte=preset_name == "compress_npu_layer_data")
+    partial = out_dir / "artifacts.partial"
+    final = out_dir / "artifacts"
+    build = out_dir / "build"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    build.mkdir(parents=True, exist_ok=True)
+    num_classes = len(class_names) if class_names else int(np.prod(resolved_output_shape(resolved)[1:]))
+    _write(partial / "tinyml_model.h", gm.header)
+    _write(partial / "tinyml_model.c", gm.source)
+    _write(partial / "test_vector.c", test_vector_source(gm, inputs, expected, x, raw, labels))
+    _write(partial / "main.c", harness_source(gm, rel_tol=FLOAT_REL_TOL))
+    _write(partial / "model_aux.h", model_aux_header(num_classes, class_names))
+    _write_user_input_config(data_config, partial / "user_input_config.h", notes)
+
+    srcs = [partial / "tinyml_model.c", partial / "test_vector.c", partial / "main.c"]
+    exe = toolchain.build_host(srcs, build / "tinyml_harness", include_dirs=[partial])
+    proc = toolchain.run_binary(exe)
+    got = parse_harness_outputs(proc.stdout, len(x), gm.output_size, int8)
+    if np.isnan(got.astype(np.float64)).any():
+        raise CompilationError(
+            f"the harness {exe} did not print every output (exit code {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    max_abs = float(diff.max(initial=0.0))
+    peak = np.maximum(np.abs(expected.astype(np.float64)).max(axis=1, keepdims=True), 1e-6)
+    max_rel = float((diff / peak).max(initial=0.0))
+    passed = (
+        proc.returncode == 0
+        and "TINYML_TEST PASS" in proc.stdout
+        and (max_abs == 0 if int8 else max_rel <= FLOAT_REL_TOL)
+    )
+
+    obj = toolchain.build_host(
+        [partial / "tinyml_model.c"], build / "tinyml_model.o", include_dirs=[partial], extra_flags=("-c",)
+    )
+    host_size = toolchain.section_sizes(obj)
+    device_note = toolchain.device_build_unavailable_reason(device)
+    device_size = None
+    if device_note is None:
+        device_size = toolchain.build_for_device(
+            [partial / "tinyml_model.c"], device, build / "device", include_dirs=[partial]
+        )
+    memory = build_memory_report(gm, host_size, device, device_size, device_note)
+    memory["model"] = resolved.name
+    if int8:
+        memory["quantization"] = dict(
+            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name
+        )
+    report = CompileReport(
+        passed=passed, precision=gm.precision, target_device=device.name, artifacts_dir=final, memory=memory,
+        max_abs_diff=max_abs, max_rel_diff=max_rel, num_vectors=len(x), harness_output=proc.stdout[-4000:],
+        npu_check=npu_status, notes=notes,
+    )  # fmt: skip
+    _write(out_dir / "memory_report.json", json.dumps(memory, indent=2))
+    if not passed:
+        _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
+        what = "bit-exact" if int8 else f"within {FLOAT_REL_TOL} relative error"
+        raise CompilationError(
+            f"the generated C does not match the Python reference {what} (max abs diff {max_abs:g}, "
+            f"max rel diff {max_rel:g}); sources kept in {partial}\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+        )
+    if not all(memory["checks"].values()):
+        raise CompilationError(
+            f"the measured sections do not hold the planned memory: {memory['checks']} ({host_size})"
+        )
+    check_fit(memory, device)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
+    return report
+
+
+def resolved_output_shape(model: QuantizedGraph | Graph) -> tuple[int, ...]:
+    name = model.output_names[0]
+    return (
+        tuple(model.tensors[name]["shape"])
+        if isinstance(model, QuantizedGraph)
+        else tuple(model.shapes[name])
+    )
