@@ -77,6 +77,8 @@ class Normalize(FeatureTransform):
     splits and written into ``user_input_config.h``.
     """
 
+    rowwise = False  # the statistics need every row
+
     def __call__(self, x, ctx):
         if ctx.fit:
             axes = _channel_feature_axes(x)
