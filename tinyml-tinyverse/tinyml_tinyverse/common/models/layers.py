@@ -74,6 +74,13 @@ class Layer:
     def error(self, message: str) -> ModelError:
         return ModelError(f"layer {self.name!r} ({self.type_name}): {message}")
 
+    def count(self, key: str) -> int:
+        """A positive int argument (channels, features, groups)."""
+        value = self.cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(f"{key}={value!r} must be a positive int")
+        return value
+
     def pair(self, key: str) -> tuple[int, int]:
         return to_pair(self.cfg[key], key, self.name)
 
@@ -151,10 +158,10 @@ class _ConvBase(Layer):
         return dict(in_c=c, out_c=out_c, k=k, s=s, p=p, d=d, groups=groups)
 
     def groups(self, in_c: int) -> int:
-        return int(self.cfg["groups"])
+        return self.count("groups")
 
     def out_channels(self, in_c: int) -> int:
-        return int(self.cfg["out_channels"])
+        return self.count("out_channels")
 
     def out_shape(self, in_shapes: list[Shape]) -> Shape:
         g = self.geometry(in_shapes[0])
@@ -220,7 +227,7 @@ class DWConvBNReLULayer(_ConvBase):
         return in_c
 
     def out_channels(self, in_c: int) -> int:
-        return in_c if self.cfg["out_channels"] is None else int(self.cfg["out_channels"])
+        return in_c if self.cfg["out_channels"] is None else self.count("out_channels")
 
 
 @register_layer
@@ -258,9 +265,7 @@ class ConvTransposeLayer(Layer):
             p = (max(0, (k[0] - s[0]) // 2), max(0, (k[1] - s[1]) // 2))
         else:
             p = self.pair("padding")
-        return dict(
-            in_c=c, out_c=int(self.cfg["out_channels"]), k=k, s=s, p=p, op=self.pair("output_padding")
-        )
+        return dict(in_c=c, out_c=self.count("out_channels"), k=k, s=s, p=p, op=self.pair("output_padding"))
 
     def out_shape(self, in_shapes: list[Shape]) -> Shape:
         g = self.geometry(in_shapes[0])
@@ -496,10 +501,10 @@ class LinearLayer(Layer):
 
     def out_shape(self, in_shapes: list[Shape]) -> Shape:
         self.in_features(in_shapes[0])
-        return (int(self.cfg["out_features"]),)
+        return (self.count("out_features"),)
 
     def module(self, in_shapes: list[Shape]) -> nn.Module:
-        fin, fout = self.in_features(in_shapes[0]), int(self.cfg["out_features"])
+        fin, fout = self.in_features(in_shapes[0]), self.count("out_features")
         lin = nn.Linear(fin, fout, bias=bool(self.cfg["bias"]))
         if not self.batchnorm:
             return lin
