@@ -146,17 +146,14 @@ def graph_figures(onnx_path: Path) -> dict:
     return dict(macs=macs, arena_lower_bound=lower_bound, weight_bytes=weight_bytes)
 
 
-def find_number(memory, *words: str):
-    """First int value in the (nested) memory report whose key contains all ``words``."""
-    if isinstance(memory, dict):
-        for key, value in memory.items():
-            if all(w in str(key).lower() for w in words) and isinstance(value, (int, np.integer)):
-                return int(value)
-        for value in memory.values():
-            found = find_number(value, *words)
-            if found is not None:
-                return found
-    return None
+def report_figure(memory: dict, dotted: str):
+    """``memory["a"]["b"]`` for ``"a.b"``; None where the memory report has no such figure."""
+    value = memory
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def bench_model(name: str, target: str, work: Path, repeats: int) -> dict:
@@ -225,10 +222,13 @@ def bench_model(name: str, target: str, work: Path, repeats: int) -> dict:
         instructions_per_inference=int(per_inference),
         instructions_per_mac=per_inference / max(figures["macs"], 1),
         counter=tool,
-        arena_bytes=find_number(memory, "arena"),
+        arena_bytes=report_figure(memory, "ram.arena_bytes"),
+        report_macs=report_figure(memory, "macs.total"),
+        report_weight_bytes=report_figure(memory, "flash.weights_bytes"),
         arena_lower_bound=figures["arena_lower_bound"],
         weight_bytes=figures["weight_bytes"],
-        report_flash_bytes=find_number(memory, "flash", "total") or find_number(memory, "flash"),
+        report_flash_bytes=report_figure(memory, "flash.total_bytes"),
+        report_flash_measured_on=report_figure(memory, "flash.measured_on"),
         host_flash_bytes=host["text"] + host["data"],
         arm_flash_bytes=None if arm is None else arm["text"] + arm["data"],
         arm_bss_bytes=None if arm is None else arm["bss"],
@@ -256,7 +256,10 @@ def main() -> None:
     for r in rows:
         arena = "n/a" if r["arena_bytes"] is None else f"{r['arena_bytes']} B"
         arm = f"{r['arm_flash_bytes']} B" if r["arm_flash_bytes"] is not None else f"n/a ({r['arm_note']})"
-        print(f"{r['model']}  input {r['input_shape']}  {r['params']} params  {r['macs']} MACs")
+        print(
+            f"{r['model']}  input {r['input_shape']}  {r['params']} params  {r['macs']} MACs "
+            f"(memory report: {r['report_macs']})"
+        )
         print(
             f"  instructions/inference {r['instructions_per_inference']:,} ({r['counter']}, host -O2)"
             f"   instructions/MAC {r['instructions_per_mac']:.2f}"
@@ -264,7 +267,9 @@ def main() -> None:
         print(f"  arena {arena}   lower bound (largest layer in+out) {r['arena_lower_bound']} B")
         print(
             f"  flash: host object {r['host_flash_bytes']} B, {args.target} object {arm}, "
-            f"report {r['report_flash_bytes']} B   weights+biases {r['weight_bytes']} B"
+            f"report {r['report_flash_bytes']} B (measured on {r['report_flash_measured_on']})\n"
+            f"  weights+biases {r['weight_bytes']} B (int8 w + int32 b; memory report's weights incl. "
+            f"requant params: {r['report_weight_bytes']} B)"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=str))

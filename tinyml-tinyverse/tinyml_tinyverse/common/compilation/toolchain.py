@@ -100,7 +100,7 @@ def build_host(
     """Compile and link ``sources`` into the host executable ``output``; return its path.
 
     Flags: ``-std=c99 -Wall -Wextra -Werror -O2`` plus ``extra_flags``; ``-lm`` is linked only when
-    a source includes ``<math.h>``. The executable is written under a temporary name and renamed
+    a source includes ``<math.h>``. ``extra_flags=("-c",)`` builds an object instead (one source). The executable is written under a temporary name and renamed
     when complete. Raises :class:`CompilationError` with the command and the compiler's messages.
     """
     sources = [Path(s) for s in sources]
@@ -117,7 +117,7 @@ def build_host(
     cmd += [f"-I{d}" for d in include_dirs]
     cmd += [str(s) for s in sources]
     cmd += ["-o", str(tmp)]
-    if _uses_libm(sources, include_dirs):
+    if "-c" not in cmd and _uses_libm(sources, include_dirs):  # "-c": an object, nothing to link
         cmd.append("-lm")
     _run_compiler(cmd, f"the host build of {output.name}")
     os.replace(tmp, output)
