@@ -85,6 +85,9 @@ def test_libm_linked_only_when_needed(tmp_path, monkeypatch):
     assert toolchain.run_binary(exe).returncode == 3
     with pytest.raises(CompilationError, match="exited with code 3"):
         toolchain.run_binary(exe, check=True)
+    obj = toolchain.build_host([tmp_path / "main.c"], tmp_path / "m.o", extra_flags=("-c",))
+    assert "-lm" not in seen[-1] and toolchain._elf_machine(obj) is not None
+    assert toolchain.section_sizes(obj)["text"] > 0
 
 
 def test_compile_error_names_command_and_message(tmp_path):
