@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from torch import nn
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
@@ -400,13 +401,30 @@ def test_data_and_model_errors(dataset, tmp_path):
     cfg.write_text("- just\n- a list\n")
     with pytest.raises(ConfigError, match="mapping"):
         run_train("classification", data, tmp_path / "r2", "--data-config", str(cfg))
-    # an autoencoder on classification targets: its output cannot be compared with the labels
-    args = train_args("classification", data, tmp_path / "r3")
-    args.model = "AD_500_NPU"
-    from tinyml_tinyverse.references.timeseries_classification.train import main
+    # a zoo model of another task: named, with the models that fit
+    with pytest.raises(
+        ModelError, match="AD_500_NPU is made for anomalydetection, not classification.*CLS_1k_NPU"
+    ):
+        run_train("classification", data, tmp_path / "r3", "--model", "AD_500_NPU")
+    with pytest.raises(UnknownNameError, match="CLS_1k_NPU"):
+        run_train("classification", data, tmp_path / "r3", "--model", "CLS_1k_NPX")
+    # a registered model without a task whose output does not fit the targets
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY
 
-    with pytest.raises(ModelError, match="AD_500_NPU"):
-        main(args)
+    class Echo(nn.Module):
+        def __init__(self, config=None, input_features=1, variables=1, num_classes=1):
+            super().__init__()
+            self.conv = nn.Conv2d(variables, variables, 1)
+
+        def forward(self, x):
+            return self.conv(x)
+
+    MODEL_REGISTRY.register("TEST_ECHO", Echo)
+    try:
+        with pytest.raises(ModelError, match="TEST_ECHO outputs"):
+            run_train("classification", data, tmp_path / "r3", "--model", "TEST_ECHO")
+    finally:
+        dict.pop(MODEL_REGISTRY, "TEST_ECHO")
     # resuming another task's checkpoint
     run_train("regression", dataset("regression"), tmp_path / "reg", "--epochs", "1")
     with pytest.raises(ConfigError, match="regression"):

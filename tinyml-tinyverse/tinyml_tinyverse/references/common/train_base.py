@@ -174,6 +174,18 @@ def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[
     return splits
 
 
+def check_model_task(name: str, task: str) -> None:
+    """A zoo model made for another task is an error that lists the models made for this one."""
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY
+
+    model_task = getattr(MODEL_REGISTRY[name], "task", None)  # unknown name: error with close matches
+    if model_task and model_task != task:
+        fits = [n for n in MODEL_REGISTRY.names() if getattr(MODEL_REGISTRY[n], "task", None) == task]
+        raise ModelError(
+            f"--model {name} is a {model_task} model, not a {task} one; use one of: {', '.join(fits)}"
+        )
+
+
 def build_model(args: argparse.Namespace, model_kwargs: dict) -> tuple[nn.Module, dict]:
     """The model and the keyword arguments that rebuild it (``config`` included)."""
     from tinyml_tinyverse.common.models import get_model, load_model_config
@@ -395,6 +407,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     progress = main and not args.no_progress
     seed_everything(args.seed)
 
+    check_model_task(args.model, task.name)  # before any data work
     data_config = read_data_config(args, task.name)
     splits = load_splits(args, task.name, data_config)
     train, val = splits["train"], splits["val"]
