@@ -176,6 +176,24 @@ def test_dynamic_time_axis_is_an_error(tmp_path):
         onnx_to_layer_infos(tmp_path / "missing.onnx")
 
 
+@pytest.mark.parametrize("name", ["CLS_13k_NPU", "CLS_RES_3k", "AD_4k_NPU", "FCST_4k_NPU", "REGR_500_NPU"])
+def test_same_records_as_the_torch_side(name, tmp_path):
+    """The compiler's records of the ONNX graph equal the models side's records of the torch model."""
+    from tinyml_tinyverse.common.models import get_model
+    from tinyml_tinyverse.common.models.describe import describe_model
+
+    def strip(records):
+        return [
+            (r.op, tuple(r.in_shape), tuple(r.out_shape), r.in_channels, r.out_channels)
+            + (tuple(r.kernel), tuple(r.stride), r.groups, r.is_first)
+            for r in records
+        ]
+
+    model = get_model(name).eval()
+    proto = export(model, (1, *model.input_shape), tmp_path / "m.onnx")
+    assert strip(onnx_to_layer_infos(proto)) == strip(describe_model(model, model.input_shape))
+
+
 def test_zoo_models_on_their_onnx_graph(tmp_path):
     from tinyml_tinyverse.common.models import get_model
 

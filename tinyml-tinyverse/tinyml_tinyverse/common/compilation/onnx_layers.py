@@ -184,7 +184,6 @@ def onnx_to_layer_infos(model: onnx.ModelProto | str | PathLike) -> list[LayerIn
             seen_conv = seen_conv or op == "conv"
         elif op in ("maxpool", "avgpool", "global_avgpool", "other"):
             info.in_shape, info.out_shape = _as_chw(in_shape), _as_chw(out_shape)
-            info.in_channels = info.out_channels = in_shape[0]
             if op in ("maxpool", "avgpool"):
                 info.kernel = _pair(_attr(node, "kernel_shape"))
                 info.stride = _pair(_attr(node, "strides"))
