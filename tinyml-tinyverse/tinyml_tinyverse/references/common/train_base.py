@@ -182,7 +182,7 @@ def check_model_task(name: str, task: str) -> None:
     if model_task and model_task != task:
         fits = [n for n in MODEL_REGISTRY.names() if getattr(MODEL_REGISTRY[n], "task", None) == task]
         raise ModelError(
-            f"--model {name} is a {model_task} model, not a {task} one; use one of: {', '.join(fits)}"
+            f"--model {name} is made for {model_task}, not {task}; use one of: {', '.join(fits)}"
         )
 
 
