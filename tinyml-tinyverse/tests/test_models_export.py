@@ -1,0 +1,56 @@
+"""Zoo models export to ONNX (classic opset 11 and dynamo opset 18) and onnxruntime matches torch."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from tinyml_tinyverse.common.models import get_model
+
+CASES = [
+    ("CLS_100_NPU", {}),
+    ("CLS_4k_NPU", dict(variables=3)),  # permute + (k, 3) first conv
+    ("CLS_RES_3k", {}),  # AddLayer skips
+    ("TimeSeries_Generic_13k_t", dict(variables=3, num_classes=4)),
+    ("REGR_500_NPU", dict(num_classes=2)),
+    ("AD_500_NPU", dict(input_features=99, variables=3)),  # ceil_mode pools, crop back to 99
+    ("FCST_500_NPU", dict(variables=2, horizon=3)),
+]
+ALLOWED_OPS = {
+    "Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
+    "Reshape", "Gemm", "MatMul", "Add", "Transpose", "Resize", "Slice", "Constant", "Identity",
+    "Concat", "Upsample",
+}  # fmt: skip
+
+
+def export_and_compare(model, path, **kwargs):
+    model.eval()
+    x = torch.randn(2, *model.input_shape)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["output"], **kwargs)
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    return graph
+
+
+@pytest.mark.parametrize("name, kwargs", CASES)
+def test_classic_export_opset_11(tmp_path, name, kwargs):
+    model = get_model(name, **kwargs)
+    for m in model.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    graph = export_and_compare(model, tmp_path / f"{name}.onnx", opset_version=11, dynamo=False)
+    ops = {n.op_type for n in graph.graph.node}
+    assert ops <= ALLOWED_OPS, ops - ALLOWED_OPS
+    assert graph.opset_import[0].version == 11
+
+
+@pytest.mark.parametrize("name, kwargs", [CASES[1], CASES[2], CASES[5], CASES[6]])
+def test_dynamo_export_opset_18(tmp_path, name, kwargs):
+    model = get_model(name, **kwargs)
+    export_and_compare(model, tmp_path / f"{name}.onnx", opset_version=18, dynamo=True)
