@@ -180,6 +180,12 @@ def test_qat_mode1_trains_finalizes_and_exports(float_model, tmp_path):
     with torch.no_grad():
         np.testing.assert_allclose(out, final(x[:1]).numpy(), atol=1e-4, rtol=1e-4)
 
+    # The chain the toolchain runs next: PTQ of the finalized model keeps the QAT model's answers.
+    qgraph = quantize.quantize_onnx(path, x[:64].numpy(), mode=1)
+    int_pred = qgraph.run_dequantized(x.numpy())[0].argmax(1)
+    with torch.no_grad():
+        assert (int_pred == final(x).argmax(1).numpy()).mean() > 0.9
+
     dyn = tmp_path / "qat_dynamo.onnx"
     torch.onnx.export(final, (x[:1],), str(dyn), dynamo=True)
     sess = ort.InferenceSession(str(dyn), providers=["CPUExecutionProvider"])
