@@ -51,9 +51,10 @@ def test_vectors_from_split(config: dict, dataset_dir: Path, per_class: int) -> 
 
     task = task_of(config["common"]["task_type"])
     data_config = config[DATA_SECTION]
-    test = load_split(dataset_dir, "test", task, data_config)
+    cache = Path(dataset_dir) / "cache"
+    test = load_split(dataset_dir, "test", task, data_config, cache_dir=cache)
     if len(test.X) == 0:
-        test = load_split(dataset_dir, "val", task, data_config)
+        test = load_split(dataset_dir, "val", task, data_config, cache_dir=cache)
     y = np.asarray(test.y)
     if task in ("classification", "anomalydetection"):
         index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
@@ -63,7 +64,7 @@ def test_vectors_from_split(config: dict, dataset_dir: Path, per_class: int) -> 
     raw = getattr(test, "raw", None)
     if raw is not None:
         vectors["raw"] = np.asarray(raw)[index]
-    train = load_split(dataset_dir, "train", task, data_config)
+    train = load_split(dataset_dir, "train", task, data_config, cache_dir=cache)
     calib_x = np.asarray(train.X)[:256]
     return vectors, calib_x, list(getattr(test, "class_names", None) or [])
 
