@@ -409,7 +409,11 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
 
     check_model_task(args.model, task.name)  # before any data work
     data_config = read_data_config(args, task.name)
+    if not main:
+        dist_utils.barrier()  # rank 0 fills the processed-data cache first; the others then read it
     splits = load_splits(args, task.name, data_config)
+    if main:
+        dist_utils.barrier()
     train, val = splits["train"], splits["val"]
     from tinyml_tinyverse.common.datasets import model_input_kwargs
 
