@@ -156,7 +156,7 @@ def report_figure(memory: dict, dotted: str):
     return value
 
 
-def bench_model(name: str, target: str, work: Path, repeats: int) -> dict:
+def bench_model(name: str, target: str, work: Path, repeats: int, mode: int = 1) -> dict:
     import torch
     from tinyml_tinyverse.common.compilation import toolchain
     from tinyml_tinyverse.common.models import get_model
@@ -171,7 +171,7 @@ def bench_model(name: str, target: str, work: Path, repeats: int) -> dict:
     torch.onnx.export(model, (torch.randn(1, *shape),), str(onnx_path), dynamo=False)
     rng = np.random.default_rng(0)
     calib = rng.standard_normal((64, *shape)).astype(np.float32)
-    qgraph = quantize_onnx(onnx_path, calib, mode=1)
+    qgraph = quantize_onnx(onnx_path, calib, mode=mode)
     x = rng.standard_normal((4, *shape)).astype(np.float32)
     y = np.zeros(4, dtype=np.int64)
     report = compile_model(
@@ -216,6 +216,7 @@ def bench_model(name: str, target: str, work: Path, repeats: int) -> dict:
     memory = getattr(report, "memory", {}) or {}
     return dict(
         model=name,
+        quantization=mode,
         input_shape=shape,
         params=int(sum(p.numel() for p in model.parameters())),
         macs=figures["macs"],
@@ -249,15 +250,18 @@ def main() -> None:
         "--work-dir", type=Path, default=None, help="keep the build here (default: a temp dir)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    parser.add_argument(
+        "--mode", type=int, default=1, choices=(1, 2), help="quantization: 1 int8, 2 power-of-two"
+    )
     args = parser.parse_args()
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="tinyml_bench_"))
-    rows = [bench_model(name, args.target, work / name, args.repeats) for name in args.models]
+    rows = [bench_model(name, args.target, work / name, args.repeats, args.mode) for name in args.models]
     for r in rows:
         arena = "n/a" if r["arena_bytes"] is None else f"{r['arena_bytes']} B"
         arm = f"{r['arm_flash_bytes']} B" if r["arm_flash_bytes"] is not None else f"n/a ({r['arm_note']})"
         print(
-            f"{r['model']}  input {r['input_shape']}  {r['params']} params  {r['macs']} MACs "
+            f"{r['model']} (quantization {r['quantization']})  input {r['input_shape']}  {r['params']} params  {r['macs']} MACs "
             f"(memory report: {r['report_macs']})"
         )
         print(
