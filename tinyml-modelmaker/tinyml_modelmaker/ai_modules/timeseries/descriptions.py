@@ -80,7 +80,7 @@ PARAM_DESCRIPTIONS = {
         "lr_scheduler": "cosine, step or none; with warmup_epochs of linear warmup.",
         "warmup_epochs": "Epochs of linear learning-rate warmup.",
         "early_stopping_patience": "Stop after this many epochs without a better validation metric (0: never stop early).",
-        "num_gpus": "Processes to train with: 0 or 1 trains in this process; N > 1 launches torch.distributed (N GPUs, or N CPU processes with gloo where there is no CUDA).",
+        "num_gpus": "0: train on the CPU; 1: one process, on a GPU when torch sees one, else the CPU; N > 1: N processes through torch.distributed (N GPUs, or N CPU processes with gloo where there is no CUDA).",
         "seed": "Seed of weights, shuffling and augmentation (same config and seed on CPU give the same metrics).",
         "resume": "Resume training from training/base/checkpoint.pt of this run folder (also set by --resume).",
         "quantization": "0: float only; 1: generic int8; 2: NPU style (power-of-two scales). null: 2 on NPU targets, else 1.",

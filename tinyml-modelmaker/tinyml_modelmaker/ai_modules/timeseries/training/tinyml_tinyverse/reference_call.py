@@ -64,6 +64,8 @@ def train_argv(
         "--qat-epochs", str(tr["qat_epochs"]),
         "--calibration-observer", tr["calibration_observer"],
     ]  # fmt: skip
+    if tr["num_gpus"] == 0:
+        argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
     if tr["resume"]:
         argv += ["--resume", "auto"]
