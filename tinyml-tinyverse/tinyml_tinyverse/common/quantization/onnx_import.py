@@ -22,7 +22,7 @@ from .graph_ir import Graph, Node, run_float_node
 SUPPORTED_OPS = (
     "Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Relu Clip "
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
-    "Resize Upsample Identity Dropout Constant"
+    "Resize Upsample Identity Dropout Constant ReduceMean"
 ).split()
 # ops evaluated at import time when all their inputs are constants (shape arithmetic)
 _FOLDABLE = {
@@ -392,6 +392,65 @@ class _Importer:
         if op == "avgpool":
             attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
         self.add(op, node, [node.input[0]], attrs)
+
+    def op_ReduceMean(self, node, a):
+        x_shape = self.shape(node.input[0])
+        rank = len(x_shape)
+        if "axes" in a:
+            axes = a["axes"]
+        elif len(node.input) > 1 and node.input[1]:
+            axes = _as_list(self.const(node.input[1], node, "axes"))
+        else:
+            axes = list(range(rank))
+        axes = sorted({int(i) % rank for i in axes})
+        keep = int(a.get("keepdims", 1))
+        if (
+            axes
+            and 0 not in axes
+            and axes == list(range(axes[0], rank))
+            and (rank not in (3, 4) or axes[0] < 2)
+        ):
+            self._mean_by_dense(node, x_shape, axes, keep)
+            return
+        if rank not in (3, 4) or not axes or any(ax < 2 for ax in axes):
+            raise CompilationError(
+                f"{_where(node)}: ReduceMean is supported over the spatial axes (2, 3) of a 3-D or 4-D tensor, "
+                f"got axes {axes} of shape {x_shape}"
+            )
+        in_hw = (x_shape[2], x_shape[3] if rank == 4 else 1)
+        kernel = (in_hw[0] if 2 in axes else 1, in_hw[1] if 3 in axes else 1)
+        out_hw = (in_hw[0] // kernel[0], in_hw[1] // kernel[1])
+        attrs = dict(kernel=kernel, strides=kernel, pads=(0, 0, 0, 0), out_hw=out_hw, count_include_pad=0)
+        if keep:
+            self.add("avgpool", node, [node.input[0]], attrs)
+            return
+        mid = node.output[0] + "__keepdims"
+        self.add("avgpool", node, [node.input[0]], attrs, out=mid)
+        target = tuple(d for i, d in enumerate(x_shape) if i not in axes)
+        self.nodes.append(
+            Node("reshape", f"{node.name}_squeeze", [mid], [node.output[0]], dict(shape=target))
+        )
+        self.values[node.output[0]] = self.values[mid].reshape(target)
+
+    def _mean_by_dense(self, node, x_shape, axes, keep) -> None:
+        """Mean over trailing axes: reshape to (1, rows, K), a dense layer of weights 1/K, reshape back."""
+        k = int(np.prod([x_shape[i] for i in axes]))
+        rows = int(np.prod(x_shape[1 : axes[0]]))
+        flat, mean = node.output[0] + "__rows", node.output[0] + "__mean"
+        base = node.name or "ReduceMean"
+        self.nodes.append(
+            Node("reshape", f"{base}_rows", [self.real(node.input[0])], [flat], dict(shape=(1, rows, k)))
+        )
+        self.values[flat] = self.values[self.real(node.input[0])].reshape(1, rows, k)
+        w = np.full((1, k), 1.0 / k, dtype=np.float32)
+        self.add("dense", node, [flat], dict(act=None), dict(w=w, b=np.zeros(1, np.float32)), out=mean)
+        target = (
+            tuple(1 if i in axes else d for i, d in enumerate(x_shape))
+            if keep
+            else tuple(d for i, d in enumerate(x_shape) if i not in axes)
+        )
+        self.nodes.append(Node("reshape", f"{base}_out", [mean], [node.output[0]], dict(shape=target)))
+        self.values[node.output[0]] = self.values[mean].reshape(target)
 
     def op_MaxPool(self, node, a):
         if len(node.output) > 1 and node.output[1]:

@@ -163,7 +163,7 @@ def _quantize_node(node, ins: list[dict], outq: dict, bits: int, mode: int) -> Q
         act_min, act_max = _act_range(a.get("act"), s_out, zp_out)
         qn.attrs = {k: v for k, v in a.items() if k != "act"}
         qn.attrs.update(in_zp=zp_in, out_zp=zp_out, act_min=act_min, act_max=act_max, weight_bits=bits)
-        qn.arrays = dict(w=wq, bias=bias, mult=mult, shift=shift)
+        qn.arrays = dict(w=wq, bias=bias, mult=mult, shift=shift, w_scale=ws.astype(np.float64))
     elif node.op == "maxpool":
         qn.attrs = dict(a)
     elif node.op == "avgpool":
