@@ -96,7 +96,8 @@ PARAM_DESCRIPTIONS = {
         "enable": "Run the compilation stage: C sources, test vectors, host build with bit-exact check, memory report.",
         "model_path": (
             "Compile this ONNX model instead of the run's model (compile only: set dataset.enable and "
-            "training.enable to false). A float model is quantized when calibration_data is given, else compiled as float."
+            "training.enable to false). A float model is quantized (training.quantization) when calibration_data is given, "
+            "else compiled as float; a quantized (QDQ) model is compiled as it is."
         ),
         "preset_name": "default_preset, or compress_npu_layer_data to pack NPU layer data tighter; see `--describe presets`.",
         "calibration_data": "A .npy file of model inputs (N, C, H, W) used to calibrate a user's float ONNX model and as its test vectors.",

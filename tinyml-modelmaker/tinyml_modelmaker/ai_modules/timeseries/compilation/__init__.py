@@ -102,7 +102,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         model, source = comp["model_path"], comp["model_path"]
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
         if calib_x is None:
-            quantization = 0
+            quantization = None  # the compiler keeps a QDQ model as it is and compiles a float one as float
     else:
         model, source = find_run_model(paths, quantization)
         if dataset_dir is None:
