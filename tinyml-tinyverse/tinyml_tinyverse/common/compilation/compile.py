@@ -88,7 +88,8 @@ def _resolve_model(
             )
         from ..quantization.qdq_import import import_qdq
 
-        return import_qdq(proto, name=name), proto
+        qgraph = import_qdq(proto, name=name, calib_x=calib_x)
+        return qgraph, onnx.load_from_string(qgraph.source_onnx)
     graph = import_onnx(proto)
     graph.name = name
     if quantization in (None, 0) and (quantization == 0 or calib_x is None):

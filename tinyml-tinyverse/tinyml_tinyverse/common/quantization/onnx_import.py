@@ -22,7 +22,7 @@ from .graph_ir import Graph, Node, run_float_node
 SUPPORTED_OPS = (
     "Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Relu Clip "
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
-    "Resize Upsample Identity Dropout Constant ReduceMean"
+    "Resize Upsample Identity Dropout Constant ReduceMean Gather"
 ).split()
 # ops evaluated at import time when all their inputs are constants (shape arithmetic)
 _FOLDABLE = {
@@ -704,6 +704,21 @@ class _Importer:
         self.add("resize", node, [node.input[0]], dict(index_h=maps[0], index_w=maps[1]))
 
     op_Upsample = op_Resize
+
+    def op_Gather(self, node, a):
+        """Gather of constant indices along a spatial axis: a nearest-neighbour index map (resize)."""
+        x_shape = self.shape(node.input[0])
+        rank = len(x_shape)
+        axis = int(a.get("axis", 0)) % rank
+        idx = self.consts.get(self.real(node.input[1]))
+        if idx is None or idx.ndim != 1 or rank not in (3, 4) or axis < 2:
+            raise CompilationError(
+                f"{_where(node)}: Gather is supported only with constant 1-D indices along axis 2 or 3 of a 3-D/4-D tensor"
+            )
+        idx = [int(i) % x_shape[axis] for i in idx]
+        index_h = idx if axis == 2 else list(range(x_shape[2]))
+        index_w = idx if axis == 3 else list(range(x_shape[3] if rank == 4 else 1))
+        self.add("resize", node, [node.input[0]], dict(index_h=index_h, index_w=index_w))
 
 
 def import_onnx(model: str | Path | onnx.ModelProto) -> Graph:

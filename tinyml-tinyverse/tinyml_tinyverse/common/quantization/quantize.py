@@ -100,24 +100,46 @@ def _check_calib(calib_x, graph: Graph) -> np.ndarray:
 
 
 def quantize_graph(
-    graph: Graph, calib_x: np.ndarray, *, mode: int = 1, weight_bitwidth: int = 8, observer: str = "minmax"
+    graph: Graph,
+    calib_x: np.ndarray | None,
+    *,
+    mode: int = 1,
+    weight_bitwidth: int = 8,
+    observer: str = "minmax",
+    forced_qparams: dict[str, tuple[float, int]] | None = None,
 ) -> QuantizedGraph:
-    """Quantize a float :class:`Graph` with calibration inputs ``calib_x`` (N, C, H, W)."""
+    """Quantize a float :class:`Graph` with calibration inputs ``calib_x`` (N, C, H, W).
+
+    ``forced_qparams`` maps tensor names to a given ``(scale, zero_point)`` (from a QDQ model);
+    calibration runs only when some tensor that needs a range has none.
+    """
     if mode not in (1, 2):
         raise ConfigError(
             f"quantization mode must be 1 (int8) or 2 (NPU, power-of-two scales), got {mode!r}; mode 0 is float"
         )
     if weight_bitwidth not in SUPPORTED_BITWIDTHS:
         raise ConfigError(f"weight_bitwidth must be one of {SUPPORTED_BITWIDTHS}, got {weight_bitwidth!r}")
-    x = _check_calib(calib_x, graph)
-    ranges = calibrate(graph, x, observer)
+    forced = dict(forced_qparams or {})
+    needed = [graph.input_name] + [n.output for n in graph.nodes if n.op in OBSERVED_OPS]
+    missing = [t for t in needed if t not in forced]
+    ranges: dict[str, tuple[float, float]] = {}
+    if missing:
+        if calib_x is None and forced:
+            raise ConfigError(
+                f"tensors {', '.join(missing[:5])} have no QuantizeLinear/DequantizeLinear pair in the model; "
+                "give calibration data (calib_x) to quantize them"
+            )
+        ranges = calibrate(graph, _check_calib(calib_x, graph), observer)
 
     tensors: dict[str, dict] = {}
 
     def set_q(name: str, scale: float, zp: int) -> None:
         tensors[name] = dict(shape=list(graph.shapes[name]), scale=float(scale), zero_point=int(zp))
 
-    set_q(graph.input_name, *activation_qparams(*ranges[graph.input_name], mode))
+    def observed_q(name: str) -> tuple[float, int]:
+        return forced[name] if name in forced else activation_qparams(*ranges[name], mode)
+
+    set_q(graph.input_name, *observed_q(graph.input_name))
     constants: dict[str, np.ndarray] = {}
     for cname, c in graph.constants.items():
         scale, zp = activation_qparams(float(c.min()), float(c.max()), mode)
@@ -129,7 +151,7 @@ def quantize_graph(
         ins = [tensors[i] for i in node.inputs]
         out = node.output
         if node.op in OBSERVED_OPS:
-            set_q(out, *activation_qparams(*ranges[out], mode))
+            set_q(out, *observed_q(out))
         elif node.op in PASS_THROUGH_OPS:
             set_q(out, ins[0]["scale"], ins[0]["zero_point"])
         elif node.op in FIXED_OUTPUT:
