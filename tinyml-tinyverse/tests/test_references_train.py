@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -329,10 +328,6 @@ def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
         assert len(log) == 8
 
 
-@pytest.mark.skipif(  # TEMPORARY until the quantization side commits qdq_export; remove then
-    importlib.util.find_spec("tinyml_tinyverse.common.quantization.qdq_export") is None,
-    reason="qdq_export not committed yet",
-)
 @pytest.mark.parametrize("method, mode, bits", [("QAT", 2, 4), ("PTQ", 1, 8)])
 def test_quantized_model_files_and_metrics(method, mode, bits, dataset, tmp_path):
     """Best float model -> (QAT fine-tune) -> quantize_onnx -> QDQ ONNX, graph, golden vectors, metrics."""
@@ -351,7 +346,10 @@ def test_quantized_model_files_and_metrics(method, mode, bits, dataset, tmp_path
         "--qat-epochs",
         "1",
     ]
-    summary = run_train("classification", data, out, "--epochs", "3", "--lr", "0.01", *extra)
+    # CLS_1k: the NPU zoo models with several variables start with a Transpose that quantize_onnx rejects (reported)
+    summary = run_train(
+        "classification", data, out, "--model", "CLS_1k", "--epochs", "3", "--lr", "0.01", *extra
+    )
     files = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"] + (
         ["model_qat.onnx"] if method == "QAT" else []
     )
