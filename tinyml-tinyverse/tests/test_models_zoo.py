@@ -179,3 +179,15 @@ def test_tiny_training_learns_a_separable_task():
     model.eval()
     accuracy = (model(x).argmax(1) == y).float().mean().item()
     assert accuracy >= 0.95, accuracy
+
+
+def test_model_task_of_a_class_without_task_is_a_clear_error():
+    class NoTask(torch.nn.Module):
+        pass
+
+    MODEL_REGISTRY.register("NoTaskModel", NoTask)
+    try:
+        with pytest.raises(ModelError, match=r"'NoTaskModel'.*task = one of classification"):
+            model_task("NoTaskModel")
+    finally:
+        dict.pop(MODEL_REGISTRY, "NoTaskModel")

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import ModelError
 from ..registry import Registry
 from . import anomalydetection, classification, forecasting, regression
 from .generic_model_spec import GenericModelWithSpec, SpecModel, check_config_keys
@@ -39,7 +40,13 @@ def get_model(name: str, config: Mapping[str, Any] | str | Path | None = None, *
 
 def model_task(name: str) -> str:
     """The task of a registered model: classification, regression, anomalydetection or forecasting."""
-    return MODEL_REGISTRY[name].task
+    task = getattr(MODEL_REGISTRY[name], "task", None)
+    if task not in TASKS:
+        raise ModelError(
+            f"model {name!r} ({MODEL_REGISTRY[name].__name__}) has task={task!r}; "
+            f"give its class an attribute task = one of {', '.join(TASKS)}"
+        )
+    return task
 
 
 def is_npu_model(name: str) -> bool:
