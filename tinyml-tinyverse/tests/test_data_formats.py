@@ -6,6 +6,7 @@ import pickle
 import zipfile
 
 import numpy as np
+import pytest
 from tinyml_tinyverse.common.datasets import load_split, prepare_dataset, read_dataset_info
 from tinyml_tinyverse.common.datasets import timeseries_dataset as tsd
 from tinyml_tinyverse.common.datasets.readers import is_time_column, read_recording
@@ -183,3 +184,35 @@ def test_training_randomness_is_seeded(tmp_path):
     val = load_split(tmp_path / "o", "val", "classification", cfg)
     raw = np.loadtxt(root / "classes" / val.files[0], delimiter=",", skiprows=1)
     np.testing.assert_allclose(val.X[0, :, :, 0], raw[:16].T, rtol=1e-5)  # no gain outside training
+
+
+def test_date_time_column_decimal_comma_and_header_detection(tmp_path):
+    from tinyml_tinyverse.common.datasets import validate_data_config
+
+    cfg = validate_data_config({})
+    (tmp_path / "dates.csv").write_text("Timestamp,x,y\n2024-01-01 00:00:00,1.5,2\n2024-01-01 00:00:01,3,4\n")
+    got = read_recording(tmp_path / "dates.csv", cfg, "classification")
+    np.testing.assert_array_equal(got.x, [[1.5, 2], [3, 4]])
+    (tmp_path / "eu.csv").write_text("zeit_s;wert\n0,0;1,25\n0,5;-2,5\n")
+    eu = read_recording(
+        tmp_path / "eu.csv", validate_data_config({"time_columns": ["zeit_s"]}), "classification"
+    )
+    np.testing.assert_array_equal(eu.x, [[1.25], [-2.5]])
+    (tmp_path / "noheader.csv").write_text("1,2\n3,4\n")
+    assert read_recording(tmp_path / "noheader.csv", cfg, "classification").x.shape == (2, 2)
+
+
+def test_parse_errors_name_the_file_line(tmp_path):
+    from tinyml_tinyverse.common.datasets import validate_data_config
+    from tinyml_tinyverse.common.errors import DataError
+
+    cfg = validate_data_config({})
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\n3,oops\n")
+    with pytest.raises(
+        DataError,
+        match=r"bad\.csv: cannot read the numbers: line 3, column 2 \('y'\): 'oops' is not a number",
+    ):
+        read_recording(tmp_path / "bad.csv", cfg, "classification")
+    (tmp_path / "ragged.csv").write_text("x,y\n1,2\n3,4\n5,6,7\n")
+    with pytest.raises(DataError, match=r"ragged\.csv: cannot read the numbers: line 4 has 3 columns"):
+        read_recording(tmp_path / "ragged.csv", cfg, "classification")

@@ -50,33 +50,74 @@ def _parses(fields: list[str]) -> bool:
     return True
 
 
+def _explain_parse_error(msg: str, header: int, names: list[str] | None) -> str:
+    """numpy's loadtxt message -> one naming the file line (and column) to fix."""
+    m = re.search(r"could not convert string (.*) to float64 at row (\d+), column (\d+)", msg)
+    if m:
+        line, col = int(m.group(2)) + 1 + header, int(m.group(3))
+        where = f"column {col}" + (f" ({names[col - 1]!r})" if names and col <= len(names) else "")
+        return f"line {line}, {where}: {m.group(1)} is not a number"
+    m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", msg)
+    if m:
+        return f"line {int(m.group(3)) + header} has {m.group(2)} columns, the rows before it {m.group(1)} (the number of columns changed)"
+    m = re.search(r"invalid column index \d+ at row (\d+) with (\d+) columns", msg)
+    if m:
+        return (
+            f"line {int(m.group(1)) + header} has only {m.group(2)} columns (the number of columns changed)"
+        )
+    return msg
+
+
 def read_text_table(path: Path) -> Table:
-    """Read a delimited text file (``,``, ``;``, tab or spaces), with an optional header row."""
+    """Read a delimited text file (``,``, ``;``, tab or spaces), with an optional header row.
+
+    The first row is a header when it holds text where the next row holds numbers. Columns whose
+    header is a time name are skipped while parsing (so date strings there are fine). With ``;``
+    as separator a decimal comma (``1,5``) is accepted.
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read the file as text ({e}); save it as UTF-8 CSV") from None
-    first = next((ln for ln in text.splitlines() if ln.strip()), None)
+    lines = iter(ln for ln in text.splitlines() if ln.strip())
+    first, second = next(lines, None), next(lines, None)
     if first is None:
         raise DataError(f"{path}: the file is empty; remove it or fill it with one row per time step")
     delimiter = next((d for d in (",", ";", "\t") if d in first), None)
+    if delimiter == ";" and "," in text:
+        text = text.replace(",", ".")  # decimal comma
+        first, second = first.replace(",", "."), second and second.replace(",", ".")
     fields = _split_fields(first, delimiter)
-    header = 0 if _parses(fields) else 1
+    nxt = _split_fields(second, delimiter) if second else []
+    header = int(
+        not _parses(fields)
+        and (not nxt or any(not _parses([a]) and _parses([b]) for a, b in zip(fields, nxt)))
+    )
     names = fields if header else None
+    time_cols = [i for i, n in enumerate(names or []) if is_time_column(n)]
+    keep = [i for i in range(len(fields)) if i not in time_cols] if time_cols else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
             data = np.loadtxt(
-                io.StringIO(text), delimiter=delimiter, skiprows=header, ndmin=2, dtype=np.float64
+                io.StringIO(text),
+                delimiter=delimiter,
+                skiprows=header,
+                ndmin=2,
+                dtype=np.float64,
+                usecols=keep,
             )
     except ValueError as e:
-        msg = str(e).replace("row ", "data row ")
         raise DataError(
-            f"{path}: cannot read the numbers ({msg}); every row after the optional header must hold "
-            f"the same number of numeric columns separated by {delimiter or 'spaces'!r}"
+            f"{path}: cannot read the numbers: {_explain_parse_error(str(e), header, names)}; every row after "
+            f"the optional header must hold the same number of numeric columns separated by {delimiter or 'spaces'!r}"
         ) from None
     if data.size == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
+    if keep is not None:  # put the skipped time columns back as zeros so column indices stay the file's
+        full = np.zeros((data.shape[0], len(fields)))
+        full[:, keep] = data
+        data = full
     if names is not None and len(names) != data.shape[1]:
         raise DataError(f"{path}: the header names {len(names)} columns but the rows have {data.shape[1]}")
     return Table(data, names, header)

@@ -49,7 +49,8 @@ def plot_recordings(
             ax.plot(x, linewidth=0.6)
             ax.set_title(f"{name}: {rel.split('/')[-1]}", fontsize=8)
             ax.tick_params(labelsize=6)
-    fig.suptitle("Recordings per class (first samples, every input variable)")
+    what = "Recordings per class" if info.class_names else "Recordings"
+    fig.suptitle(f"{what} (first {max_samples} samples, every input variable)")
     fig.tight_layout()
     _save(fig, path)
 
