@@ -300,6 +300,15 @@ def test_augmentation_is_applied_and_seeded(dataset, tmp_path):
     assert logs[1]["val_loss"] != logs[0]["val_loss"]
 
 
+def test_loader_workers_give_the_same_run(dataset, tmp_path):
+    data = dataset("regression")
+    run_train("regression", data, tmp_path / "w0", "--epochs", "1", "--workers", "0")
+    run_train("regression", data, tmp_path / "w1", "--epochs", "1", "--workers", "1")
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    log0, log1 = (artifacts.read_csv(tmp_path / w / "training_log.csv") for w in ("w0", "w1"))
+    assert drop(log0) == drop(log1)
+
+
 def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
     data = dataset("regression")
     out = tmp_path / "run"
