@@ -218,6 +218,25 @@ def _metric_row(name: str, metrics: dict | None) -> tuple[str, dict] | None:
     return (name, metrics) if isinstance(metrics, dict) and metrics else None
 
 
+def compilation_line(comp: dict) -> str:
+    """One line: the compile result and its memory figures."""
+    memory = comp.get("memory") or {}
+    ram, flash = memory.get("ram") or {}, memory.get("flash") or {}
+    text = f"compilation ({comp.get('precision', '?')}, {comp.get('target_device', '?')}): "
+    text += (
+        f"bit-exact check passed on {comp.get('num_vectors')} vectors"
+        if comp.get("passed")
+        else "check FAILED"
+    )
+    if flash:
+        text += f"; flash {flash.get('total_bytes')} B (weights {flash.get('weights_bytes')}, code {flash.get('code_bytes')})"
+    if ram:
+        text += f", RAM {ram.get('total_bytes')} B (arena {ram.get('arena_bytes')})"
+    if memory.get("macs_total") is not None:
+        text += f", {memory['macs_total']} MACs"
+    return text
+
+
 def results_table(summary: dict) -> str:
     """A short plain-text table: metrics per model variant, ONNX parity, compile result and memory."""
     training, testing = summary.get("training", {}), summary.get("testing", {})
@@ -240,12 +259,7 @@ def results_table(summary: dict) -> str:
         lines.append(f"  ONNX vs torch: max relative difference {parity:.2e}")
     comp = summary.get("compilation")
     if comp:
-        memory = comp.get("memory") or {}
-        figures = ", ".join(f"{k} {v}" for k, v in memory.items() if isinstance(v, (int, float)))
-        lines.append(
-            f"  compilation: {'bit-exact check passed' if comp.get('passed') else 'FAILED'}"
-            + (f"; {figures}" if figures else "")
-        )
+        lines.append("  " + compilation_line(comp))
     stages = summary.get("stages", {})
     lines.append("  stages: " + ", ".join(f"{s} {stages[s]['status']}" for s in STAGES if s in stages))
     return "\n".join(lines)

@@ -128,7 +128,17 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         class_names=class_names,
         preset_name=comp["preset_name"],
     )
-    result = report.to_dict() if hasattr(report, "to_dict") else dict(vars(report))
-    result["model"] = source
-    result["passed"] = bool(getattr(report, "passed", result.get("passed")))
-    return result
+    return summarize_report(report.to_dict(), source)
+
+
+def summarize_report(report: dict, source: str) -> dict:
+    """The compile report as the run summary shows it (per-layer figures stay in memory_report.json)."""
+    summary = {k: v for k, v in report.items() if k not in ("harness_output", "memory")}
+    memory = dict(report.get("memory") or {})
+    macs = memory.pop("macs", None)
+    if isinstance(macs, dict):
+        memory["macs_total"] = macs.get("total")
+    summary["memory"] = memory
+    summary["model"] = source
+    summary["passed"] = bool(report.get("passed"))
+    return summary
