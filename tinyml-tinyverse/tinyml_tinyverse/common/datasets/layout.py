@@ -15,8 +15,10 @@ from pathlib import Path
 
 from ..errors import DataError
 from .readers import DATA_SUFFIXES
+from .safe_zip import safe_extract
 
 SPLITS = ("train", "val", "test")
+NORMAL = "Normal"  # the normal class of anomaly detection
 
 
 @dataclass
@@ -111,3 +113,50 @@ def read_list(path: Path, layout: Layout) -> list[str]:
             )
         out.append(entry)
     return out
+
+
+def locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout, list[str] | None]:
+    """The layout of the user's input (a zip is extracted into ``output_dir/extracted``) and, for
+    a single file, the one file."""
+    if not input_path.exists():
+        raise DataError(
+            f"dataset.input_data_path {str(input_path)!r} does not exist; give a folder, .zip or file"
+        )
+    if input_path.is_file() and input_path.suffix.lower() == ".zip":
+        output_dir.mkdir(parents=True, exist_ok=True)
+        base = safe_extract(input_path, output_dir / "extracted")
+        inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
+        if len(inner) == 1 and inner[0].is_dir() and inner[0].name not in ("classes", "files"):
+            base = inner[0]
+        return find_layout(base, task), None
+    if input_path.is_file():
+        if input_path.suffix.lower() not in DATA_SUFFIXES:
+            raise DataError(
+                f"{input_path}: unsupported file type; give a folder, a .zip or one of {DATA_SUFFIXES}"
+            )
+        if task in ("classification", "anomalydetection"):
+            raise DataError(f"{input_path}: a {task} dataset needs class folders, not a single file")
+        return Layout(input_path.parent, input_path.parent, False), [input_path.name]
+    return find_layout(input_path, task), None
+
+
+def label_of(path: str) -> str:
+    """The class of a listed path: its first folder (``class_a/rec1.csv`` -> ``class_a``)."""
+    return path.split("/", 1)[0]
+
+
+def class_names_of(files: list[str], task: str, where: Path) -> list[str]:
+    """Sorted class folder names; checks there are two (classification) or a Normal one (anomaly)."""
+    if task not in ("classification", "anomalydetection"):
+        return []
+    names = sorted({label_of(f) for f in files})
+    if task == "classification" and len(names) < 2:
+        raise DataError(
+            f"{where}: classification needs at least two class folders, found {names}; "
+            "add a folder per class under classes/"
+        )
+    if task == "anomalydetection" and NORMAL not in names:
+        raise DataError(
+            f"{where}: anomaly detection needs a classes/{NORMAL}/ folder of normal recordings; found {names}"
+        )
+    return names

@@ -92,7 +92,8 @@ def write_report(
     info, cfg: dict[str, Any], lengths: dict[str, int], fixed: dict[str, int], plots: bool = True
 ) -> dict:
     """Process every split (filling the cache), write ``dataset_summary.yaml`` and the plots."""
-    from .timeseries_dataset import _label_of, load_split
+    from .layout import label_of
+    from .timeseries_dataset import load_split
 
     out = Path(info.output_dir)
     by_class = bool(info.class_names)
@@ -109,7 +110,7 @@ def write_report(
         data = load_split(out, s, info.task, cfg)
         train = data if s == "train" else train
         if by_class:
-            labels = [_label_of(f) for f in data.files]
+            labels = [label_of(f) for f in data.files]
             per_file = np.bincount(data.file_ids, minlength=len(files))
             entry["files_per_class"] = {c: labels.count(c) for c in sorted(set(labels))}
             wins: dict[str, int] = {}

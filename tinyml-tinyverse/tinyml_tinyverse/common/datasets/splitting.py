@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ConfigError
+from .layout import NORMAL, SPLITS, Layout, find_list, label_of, read_list
 
 SPLIT_TYPES = ("amongst_files", "within_files")
 
@@ -70,3 +71,45 @@ def row_ranges(n_rows: int, split_factor: Sequence[float]) -> dict[str, tuple[in
     a = int(round(n_rows * f[0]))
     b = int(round(n_rows * (f[0] + f[1])))
     return {"train": (0, a), "val": (a, b), "test": (b, n_rows)}
+
+
+def shipped_splits(layout: Layout, files: list[str], split_factor, seed: int, task: str) -> dict | None:
+    """Splits from annotation lists the user shipped (they win), or None."""
+    lists = {s: find_list(layout.base, s) for s in SPLITS}
+    whole = find_list(layout.base, "file")
+    if not any(lists.values()) and whole is None:
+        return None
+    if not lists["train"]:
+        pool = read_list(whole, layout) if whole else files
+        return auto_split(pool, split_factor, seed, task)
+    splits = {s: read_list(p, layout) if p else [] for s, p in lists.items()}
+    missing = [s for s in ("val", "test") if not lists[s]]
+    if missing:  # carve the missing split(s) out of train, in the split_factor proportions
+        f = split_factor
+        fr = (f[0], f[1] if "val" in missing else 0.0, f[2] if "test" in missing else 0.0)
+        carved = auto_split(splits["train"], tuple(v / sum(fr) for v in fr), seed, task, anomaly_rule=False)
+        splits["train"] = carved["train"]
+        for s in missing:
+            splits[s] = carved[s]
+    return splits
+
+
+def auto_split(files: list[str], split_factor, seed: int, task: str, anomaly_rule: bool = True) -> dict:
+    """Split ``files`` by class; for anomaly detection (``anomaly_rule``) only Normal files train."""
+    groups = [label_of(f) if "/" in f else "" for f in files]
+    if task == "anomalydetection" and anomaly_rule:
+        normal = [f for f, g in zip(files, groups) if g == NORMAL]
+        other = [f for f, g in zip(files, groups) if g != NORMAL]
+        out = split_amongst_files(normal, [NORMAL] * len(normal), split_factor, seed)
+        labels = [label_of(o) for o in other]
+        f_val, f_test = split_factor[1], split_factor[2]
+        if f_val > 0 and f_test > 0:  # anomalies go to val and test in their proportion
+            rest = split_amongst_files(
+                other, labels, (f_val / (f_val + f_test), f_test / (f_val + f_test), 0.0), seed
+            )
+        else:
+            rest = {"train": other if f_val > 0 else [], "val": other if f_val == 0 else []}
+        out["val"] = sorted(out["val"] + rest["train"])
+        out["test"] = sorted(out["test"] + rest["val"])
+        return out
+    return split_amongst_files(files, groups, split_factor, seed)

@@ -22,13 +22,13 @@ from ..errors import ConfigError, DataError
 from ..transforms import Recording, extract_features, min_recording_length
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
-from .layout import SPLITS, Layout, find_layout, find_list, list_data_files, read_list
-from .readers import DATA_SUFFIXES, read_recording
-from .splitting import SPLIT_TYPES, check_split_factor, row_ranges, split_amongst_files
+from .layout import NORMAL, SPLITS, Layout, class_names_of, label_of, list_data_files, locate_input, read_list
+from .readers import read_recording
+from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
+from .targets import window_targets
 
 log = logging.getLogger(__name__)
 
-NORMAL = "Normal"
 ANOMALY_CLASS_NAMES = [NORMAL, "Anomaly"]
 INFO_FILE = "dataset_info.yaml"
 
@@ -79,94 +79,6 @@ def _check_task(task: str) -> None:
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
-def _locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout, list[str] | None]:
-    """The layout of the user's input (a zip is extracted into ``output_dir/extracted``) and, for
-    a single file, the one file."""
-    from .safe_zip import safe_extract
-
-    if not input_path.exists():
-        raise DataError(
-            f"dataset.input_data_path {str(input_path)!r} does not exist; give a folder, .zip or file"
-        )
-    if input_path.is_file() and input_path.suffix.lower() == ".zip":
-        output_dir.mkdir(parents=True, exist_ok=True)
-        base = safe_extract(input_path, output_dir / "extracted")
-        inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
-        if len(inner) == 1 and inner[0].is_dir() and inner[0].name not in ("classes", "files"):
-            base = inner[0]
-        return find_layout(base, task), None
-    if input_path.is_file():
-        if input_path.suffix.lower() not in DATA_SUFFIXES:
-            raise DataError(
-                f"{input_path}: unsupported file type; give a folder, a .zip or one of {DATA_SUFFIXES}"
-            )
-        if task in ("classification", "anomalydetection"):
-            raise DataError(f"{input_path}: a {task} dataset needs class folders, not a single file")
-        return Layout(input_path.parent, input_path.parent, False), [input_path.name]
-    return find_layout(input_path, task), None
-
-
-def _label_of(path: str) -> str:
-    return path.split("/", 1)[0]
-
-
-def _class_names(files: list[str], task: str, where: Path) -> list[str]:
-    if task not in ("classification", "anomalydetection"):
-        return []
-    names = sorted({_label_of(f) for f in files})
-    if task == "classification" and len(names) < 2:
-        raise DataError(
-            f"{where}: classification needs at least two class folders, found {names}; "
-            "add a folder per class under classes/"
-        )
-    if task == "anomalydetection" and NORMAL not in names:
-        raise DataError(
-            f"{where}: anomaly detection needs a classes/{NORMAL}/ folder of normal recordings; found {names}"
-        )
-    return names
-
-
-def _shipped_splits(layout: Layout, files: list[str], split_factor, seed: int, task: str) -> dict | None:
-    """Splits from annotation lists the user shipped (they win), or None."""
-    lists = {s: find_list(layout.base, s) for s in SPLITS}
-    whole = find_list(layout.base, "file")
-    if not any(lists.values()) and whole is None:
-        return None
-    if not lists["train"]:
-        pool = read_list(whole, layout) if whole else files
-        return _auto_split(pool, split_factor, seed, task)
-    splits = {s: read_list(p, layout) if p else [] for s, p in lists.items()}
-    missing = [s for s in ("val", "test") if not lists[s]]
-    if missing:  # carve the missing split(s) out of train, in the split_factor proportions
-        f = split_factor
-        fr = (f[0], f[1] if "val" in missing else 0.0, f[2] if "test" in missing else 0.0)
-        carved = _auto_split(splits["train"], tuple(v / sum(fr) for v in fr), seed, task, anomaly_rule=False)
-        splits["train"] = carved["train"]
-        for s in missing:
-            splits[s] = carved[s]
-    return splits
-
-
-def _auto_split(files: list[str], split_factor, seed: int, task: str, anomaly_rule: bool = True) -> dict:
-    groups = [_label_of(f) if "/" in f else "" for f in files]
-    if task == "anomalydetection" and anomaly_rule:
-        normal = [f for f, g in zip(files, groups) if g == NORMAL]
-        other = [f for f, g in zip(files, groups) if g != NORMAL]
-        out = split_amongst_files(normal, [NORMAL] * len(normal), split_factor, seed)
-        labels = [_label_of(o) for o in other]
-        f_val, f_test = split_factor[1], split_factor[2]
-        if f_val > 0 and f_test > 0:  # anomalies go to val and test in their proportion
-            rest = split_amongst_files(
-                other, labels, (f_val / (f_val + f_test), f_test / (f_val + f_test), 0.0), seed
-            )
-        else:
-            rest = {"train": other if f_val > 0 else [], "val": other if f_val == 0 else []}
-        out["val"] = sorted(out["val"] + rest["train"])
-        out["test"] = sorted(out["test"] + rest["val"])
-        return out
-    return split_amongst_files(files, groups, split_factor, seed)
-
-
 def prepare_dataset(
     input_data_path: str | Path,
     output_dir: str | Path,
@@ -193,7 +105,7 @@ def prepare_dataset(
     split_factor = check_split_factor(split_factor)
     cfg = validate_data_config(data_config)
     output_dir = Path(output_dir)
-    layout, single = _locate_input(Path(input_data_path), output_dir, task)
+    layout, single = locate_input(Path(input_data_path), output_dir, task)
     out_abs = output_dir.resolve()
     inside = layout.data_dir.resolve() in out_abs.parents and single is None
     if out_abs in (layout.base.resolve(), layout.data_dir.resolve()) or inside:
@@ -203,22 +115,22 @@ def prepare_dataset(
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     files = single or list_data_files(layout)
-    class_names = _class_names(files, task, layout.data_dir)
+    class_names = class_names_of(files, task, layout.data_dir)
     if split_type == "within_files":
         splits = {s: list(files) for s in SPLITS}
     else:
-        splits = _shipped_splits(layout, files, split_factor, seed, task) or _auto_split(
+        splits = shipped_splits(layout, files, split_factor, seed, task) or auto_split(
             files, split_factor, seed, task
         )
     if task == "anomalydetection":
-        dropped = [f for f in splits["train"] if _label_of(f) != NORMAL]
+        dropped = [f for f in splits["train"] if label_of(f) != NORMAL]
         if dropped:
             log.warning(
                 "anomaly detection trains on %s only; %d anomaly files left out of train",
                 NORMAL,
                 len(dropped),
             )
-            splits["train"] = [f for f in splits["train"] if _label_of(f) == NORMAL]
+            splits["train"] = [f for f in splits["train"] if label_of(f) == NORMAL]
     if not splits["train"]:
         raise DataError(
             f"{layout.data_dir}: the train split is empty; add recordings or change dataset.split_factor"
@@ -336,38 +248,6 @@ def read_dataset_info(dataset_dir: str | Path) -> DatasetInfo:
     )
 
 
-def _reduce(view: np.ndarray, how: str) -> np.ndarray:
-    if how == "last":
-        return view[..., -1]
-    if how == "first":
-        return view[..., 0]
-    return {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}[how](view, axis=-1)
-
-
-def _targets(task: str, feats, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-example targets for regression / forecasting, and the rows kept."""
-    keep = np.ones(len(feats.file_ids), bool)
-    if task == "regression":
-        out = np.zeros((len(keep), feats.targets[0].shape[1] if feats.targets else 0), np.float32)
-        for i, t in enumerate(feats.targets):
-            rows = np.flatnonzero(feats.file_ids == i)
-            if len(rows) == 0:
-                continue
-            span = int(feats.stops[rows[0]] - feats.starts[rows[0]])
-            view = np.lib.stride_tricks.sliding_window_view(t, min(span, len(t)), axis=0)
-            out[rows] = _reduce(view[feats.starts[rows]], cfg["target_reduction"])
-        return out, keep
-    h = int(cfg["horizon"])
-    out = np.zeros((len(keep), h, feats.targets[0].shape[1] if feats.targets else 0), np.float32)
-    for i, t in enumerate(feats.targets):
-        rows = np.flatnonzero(feats.file_ids == i)
-        ok = feats.stops[rows] + h <= len(t)
-        keep[rows[~ok]] = False
-        rows = rows[ok]
-        out[rows] = t[feats.stops[rows][:, None] + np.arange(h)[None, :]]
-    return out, keep
-
-
 def _settings_for_cache(cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k != "augmentation"}
 
@@ -400,7 +280,7 @@ def load_split(
     cache_dir = dataset_dir / "cache" if cache_dir is None else Path(cache_dir)
     files = list(info.splits[split])
     if task == "anomalydetection" and split == "train":
-        files = [f for f in files if _label_of(f) == NORMAL]
+        files = [f for f in files if label_of(f) == NORMAL]
     if not files:
         raise DataError(
             f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
@@ -442,9 +322,9 @@ def load_split(
             x, t = x[a:b], None if t is None else t[a:b]
         label = None
         if task == "classification":
-            label = info.class_names.index(_label_of(rel))
+            label = info.class_names.index(label_of(rel))
         elif task == "anomalydetection":
-            label = int(_label_of(rel) != NORMAL)
+            label = int(label_of(rel) != NORMAL)
         recs.append(Recording(x, t, label))
     names = ANOMALY_CLASS_NAMES if task == "anomalydetection" else info.class_names
     feats = extract_features(
@@ -454,7 +334,7 @@ def load_split(
     if task in ("classification", "anomalydetection"):
         y = np.array([recs[i].label for i in file_ids], np.int64)
     else:
-        y, keep = _targets(task, feats, cfg)
+        y, keep = window_targets(task, feats, cfg)
         X, y, file_ids = X[keep], y[keep], file_ids[keep]
     stats = dict(feats.stats)
     if split == "train":
