@@ -43,6 +43,7 @@ _SECTIONS = {
     "concat": ["concat"],
     "resize": ["resize"],
     "reshape": [],
+    "transpose": ["transpose"],
 }
 
 
@@ -381,6 +382,15 @@ def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
         em.calls.append("\n".join(lines))
     elif op == "reshape":
         em.calls.append(f"    {comment}\n    memcpy({y}, {x}, {n_out * em.elem});")
+    elif op == "transpose":
+        em.need("transpose")
+        perm = [int(i) for i in a["perm"]]
+        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
+        dims = [1] * (5 - len(perm)) + [int(y_shape[i]) for i in perm[1:]]
+        strides = [0] * (5 - len(perm)) + [in_strides[i] for i in perm[1:]]
+        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
+        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
+        em.calls.append(f"    {comment}\n    tm_transpose({x}, {y}, {td}, {ts});")
     elif op == "resize":
         em.need("resize")
         c, ih, iw = chw(x_shape)

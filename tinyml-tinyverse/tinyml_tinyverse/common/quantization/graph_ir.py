@@ -13,7 +13,7 @@ Ops of the float IR and their attributes:
   maxpool/avgpool kernel(2) strides(2) pads(4) [count_include_pad]; global avg = full kernel
   clamp           lo, hi (Relu, Clip)          sigmoid, tanh, softmax(axis)
   add, sub, mul   two inputs (tensor or constant name), numpy broadcasting; act (add, sub)
-  concat(axis)    reshape(shape per sample)    resize(index maps for H and W, nearest)
+  concat(axis)    reshape(shape per sample)    resize(index maps for H and W, nearest)    transpose(perm)
   batchnorm       params scale, shift (y = x * scale[c] + shift[c]); removed by fold passes
 ``act`` is ``None`` or ``(lo, hi)``: a Relu/Clip fused into the producing node.
 1-D ops (tensors ``N x C x L``) are stored as 2-D ops with ``W = 1``.
@@ -41,6 +41,7 @@ FLOAT_OPS = (
     "concat",
     "reshape",
     "resize",
+    "transpose",
     "batchnorm",
 )
 
@@ -239,6 +240,8 @@ def run_float_node(node: Node, xs: list[np.ndarray]) -> np.ndarray:
     if op == "resize":
         y = as_nchw(x)[:, :, np.asarray(a["index_h"])][:, :, :, np.asarray(a["index_w"])]
         return restore_rank(y, x)
+    if op == "transpose":
+        return np.ascontiguousarray(np.transpose(x, a["perm"]))
     if op == "batchnorm":
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return (x * node.params["scale"].reshape(shape) + node.params["shift"].reshape(shape)).astype(

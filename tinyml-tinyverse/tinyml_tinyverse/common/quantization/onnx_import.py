@@ -22,7 +22,7 @@ from .graph_ir import Graph, Node, run_float_node
 SUPPORTED_OPS = (
     "Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Relu Clip "
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
-    "Resize Upsample Identity Dropout Constant ReduceMean Gather"
+    "Resize Upsample Identity Dropout Constant ReduceMean Gather Transpose"
 ).split()
 # ops evaluated at import time when all their inputs are constants (shape arithmetic)
 _FOLDABLE = {
@@ -704,6 +704,17 @@ class _Importer:
         self.add("resize", node, [node.input[0]], dict(index_h=maps[0], index_w=maps[1]))
 
     op_Upsample = op_Resize
+
+    def op_Transpose(self, node, a):
+        rank = len(self.shape(node.input[0]))
+        perm = [int(p) for p in a.get("perm", list(range(rank))[::-1])]
+        if perm[0] != 0:
+            raise CompilationError(f"{_where(node)}: Transpose may not move the batch axis (perm {perm})")
+        if rank > 5:
+            raise CompilationError(
+                f"{_where(node)}: Transpose of more than 4 dimensions per sample is not supported"
+            )
+        self.add("transpose", node, [node.input[0]], dict(perm=perm))
 
     def op_Gather(self, node, a):
         """Gather of constant indices along a spatial axis: a nearest-neighbour index map (resize)."""

@@ -180,6 +180,8 @@ def _export_node(b: _Builder, node, xs: list[str]) -> str:
     if op == "reshape":
         shape = b.init("shape", np.array([-1] + list(a["shape"][1:]), dtype=np.int64))
         return b.node("Reshape", [xs[0], shape])
+    if op == "transpose":
+        return b.node("Transpose", [xs[0]], perm=[int(i) for i in a["perm"]])
     if op == "resize":
         y = b.node("Gather", [xs[0], b.init("index_h", np.array(a["index_h"], np.int64))], axis=2)
         if x_rank == 4:

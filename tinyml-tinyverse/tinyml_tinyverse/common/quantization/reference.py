@@ -93,6 +93,8 @@ def run_int_node(node, xs: list[np.ndarray], consts: dict | None = None) -> np.n
     if op == "resize":
         y = as_nchw(x)[:, :, np.asarray(a["index_h"])][:, :, :, np.asarray(a["index_w"])]
         return restore_rank(y, x)
+    if op == "transpose":
+        return np.ascontiguousarray(np.transpose(x, a["perm"]))
     raise NotImplementedError(f"integer reference has no op {op!r} (node {node.name})")
 
 

@@ -381,3 +381,20 @@ static void tm_resize(const int8_t *x, int8_t *y, int32_t c, int32_t ih, int32_t
         }
     }
 }
+
+/* @section transpose */
+/* y = x permuted: dims are the output's (padded to 4), strides the input's strides in output order */
+static void tm_transpose(const int8_t *x, int8_t *y, const int32_t *dims, const int32_t *strides)
+{
+    int32_t i0, i1, i2, i3;
+    int32_t k = 0;
+    for (i0 = 0; i0 < dims[0]; ++i0) {
+        for (i1 = 0; i1 < dims[1]; ++i1) {
+            for (i2 = 0; i2 < dims[2]; ++i2) {
+                for (i3 = 0; i3 < dims[3]; ++i3) {
+                    y[k++] = x[i0 * strides[0] + i1 * strides[1] + i2 * strides[2] + i3 * strides[3]];
+                }
+            }
+        }
+    }
+}
