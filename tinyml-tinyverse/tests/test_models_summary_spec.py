@@ -62,7 +62,7 @@ def test_summary_cli(capsys):
     out = capsys.readouterr().out
     assert (
         "input shape (per sample): (3, 256, 1)" in out
-        and "(1, 256, 3)" in out
+        and "(1, 3, 256)" in out
         and "(5,)" in out
         and "NPU rules: all pass" in out
     )
@@ -71,8 +71,8 @@ def test_summary_cli(capsys):
 
 
 def test_summary_cli_reports_npu_violations_and_errors(capsys):
-    assert main(["summary", "CLS_4k_NPU", "--variables", "12"]) == 0  # 12 > 8: first kernel too wide
-    assert "first_conv_kernel_width" in capsys.readouterr().out
+    assert main(["summary", "CLS_4k_NPU", "--input-features", "2"]) == 0  # GAP over 2 x 1 values
+    assert "global_avgpool_input" in capsys.readouterr().out
     assert main(["summary", "CLS_4k_NPX"]) == 2
     assert "did you mean 'CLS_4k_NPU'" in capsys.readouterr().err
 

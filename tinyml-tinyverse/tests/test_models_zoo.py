@@ -79,11 +79,22 @@ def test_output_shape_follows_the_task(name, variables, features):
     assert model.input_shape[0] == variables
 
 
-@pytest.mark.parametrize("features", [1, 2, 3, 5, 31, 130, 257])
-def test_autoencoder_output_matches_odd_input_lengths(features):
-    model = get_model("AD_2k_NPU", input_features=features, variables=2).eval()
-    x = torch.randn(3, 2, features, 1)
+@pytest.mark.parametrize("name", ["AD_2k_NPU", "AD_20k_NPU"])
+@pytest.mark.parametrize("features", [1, 2, 3, 5, 31, 130, 257, (31, 29), (7, 8)])
+def test_autoencoder_output_matches_odd_input_lengths(name, features):
+    model = get_model(name, input_features=features, variables=2).eval()
+    x = torch.randn(3, *model.input_shape)
     assert model(x).shape == x.shape
+    types = {entry["type"] for entry in model.model_spec.values()}
+    assert "CropPadLayer" not in types  # exact sizes by construction, no crop op for the compiler
+
+
+def test_npu_models_with_several_variables_fold_them_into_the_first_conv():
+    model = get_model("CLS_4k_NPU", variables=3)
+    first = model.layers["conv1"].conv
+    assert first.in_channels == 1 and first.kernel_size == (3, 7)
+    one_var = get_model("CLS_4k_NPU")
+    assert n_params(model) == n_params(one_var) + 2 * 7 * 8  # same as a 3-channel (7, 1) conv
 
 
 def test_forecasting_defaults_predict_every_variable():

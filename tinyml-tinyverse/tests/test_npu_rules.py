@@ -104,8 +104,9 @@ def test_every_npu_zoo_model_passes(name, kwargs):
 def test_describe_model_reads_real_layers():
     model = get_model("CLS_4k_NPU", variables=3)
     infos = describe_model(model, model.input_shape)
-    first = infos[0]
-    assert first.op == "conv" and first.is_first and first.in_channels == 1 and first.kernel == (7, 3)
+    first = infos[0]  # three variables folded into one input channel: (3, 512, 1) -> (1, 3, 512)
+    assert first.op == "conv" and first.is_first and first.in_channels == 1
+    assert first.in_shape == (1, 3, 512) and first.kernel == (3, 7) and first.stride == (1, 2)
     assert [i.op for i in infos].count("linear") == 1 and infos[-1].in_shape == (24,)
     assert sum(i.is_first for i in infos) == 1
     assert any(i.op == "global_avgpool" and i.in_shape[1] >= 3 for i in infos)

@@ -3,8 +3,9 @@
 All take ``(N, variables, input_features, 1)`` (or ``(N, variables, H, W)`` for an ``(H, W)``
 input) and return logits ``(N, num_classes)``. Defaults: ``input_features=512, variables=1,
 num_classes=2``; the size in the name is the parameter count at these defaults. ``_NPU`` models keep
-to the NPU rules (``npu_rules.py``); with several variables (up to 8) they first permute
-``(V, T, 1) -> (1, T, V)`` so the first conv has one input channel and a ``(k, V)`` kernel.
+to the NPU rules (``npu_rules.py``) for any number of variables: several variables are reshaped
+``(V, T, 1) -> (1, V, T)`` so the first conv has one input channel and a ``(V, k)`` kernel
+(``zoo_blocks.add_folded_first_conv``).
 """
 
 from __future__ import annotations

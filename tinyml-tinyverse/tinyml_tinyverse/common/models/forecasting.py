@@ -3,8 +3,8 @@
 Input ``(N, variables, input_features, 1)``; output ``(N, horizon, num_classes)`` where
 ``num_classes`` is the number of forecast variables (default: ``variables``). Defaults:
 ``input_features=64, variables=1, horizon=1``; the size in the name is the parameter count at these
-defaults. All keep to the NPU rules (up to 8 variables
-folded into the first conv's kernel width, see ``classification.py``).
+defaults. All keep to the NPU rules for any number of variables (see
+``classification.py``).
 """
 
 from __future__ import annotations

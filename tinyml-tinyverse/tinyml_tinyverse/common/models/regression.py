@@ -2,8 +2,8 @@
 
 Input ``(N, variables, input_features, 1)``; output ``(N, num_classes)`` where ``num_classes`` is
 the number of targets. Defaults: ``input_features=512, variables=1, num_classes=1``; the size in
-the name is the parameter count at these defaults. All keep to the NPU rules (up to 8 variables
-folded into the first conv's kernel width, see ``classification.py``).
+the name is the parameter count at these defaults. All keep to the NPU rules for any number of
+variables (see ``classification.py``).
 """
 
 from __future__ import annotations

@@ -28,18 +28,24 @@ def fit_factor(factor: int, size: int, min_size: int = MIN_SIZE) -> int:
     return max(factor, 1)
 
 
-def fold_variables(layers: DictPlus, shape: tuple[int, int, int], prefix: str = "") -> tuple[int, int, int]:
-    """NPU input: ``(V, T, 1)`` -> ``(1, T, V)`` with a PermuteLayer when V > 1 (time series only).
+def add_folded_first_conv(
+    layers: DictPlus, shape: tuple[int, int, int], out_c: int, k: int, s: int, block: str, name: str
+) -> tuple[int, int, int]:
+    """NPU first conv for several variables: one input channel, a kernel spanning all variables.
 
-    The NPU wants one input channel on the first conv; a first conv with kernel ``(k, V)`` and
-    padding ``(k // 2, 0)`` then sees all variables, with exactly the parameters of a ``V``-channel
-    ``(k, 1)`` conv.
+    ``(V, T, 1)`` is reshaped (a pure view, no data movement) to ``(1, V, T)``; a conv with kernel
+    ``(V, k)``, stride ``(1, s)`` and padding ``(0, k // 2)`` gives ``(out_c, 1, T')``, which is
+    reshaped to ``(out_c, T', 1)``. The conv has exactly the parameters of a ``V``-channel ``(k, 1)``
+    conv, and the first conv has 1 input channel and kernel width ``k`` as the NPU wants.
     """
-    c, h, w = shape
-    if c > 1 and w == 1:
-        layers += {f"{prefix}fold_variables": dict(type="PermuteLayer", dims=[2, 1, 0])}
-        return (1, h, c)
-    return shape
+    v, t, _ = shape
+    t_out = (t + 2 * (k // 2) - k) // s + 1
+    layers += {f"{name}_fold": dict(type="ReshapeLayer", shape=[1, v, t])}
+    layers += {
+        name: dict(type=block, out_channels=out_c, kernel_size=(v, k), stride=(1, s), padding=(0, k // 2))
+    }
+    layers += {f"{name}_unfold": dict(type="ReshapeLayer", shape=[out_c, t_out, 1])}
+    return (out_c, t_out, 1)
 
 
 def add_conv_stages(
@@ -53,26 +59,22 @@ def add_conv_stages(
 ) -> tuple[int, int, int]:
     """Append conv(+pool) stages to ``layers``; return the per-sample shape after them.
 
-    ``npu=True`` folds several input variables into the first conv's kernel width
-    (:func:`fold_variables`), so the first conv has one input channel. Strides and pools shrink
-    so that at least ``min_rows`` rows remain.
+    ``npu=True`` with several variables on a time series makes the first conv a folded one
+    (:func:`add_folded_first_conv`), so it has one input channel. Strides and pools shrink so that
+    at least ``min_rows`` rows remain.
     """
-    variables = shape[0]
-    if npu:
-        shape = fold_variables(layers, shape, prefix)
-    folded = variables > 1 and shape[0] == 1
     c, h, w = shape
+    fold = npu and c > 1 and w == 1
     for i, (out_c, k, s, pool) in enumerate(stages, 1):
         if out_c is not None:
             s = fit_factor(s, h, min_rows)
-            if folded:  # kernel spans all variables, output width 1
-                args = dict(kernel_size=(k, w), stride=(s, 1), padding=(k // 2, 0))
-                w, folded = 1, False
+            if fold:
+                c, h, w = add_folded_first_conv(layers, (c, h, w), out_c, k, s, block, f"{prefix}conv{i}")
+                fold = False
             else:
                 args = dict(kernel_size=hw(k, w), stride=hw(s, w))
-                w = w if w == 1 else (w - 1) // s + 1
-            layers += {f"{prefix}conv{i}": dict(type=block, out_channels=out_c, **args)}
-            c, h = out_c, (h - 1) // s + 1
+                layers += {f"{prefix}conv{i}": dict(type=block, out_channels=out_c, **args)}
+                c, h, w = out_c, (h - 1) // s + 1, w if w == 1 else (w - 1) // s + 1
         pool = fit_factor(pool, h, min_rows)
         if pool > 1:
             layers += {f"{prefix}pool{i}": dict(type="MaxPoolLayer", kernel_size=hw(pool, w))}
