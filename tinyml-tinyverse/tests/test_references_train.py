@@ -125,6 +125,12 @@ EXPECTED_FILES = {
         "fpr_tpr_thresholds.csv",
     ],
 }
+NAMES = {  # class names, or the target columns of regression and forecasting
+    "classification": ["bearing_defect", "imbalance", "misalignment", "normal"],
+    "regression": ["torque"],
+    "forecasting": ["load", "ambient", "temperature"],
+    "anomalydetection": ["Normal", "Anomaly"],
+}
 PRIMARY = {
     "classification": "accuracy",
     "regression": "rmse",
@@ -158,6 +164,8 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     assert on_disk["best_epoch"] in (1, 2) and on_disk["epochs_run"] == 2
     x = load_split(data[0], "test", task, DATA_CONFIGS[task]).X
     assert on_disk["input_shape"] == list(x.shape[1:])
+    assert on_disk["class_names"] == NAMES[task]
+    assert f"#define TINYML_NUM_CLASSES {len(NAMES[task])}" in (out / "model_aux.h").read_text()
     assert on_disk["val"][PRIMARY[task]] == pytest.approx(summary["val"][PRIMARY[task]])
     log = artifacts.read_csv(out / "training_log.csv")
     assert [int(r["epoch"]) for r in log] == [1, 2]

@@ -39,9 +39,9 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
 
 def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
-    from tinyml_tinyverse.common.datasets import load_split
+    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
 
-    from .train_base import read_data_config
+    from .train_base import read_data_config, with_target_names
 
     task = get_task(task_name)
     out_dir = Path(args.output_dir)
@@ -50,6 +50,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         raise DataError(f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage first")
     data_config = read_data_config(args, task.name)
     split = load_split(args.dataset_dir, args.split, task.name, data_config, cache_dir=args.cache_dir)
+    split = with_target_names(split, read_dataset_info(args.dataset_dir).target_columns)
     if len(split.X) == 0:
         raise DataError(f"the {args.split} split of {args.dataset_dir} is empty; nothing to test")
     session = onnx_export.onnx_session(args.model_path)

@@ -152,7 +152,8 @@ def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[
     """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
     from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
 
-    listed = read_dataset_info(args.dataset_dir).splits
+    info = read_dataset_info(args.dataset_dir)
+    listed = info.splits
     if not listed.get("train"):
         raise DataError(
             f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
@@ -160,9 +161,10 @@ def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[
     splits = {}
     for name in ("train", "val", "test"):
         if listed.get(name):
-            splits[name] = load_split(
+            split = load_split(
                 args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir, seed=args.seed
             )
+            splits[name] = with_target_names(split, info.target_columns)
     train = splits["train"]
     if "val" not in splits:
         log("warning: the validation split is empty; the best epoch is chosen on the training split")
@@ -184,6 +186,15 @@ def check_model_task(name: str, task: str) -> None:
         raise ModelError(
             f"--model {name} is made for {model_task}, not {task}; use one of: {', '.join(fits)}"
         )
+
+
+def with_target_names(split: Any, target_columns: list[str]) -> Any:
+    """Regression / forecasting splits named after their target columns (for plots and model_aux.h)."""
+    y = np.asarray(split.y)
+    n_out = y.shape[-1] if y.ndim >= 2 else 0
+    if split.class_names or not target_columns or len(target_columns) != n_out:
+        return split
+    return dataclasses.replace(split, class_names=[str(c) for c in target_columns])
 
 
 def build_model(args: argparse.Namespace, model_kwargs: dict) -> tuple[nn.Module, dict]:
