@@ -84,39 +84,63 @@ class ZooAutoencoder(GenericModelWithSpec):
 
 
 class AD_500_NPU(ZooAutoencoder):
-    """~500-parameter NPU autoencoder: encoder 4-8 channels, mirrored decoder."""
+    """~500-parameter NPU autoencoder: encoder 4-8 channels, mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [4, 8]
 
 
 class AD_1k_NPU(ZooAutoencoder):
-    """~1k-parameter NPU autoencoder: encoder 4-8-8 channels, mirrored decoder."""
+    """~1k-parameter NPU autoencoder: encoder 4-8-8 channels, mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [4, 8, 8]
 
 
 class AD_2k_NPU(ZooAutoencoder):
-    """~2k-parameter NPU autoencoder: encoder 8-12-12 channels, mirrored decoder."""
+    """~2k-parameter NPU autoencoder: encoder 8-12-12 channels, mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [8, 12, 12]
 
 
 class AD_4k_NPU(ZooAutoencoder):
-    """~4k-parameter NPU autoencoder: encoder 8-12-16 channels (kernel 5), mirrored decoder."""
+    """~4k-parameter NPU autoencoder: encoder 8-12-16 channels (kernel 5), mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [8, 12, 16]
     kernel = 5
 
 
 class AD_8k_NPU(ZooAutoencoder):
-    """~8k-parameter NPU autoencoder: encoder 8-16-24 channels (kernel 5), mirrored decoder."""
+    """~8k-parameter NPU autoencoder: encoder 8-16-24 channels (kernel 5), mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [8, 16, 24]
     kernel = 5
 
 
 class AD_20k_NPU(ZooAutoencoder):
-    """~20k-parameter NPU autoencoder: encoder 16-24-24-32 channels (kernel 5), mirrored decoder."""
+    """~20k-parameter NPU autoencoder: encoder 16-24-24-32 channels (kernel 5), mirrored decoder.
+
+    Learning normal behaviour; the reconstruction error is the anomaly score.
+    Default input and output (N, 1, 128, 1).
+    """
 
     channels = [16, 24, 24, 32]
     kernel = 5

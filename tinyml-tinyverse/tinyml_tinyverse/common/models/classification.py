@@ -55,63 +55,103 @@ class ZooCNN(GenericModelWithSpec):
 
 # -- NPU models ---------------------------------------------------------------------------------
 class CLS_100_NPU(ZooCNN):
-    """~100-parameter NPU classifier: 2 conv blocks, pools, flatten + linear. Simplest signals only."""
+    """~100-parameter NPU classifier: 2 conv blocks, pools, flatten + linear.
+
+    Simple signals with a few clearly different classes, on the smallest devices.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(4, 5, 2, 4), (4, 3, 1, 4), (None, 0, 1, 4)]
     head = "flatten"
 
 
 class CLS_500_NPU(ZooCNN):
-    """~500-parameter NPU classifier: 3 conv blocks (4-8 channels), flatten + linear."""
+    """~500-parameter NPU classifier: 3 conv blocks (4-8 channels), flatten + linear.
+
+    Simple signals with a few clearly different classes, on the smallest devices.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(4, 5, 2, 4), (8, 3, 1, 4), (8, 3, 1, 4)]
     head = "flatten"
 
 
 class CLS_1k_NPU(ZooCNN):
-    """~1k-parameter NPU classifier: 3 conv blocks (4-16 channels), global average pool + linear."""
+    """~1k-parameter NPU classifier: 3 conv blocks (4-16 channels), global average pool + linear.
+
+    Simple signals with a few clearly different classes, on the smallest devices.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(4, 5, 2, 4), (8, 5, 1, 2), (16, 5, 1, 2)]
 
 
 class CLS_2k_NPU(ZooCNN):
-    """~2k-parameter NPU classifier: 4 conv blocks (8-16 channels), global average pool + linear."""
+    """~2k-parameter NPU classifier: 4 conv blocks (8-16 channels), global average pool + linear.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 5, 2, 4), (12, 5, 1, 2), (16, 3, 1, 2), (16, 3, 1, 1)]
 
 
 class CLS_4k_NPU(ZooCNN):
-    """~4k-parameter NPU classifier: 4 conv blocks (8-24 channels), global average pool + linear."""
+    """~4k-parameter NPU classifier: 4 conv blocks (8-24 channels), global average pool + linear.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 7, 2, 4), (16, 5, 1, 2), (24, 3, 1, 2), (24, 3, 1, 1)]
 
 
 class CLS_6k_NPU(ZooCNN):
-    """~6k-parameter NPU classifier: 4 conv blocks (8-32 channels), global average pool + linear."""
+    """~6k-parameter NPU classifier: 4 conv blocks (8-32 channels), global average pool + linear.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 7, 2, 4), (16, 5, 1, 2), (24, 5, 1, 2), (32, 5, 1, 1)]
 
 
 class CLS_8k_NPU(ZooCNN):
-    """~8k-parameter NPU classifier: 5 conv blocks (8-32 channels), global average pool + linear."""
+    """~8k-parameter NPU classifier: 5 conv blocks (8-32 channels), global average pool + linear.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 7, 2, 4), (16, 5, 1, 2), (24, 5, 1, 2), (32, 3, 1, 2), (32, 3, 1, 1)]
 
 
 class CLS_13k_NPU(ZooCNN):
-    """~13k-parameter NPU classifier: 5 conv blocks (8-48 channels), global average pool + linear."""
+    """~13k-parameter NPU classifier: 5 conv blocks (8-48 channels), global average pool + linear.
+
+    Harder problems: many classes or subtle differences between them.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 7, 2, 4), (16, 5, 1, 2), (32, 5, 1, 2), (40, 3, 1, 2), (48, 3, 1, 1)]
 
 
 class CLS_20k_NPU(ZooCNN):
-    """~20k-parameter NPU classifier: 5 conv blocks (8-64 channels), global average pool + linear."""
+    """~20k-parameter NPU classifier: 5 conv blocks (8-64 channels), global average pool + linear.
+
+    Harder problems: many classes or subtle differences between them.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(8, 7, 2, 4), (16, 5, 1, 2), (32, 5, 1, 2), (48, 5, 1, 2), (64, 3, 1, 1)]
 
 
 class CLS_55k_NPU(ZooCNN):
-    """~55k-parameter NPU classifier: 5 conv blocks (16-96 channels), GAP + hidden linear + linear."""
+    """~55k-parameter NPU classifier: 5 conv blocks (16-96 channels), GAP + hidden linear + linear.
+
+    Harder problems: many classes or subtle differences between them.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(16, 7, 2, 4), (32, 5, 1, 2), (48, 5, 1, 2), (64, 5, 1, 2), (96, 3, 1, 1)]
     hidden = 32
@@ -119,28 +159,44 @@ class CLS_55k_NPU(ZooCNN):
 
 # -- general (non-NPU) models -------------------------------------------------------------------
 class CLS_1k(ZooCNN):
-    """~1k-parameter classifier, not NPU-bound: wide first kernel, odd channel counts, dropout."""
+    """~1k-parameter classifier, not NPU-bound: wide first kernel, odd channel counts, dropout.
+
+    Simple signals with a few clearly different classes, on the smallest devices.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(6, 9, 2, 4), (10, 5, 1, 4), (12, 3, 1, 2)]
     dropout = 0.1
 
 
 class CLS_4k(ZooCNN):
-    """~4k-parameter classifier, not NPU-bound: 4 conv blocks up to 24 channels, dropout."""
+    """~4k-parameter classifier, not NPU-bound: 4 conv blocks up to 24 channels, dropout.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(10, 9, 2, 4), (16, 7, 1, 2), (20, 5, 1, 2), (24, 3, 1, 1)]
     dropout = 0.1
 
 
 class CLS_13k(ZooCNN):
-    """~13k-parameter classifier, not NPU-bound: 5 conv blocks up to 48 channels, dropout."""
+    """~13k-parameter classifier, not NPU-bound: 5 conv blocks up to 48 channels, dropout.
+
+    Harder problems: many classes or subtle differences between them.
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     stages = [(12, 9, 2, 4), (20, 7, 1, 2), (30, 5, 1, 2), (36, 5, 1, 2), (40, 3, 1, 1)]
     dropout = 0.2
 
 
 class CLS_RES_3k(ZooCNN):
-    """~3k-parameter residual classifier: stem, two residual blocks (AddLayer skips), GAP + linear."""
+    """~3k-parameter residual classifier: stem, two residual blocks (AddLayer skips), GAP + linear.
+
+    Typical sensor windows (vibration, motor current, audio features).
+    Default input (N, 1, 512, 1), output logits (N, 2).
+    """
 
     def gen_model_spec(self) -> dict[str, Any]:
         layers = DictPlus()

@@ -54,37 +54,61 @@ class ZooForecaster(ZooCNN):
 
 
 class FCST_500_NPU(ZooForecaster):
-    """~500-parameter NPU forecaster: 3 conv blocks (4-8 channels), flatten + linear."""
+    """~500-parameter NPU forecaster: 3 conv blocks (4-8 channels), flatten + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(4, 5, 1, 2), (8, 3, 1, 2), (8, 3, 1, 2)]
 
 
 class FCST_1k_NPU(ZooForecaster):
-    """~1k-parameter NPU forecaster: 3 conv blocks (4-16 channels), flatten + linear."""
+    """~1k-parameter NPU forecaster: 3 conv blocks (4-16 channels), flatten + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(4, 5, 1, 2), (8, 5, 1, 2), (16, 5, 1, 2)]
 
 
 class FCST_2k_NPU(ZooForecaster):
-    """~2k-parameter NPU forecaster: 3 conv blocks (8-16 channels), flatten + linear."""
+    """~2k-parameter NPU forecaster: 3 conv blocks (8-16 channels), flatten + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(8, 5, 1, 2), (16, 5, 1, 2), (16, 3, 1, 2)]
 
 
 class FCST_4k_NPU(ZooForecaster):
-    """~4k-parameter NPU forecaster: 4 conv blocks (8-24 channels), flatten + linear."""
+    """~4k-parameter NPU forecaster: 4 conv blocks (8-24 channels), flatten + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(8, 5, 1, 2), (16, 5, 1, 2), (24, 5, 1, 2), (24, 3, 1, 2)]
 
 
 class FCST_8k_NPU(ZooForecaster):
-    """~8k-parameter NPU forecaster: 4 conv blocks (8-32 channels), flatten + linear."""
+    """~8k-parameter NPU forecaster: 4 conv blocks (8-32 channels), flatten + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(8, 5, 1, 2), (16, 5, 1, 2), (32, 5, 1, 2), (32, 5, 1, 2)]
 
 
 class FCST_20k_NPU(ZooForecaster):
-    """~20k-parameter NPU forecaster: 4 conv blocks (16-48 channels), flatten + hidden linear + linear."""
+    """~20k-parameter NPU forecaster: 4 conv blocks (16-48 channels), flatten + hidden linear + linear.
+
+    Predicting the next samples of slowly varying signals (temperature, load).
+    Default input (N, 1, 64, 1), output (N, horizon=1, 1).
+    """
 
     stages = [(16, 5, 1, 2), (32, 5, 1, 2), (48, 5, 1, 2), (48, 3, 1, 2)]
     hidden = 16
