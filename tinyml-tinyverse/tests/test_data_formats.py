@@ -216,3 +216,16 @@ def test_parse_errors_name_the_file_line(tmp_path):
     (tmp_path / "ragged.csv").write_text("x,y\n1,2\n3,4\n5,6,7\n")
     with pytest.raises(DataError, match=r"ragged\.csv: cannot read the numbers: line 4 has 3 columns"):
         read_recording(tmp_path / "ragged.csv", cfg, "classification")
+
+
+def test_val_cache_follows_the_train_statistics(tmp_path):
+    root = make_classes(tmp_path / "d")
+    cfg = {**CFG, "feat_ext_transform": ["NORMALIZE"]}
+    info = prepare_dataset(root, tmp_path / "o", "classification", data_config=cfg, plots=False)
+    before = load_split(tmp_path / "o", "val", "classification", cfg)
+    train_file = root / "classes" / info.splits["train"][0]
+    data = np.loadtxt(train_file, delimiter=",", skiprows=1)
+    write_csv(train_file, data * 10 + 5, ["ax", "ay"])  # only a train file changes
+    after = load_split(tmp_path / "o", "val", "classification", cfg)
+    assert not np.allclose(before.X, after.X)
+    assert not np.allclose(before.stats["normalize_mean"], after.stats["normalize_mean"])

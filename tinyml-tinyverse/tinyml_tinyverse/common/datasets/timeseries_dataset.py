@@ -299,7 +299,7 @@ def load_split(
         "split_type": info.split_type,
         "split_factor": list(info.split_factor),
         "files": files,
-        "stats": train_stats,
+        "stats": {k: np.asarray(v).tolist() for k, v in train_stats.items()},  # exact, never abbreviated
     }
     paths = [info.root / f for f in files]
     key = cache_key(paths, settings)
