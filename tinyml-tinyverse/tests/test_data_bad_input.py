@@ -198,3 +198,15 @@ def test_output_dir_inside_the_data_folder_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="nothing is written into the data you bring"):
             prepare_dataset(root, out, "classification", data_config=CFG, plots=False)
     assert not (root / "annotations").exists() and not (root / "classes" / "run").exists()
+
+
+def test_a_failed_preparation_does_not_look_prepared(tmp_path):
+    root = make_classes(tmp_path / "d")
+    cfg = {
+        **CFG,
+        "data_proc_transforms": ["SimpleWindow", "GainVariation"],
+        "gain_variations": {"zz": [1, 2]},
+    }
+    with pytest.raises(ConfigError, match="gain_variations names classes"):
+        prep(root, tmp_path, cfg=cfg)  # fails while processing the splits, after the checks
+    assert not (tmp_path / "out" / "dataset_info.yaml").exists()

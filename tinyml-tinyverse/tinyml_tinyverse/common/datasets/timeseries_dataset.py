@@ -216,7 +216,11 @@ def prepare_dataset(
     )
     from .report import write_report
 
-    write_report(info, cfg, lengths, fixed, plots=plots)
+    try:
+        write_report(info, cfg, lengths, fixed, plots=plots)
+    except BaseException:
+        (output_dir / INFO_FILE).unlink(missing_ok=True)  # a half-prepared dataset must not look prepared
+        raise
     return info
 
 
