@@ -211,13 +211,15 @@ def select_threshold(
 ) -> dict:
     """Choose the anomaly threshold ``mean + k * std`` of the normal reconstruction errors.
 
-    With labelled anomalies (``errors``, ``y_true`` holding both classes) ``k`` maximises F1 over
-    k = 0, 0.1, ..., 4.5 (ties: the larger k, fewer false alarms); with normal data only, k = 3.
+    With labelled anomalies (``errors``, ``y_true`` holding both classes) ``k`` maximises Youden's J
+    (recall - false-positive rate, blind to the class ratio of the split) over k = 0, 0.1, ..., 4.5
+    (ties: the larger k, fewer false alarms); with normal data only, k = 3.
     """
     mean, std = float(np.mean(normal_errors)), float(np.std(normal_errors))
     k = 3.0
     if errors is not None and y_true is not None and 0 < int(np.sum(y_true)) < len(y_true):
-        table = threshold_table(errors, y_true, mean, std, ks=np.round(np.arange(0.0, 4.5 + 1e-9, 0.1), 2))
-        best = max(table, key=lambda row: (row["f1"], row["k"]))
+        ks = np.round(np.arange(0.0, 4.5 + 1e-9, 0.1), 2)
+        table = threshold_table(errors, y_true, mean, std, ks=ks)
+        best = max(table, key=lambda row: (round(row["recall"] - row["false_positive_rate"], 12), row["k"]))
         k = best["k"]
     return {"threshold": mean + k * std, "k": k, "mean": mean, "std": std}

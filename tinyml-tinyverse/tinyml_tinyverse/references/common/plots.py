@@ -114,6 +114,7 @@ def plot_forecast(
             ax.plot(steps, y_true[idx, :, v], marker="o", markersize=3, label="actual")
             ax.plot(steps, y_pred[idx, :, v], marker="x", markersize=3, label="forecast")
             ax.set_title(f"{names[v] if v < len(names) else v}, window {idx}", fontsize="small")
+            ax.set_xticks(steps)
             ax.set_xlabel("horizon step")
             if j == 0 and v == 0:
                 ax.legend(fontsize="small")
