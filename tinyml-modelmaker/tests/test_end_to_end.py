@@ -210,3 +210,23 @@ def test_resume_of_killed_run_matches_uninterrupted_run(tmp_path):
     assert read_log(log_path) == whole  # same metrics, epoch by epoch, as the uninterrupted run
     summary = yaml.safe_load((run_dir(cfg, "killed") / "run_summary.yaml").read_text())
     assert summary["stages"]["training"]["status"] == "done"
+
+
+def test_npu_4bit_weights_with_compressed_preset(tmp_path):
+    """quantization 2 with 4-bit weights and the compress_npu_layer_data preset compiles bit-exact."""
+    cfg = make_config(
+        tmp_path, "classification", quantization=2, quantization_method="PTQ", quantization_weight_bitwidth=4
+    )
+    cfg["testing"]["enable"] = False
+    cfg["compilation"].update(enable=True, preset_name="compress_npu_layer_data")
+    assert main([str(write_yaml(tmp_path / "npu4.yaml", cfg))]) == 0
+    summary = yaml.safe_load((run_dir(cfg) / "run_summary.yaml").read_text())
+    compiled = summary["compilation"]
+    assert compiled["passed"] is True and compiled["npu_check"] == "passed"
+    assert compiled["memory"]["quantization"] == {
+        "mode": 2,
+        "weight_bitwidth": 4,
+        "preset": "compress_npu_layer_data",
+    }
+    # packed 4-bit weights: fewer weight bytes than one byte per parameter
+    assert compiled["memory"]["flash"]["weights_bytes"] < summary["model_check"]["parameters"]
