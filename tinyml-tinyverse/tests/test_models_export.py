@@ -69,3 +69,22 @@ def test_compiler_quantizer_accepts_folded_and_odd_models(tmp_path, name, kwargs
         ref = model(x).numpy()
     got = np.asarray(qgraph.run_dequantized(x.numpy())).reshape(ref.shape)
     assert np.abs(got - ref).max() < 0.1 * np.abs(ref).max() + 1e-3
+
+
+@pytest.mark.parametrize("name, kwargs", [("AD_500_NPU", dict(input_features=99, variables=3)), CASES[1]])
+def test_npu_zoo_model_compiles_to_bit_exact_c(tmp_path, name, kwargs):
+    """Folded first conv and odd-length autoencoder: C for the NPU device, checked on the host."""
+    from tinyml_tinyverse.common.compilation.compile import compile_model
+
+    torch.manual_seed(0)
+    model = get_model(name, **kwargs).eval()
+    x = torch.randn(16, *model.input_shape)
+    export_and_compare(model, tmp_path / "m.onnx", batch=1, opset_version=11, dynamo=False)
+    report = compile_model(
+        tmp_path / "m.onnx",
+        tmp_path / "out",
+        calib_x=x.numpy(),
+        quantization=2,
+        test_vectors=dict(x=x[:4].numpy()),
+    )
+    assert report.passed and report.num_vectors == 4
