@@ -446,6 +446,26 @@ def test_data_and_model_errors(dataset, tmp_path):
         run_train(
             "classification", data, tmp_path / "r4", "--resume", str(tmp_path / "reg" / "checkpoint.pt")
         )
+    # testing a regression ONNX model as a classifier, and a missing ONNX file
+    from tinyml_tinyverse.references.timeseries_classification import test_onnx
+
+    def test_args(model_path):
+        argv = [
+            "--dataset-dir",
+            str(data[0]),
+            "--data-config",
+            str(data[1]),
+            "--model-path",
+            str(model_path),
+            "--output-dir",
+            str(tmp_path / "t"),
+        ]
+        return test_onnx.get_args_parser().parse_args(argv)
+
+    with pytest.raises(ModelError, match="gives 1 values per window.*needs 4"):
+        test_onnx.main(test_args(tmp_path / "reg" / "model.onnx"))
+    with pytest.raises(DataError, match="does not exist"):
+        test_onnx.main(test_args(tmp_path / "nothing.onnx"))
     assert issubclass(ConfigError, TinyMLError)
 
 

@@ -37,6 +37,19 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     return p
 
 
+def fit_outputs(outputs: np.ndarray, split, task, model_path) -> np.ndarray:
+    """ONNX outputs shaped like the task's targets; a model of another task is a clear error."""
+    n = len(split.X)
+    if task.name == "classification":
+        want = (n, len(task.class_names(split)) or int(np.max(split.y)) + 1)
+    else:
+        want = (n, *np.shape(task.targets(split))[1:])
+    if outputs.size != int(np.prod(want)):
+        raise ModelError(f"{model_path} gives {outputs.size // max(n, 1)} values per window, but {task.name} on this "
+                         f"dataset needs {int(np.prod(want[1:]))} (shape {list(want[1:])}); is it a model for {task.name} on this data?")  # fmt: skip
+    return outputs.reshape(want)
+
+
 def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
     from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
@@ -55,11 +68,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         raise DataError(f"the {args.split} split of {args.dataset_dir} is empty; nothing to test")
     session = onnx_export.onnx_session(args.model_path)
     outputs = onnx_export.run_onnx(session, split.X)
-    outputs = (
-        outputs.reshape((len(split.X), *np.shape(task.targets(split))[1:]))
-        if task.name != "classification"
-        else outputs
-    )
+    outputs = fit_outputs(outputs, split, task, args.model_path)
 
     state: dict = {}
     if task.name == "anomalydetection":
