@@ -57,7 +57,12 @@ class Layer:
         self.name = name
         unknown = [k for k in spec if k not in self.args]
         if unknown:
-            hints = [f"{k!r} (did you mean {closest_names(k, self.args)}?)" for k in unknown]
+            hints = []
+            for k in unknown:
+                close = closest_names(k, self.args)
+                hints.append(
+                    f"{k!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)" if close else "")
+                )
             raise ModelError(
                 f"layer {name!r} ({self.type_name}): unknown argument(s) {', '.join(hints)}; "
                 f"accepted: {', '.join(self.args) or '(none)'}"
