@@ -229,3 +229,14 @@ def test_val_cache_follows_the_train_statistics(tmp_path):
     after = load_split(tmp_path / "o", "val", "classification", cfg)
     assert not np.allclose(before.X, after.X)
     assert not np.allclose(before.stats["normalize_mean"], after.stats["normalize_mean"])
+
+
+def test_dataset_stage_work_is_reused_by_training(tmp_path, monkeypatch):
+    root = make_classes(tmp_path / "d")
+    prepare_dataset(root, tmp_path / "o", "classification", data_config=CFG, plots=False)
+    calls = []
+    real = tsd.read_recording
+    monkeypatch.setattr(tsd, "read_recording", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    for split in ("train", "val", "test"):  # what a trainer does, with its own seed
+        load_split(tmp_path / "o", split, "classification", CFG, seed=17)
+    assert calls == []

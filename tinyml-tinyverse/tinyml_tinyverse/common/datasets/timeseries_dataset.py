@@ -19,7 +19,7 @@ import yaml
 from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
-from ..transforms import Recording, extract_features, min_recording_length
+from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_recording_length
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
 from .layout import NORMAL, SPLITS, Layout, class_names_of, label_of, list_data_files, locate_input, read_list
@@ -268,9 +268,11 @@ def load_split(
 ) -> SplitData:
     """Load split ``split`` of a prepared dataset as model-ready arrays (see :class:`SplitData`).
 
-    ``training`` (default: ``split == "train"``) enables random data processing (GainVariation).
-    Statistics (NORMALIZE, feature mean/std) are fitted on the train split and reused. Results are
-    cached in ``cache_dir`` (default ``<dataset_dir>/cache``) by a hash of the data and config.
+    ``training`` (default: ``split == "train"``) enables random data processing (GainVariation),
+    seeded by ``seed``. Statistics (NORMALIZE, feature mean/std) are fitted on the train split
+    without random processing and reused for every split. Results are cached in ``cache_dir``
+    (default ``<dataset_dir>/cache``) by a hash of the data and config (and of ``seed`` when random
+    processing runs), so the dataset stage's work is reused by training.
     """
     _check_task(task)
     if split not in SPLITS:
@@ -281,6 +283,10 @@ def load_split(
     if info.task != task:
         raise ConfigError(f"{dataset_dir}: the dataset was prepared for {info.task!r}, not {task!r}")
     training = split == "train" if training is None else training
+    training = training and any(
+        getattr(DATA_PROC_REGISTRY[n], "random", False) for n in cfg["data_proc_transforms"]
+    )
+    fit = split == "train" and not training
     cache_dir = dataset_dir / "cache" if cache_dir is None else Path(cache_dir)
     files = list(info.splits[split])
     if task == "anomalydetection" and split == "train":
@@ -290,16 +296,14 @@ def load_split(
             f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
         )
     train_stats: dict[str, Any] = {}
-    if split != "train":
-        train_stats = load_split(
-            dataset_dir, "train", task, cfg, cache_dir=cache_dir, training=False, seed=seed
-        ).stats
+    if not fit:
+        train_stats = load_split(dataset_dir, "train", task, cfg, cache_dir=cache_dir, training=False).stats
     settings = {
         "cfg": _settings_for_cache(cfg),
         "task": task,
         "split": split,
         "training": training,
-        "seed": seed,
+        "seed": seed if training else None,
         "split_type": info.split_type,
         "split_factor": list(info.split_factor),
         "files": files,
@@ -332,7 +336,7 @@ def load_split(
         recs.append(Recording(x, t, label))
     names = ANOMALY_CLASS_NAMES if task == "anomalydetection" else info.class_names
     feats = extract_features(
-        recs, cfg, class_names=names, training=training, fit=split == "train", stats=train_stats, seed=seed
+        recs, cfg, class_names=names, training=training, fit=fit, stats=train_stats, seed=seed
     )
     X, file_ids = feats.X, feats.file_ids
     if task in ("classification", "anomalydetection"):
@@ -341,7 +345,7 @@ def load_split(
         y, keep = window_targets(task, feats, cfg)
         X, y, file_ids = X[keep], y[keep], file_ids[keep]
     stats = dict(feats.stats)
-    if split == "train":
+    if fit:
         stats["feature_mean"] = (
             X.mean(axis=(0, 2, 3)).astype(np.float32) if len(X) else np.zeros(X.shape[1], np.float32)
         )

@@ -91,7 +91,10 @@ class FeatureTransform:
 
 class DataProcTransform:
     """A data processing step. ``apply_recording`` runs before windowing on one recording
-    ``(T, C)``; ``apply_frames`` runs after windowing on all frames ``(N, C, L)`` at once."""
+    ``(T, C)``; ``apply_frames`` runs after windowing on all frames ``(N, C, L)`` at once.
+    A ``random`` step runs only when training (and makes the cached result depend on the seed)."""
+
+    random = False
 
     def __init__(self, cfg: dict[str, Any]):
         self.cfg = cfg

@@ -95,6 +95,8 @@ class GainVariation(DataProcTransform):
     """Multiply each recording (before windowing) or frame (after) by a random gain from
     ``gain_variations`` (one range, or one per class). Training only; identity otherwise."""
 
+    random = True
+
     def _gains(self, n: int, labels: np.ndarray | None, ctx: FrameContext) -> np.ndarray:
         ranges = gain_ranges(self.cfg, ctx.class_names)
         idx = np.zeros(n, np.int64) if len(ranges) == 1 or labels is None else labels
