@@ -148,3 +148,9 @@ def test_bad_spec_files(tmp_path, text, pattern):
 def test_spec_model_needs_a_path():
     with pytest.raises(ModelError, match="spec_path"):
         SpecModel({})
+
+
+def test_list_cli_filters_with_a_glob(capsys):
+    assert main(["list", "AD_*"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names and all(n.startswith("AD_") and n.endswith("_NPU") for n in names) and "AD_500_NPU" in names
