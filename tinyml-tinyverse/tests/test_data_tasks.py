@@ -96,3 +96,24 @@ def test_unknown_task(tmp_path, bad):
 
     with pytest.raises(ConfigError, match="unknown task"):
         prepare_dataset(tmp_path, tmp_path / "ds", bad)
+
+
+def test_command_line_prepares_and_reports_errors(tmp_path):
+    import subprocess
+    import sys
+
+    data = generate_regression(tmp_path / "raw", files_per_class=3, length=400)
+    (tmp_path / "cfg.yaml").write_text("data_processing_feature_extraction:\n  frame_size: 50\n")
+    cmd = [sys.executable, "-m", "tinyml_tinyverse.common.datasets", str(data), str(tmp_path / "ds")]
+    ok = subprocess.run(cmd + ["--task", "regression", "--data-config", str(tmp_path / "cfg.yaml"), "--no-plots"],
+                        capture_output=True, text=True)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "windows: 8" in ok.stdout and "model input: input_features=50, variables=3" in ok.stdout
+    bad = subprocess.run(
+        cmd + ["--task", "regression", "--split-factor", "0.5", "0.5", "0.5"], capture_output=True, text=True
+    )
+    assert (
+        bad.returncode == 1
+        and bad.stderr.startswith("error: dataset.split_factor")
+        and "Traceback" not in bad.stderr
+    )
