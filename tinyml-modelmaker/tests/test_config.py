@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 
 import pytest
-from conftest import write_yaml
+from conftest import REPO_ROOT, write_yaml
 from tinyml_modelmaker.config import apply_overrides, resolve_config
 from tinyml_modelmaker.run_folder import open_run_folder
 from tinyml_tinyverse.common.errors import ConfigError
@@ -172,3 +172,13 @@ def test_run_name_placeholders_checked(base_config):
     msg = _error(_with(base_config, "common", "run_name", "{date}/{model_name}"))
     assert "common.run_name" in msg and "{date-time}" in msg
     assert "without '..'" in _error(_with(base_config, "common", "run_name", "../escape"))
+
+
+@pytest.mark.parametrize(
+    "example", sorted((REPO_ROOT / "misc" / "examples").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_example_configs_are_valid(example):
+    """Every shipped example resolves against the schema (keys, values, model for its task)."""
+    cfg = resolve_config(example)
+    assert cfg["dataset"]["input_data_path"].startswith("generated://")
+    assert cfg["training"]["model_name"]
