@@ -17,9 +17,7 @@ import yaml
 from conftest import PACKAGE_ROOT, write_yaml
 from tinyml_modelmaker.run_tinyml_modelmaker import main
 
-# One input variable: the NPU zoo models fold several variables with a Transpose that the quantizer and
-# compiler do not take yet; the multi-variable path is run by the 2-process and resume tests (float).
-MOTOR_DATA = {"feature_extraction_name": "Generic_256Input_FFTBIN_16Feature_8Frame", "variables": 1}
+MOTOR_DATA = {"feature_extraction_name": "Generic_256Input_FFTBIN_16Feature_8Frame", "variables": 3}
 CASES = {
     "classification": dict(
         generator="motor_fault",
@@ -34,7 +32,7 @@ CASES = {
         generator_config={"files_per_class": 6, "length": 2048},
         data={
             "feature_extraction_name": "Generic_128Input_RAW_128Feature_1Frame",
-            "variables": ["current_a"],
+            "variables": ["current_a", "current_b", "current_c"],
             "target_columns": ["torque"],
         },
         model="REGR_1k_NPU",
@@ -161,7 +159,6 @@ def test_task_end_to_end(task, tmp_path):
 def test_two_process_training(tmp_path):
     """num_gpus: 2 on a machine without CUDA runs 2 CPU processes with gloo; rank 0 writes once."""
     cfg = make_config(tmp_path, "classification", num_gpus=2, training_epochs=1)
-    cfg["data_processing_feature_extraction"]["variables"] = 3
     cfg["testing"]["enable"] = False
     path = write_yaml(tmp_path / "ddp.yaml", cfg)
     assert main([str(path)]) == 0
@@ -179,7 +176,6 @@ def _command(path: Path, *extra: str) -> list[str]:
 def test_resume_of_killed_run_matches_uninterrupted_run(tmp_path):
     epochs = 6
     cfg = make_config(tmp_path, "classification", training_epochs=epochs)
-    cfg["data_processing_feature_extraction"]["variables"] = 3
     path = write_yaml(tmp_path / "cls.yaml", cfg)
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
