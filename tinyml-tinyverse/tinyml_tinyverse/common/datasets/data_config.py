@@ -119,14 +119,8 @@ def _check_names(key: str, names: Any, registry) -> list[str]:
     return list(names)
 
 
-def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
-    """Merge ``cfg`` over the defaults (and a preset) and check it; returns a new dict.
-
-    Raises :class:`ConfigError` for an unknown key (with the closest key), a wrong type, a value
-    out of range, or an unknown transform or preset name (with the closest names).
-    Validating an already validated dict returns an equal dict.
-    """
-    cfg = dict(cfg or {})
+def _merge(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then the preset named by ``feature_extraction_name``, then the user's keys."""
     for key in cfg:
         if key not in DATA_CONFIG_DEFAULTS:
             close = difflib.get_close_matches(key, list(DATA_CONFIG_DEFAULTS), n=1)
@@ -136,6 +130,7 @@ def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
             )
     out = dict(DATA_CONFIG_DEFAULTS)
     name = cfg.get("feature_extraction_name")
+    user = dict(cfg)
     if name is not None:
         if not isinstance(name, str):
             raise _err("feature_extraction_name", f"must be a preset name or Custom_<name>, got {name!r}")
@@ -146,30 +141,32 @@ def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
                 raise ConfigError(
                     f"{SECTION}.feature_extraction_name: {e}. Or name it Custom_<name> to use feat_ext_transform"
                 ) from None
-    out.update({k: v for k, v in cfg.items() if k != "feat_ext_transform" or v or name is None})
+            if not user.get("feat_ext_transform"):
+                user.pop("feat_ext_transform", None)  # an empty list keeps the preset's steps
+    out.update(user)
+    return out
+
+
+def _check_transforms(out: dict[str, Any]) -> None:
     out["data_proc_transforms"] = _check_names(
         "data_proc_transforms", out["data_proc_transforms"], DATA_PROC_REGISTRY
     )
     out["feat_ext_transform"] = _check_names(
         "feat_ext_transform", out["feat_ext_transform"], FEATURE_REGISTRY
-    )
-    if not out["feat_ext_transform"]:
-        out["feat_ext_transform"] = ["RAW_FE"]
+    ) or ["RAW_FE"]
     if out["data_proc_transforms"].count("SimpleWindow") > 1:
         raise _err("data_proc_transforms", "lists SimpleWindow more than once")
     if out["feat_ext_transform"].count("CONCAT") > 1:
         raise _err("feat_ext_transform", "lists CONCAT more than once")
 
+
+def _check_numbers(out: dict[str, Any]) -> None:
     for key in ("frame_size", "num_frame_concat", "concat_stride", "horizon"):
         if not _is_int(out[key]) or out[key] < 1:
             raise _err(key, f"must be a whole number >= 1, got {out[key]!r}")
-    if out["feature_size_per_frame"] is not None and (
-        not _is_int(out["feature_size_per_frame"]) or out["feature_size_per_frame"] < 1
-    ):
-        raise _err(
-            "feature_size_per_frame",
-            f"must be a whole number >= 1 or null, got {out['feature_size_per_frame']!r}",
-        )
+    fs = out["feature_size_per_frame"]
+    if fs is not None and (not _is_int(fs) or fs < 1):
+        raise _err("feature_size_per_frame", f"must be a whole number >= 1 or null, got {fs!r}")
     if not _is_number(out["stride_size"]) or not 0 < out["stride_size"] <= 1:
         raise _err("stride_size", f"is a fraction of frame_size in (0, 1], got {out['stride_size']!r}")
     for key in ("sampling_rate", "new_sr"):
@@ -180,45 +177,54 @@ def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
             raise _err(key, f"must be a number, got {out[key]!r}")
     if out["q15_full_scale"] <= 0:
         raise _err("q15_full_scale", f"must be positive, got {out['q15_full_scale']!r}")
+
+
+def _check_choices(out: dict[str, Any]) -> None:
     if not isinstance(out["output_2d"], bool):
         raise _err("output_2d", f"must be true or false, got {out['output_2d']!r}")
-    if out["nan_policy"] not in NAN_POLICIES:
-        raise _err("nan_policy", f"must be one of {', '.join(NAN_POLICIES)}, got {out['nan_policy']!r}")
-    if out["target_reduction"] not in TARGET_REDUCTIONS:
-        raise _err(
-            "target_reduction",
-            f"must be one of {', '.join(TARGET_REDUCTIONS)}, got {out['target_reduction']!r}",
-        )
+    for key, choices in (("nan_policy", NAN_POLICIES), ("target_reduction", TARGET_REDUCTIONS)):
+        if out[key] not in choices:
+            raise _err(key, f"must be one of {', '.join(choices)}, got {out[key]!r}")
+    aug = out["augmentation"]
+    if aug is not None and not isinstance(aug, (dict, list, str)):
+        raise _err("augmentation", f"must be a dict or the path of a YAML file, got {aug!r}")
+
+
+def _normalise_columns(out: dict[str, Any]) -> None:
+    """Check the column keys and give lists a single form (one name -> [name])."""
     _check_columns("variables", out["variables"], allow_int=True)
     _check_columns("target_columns", out["target_columns"], allow_int=False)
     _check_columns("forecast_variables", out["forecast_variables"], allow_int=False)
-    if out["time_columns"] is None:
-        out["time_columns"] = []
-    if not isinstance(out["time_columns"], (list, tuple)):
-        out["time_columns"] = [out["time_columns"]]
-    out["time_columns"] = list(out["time_columns"])
+    tc = out["time_columns"]
+    out["time_columns"] = [] if tc is None else list(tc) if isinstance(tc, (list, tuple)) else [tc]
     for key in ("target_columns", "forecast_variables"):
         if isinstance(out[key], (str, int)):
             out[key] = [out[key]]
     if isinstance(out["variables"], tuple):
         out["variables"] = list(out["variables"])
+
+
+def _check_gain(out: dict[str, Any]) -> None:
     gv = out["gain_variations"]
-    if gv is not None:
-        ranges = gv.values() if isinstance(gv, dict) else [gv]
-        for r in ranges:
-            if (
-                not isinstance(r, (list, tuple))
-                or len(r) != 2
-                or not all(_is_number(v) for v in r)
-                or r[0] > r[1]
-            ):
-                raise _err("gain_variations", f"each range is [low, high] with low <= high, got {r!r}")
-        out["gain_variations"] = {k: list(v) for k, v in gv.items()} if isinstance(gv, dict) else list(gv)
-    if "GainVariation" in out["data_proc_transforms"] and gv is None:
-        raise _err(
-            "gain_variations", "GainVariation is listed but gain_variations is not set; e.g. [0.8, 1.2]"
-        )
-    if "Downsample" in out["data_proc_transforms"] or "DownSample" in out["data_proc_transforms"]:
+    if gv is None:
+        if "GainVariation" in out["data_proc_transforms"]:
+            raise _err(
+                "gain_variations", "GainVariation is listed but gain_variations is not set; e.g. [0.8, 1.2]"
+            )
+        return
+    for r in gv.values() if isinstance(gv, dict) else [gv]:
+        if (
+            not isinstance(r, (list, tuple))
+            or len(r) != 2
+            or not all(_is_number(v) for v in r)
+            or r[0] > r[1]
+        ):
+            raise _err("gain_variations", f"each range is [low, high] with low <= high, got {r!r}")
+    out["gain_variations"] = {k: list(v) for k, v in gv.items()} if isinstance(gv, dict) else list(gv)
+
+
+def _check_combinations(out: dict[str, Any]) -> None:
+    if {"Downsample", "DownSample"} & set(out["data_proc_transforms"]):
         if not out["sampling_rate"] or not out["new_sr"]:
             raise _err("new_sr", "Downsample needs both sampling_rate and new_sr (Hz)")
         if out["new_sr"] > out["sampling_rate"]:
@@ -227,7 +233,20 @@ def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
         raise _err(
             "num_frame_concat", f"is {out['num_frame_concat']} but feat_ext_transform has no CONCAT; add it"
         )
-    aug = out["augmentation"]
-    if aug is not None and not isinstance(aug, (dict, str)):
-        raise _err("augmentation", f"must be a dict or the path of a YAML file, got {aug!r}")
+
+
+def validate_data_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge ``cfg`` over the defaults (and a preset) and check it; returns a new dict.
+
+    Raises :class:`ConfigError` for an unknown key (with the closest key), a wrong type, a value
+    out of range, or an unknown transform or preset name (with the closest names).
+    Validating an already validated dict returns an equal dict.
+    """
+    out = _merge(dict(cfg or {}))
+    _check_transforms(out)
+    _check_numbers(out)
+    _check_choices(out)
+    _normalise_columns(out)
+    _check_gain(out)
+    _check_combinations(out)
     return out

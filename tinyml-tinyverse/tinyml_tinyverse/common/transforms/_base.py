@@ -15,7 +15,7 @@ folder that registers a transform makes it usable by name with no other edit::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -48,18 +48,14 @@ class FrameContext:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def take(self, index: np.ndarray) -> FrameContext:
-        """The context of the rows ``index`` (used when a transform drops or regroups rows)."""
+        """The context of the rows ``index`` (same rng, statistics and flags)."""
         labels = None if self.labels is None else self.labels[index]
-        return FrameContext(
-            self.file_ids[index],
-            self.starts[index],
-            self.stops[index],
-            labels,
-            self.class_names,
-            self.training,
-            self.fit,
-            self.rng,
-            self.stats,
+        return replace(
+            self,
+            file_ids=self.file_ids[index],
+            starts=self.starts[index],
+            stops=self.stops[index],
+            labels=labels,
         )
 
 
