@@ -36,6 +36,14 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 
+def log(*msg: Any) -> None:
+    """Print on rank 0 only (through tqdm, so progress bars stay intact)."""
+    if is_main_process():
+        from tqdm import tqdm
+
+        tqdm.write(" ".join(str(m) for m in msg))
+
+
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto`` -> the local GPU when there is one, else CPU; ``cuda`` without a GPU is an error."""
     from tinyml_tinyverse.common.errors import ConfigError

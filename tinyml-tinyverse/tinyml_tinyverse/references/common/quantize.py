@@ -37,7 +37,10 @@ def qat_finetune(
         qat_default_lr,
     )
 
-    from .train_base import auto_batch_size, evaluate, log, make_train_loader, train_one_epoch
+    from .data_setup import auto_batch_size, make_train_loader
+    from .distributed import log
+    from .evaluation import evaluate
+    from .train_base import train_one_epoch
 
     device = torch.device(args.device if not str(args.device).startswith("cuda") else "cuda")
     train, val = splits["train"], splits["val"]
@@ -96,7 +99,7 @@ def quantize_best_model(
     """Quantize the best float model and write the quantized artifacts; returns the summary section."""
     from tinyml_tinyverse.common.quantization import quantize_onnx
 
-    from .train_base import log
+    from .distributed import log
 
     qdir = quantization_dir(args)
     qdir.mkdir(parents=True, exist_ok=True)

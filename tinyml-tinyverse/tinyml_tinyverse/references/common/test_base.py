@@ -54,7 +54,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
     from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
 
-    from .train_base import read_data_config, with_target_names
+    from .data_setup import read_data_config, with_target_names
 
     task = get_task(task_name)
     out_dir = Path(args.output_dir)
@@ -86,7 +86,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         model, _ = ckpt.load_best_model(args.reference_model)
         import torch
 
-        from .train_base import predict
+        from .evaluation import predict
 
         ref = predict(model, split.X, torch.device("cpu")).reshape(outputs.shape)
         diff = float(np.max(np.abs(ref - outputs)) / max(1.0, float(np.max(np.abs(ref)))))

@@ -10,16 +10,13 @@ summary, and quantization when asked. What differs between tasks lives in ``task
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 from tqdm import tqdm
 
@@ -28,10 +25,21 @@ from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, T
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from . import onnx_export
-from .artifacts import write_csv, write_model_aux_h, write_yaml
+from .artifacts import write_csv
+from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_data_config: public here too)
+    auto_batch_size,
+    auto_workers,
+    epoch_augmenter,
+    load_splits,
+    make_train_loader,
+    read_data_config,
+    with_target_names,
+)
+from .distributed import log
+from .evaluation import evaluate, predict  # noqa: F401  (predict: public here too)
+from .model_setup import build_model, check_model_task, check_output_shape, exportable
 from .optim import build_optimizer, build_scheduler
 from .output_scaling import ScaledOutput, fold_output_scale
-from .plots import plot_curves
 from .tasks import Task, get_task
 
 # -- arguments --------------------------------------------------------------------------------------
@@ -90,15 +98,6 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     return p
 
 
-# -- set-up helpers ---------------------------------------------------------------------------------
-
-
-def log(*msg: Any) -> None:
-    """Print on rank 0 only."""
-    if dist_utils.is_main_process():
-        tqdm.write(" ".join(str(m) for m in msg))
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch, and ask torch for deterministic kernels."""
     random.seed(seed)
@@ -107,150 +106,6 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
-
-
-def auto_batch_size(n_train: int) -> int:
-    """A power of two giving about 32 steps per epoch, between 8 and 256."""
-    size = 8
-    while size * 2 <= min(256, n_train / 32):
-        size *= 2
-    return size
-
-
-def auto_workers(n_train: int, requested: int = -1) -> int:
-    """``requested`` if >= 0; else 0 for small in-memory data, ``min(4, cpus - 1)`` for large."""
-    if requested >= 0:
-        return requested
-    if n_train < 20000:
-        return 0  # worker start-up would cost more than indexing in-memory arrays
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
-
-
-def read_data_config(args: argparse.Namespace, task: str) -> dict:
-    """The validated data config from ``--data-config`` (plus ``--horizon`` for forecasting)."""
-    from tinyml_tinyverse.common.datasets import validate_data_config
-
-    cfg: dict = {}
-    if args.data_config:
-        path = Path(args.data_config)
-        if not path.is_file():
-            raise ConfigError(f"--data-config {path} does not exist")
-        try:
-            cfg = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--data-config {path} is not valid YAML: {exc}") from exc
-        if not isinstance(cfg, dict):
-            raise ConfigError(
-                f"--data-config {path} must hold a mapping of data_config keys, not {type(cfg).__name__}"
-            )
-    if task == "forecasting" and args.horizon and not cfg.get("horizon"):
-        cfg["horizon"] = args.horizon
-    return validate_data_config(cfg)
-
-
-def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:
-    """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
-    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
-
-    info = read_dataset_info(args.dataset_dir)
-    listed = info.splits
-    if not listed.get("train"):
-        raise DataError(
-            f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
-        )
-    splits = {}
-    for name in ("train", "val", "test"):
-        if listed.get(name):
-            split = load_split(
-                args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir, seed=args.seed
-            )
-            splits[name] = with_target_names(split, info.target_columns)
-    train = splits["train"]
-    if "val" not in splits:
-        log("warning: the validation split is empty; the best epoch is chosen on the training split")
-        splits["val"] = train
-    if "test" not in splits:
-        splits["test"] = dataclasses.replace(
-            train, X=train.X[:0], y=train.y[:0], file_ids=train.file_ids[:0], files=[]
-        )
-    return splits
-
-
-def check_model_task(name: str, task: str) -> None:
-    """A zoo model made for another task is an error that lists the models made for this one."""
-    from tinyml_tinyverse.common.models import MODEL_REGISTRY
-
-    model_task = getattr(MODEL_REGISTRY[name], "task", None)  # unknown name: error with close matches
-    if model_task and model_task != task:
-        fits = [n for n in MODEL_REGISTRY.names() if getattr(MODEL_REGISTRY[n], "task", None) == task]
-        raise ModelError(
-            f"--model {name} is made for {model_task}, not {task}; use one of: {', '.join(fits)}"
-        )
-
-
-def with_target_names(split: Any, target_columns: list[str]) -> Any:
-    """Regression / forecasting splits named after their target columns (for plots and model_aux.h)."""
-    y = np.asarray(split.y)
-    n_out = y.shape[-1] if y.ndim >= 2 else 0
-    if split.class_names or not target_columns or len(target_columns) != n_out:
-        return split
-    return dataclasses.replace(split, class_names=[str(c) for c in target_columns])
-
-
-def build_model(args: argparse.Namespace, model_kwargs: dict) -> tuple[nn.Module, dict]:
-    """The model and the keyword arguments that rebuild it (``config`` included)."""
-    from tinyml_tinyverse.common.models import get_model, load_model_config
-
-    config = load_model_config(args.model_config, args.model) if args.model_config else None
-    kwargs = {"config": config, **model_kwargs}
-    return get_model(args.model, **kwargs), kwargs
-
-
-def check_output_shape(model: nn.Module, x: np.ndarray, target: np.ndarray, model_name: str) -> None:
-    """Fail early, naming the model, when its output cannot be compared with the targets."""
-    model.eval()
-    with torch.no_grad():
-        out = model(torch.from_numpy(x[:2]))
-    want = tuple(target.shape[1:]) if target.ndim > 1 else ()
-    got = tuple(out.shape[1:])
-    if (want and np.prod(got) != np.prod(want)) or (not want and len(got) != 1):
-        raise ModelError(f"model {model_name} outputs {list(out.shape)} for input {list(x[:2].shape)}, but the targets are {list(target[:2].shape)}; "
-                         "choose a model made for this task or fix its model config")  # fmt: skip
-
-
-class BatchIndexed(torch.utils.data.Dataset):
-    """Tensors indexed by a whole batch of indices at once (no per-sample Python overhead)."""
-
-    def __init__(self, *tensors: torch.Tensor):
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(self.tensors[0])
-
-    def __getitem__(self, idx) -> tuple[torch.Tensor, ...]:
-        idx = torch.as_tensor(idx)
-        return tuple(t[idx] for t in self.tensors)
-
-
-def make_train_loader(
-    x: np.ndarray, y: np.ndarray | None, batch_size: int, seed: int, workers: int, device: torch.device
-):
-    """A loader of shuffled batches (``DistributedSampler``: one shard per rank, reshuffled by ``set_epoch``)."""
-    tensors = [torch.from_numpy(np.ascontiguousarray(x))] + (
-        [] if y is None else [torch.from_numpy(np.ascontiguousarray(y))]
-    )
-    dataset = BatchIndexed(*tensors)
-    sampler = torch.utils.data.DistributedSampler(
-        dataset, num_replicas=dist_utils.get_world_size(), rank=dist_utils.get_rank(), shuffle=True, seed=seed
-    )
-    per_rank = len(sampler)
-    drop_last = per_rank >= 2 * batch_size  # never a lone last sample (batch norm needs two)
-    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=drop_last)
-    loader = torch.utils.data.DataLoader(
-        dataset, sampler=batches, batch_size=None, num_workers=workers,
-        persistent_workers=workers > 0, pin_memory=device.type == "cuda",
-    )  # fmt: skip
-    return loader, sampler
 
 
 # -- one epoch --------------------------------------------------------------------------------------
@@ -311,51 +166,6 @@ def train_one_epoch(
     return result
 
 
-@torch.no_grad()
-def predict(
-    model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 256, shard: bool = False
-) -> np.ndarray:
-    """Model outputs for ``x`` in order; ``shard``: each rank runs a slice and all ranks get all outputs."""
-    model = ckpt.unwrap(model)
-    model.eval()
-    n = len(x)
-    lo, hi = 0, n
-    if shard and dist_utils.get_world_size() > 1:
-        bounds = np.linspace(0, n, dist_utils.get_world_size() + 1).astype(int)
-        lo, hi = bounds[dist_utils.get_rank()], bounds[dist_utils.get_rank() + 1]
-    outs = []
-    for i in range(lo, hi, batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(x[i : min(i + batch_size, hi)])).to(device)
-        outs.append(model(xb).float().cpu().numpy())
-    part = np.concatenate(outs) if outs else None
-    if shard and dist_utils.get_world_size() > 1:
-        parts = [p for p in dist_utils.all_gather_objects(part) if p is not None]
-        return np.concatenate(parts)
-    return part if part is not None else np.zeros((0,), np.float32)
-
-
-def evaluate(
-    model: nn.Module,
-    split: Any,
-    task: Task,
-    loss_fn: nn.Module,
-    device: torch.device,
-    state: dict | None = None,
-    shard: bool = True,
-) -> tuple[dict, np.ndarray]:
-    """Loss and task metrics of ``model`` on a whole split (sharded over ranks); returns ``(metrics, outputs)``."""
-    outputs = predict(model, split.X, device, shard=shard)
-    target = torch.from_numpy(np.asarray(task.targets(split)))
-    out_t = (
-        torch.from_numpy(outputs).reshape(target.shape)
-        if not isinstance(loss_fn, nn.CrossEntropyLoss)
-        else torch.from_numpy(outputs)
-    )
-    loss = float(loss_fn.cpu()(out_t, target))
-    loss_fn.to(device)
-    return {"loss": loss, **task.metrics(outputs, split, state or {})}, outputs
-
-
 # -- the whole run ----------------------------------------------------------------------------------
 
 
@@ -367,21 +177,6 @@ def _log_row(epoch: int, lr: float, train: dict, val: dict, task: Task, seconds:
     row[f"val_{task.primary_metric}"] = val[task.primary_metric]
     row["seconds"] = round(seconds, 3)
     return row
-
-
-def _plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: int) -> None:
-    epochs = [r["epoch"] for r in history]
-    plot_curves(
-        out_dir / "loss_curve.png",
-        epochs,
-        {"train": [r["train_loss"] for r in history], "val": [r["val_loss"] for r in history]},
-        "loss",
-        best_epoch,
-    )
-    curves = {f"val {task.primary_metric}": [r[f"val_{task.primary_metric}"] for r in history]}
-    if "train_accuracy" in history[0] and task.primary_metric == "accuracy":
-        curves = {"train accuracy": [r["train_accuracy"] for r in history], **curves}
-    plot_curves(out_dir / "metric_curve.png", epochs, curves, task.primary_metric, best_epoch)
 
 
 def fit(args: argparse.Namespace, task_name: str) -> dict:
@@ -488,7 +283,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             break
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
-        augment = _augmenter(
+        augment = epoch_augmenter(
             data_config, args.seed * 1000 + epoch * dist_utils.get_world_size() + dist_utils.get_rank()
         )
         lr = optimizer.param_groups[0]["lr"]
@@ -530,8 +325,10 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             f"the validation {task.primary_metric} was never a number (NaN): training diverged; lower --lr"
         )
     model.load_state_dict(best_state)
+    from .report import finish_run
+
     final = fold_output_scale(model.cpu(), torch.from_numpy(np.ascontiguousarray(train.X[:8])))
-    summary = _finish(
+    summary = finish_run(
         args,
         task,
         final,
@@ -544,126 +341,6 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         batch_size,
     )
     return summary
-
-
-def exportable(model: nn.Module, check_x: np.ndarray, device: torch.device) -> tuple[nn.Module, dict]:
-    """The model to save and export: target standardization folded in where it can be; else the
-    inner model plus ``output_scale`` metadata that :func:`checkpoint.load_best_model` re-applies."""
-    model = ckpt.unwrap(model)
-    folded = fold_output_scale(model, torch.from_numpy(np.ascontiguousarray(check_x)).to(device))
-    if isinstance(folded, ScaledOutput):
-        scale = {"mean": folded.mean.cpu().tolist(), "std": folded.std.cpu().tolist()}
-        return folded.model, {"output_scale": scale}
-    return folded, {}
-
-
-def _augmenter(data_config: dict, seed: int):
-    """This epoch's training augmenter (``None`` when the data config asks for none)."""
-    aug = data_config.get("augmentation")
-    if not aug:
-        return None
-    from tinyml_tinyverse.common.augmenters import build_augmenter
-
-    return build_augmenter(aug, seed)
-
-
-def _finish(
-    args,
-    task: Task,
-    model: nn.Module,
-    splits: dict,
-    data_config: dict,
-    loss_fn,
-    history,
-    best_epoch,
-    stopped_early,
-    batch_size,
-) -> dict:
-    """Rank 0 after training: best-epoch metrics, test analysis, plots, ONNX, summary, quantization."""
-    cpu = torch.device("cpu")
-    out_dir = Path(args.output_dir)
-    test_dir = Path(args.test_output_dir or out_dir)
-    test_dir.mkdir(parents=True, exist_ok=True)
-    train, val, test = splits["train"], splits["val"], splits["test"]
-    _plot_history(out_dir, history, task, best_epoch)
-
-    val_metrics, val_out = evaluate(model, val, task, loss_fn, cpu, shard=False)
-    state = task.fit_state(val_out, val)
-    val_metrics, _ = evaluate(model, val, task, loss_fn, cpu, state, shard=False)
-    input_shape = list(train.X.shape[1:])
-    summary: dict[str, Any] = {
-        "task": task.name,
-        "model": args.model,
-        "input_shape": input_shape,
-        "class_names": task.class_names(train),
-        "num_train": len(train.X), "num_val": len(val.X), "num_test": len(test.X),
-        "epochs_run": len(history), "best_epoch": best_epoch, "stopped_early": stopped_early,
-        "primary_metric": task.primary_metric, "primary_metric_mode": task.mode,
-        "batch_size": batch_size, "optimizer": args.optimizer, "lr": args.lr, "lr_scheduler": args.lr_scheduler,
-        "seed": args.seed, "world_size": args.world_size,
-        "val": val_metrics,
-    }  # fmt: skip
-    if state:
-        summary["anomaly_threshold"] = state
-    if len(test.X):
-        test_metrics, test_out = evaluate(model, test, task, loss_fn, cpu, state, shard=False)
-        summary["test"] = test_metrics
-        summary["test_plots"] = task.plots(test_dir, test_out, test, state, test_metrics)
-        extra = task.analysis(test_dir, test_out, test, state, test_metrics)
-        summary["test"].update({k: v for k, v in extra.items() if v})
-    else:
-        log("warning: the test split is empty; no test metrics")
-
-    onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / "model.onnx", opset=args.opset)
-    check_x = (test if len(test.X) else val).X[:32]
-    summary["onnx"] = {
-        "path": "model.onnx",
-        "opset": args.opset,
-        "max_rel_diff_vs_torch": onnx_export.check_parity(onnx_path, model, check_x),
-    }
-    write_model_aux_h(out_dir / "model_aux.h", summary["class_names"], task.name)
-
-    if args.quantization:
-        from .quantize import quantize_best_model
-
-        summary["quantization"] = quantize_best_model(args, task, model, splits, loss_fn, state, summary)
-    write_yaml(out_dir / "summary.yaml", summary)
-    _print_table(summary, task)
-    return summary
-
-
-def _print_table(summary: dict, task: Task) -> None:
-    keys = [
-        k
-        for k in (
-            "accuracy",
-            "f1_macro",
-            "roc_auc",
-            "mae",
-            "rmse",
-            "r2",
-            "smape",
-            "precision",
-            "recall",
-            "f1",
-            "loss",
-        )
-        if k in summary["val"]
-    ]
-    rows = [(f"val (best epoch {summary['best_epoch']})", summary["val"])]
-    if "test" in summary:
-        rows.append(("test", summary["test"]))
-    if "quantization" in summary and "test" in summary["quantization"]:
-        rows.append(("test, quantized", summary["quantization"]["test"]))
-    log("\n" + "split".ljust(22) + "".join(k.rjust(11) for k in keys))
-    for name, m in rows:
-        log(
-            name.ljust(22)
-            + "".join(
-                (f"{m[k]:11.4f}" if isinstance(m.get(k), float) else str(m.get(k, "-")).rjust(11))
-                for k in keys
-            )
-        )
 
 
 def run_cli(get_parser, main) -> None:

@@ -1,0 +1,139 @@
+"""Data for a training run: the data config, the splits, the batch size, the loader, augmentation."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from tinyml_tinyverse.common.errors import ConfigError, DataError
+
+from . import distributed as dist_utils
+from .distributed import log
+
+
+def auto_batch_size(n_train: int) -> int:
+    """A power of two giving about 32 steps per epoch, between 8 and 256."""
+    size = 8
+    while size * 2 <= min(256, n_train / 32):
+        size *= 2
+    return size
+
+
+def auto_workers(n_train: int, requested: int = -1) -> int:
+    """``requested`` if >= 0; else 0 for small in-memory data, ``min(4, cpus - 1)`` for large."""
+    if requested >= 0:
+        return requested
+    if n_train < 20000:
+        return 0  # worker start-up would cost more than indexing in-memory arrays
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def read_data_config(args: argparse.Namespace, task: str) -> dict:
+    """The validated data config from ``--data-config`` (plus ``--horizon`` for forecasting)."""
+    from tinyml_tinyverse.common.datasets import validate_data_config
+
+    cfg: dict = {}
+    if args.data_config:
+        path = Path(args.data_config)
+        if not path.is_file():
+            raise ConfigError(f"--data-config {path} does not exist")
+        try:
+            cfg = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--data-config {path} is not valid YAML: {exc}") from exc
+        if not isinstance(cfg, dict):
+            raise ConfigError(
+                f"--data-config {path} must hold a mapping of data_config keys, not {type(cfg).__name__}"
+            )
+    if task == "forecasting" and args.horizon and not cfg.get("horizon"):
+        cfg["horizon"] = args.horizon
+    return validate_data_config(cfg)
+
+
+def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:
+    """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
+    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
+
+    info = read_dataset_info(args.dataset_dir)
+    listed = info.splits
+    if not listed.get("train"):
+        raise DataError(
+            f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
+        )
+    splits = {}
+    for name in ("train", "val", "test"):
+        if listed.get(name):
+            split = load_split(
+                args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir, seed=args.seed
+            )
+            splits[name] = with_target_names(split, info.target_columns)
+    train = splits["train"]
+    if "val" not in splits:
+        log("warning: the validation split is empty; the best epoch is chosen on the training split")
+        splits["val"] = train
+    if "test" not in splits:
+        splits["test"] = dataclasses.replace(
+            train, X=train.X[:0], y=train.y[:0], file_ids=train.file_ids[:0], files=[]
+        )
+    return splits
+
+
+def with_target_names(split: Any, target_columns: list[str]) -> Any:
+    """Regression / forecasting splits named after their target columns (for plots and model_aux.h)."""
+    y = np.asarray(split.y)
+    n_out = y.shape[-1] if y.ndim >= 2 else 0
+    if split.class_names or not target_columns or len(target_columns) != n_out:
+        return split
+    return dataclasses.replace(split, class_names=[str(c) for c in target_columns])
+
+
+class BatchIndexed(torch.utils.data.Dataset):
+    """Tensors indexed by a whole batch of indices at once (no per-sample Python overhead)."""
+
+    def __init__(self, *tensors: torch.Tensor):
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, idx) -> tuple[torch.Tensor, ...]:
+        idx = torch.as_tensor(idx)
+        return tuple(t[idx] for t in self.tensors)
+
+
+def make_train_loader(
+    x: np.ndarray, y: np.ndarray | None, batch_size: int, seed: int, workers: int, device: torch.device
+):
+    """A loader of shuffled batches (``DistributedSampler``: one shard per rank, reshuffled by ``set_epoch``)."""
+    tensors = [torch.from_numpy(np.ascontiguousarray(x))] + (
+        [] if y is None else [torch.from_numpy(np.ascontiguousarray(y))]
+    )
+    dataset = BatchIndexed(*tensors)
+    sampler = torch.utils.data.DistributedSampler(
+        dataset, num_replicas=dist_utils.get_world_size(), rank=dist_utils.get_rank(), shuffle=True, seed=seed
+    )
+    per_rank = len(sampler)
+    drop_last = per_rank >= 2 * batch_size  # never a lone last sample (batch norm needs two)
+    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=drop_last)
+    loader = torch.utils.data.DataLoader(
+        dataset, sampler=batches, batch_size=None, num_workers=workers,
+        persistent_workers=workers > 0, pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    return loader, sampler
+
+
+def epoch_augmenter(data_config: dict, seed: int):
+    """This epoch's training augmenter (``None`` when the data config asks for none)."""
+    aug = data_config.get("augmentation")
+    if not aug:
+        return None
+    from tinyml_tinyverse.common.augmenters import build_augmenter
+
+    return build_augmenter(aug, seed)
