@@ -240,3 +240,19 @@ def test_dataset_stage_work_is_reused_by_training(tmp_path, monkeypatch):
     for split in ("train", "val", "test"):  # what a trainer does, with its own seed
         load_split(tmp_path / "o", split, "classification", CFG, seed=17)
     assert calls == []
+
+
+def test_sub_folders_in_class_folders_and_macos_litter(tmp_path):
+    root = make_classes(tmp_path / "d")
+    write_csv(root / "classes" / "a" / "subject7" / "deep.csv", rec(48, 99), ["ax", "ay"])
+    (root / "classes" / "a" / "._a0.csv").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (root / "classes" / ".DS_Store").write_bytes(b"\x00")
+    (root / "__MACOSX").mkdir()
+    info = prepare_dataset(root, tmp_path / "o", "classification", data_config=CFG, plots=False)
+    used = sorted(sum(info.splits.values(), []))
+    assert "a/subject7/deep.csv" in used and not any("._" in f for f in used)
+    assert info.class_names == ["a", "b"]
+    split = next(s for s in ("train", "val", "test") if "a/subject7/deep.csv" in info.splits[s])
+    data = load_split(tmp_path / "o", split, "classification", CFG)
+    i = data.files.index("a/subject7/deep.csv")
+    assert set(data.y[data.file_ids == i].tolist()) == {0}

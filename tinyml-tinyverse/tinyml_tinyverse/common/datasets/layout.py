@@ -30,8 +30,16 @@ class Layout:
     by_class: bool
 
 
-def _data_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+def _is_data_file(p: Path) -> bool:
+    """A recording: a supported suffix, not hidden (macOS zips add ``._name.csv`` files)."""
+    return p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
+
+
+def _data_files(folder: Path, recursive: bool = False) -> list[Path]:
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if _is_data_file(p))
+    hidden = lambda p: any(part.startswith((".", "_")) for part in p.relative_to(folder).parts[:-1])  # noqa: E731
+    return sorted(p for p in folder.rglob("*") if _is_data_file(p) and not hidden(p))
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -71,13 +79,13 @@ def list_data_files(layout: Layout) -> list[str]:
     for d in _visible_dirs(layout.data_dir):
         if d.name == "annotations":
             continue
-        files = _data_files(d)
+        files = _data_files(d, recursive=True)  # classes/<label>/<any sub folders>/<recording>
         if not files:
             raise DataError(
                 f"{d}: the class folder {d.name!r} holds no {'/'.join(DATA_SUFFIXES)} files; "
                 "add recordings or remove the folder"
             )
-        out += [f"{d.name}/{p.name}" for p in files]
+        out += [p.relative_to(layout.data_dir).as_posix() for p in files]
     if not out:
         raise DataError(f"{layout.data_dir}: no class folders with recordings found")
     return out
