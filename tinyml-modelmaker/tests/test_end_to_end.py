@@ -132,6 +132,7 @@ def test_task_end_to_end(task, tmp_path):
         "compilation/artifacts/user_input_config.h",
     ):
         assert (root / rel).is_file(), rel
+    assert list((root / "dataset").glob("*.png")), "dataset plots"
     assert list((root / "training" / "base").glob("*.png")), "training plots"
     assert list((root / "testing" / "float").glob("*.png")), "test plots"
     assert len(read_log(root / "training/base/training_log.csv")) == 2

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("\ninterrupted; continue this run with --resume (and the same --run-name)", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         return 130
 
 

@@ -17,7 +17,7 @@ import yaml
 from tinyml_tinyverse.common.errors import ConfigError
 
 from ...config import dump_yaml, plain
-from ...run_folder import RunPaths, open_run_folder
+from ...run_folder import RunPaths, open_run_folder, project_dir
 from . import compilation, datasets
 from .constants import task_of
 from .model_check import check_model, check_model_name, input_channels_known
@@ -171,10 +171,9 @@ def _report_config_changes(paths: RunPaths, config: dict) -> None:
 
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
+    # the model is checked before the run folder exists, so a rejected model leaves nothing behind
     model_figures = None
-    if config["training"][
-        "enable"
-    ]:  # before the run folder exists, so a rejected model leaves nothing behind
+    if config["training"]["enable"]:
         check_model_name(config)
         if input_channels_known(config):
             model_figures = check_model(config)
@@ -197,16 +196,23 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     summary.pop("model_check", None)
     if model_figures is not None:
         summary["model_check"] = model_figures
+    run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
     for stage in STAGES:
+        if config[stage]["enable"]:
+            print(f"\n== {stage} ==")
         t0 = time.perf_counter()
         try:
             status = STAGE_FUNCTIONS[stage](current)
+        except KeyboardInterrupt:
+            current.record(stage, INTERRUPTED, time.perf_counter() - t0)
+            print(f"\n{stage}: interrupted; continue with --resume --run-name {run_name}")
+            raise
         except BaseException as exc:
             current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
             raise
         current.record(stage, status, time.perf_counter() - t0)
         if status == INTERRUPTED:
-            print(f"{stage}: interrupted; continue with --resume --run-name {paths.root.name}")
+            print(f"{stage}: interrupted; continue with --resume --run-name {run_name}")
             break
     summary["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     dump_yaml(summary, paths.summary)
