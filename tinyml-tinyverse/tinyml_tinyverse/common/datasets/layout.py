@@ -38,8 +38,11 @@ def _is_data_file(p: Path) -> bool:
 def _data_files(folder: Path, recursive: bool = False) -> list[Path]:
     if not recursive:
         return sorted(p for p in folder.iterdir() if _is_data_file(p))
-    hidden = lambda p: any(part.startswith((".", "_")) for part in p.relative_to(folder).parts[:-1])  # noqa: E731
-    return sorted(p for p in folder.rglob("*") if _is_data_file(p) and not hidden(p))
+
+    def in_hidden_folder(p: Path) -> bool:
+        return any(part.startswith((".", "_")) for part in p.relative_to(folder).parts[:-1])
+
+    return sorted(p for p in folder.rglob("*") if _is_data_file(p) and not in_hidden_folder(p))
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
