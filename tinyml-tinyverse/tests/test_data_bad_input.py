@@ -210,3 +210,10 @@ def test_a_failed_preparation_does_not_look_prepared(tmp_path):
     with pytest.raises(ConfigError, match="gain_variations names classes"):
         prep(root, tmp_path, cfg=cfg)  # fails while processing the splits, after the checks
     assert not (tmp_path / "out" / "dataset_info.yaml").exists()
+
+
+def test_loading_with_a_larger_frame_than_prepared(tmp_path):
+    root = make_classes(tmp_path / "d", n=64)
+    prep(root, tmp_path)
+    with pytest.raises(DataError, match="no recording of the train split is long enough.*frame_size=128"):
+        load_split(tmp_path / "out", "train", "classification", {"frame_size": 128})

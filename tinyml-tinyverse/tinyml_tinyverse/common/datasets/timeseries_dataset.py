@@ -339,6 +339,16 @@ def load_split(
         recs, cfg, class_names=names, training=training, fit=fit, stats=train_stats, seed=seed
     )
     X, file_ids = feats.X, feats.file_ids
+    empty = len(files) - len(np.unique(file_ids))
+    if len(X) == 0:
+        raise DataError(
+            f"{dataset_dir}: no recording of the {split} split is long enough for one example with this data "
+            f"config (frame_size={cfg['frame_size']}, num_frame_concat={cfg['num_frame_concat']}); lower them"
+        )
+    if empty:
+        log.warning(
+            "%d recordings of the %s split are too short for one example and are left out", empty, split
+        )
     if task in ("classification", "anomalydetection"):
         y = np.array([recs[i].label for i in file_ids], np.int64)
     else:
