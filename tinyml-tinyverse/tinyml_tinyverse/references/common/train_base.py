@@ -4,7 +4,8 @@
 pass, and ``fit(args, task)`` runs the whole thing: data, model, optimizer, the epoch loop with the
 best epoch chosen on the validation metric, early stopping, an atomic checkpoint every epoch and
 exact resume, then (rank 0 only) the test split of the best epoch, plots, the ONNX export and the
-summary, and quantization when asked. What differs between tasks lives in ``tasks.py``.
+summary, and quantization when asked (``report.py``, ``quantize.py``). The set-up lives in
+``data_setup.py`` and ``model_setup.py``; what differs between tasks lives in ``tasks.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .evaluation import evaluate, predict  # noqa: F401  (predict: public here t
 from .model_setup import build_model, check_model_task, check_output_shape, exportable
 from .optim import build_optimizer, build_scheduler
 from .output_scaling import ScaledOutput, fold_output_scale
+from .report import finish_run
 from .tasks import Task, get_task
 
 # -- arguments --------------------------------------------------------------------------------------
@@ -179,6 +181,30 @@ def _log_row(epoch: int, lr: float, train: dict, val: dict, task: Task, seconds:
     return row
 
 
+def restore(
+    path: Path, args: argparse.Namespace, task: Task, model: nn.Module, optimizer, scheduler
+) -> tuple:
+    """Load ``checkpoint.pt`` into the model, optimizer, scheduler and RNGs; returns
+    ``(next epoch, history, best metric, best epoch, best weights)``."""
+    state = ckpt.load(path)
+    if state.get("model_name") != args.model or state.get("task") != task.name:
+        raise ConfigError(f"--resume {path} holds a {state.get('task')} run of {state.get('model_name')}, "
+                          f"not {task.name} of {args.model}; give the checkpoint of this run or drop --resume")  # fmt: skip
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+    log(f"resumed from {path} after epoch {state['epoch']} (best epoch {state['best_epoch']})")
+    return (
+        state["epoch"] + 1,
+        list(state["history"]),
+        state["best_metric"],
+        state["best_epoch"],
+        state["best_state"],
+    )
+
+
 def fit(args: argparse.Namespace, task_name: str) -> dict:
     """Train, pick the best epoch, test it, export it; returns the summary (rank 0; ``{}`` elsewhere)."""
     task = get_task(task_name)
@@ -253,19 +279,9 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     start_epoch, history, best_metric, best_epoch, best_state = 1, [], None, 0, None
     resume_path = ckpt.resolve_resume(args.resume, out_dir)
     if resume_path is not None:
-        state = ckpt.load(resume_path)
-        if state.get("model_name") != args.model or state.get("task") != task.name:
-            raise ConfigError(
-                f"--resume {resume_path} holds a {state.get('task')} run of {state.get('model_name')}, not {task.name} of {args.model}"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        start_epoch, history = state["epoch"] + 1, list(state["history"])
-        best_metric, best_epoch, best_state = state["best_metric"], state["best_epoch"], state["best_state"]
-        log(f"resumed from {resume_path} after epoch {state['epoch']} (best epoch {best_epoch})")
+        start_epoch, history, best_metric, best_epoch, best_state = restore(
+            resume_path, args, task, model, optimizer, scheduler
+        )
 
     train_model = model
     if args.distributed:
@@ -325,8 +341,6 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             f"the validation {task.primary_metric} was never a number (NaN): training diverged; lower --lr"
         )
     model.load_state_dict(best_state)
-    from .report import finish_run
-
     final = fold_output_scale(model.cpu(), torch.from_numpy(np.ascontiguousarray(train.X[:8])))
     summary = finish_run(
         args,
