@@ -358,9 +358,13 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
 
 
 def run_cli(get_parser, main) -> None:
-    """``python -m ...train``: parse, run, print TinyMLError messages without a traceback."""
+    """``python -m ...train``: parse, run; a TinyMLError prints as one line, Ctrl-C says how to resume."""
     args = get_parser().parse_args()
     try:
         main(args)
     except TinyMLError as exc:
         raise SystemExit(f"error: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit(
+            "interrupted; the last finished epoch is in checkpoint.pt: add --resume auto to continue"
+        ) from None
