@@ -38,16 +38,16 @@ class Run:
         self.summary = summary
         self.resume = resume
         self.task = task_of(config["common"]["task_type"])
-        self._dataset_dir: Path | None = None
+        self.prepared_dataset: Path | None = None
 
     def stage_done_before(self, stage: str) -> bool:
         return self.resume and self.summary.get("stages", {}).get(stage, {}).get("status") == DONE
 
     def dataset_dir(self) -> Path:
         """The prepared data of this run (from this run's dataset stage, or left by an earlier one)."""
-        if self._dataset_dir is None:
-            self._dataset_dir = datasets.prepared_dir(self.config, self.paths)
-        return self._dataset_dir
+        if self.prepared_dataset is None:
+            self.prepared_dataset = datasets.prepared_dir(self.config, self.paths)
+        return self.prepared_dataset
 
     def record(self, stage: str, status: str, seconds: float, **extra: Any) -> None:
         self.summary.setdefault("stages", {})[stage] = {
@@ -66,7 +66,7 @@ def stage_dataset(run: Run) -> str:
         print("dataset: done in the run being resumed; reusing it")
         return DONE
     run.summary["dataset"] = datasets.run(run.config, run.paths)
-    run._dataset_dir = run.paths.dataset
+    run.prepared_dataset = run.paths.dataset
     return DONE
 
 
@@ -115,6 +115,8 @@ def stage_testing(run: Run) -> str:
         results["quantized"] = trainer.test(
             run.config, run.paths, dataset_dir, qdq, run.paths.testing / "quantized"
         )
+    elif run.config["training"]["quantization"]:
+        print(f"testing: no {qdq}; only the float model is tested")
     run.summary["testing"] = {
         name: {k: r.get(k) for k in ("metrics", "max_rel_diff_vs_reference", "num_samples") if k in r}
         for name, r in results.items()

@@ -37,9 +37,13 @@ def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
 
 
 def train_argv(
-    config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool, progress: bool = True
+    config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool, progress: bool | None = None
 ) -> list[str]:
-    """The reference ``train.py`` arguments of a resolved config."""
+    """The reference ``train.py`` arguments of a resolved config.
+
+    ``progress``: progress bars per epoch; default: when stderr is a terminal (a log file gets the
+    one-line-per-epoch summary only).
+    """
     tr = config["training"]
     argv = [
         "--dataset-dir", str(dataset_dir),
@@ -69,7 +73,7 @@ def train_argv(
     argv += model_config_arg(config, paths)
     if tr["resume"]:
         argv += ["--resume", "auto"]
-    if not progress:
+    if not (sys.stderr.isatty() if progress is None else progress):
         argv.append("--no-progress")
     return argv
 
