@@ -4,6 +4,21 @@ static inline float tm_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
+static inline int32_t tm_kfirst(int32_t i0, int32_t d)
+{
+    if (i0 >= 0) {
+        return 0;
+    }
+    return d == 1 ? -i0 : (-i0 + d - 1) / d;
+}
+
+static inline int32_t tm_klast(int32_t i0, int32_t n, int32_t k, int32_t d)
+{
+    const int32_t last = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
+    return last < k ? last : k;
+}
+
 /* @section conv */
 typedef struct {
     int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
@@ -15,30 +30,45 @@ static void tm_conv(const tm_conv_t *p, const float *x, float *y)
 {
     const int32_t cin_g = p->cin / p->groups;
     const int32_t cout_g = p->cout / p->groups;
+    const int32_t plane = p->ih * p->iw;
+    const int32_t ksize = p->kh * p->kw;
+    const int32_t one_d = p->kw == 1 && p->iw == 1;
+    const int32_t dh = p->dh;
     int32_t oc, oy, ox, ic, ky, kx;
     for (oc = 0; oc < p->cout; ++oc) {
-        const int32_t c0 = (oc / cout_g) * cin_g;
+        const float *xg = x + (oc / cout_g) * cin_g * plane;
+        const float *wo = p->w + oc * cin_g * ksize;
+        float *yo = y + oc * p->oh * p->ow;
         for (oy = 0; oy < p->oh; ++oy) {
+            const int32_t iy0 = oy * p->sh - p->pt;
+            const int32_t ky0 = tm_kfirst(iy0, p->dh);
+            const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
             for (ox = 0; ox < p->ow; ++ox) {
+                const int32_t ix0 = ox * p->sw - p->pl;
+                const int32_t kx0 = tm_kfirst(ix0, p->dw);
+                const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 float acc = p->bias[oc];
                 for (ic = 0; ic < cin_g; ++ic) {
-                    const float *xc = x + (c0 + ic) * p->ih * p->iw;
-                    const float *wk = p->w + (oc * cin_g + ic) * p->kh * p->kw;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-                        if (iy < 0 || iy >= p->ih) {
-                            continue;
+                    const float *xc = xg + ic * plane;
+                    const float *wc = wo + ic * ksize;
+                    if (one_d) {
+                        const float *xp = xc + iy0 + ky0 * dh;
+                        const float *wp = wc + ky0;
+                        const float *wend = wc + ky1;
+                        while (wp < wend) {
+                            acc += *xp * *wp++;
+                            xp += dh;
                         }
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            const int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-                            if (ix < 0 || ix >= p->iw) {
-                                continue;
-                            }
-                            acc += xc[iy * p->iw + ix] * wk[ky * p->kw + kx];
+                        continue;
+                    }
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const float *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
+                        for (kx = kx0; kx < kx1; ++kx) {
+                            acc += xr[kx * p->dw] * wc[ky * p->kw + kx];
                         }
                     }
                 }
-                y[(oc * p->oh + oy) * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
+                yo[oy * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
             }
         }
     }

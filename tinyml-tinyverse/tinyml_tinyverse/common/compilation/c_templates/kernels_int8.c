@@ -24,6 +24,21 @@ static inline int64_t tm_round_div(int64_t a, int64_t b)
     return q;
 }
 
+/* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
+static inline int32_t tm_kfirst(int32_t i0, int32_t d)
+{
+    if (i0 >= 0) {
+        return 0;
+    }
+    return d == 1 ? -i0 : (-i0 + d - 1) / d;
+}
+
+static inline int32_t tm_klast(int32_t i0, int32_t n, int32_t k, int32_t d)
+{
+    const int32_t last = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
+    return last < k ? last : k;
+}
+
 /* @section conv */
 typedef struct {
     int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
@@ -36,31 +51,46 @@ static void tm_conv(const tm_conv_t *p, const int8_t *x, int8_t *y)
 {
     const int32_t cin_g = p->cin / p->groups;
     const int32_t cout_g = p->cout / p->groups;
+    const int32_t plane = p->ih * p->iw;
+    const int32_t ksize = p->kh * p->kw;
+    const int32_t one_d = p->kw == 1 && p->iw == 1;
+    const int32_t in_zp = p->in_zp;
+    const int32_t dh = p->dh;
     int32_t oc, oy, ox, ic, ky, kx;
     for (oc = 0; oc < p->cout; ++oc) {
-        const int32_t c0 = (oc / cout_g) * cin_g;
+        const int8_t *xg = x + (oc / cout_g) * cin_g * plane;
+        const int8_t *wo = p->w + oc * cin_g * ksize;
+        int8_t *yo = y + oc * p->oh * p->ow;
         for (oy = 0; oy < p->oh; ++oy) {
+            const int32_t iy0 = oy * p->sh - p->pt;
+            const int32_t ky0 = tm_kfirst(iy0, p->dh);
+            const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
             for (ox = 0; ox < p->ow; ++ox) {
+                const int32_t ix0 = ox * p->sw - p->pl;
+                const int32_t kx0 = tm_kfirst(ix0, p->dw);
+                const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 int32_t acc = p->bias[oc];
                 for (ic = 0; ic < cin_g; ++ic) {
-                    const int8_t *xc = x + (c0 + ic) * p->ih * p->iw;
-                    const int8_t *wk = p->w + (oc * cin_g + ic) * p->kh * p->kw;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-                        if (iy < 0 || iy >= p->ih) {
-                            continue;
+                    const int8_t *xc = xg + ic * plane;
+                    const int8_t *wc = wo + ic * ksize;
+                    if (one_d) {
+                        const int8_t *xp = xc + iy0 + ky0 * dh;
+                        const int8_t *wp = wc + ky0;
+                        const int8_t *wend = wc + ky1;
+                        while (wp < wend) {
+                            acc += ((int32_t)*xp - in_zp) * (int32_t)*wp++;
+                            xp += dh;
                         }
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            const int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-                            if (ix < 0 || ix >= p->iw) {
-                                continue;
-                            }
-                            acc += ((int32_t)xc[iy * p->iw + ix] - p->in_zp) * (int32_t)wk[ky * p->kw + kx];
+                        continue;
+                    }
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const int8_t *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
+                        for (kx = kx0; kx < kx1; ++kx) {
+                            acc += ((int32_t)xr[kx * p->dw] - in_zp) * wc[ky * p->kw + kx];
                         }
                     }
                 }
-                y[(oc * p->oh + oy) * p->ow + ox] =
-                    tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+                yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
             }
         }
     }
@@ -91,31 +121,41 @@ static void tm_conv_packed(const tm_conv_packed_t *p, const int8_t *x, int8_t *y
 {
     const int32_t cin_g = p->cin / p->groups;
     const int32_t cout_g = p->cout / p->groups;
+    const int32_t plane = p->ih * p->iw;
+    const int32_t ksize = p->kh * p->kw;
+    const int32_t one_d = p->kw == 1 && p->iw == 1;
+    const int32_t in_zp = p->in_zp;
+    const int32_t dh = p->dh;
     int32_t oc, oy, ox, ic, ky, kx;
     for (oc = 0; oc < p->cout; ++oc) {
-        const int32_t c0 = (oc / cout_g) * cin_g;
+        const int8_t *xg = x + (oc / cout_g) * cin_g * plane;
+        int8_t *yo = y + oc * p->oh * p->ow;
         for (oy = 0; oy < p->oh; ++oy) {
+            const int32_t iy0 = oy * p->sh - p->pt;
+            const int32_t ky0 = tm_kfirst(iy0, p->dh);
+            const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
             for (ox = 0; ox < p->ow; ++ox) {
+                const int32_t ix0 = ox * p->sw - p->pl;
+                const int32_t kx0 = tm_kfirst(ix0, p->dw);
+                const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 int32_t acc = p->bias[oc];
                 for (ic = 0; ic < cin_g; ++ic) {
-                    const int8_t *xc = x + (c0 + ic) * p->ih * p->iw;
-                    const int32_t w0 = (oc * cin_g + ic) * p->kh * p->kw;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int32_t iy = oy * p->sh - p->pt + ky * p->dh;
-                        if (iy < 0 || iy >= p->ih) {
-                            continue;
+                    const int8_t *xc = xg + ic * plane;
+                    const int32_t w0 = (oc * cin_g + ic) * ksize;
+                    if (one_d) {
+                        for (ky = ky0; ky < ky1; ++ky) {
+                            acc += ((int32_t)xc[iy0 + ky * dh] - in_zp) * tm_wget(p->w, w0 + ky, p->wbits);
                         }
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            const int32_t ix = ox * p->sw - p->pl + kx * p->dw;
-                            if (ix < 0 || ix >= p->iw) {
-                                continue;
-                            }
-                            acc += ((int32_t)xc[iy * p->iw + ix] - p->in_zp) * tm_wget(p->w, w0 + ky * p->kw + kx, p->wbits);
+                        continue;
+                    }
+                    for (ky = ky0; ky < ky1; ++ky) {
+                        const int8_t *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
+                        for (kx = kx0; kx < kx1; ++kx) {
+                            acc += ((int32_t)xr[kx * p->dw] - in_zp) * tm_wget(p->w, w0 + ky * p->kw + kx, p->wbits);
                         }
                     }
                 }
-                y[(oc * p->oh + oy) * p->ow + ox] =
-                    tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+                yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
             }
         }
     }
