@@ -87,3 +87,28 @@ def test_existing_run_folder_cli_error(dataset_only, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "dataset: done in the run being resumed" in out
     assert "config differs" in out and "training.training_epochs: 50 -> 3" in out
+
+
+def test_user_zip_and_prepared_dataset_reuse(dataset_only, tmp_path):
+    """Bring your own data as a .zip; a later project trains on that prepared folder with dataset.enable: false."""
+    import shutil
+
+    from tinyml_tinyverse.common.datasets.generators import generate_motor_fault
+
+    raw = generate_motor_fault(tmp_path / "recordings", files_per_class=3, length=2048, seed=3)
+    archive = shutil.make_archive(str(tmp_path / "vibration"), "zip", raw)
+    cfg = copy.deepcopy(dataset_only)
+    cfg["dataset"] = {"input_data_path": archive}
+    summary = _run(cfg)
+    assert summary["dataset"]["files_per_split"] == {"train": 4, "val": 4, "test": 4}
+    prepared = tmp_path / "projects" / "vibration" / "run" / "r1" / "dataset"
+    assert (prepared / "dataset_info.yaml").is_file()
+    assert not list(tmp_path.glob("recordings/annotations")), "nothing is written into the user's data"
+
+    reuse = copy.deepcopy(cfg)
+    reuse["dataset"] = {"enable": False, "dataset_name": "reuse", "input_data_path": str(prepared)}
+    reuse["training"] = {"model_name": "CLS_1k_NPU", "training_epochs": 1, "quantization": 0}
+    summary = _run(reuse)
+    assert summary["stages"]["dataset"]["status"] == "skipped"
+    assert summary["stages"]["training"]["status"] == "done"
+    assert summary["training"]["num_train"] > 0
