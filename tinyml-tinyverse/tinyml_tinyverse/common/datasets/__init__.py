@@ -1,10 +1,18 @@
 """Time-series datasets: formats, checks, splits, processing, caching, generators and reports.
 
-Public API::
+Public API (docs/data_formats.md, docs/feature_extraction.md)::
 
-    from tinyml_tinyverse.common.datasets import (DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP,
-        validate_data_config, prepare_dataset, load_split, model_input_kwargs,
-        write_user_input_config_h, SplitData, DatasetInfo)
+    DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP               # every data config key, its default and meaning
+    validate_data_config(cfg) -> dict                    # defaults + preset + checks (ConfigError)
+    prepare_dataset(input_data_path, output_dir, task, *, split_type="amongst_files",
+                    split_factor=(0.6, 0.2, 0.2), seed=42, data_config=None, plots=True) -> DatasetInfo
+    read_dataset_info(dataset_dir) -> DatasetInfo
+    load_split(dataset_dir, split, task, data_config, *, cache_dir=None, training=None, seed=0) -> SplitData
+    model_input_kwargs(data_config, dataset_dir=None) -> dict(input_features=H | (H, W), variables=C)
+    write_user_input_config_h(data_config, path, stats=None) -> Path
+
+Command lines: ``python -m tinyml_tinyverse.common.datasets`` (check a dataset),
+``...datasets.generators`` (generated data), ``...datasets.ucr_converter`` (UCR/UEA files).
 """
 
 from .data_config import DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP, TASKS, validate_data_config
