@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import yaml
@@ -56,6 +57,32 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_project(
+    config: str | os.PathLike | dict,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    run_name: str | None = None,
+    resume: bool = False,
+) -> dict:
+    """Run a project from Python: a YAML path or a config dict, ``--set`` style overrides.
+
+    Returns the run summary (also written to ``run_summary.yaml``). User errors raise
+    :class:`~tinyml_tinyverse.common.errors.TinyMLError`. Models registered in ``MODEL_REGISTRY``
+    by the calling script are usable (single-process training; ``num_gpus > 1`` starts new processes).
+    """
+    from tinyml_modelmaker.ai_modules.registry import get_runner
+
+    overrides = list(overrides)
+    if run_name is not None:
+        overrides.append("common.run_name=" + json.dumps(run_name))
+    if resume:
+        overrides.append("training.resume=true")
+    resolved = resolve_config(config, overrides)
+    runner = get_runner(resolved["common"]["target_module"])
+    source = os.fspath(config) if isinstance(config, (str, os.PathLike)) else ""
+    return runner.run(resolved, resume=resume, source=source)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 done, 2 user error)."""
     args = get_args_parser().parse_args(argv)
@@ -71,19 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             get_args_parser().print_usage(sys.stderr)
             print("tinyml-modelmaker: error: give a project YAML file (or --describe)", file=sys.stderr)
             return EXIT_USER_ERROR
-        overrides = list(args.overrides)
-        if args.run_name is not None:
-            overrides.append("common.run_name=" + json.dumps(args.run_name))
-        if args.resume:
-            overrides.append("training.resume=true")
-        config = resolve_config(args.config, overrides)
         if args.check:
+            overrides = list(args.overrides)
+            if args.run_name is not None:
+                overrides.append("common.run_name=" + json.dumps(args.run_name))
+            config = resolve_config(args.config, overrides)
             sys.stdout.write(yaml.safe_dump(plain(config), sort_keys=False, default_flow_style=None))
             return 0
-        from tinyml_modelmaker.ai_modules.registry import get_runner
-
-        runner = get_runner(config["common"]["target_module"])
-        runner.run(config, resume=args.resume, source=args.config)
+        run_project(args.config, args.overrides, run_name=args.run_name, resume=args.resume)
         return 0
     except TinyMLError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
