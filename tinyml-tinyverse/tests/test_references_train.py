@@ -166,6 +166,34 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     assert on_disk["input_shape"] == list(x.shape[1:])
     assert on_disk["class_names"] == NAMES[task]
     assert f"#define TINYML_NUM_CLASSES {len(NAMES[task])}" in (out / "model_aux.h").read_text()
+    if task == "anomalydetection":
+        threshold = on_disk["anomaly_threshold"]["threshold"]
+        assert f"#define TINYML_AD_THRESHOLD {threshold:.9g}f" in (out / "model_aux.h").read_text()
+        import subprocess
+
+        c = tmp_path / "ad.c"
+        c.write_text(
+            '#include "model_aux.h"\n#include <stdio.h>\nint main(void){printf("%.9g %s\\n", (double)TINYML_AD_THRESHOLD, tinyml_class_names[1]);return 0;}\n'
+        )
+        subprocess.run(
+            [
+                "gcc",
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-I",
+                str(out),
+                str(c),
+                "-o",
+                str(tmp_path / "ad"),
+            ],
+            check=True,
+        )
+        printed = subprocess.run(
+            [str(tmp_path / "ad")], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert float(printed[0]) == pytest.approx(threshold, rel=1e-6) and printed[1] == "Anomaly"
     assert on_disk["val"][PRIMARY[task]] == pytest.approx(summary["val"][PRIMARY[task]])
     log = artifacts.read_csv(out / "training_log.csv")
     assert [int(r["epoch"]) for r in log] == [1, 2]

@@ -66,8 +66,11 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def write_model_aux_h(path: str | os.PathLike, class_names: Sequence[str], task: str) -> None:
-    """``model_aux.h``: the class count and the class names in label order, for the firmware."""
+def write_model_aux_h(
+    path: str | os.PathLike, class_names: Sequence[str], task: str, anomaly_threshold: float | None = None
+) -> None:
+    """``model_aux.h``: the class count and the class names in label order, for the firmware; for
+    anomaly detection also the threshold on the mean squared reconstruction error of a window."""
     names = [str(n) for n in class_names]
     guard = "TINYML_MODEL_AUX_H"
     lines = [
@@ -78,6 +81,11 @@ def write_model_aux_h(path: str | os.PathLike, class_names: Sequence[str], task:
         f'#define TINYML_MODEL_TASK "{task}"',
         f"#define TINYML_NUM_CLASSES {len(names)}",
     ]
+    if anomaly_threshold is not None:
+        lines += [
+            "/* a window is an anomaly when the mean of (output - input)^2 over its values exceeds this */",
+            f"#define TINYML_AD_THRESHOLD {float(anomaly_threshold):.9g}f",
+        ]
     used: set[str] = set()
     for i, name in enumerate(names):
         macro = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").upper() or str(i)

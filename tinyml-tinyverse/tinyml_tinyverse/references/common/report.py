@@ -86,7 +86,7 @@ def finish_run(
         "opset": args.opset,
         "max_rel_diff_vs_torch": onnx_export.check_parity(onnx_path, model, check_x),
     }
-    write_model_aux_h(out_dir / "model_aux.h", summary["class_names"], task.name)
+    write_model_aux_h(out_dir / "model_aux.h", summary["class_names"], task.name, state.get("threshold"))
 
     if args.quantization:
         from .quantize import quantize_best_model
