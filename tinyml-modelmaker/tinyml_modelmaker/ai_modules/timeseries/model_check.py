@@ -92,6 +92,7 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
         "parameters": int(params),
         "weight_bytes_estimate": int(weight_bytes),
         "input_shape": list(input_shape),
+        "num_outputs_assumed": _CHECK_NUM_CLASSES,  # the real count comes from the data
     }
     if weight_bytes > device.flash_bytes:
         raise CompilationError(
