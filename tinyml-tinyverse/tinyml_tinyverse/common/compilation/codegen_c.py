@@ -171,13 +171,24 @@ def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> G
     precision = "int8" if isinstance(model, QuantizedGraph) else "float"
     em = _Emitter(model, precision, pack_sub_byte)
     nodes = model.nodes
-    sizes = {n.output: _size(em.shape(n.output)) * em.elem for n in nodes}
-    steps = [([i for i in n.inputs], n.output) for n in nodes]
-    lives = lifetimes(steps, list(model.output_names), sizes, external={model.input_name})
+    # tensors are written once, so a reshape's output can share its input's memory (no copy)
+    root: dict[str, str] = {}
+    for n in nodes:
+        if n.op == "reshape":
+            root[n.output] = root.get(n.inputs[0], n.inputs[0])
+
+    def base(name: str) -> str:
+        return root.get(name, name)
+
+    sizes = {base(n.output): _size(em.shape(n.output)) * em.elem for n in nodes}
+    steps = [([base(i) for i in n.inputs], base(n.output)) for n in nodes]
+    lives = lifetimes(steps, [base(o) for o in model.output_names], sizes, external={model.input_name})
     offsets, arena_bytes = plan_arena(lives, align=4)
     largest_io = 0
     for n in nodes:
-        io = sizes[n.output] + sum(_size(em.shape(i)) * em.elem for i in set(n.inputs) if not em.is_const(i))
+        io = _size(em.shape(n.output)) * em.elem + sum(
+            _size(em.shape(i)) * em.elem for i in set(n.inputs) if not em.is_const(i)
+        )
         largest_io = max(largest_io, io)
     # no plan can beat the largest total of tensors alive at one step
     lower = max(
@@ -185,6 +196,7 @@ def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> G
     )
 
     def ptr(name: str) -> str:
+        name = base(name)
         if name == model.input_name:
             return "in"
         if em.is_const(name):
@@ -381,7 +393,7 @@ def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
             offset += inner
         em.calls.append("\n".join(lines))
     elif op == "reshape":
-        em.calls.append(f"    {comment}\n    memcpy({y}, {x}, {n_out * em.elem});")
+        em.calls.append(f"    {comment} /* shares its input's memory */")
     elif op == "transpose":
         em.need("transpose")
         perm = [int(i) for i in a["perm"]]
