@@ -116,7 +116,7 @@ def test_npu_classifier_int8_on_f28p55(npu_model, tmp_path):
     assert isinstance(report, CompileReport)
     assert report.passed and report.precision == "int8" and report.max_abs_diff == 0
     assert report.npu_check == "passed"
-    assert report.num_vectors == 6  # two per class
+    assert report.num_vectors == 12  # four per class
     art = tmp_path / "artifacts"
     assert report.artifacts_dir == art and not (tmp_path / "artifacts.partial").exists()
     for name in (
@@ -142,7 +142,7 @@ def test_npu_classifier_int8_on_f28p55(npu_model, tmp_path):
 
     # the harness is a real program: run it again and read its verdict
     proc = toolchain.run_binary(tmp_path / "build" / "tinyml_harness")
-    assert proc.returncode == 0 and "TINYML_TEST PASS: 6 of 6 vectors bit-exact" in proc.stdout
+    assert proc.returncode == 0 and "TINYML_TEST PASS: 12 of 12 vectors bit-exact" in proc.stdout
 
     mem = json.loads((tmp_path / "memory_report.json").read_text())
     assert mem == json.loads(json.dumps(report.memory))
@@ -189,7 +189,7 @@ def test_task_models_bit_exact(name, model, shape, mode, bits, preset, tmp_path)
     report = compile_model(
         q, tmp_path / "out", target_device="CORTEX_M7", test_vectors=dict(x=x), preset_name=preset
     )
-    assert report.passed and report.max_abs_diff == 0 and report.num_vectors == 8
+    assert report.passed and report.max_abs_diff == 0 and report.num_vectors == 16
     header = (tmp_path / "out" / "artifacts" / "tinyml_model.h").read_text()
     out_shape = list(q.output_shapes[0])
     assert f"#define TINYML_MODEL_OUTPUT0_SHAPE {{{', '.join(map(str, out_shape))}}}" in header

@@ -167,7 +167,11 @@ def _write_user_input_config(data_config, path: Path, notes: list[str]) -> None:
         )
         logger.warning(notes[-1])
         return
-    write_user_input_config_h(data_config, path)
+    try:
+        write_user_input_config_h(data_config, path)
+    except ConfigError as exc:
+        notes.append(f"user_input_config.h not written: {exc}")
+        logger.warning(notes[-1])
 
 
 def compile_model(

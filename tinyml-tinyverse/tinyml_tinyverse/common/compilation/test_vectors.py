@@ -6,8 +6,8 @@ import numpy as np
 
 from .codegen_c import GeneratedModel, c_array, fmt_float
 
-MAX_VECTORS = 16
-PER_CLASS = 2
+MAX_VECTORS = 32
+PER_CLASS = 4
 
 
 def select_vectors(x: np.ndarray, y: np.ndarray | None, max_vectors: int = MAX_VECTORS) -> np.ndarray:
