@@ -130,7 +130,11 @@ def extract_features(
         lengths.append(x.shape[0])
     n_ch = recordings[0].x.shape[1] if recordings else 1
     size = int(cfg["frame_size"])
-    x = np.concatenate(frames).astype(np.float32) if frames else np.zeros((0, n_ch, size), np.float32)
+    x = (
+        np.concatenate(frames).astype(np.float32, copy=False)
+        if frames
+        else np.zeros((0, n_ch, size), np.float32)
+    )
     ctx.file_ids = np.concatenate(file_ids) if file_ids else np.zeros(0, np.int64)
     ctx.starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
     ctx.stops = ctx.starts + size
