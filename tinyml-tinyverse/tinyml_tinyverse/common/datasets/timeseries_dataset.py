@@ -116,6 +116,15 @@ def prepare_dataset(
     output_dir.mkdir(parents=True, exist_ok=True)
     files = single or list_data_files(layout)
     class_names = class_names_of(files, task, layout.data_dir)
+    gain = cfg["gain_variations"]
+    if isinstance(gain, dict):
+        known = ANOMALY_CLASS_NAMES if task == "anomalydetection" else class_names
+        unknown = sorted(set(gain) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"data_processing_feature_extraction.gain_variations names classes {unknown} that the data "
+                f"does not have; its classes are {known}"
+            )
     if split_type == "within_files":
         splits = {s: list(files) for s in SPLITS}
     else:
