@@ -63,7 +63,7 @@ def stage_dataset(run: Run) -> str:
     if not run.config["dataset"]["enable"]:
         return SKIPPED
     if run.stage_done_before("dataset") and run.paths.dataset_info.is_file():
-        print("dataset: done in the run being resumed; reusing it")
+        print("dataset: done in the run being resumed; reusing it (start a new run to prepare it again)")
         return DONE
     run.summary["dataset"] = datasets.run(run.config, run.paths)
     run.prepared_dataset = run.paths.dataset
@@ -74,7 +74,7 @@ def stage_training(run: Run) -> str:
     if not run.config["training"]["enable"]:
         return SKIPPED
     if run.stage_done_before("training") and (run.paths.training_base / "summary.yaml").is_file():
-        print("training: done in the run being resumed; reusing it")
+        print("training: done in the run being resumed; reusing it (start a new run to train again)")
         return DONE
     import torch
 
