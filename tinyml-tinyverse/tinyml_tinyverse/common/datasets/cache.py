@@ -53,6 +53,6 @@ def save_cached(
         return
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f"{key}.tmp.npz"
+    tmp = cache_dir / f"{key}.{os.getpid()}.tmp.npz"  # one temp per process: ranks may write at once
     np.savez(tmp, __meta__=np.array(json.dumps(meta)), **arrays)
     os.replace(tmp, cache_dir / f"{key}.npz")
