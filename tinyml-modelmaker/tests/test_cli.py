@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
-from conftest import PACKAGE_ROOT, REPO_ROOT, write_yaml
+from conftest import PACKAGE_ROOT, REPO_ROOT, timed_run, write_yaml
 from tinyml_modelmaker.describe import describe
 from tinyml_modelmaker.run_tinyml_modelmaker import main
 from tinyml_tinyverse.common.errors import ConfigError
 
 SCRIPT = PACKAGE_ROOT / "tinyml_modelmaker" / "run_tinyml_modelmaker.py"
 START_UP_LIMIT_S = 2.0
-
-
-def timed_run(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
-    """Run ``cmd``; return the result, its wall time and its CPU time (user + system).
-
-    The limit is checked on CPU time, which does not grow when other jobs share the cores (as on CI);
-    the wall time is checked with head-room for that sharing.
-    """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PACKAGE_ROOT)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return proc, wall, cpu
 
 
 def test_bad_config_rejected_fast_without_torch(tmp_path, base_config):
