@@ -42,6 +42,7 @@ def test_too_large_for_flash(tmp_path, cfg, capsys):
     cfg["training"].update(model_name="CLS_55k_NPU", quantization=0)
     err = _fails(tmp_path, cfg, capsys)
     assert "CLS_55k_NPU" in err and "64 KiB flash of MSPM0L1306" in err and "KiB of 32-bit weights" in err
+    assert "training.quantization: 1 or 2" in err
 
 
 def test_unknown_model_gets_closest_names(tmp_path, cfg, capsys):

@@ -95,10 +95,15 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
         "num_outputs_assumed": _CHECK_NUM_CLASSES,  # the real count comes from the data
     }
     if weight_bytes > device.flash_bytes:
+        smaller = (
+            "quantize it (training.quantization: 1 or 2)"
+            if bits == 32
+            else "lower quantization_weight_bitwidth"
+        )
         raise CompilationError(
             f"training.model_name {name}: about {weight_bytes / 1024:.1f} KiB of {bits}-bit weights "
             f"({params} parameters) do not fit the {device.flash_kib:g} KiB flash of {device.name}; "
-            f"choose a smaller model, lower quantization_weight_bitwidth or a larger target_device"
+            f"choose a smaller model, {smaller}, or a larger target_device"
         )
     if device.has_npu and tr["quantization"]:  # the compiler checks every quantized model for an NPU target
         from tinyml_tinyverse.common.models.describe import check_model_npu
