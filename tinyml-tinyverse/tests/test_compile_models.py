@@ -273,3 +273,45 @@ def test_mismatch_against_reference_fails_the_compile(tmp_path, monkeypatch):
         compile_model(q, tmp_path / "out", target_device="CORTEX_M7")
     assert (tmp_path / "out" / "artifacts.partial" / "tinyml_model.c").is_file()
     assert not (tmp_path / "out" / "artifacts").exists()
+
+
+class Activations(nn.Module):
+    """Conv1d (N x C x L tensors) and element-wise activations that become int8 lookup tables."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv1d(2, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 16, 4)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.c(x), 0.1)
+        h = (
+            F.hardswish(h)
+            + F.elu(h)
+            + F.gelu(h)
+            + torch.abs(h) * F.hardsigmoid(h)
+            - F.gelu(h, approximate="tanh")
+        )
+        return self.fc(h.flatten(1))
+
+
+def test_conv1d_and_lookup_table_activations(tmp_path):
+    import onnxruntime as ort
+
+    path = export(Activations(), (2, 16), tmp_path / "act.onnx", opset=14)
+    x = data((2, 16))
+    assert (
+        compile_model(path, tmp_path / "float", target_device="CORTEX_M7", quantization=0).max_rel_diff
+        <= 1e-5
+    )
+    q = quantize_onnx(path, x)
+    assert sum(n.op == "lut" for n in q.nodes) == 7
+    assert (
+        compile_model(q, tmp_path / "int8", target_device="CORTEX_M7", test_vectors=dict(x=x)).max_abs_diff
+        == 0
+    )
+    session = ort.InferenceSession(
+        str(q.save_qdq_onnx(tmp_path / "act_qdq.onnx")), providers=["CPUExecutionProvider"]
+    )
+    y_ort = session.run(None, {session.get_inputs()[0].name: x})[0]
+    assert np.abs(y_ort - q.run_dequantized(x)[0]).max() <= q.output_scales[0] * 1.001

@@ -12,6 +12,7 @@ Ops of the float IR and their attributes:
   dense           params w [Nout, K], b [Nout]: y[..., n] = x[..., :] @ w[n] + b[n]; act
   maxpool/avgpool kernel(2) strides(2) pads(4) [count_include_pad]; global avg = full kernel
   clamp           lo, hi (Relu, Clip)          sigmoid, tanh, softmax(axis)
+  unary           function (an op of unary.UNARY_FUNCTIONS) and its attributes, e.g. LeakyRelu alpha
   add, sub, mul   two inputs (tensor or constant name), numpy broadcasting; act (add, sub)
   concat(axis)    reshape(shape per sample)    resize(index maps for H and W, nearest)    transpose(perm)
   batchnorm       params scale, shift (y = x * scale[c] + shift[c]); removed by fold passes
@@ -34,6 +35,7 @@ FLOAT_OPS = (
     "clamp",
     "sigmoid",
     "tanh",
+    "unary",
     "softmax",
     "add",
     "sub",
@@ -226,6 +228,11 @@ def run_float_node(node: Node, xs: list[np.ndarray]) -> np.ndarray:
         return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
     if op == "tanh":
         return np.tanh(x).astype(np.float32)
+    if op == "unary":
+        from .unary import unary_numpy
+
+        params = {k: v for k, v in a.items() if k != "function"}
+        return unary_numpy(a["function"], x, params).astype(np.float32)
     if op == "softmax":
         z = x.astype(np.float64)
         e = np.exp(z - z.max(axis=a["axis"], keepdims=True))

@@ -18,12 +18,13 @@ from onnx import numpy_helper
 
 from ..errors import CompilationError
 from .graph_ir import Graph, Node, run_float_node
+from .unary import UNARY_FUNCTIONS, unary_attrs
 
 SUPPORTED_OPS = (
     "Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Relu Clip "
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
     "Resize Upsample Identity Dropout Constant ReduceMean Gather Transpose"
-).split()
+).split() + [f for f in UNARY_FUNCTIONS if f != "GeluTanh"]
 # ops evaluated at import time when all their inputs are constants (shape arithmetic)
 _FOLDABLE = {
     "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape", "Identity",
@@ -298,6 +299,12 @@ class _Importer:
             raise CompilationError(
                 f"{_where(node)} is not supported by the compiler; supported ops: {', '.join(SUPPORTED_OPS)}"
             )
+        if op in UNARY_FUNCTIONS:
+            a = _attrs(node)
+            if op == "Gelu" and a.pop("approximate", b"none") in (b"tanh", "tanh"):
+                op = "GeluTanh"
+            self.add("unary", node, [node.input[0]], dict(function=op, **unary_attrs(op, a)))
+            return
         getattr(self, f"op_{op}")(node, _attrs(node))
 
     # -- op translators

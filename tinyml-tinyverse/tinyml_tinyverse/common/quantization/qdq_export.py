@@ -1,4 +1,4 @@
-"""Export a :class:`QuantizedGraph` as a QDQ ONNX model (opset 13) that onnxruntime runs.
+"""Export a :class:`QuantizedGraph` as a QDQ ONNX model (opset 14) that onnxruntime runs.
 
 Every activation is followed by ``QuantizeLinear -> DequantizeLinear`` with its scale and zero
 point; conv / dense weights are int8 initializers behind a per-channel ``DequantizeLinear`` and
@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-QDQ_OPSET = 13
+QDQ_OPSET = 14
 
 
 class _Builder:
@@ -168,8 +168,12 @@ def _export_node(b: _Builder, node, xs: list[str]) -> str:
         lo = b.init("clip_min", np.array((a["lo"] - zp) * s, np.float32))
         hi = b.init("clip_max", np.array((a["hi"] - zp) * s, np.float32))
         return b.node("Clip", [xs[0], lo, hi])
-    if op == "lut":
+    if op == "lut" and a["function"] in ("sigmoid", "tanh"):
         return b.node("Sigmoid" if a["function"] == "sigmoid" else "Tanh", [xs[0]])
+    if op == "lut" and a["function"] in ("Gelu", "GeluTanh"):
+        return _gelu(b, xs[0], a["function"] == "GeluTanh")
+    if op == "lut":
+        return b.node(a["function"], [xs[0]], **{k: float(v) for k, v in a.items() if k != "function"})
     if op == "softmax":
         return b.node("Softmax", [xs[0]], axis=int(a["axis"]))
     if op in ("add", "sub", "mul"):
@@ -188,3 +192,18 @@ def _export_node(b: _Builder, node, xs: list[str]) -> str:
             y = b.node("Gather", [y, b.init("index_w", np.array(a["index_w"], np.int64))], axis=3)
         return y
     raise NotImplementedError(f"QDQ export has no op {op!r} (node {node.name})")
+
+
+def _gelu(b: _Builder, x: str, tanh: bool) -> str:
+    """GELU from opset-14 ops: ``0.5 x (1 + erf(x / sqrt 2))`` or its tanh approximation."""
+
+    def c(v: float) -> str:
+        return b.init("gelu_c", np.array(v, np.float32))
+
+    if tanh:
+        cube = b.node("Mul", [b.node("Mul", [x, x]), x])
+        inner = b.node("Mul", [b.node("Add", [x, b.node("Mul", [cube, c(0.044715)])]), c(0.7978845608)])
+        t = b.node("Tanh", [inner])
+    else:
+        t = b.node("Erf", [b.node("Mul", [x, c(0.7071067812)])])
+    return b.node("Mul", [b.node("Mul", [x, c(0.5)]), b.node("Add", [t, c(1.0)])])

@@ -26,8 +26,9 @@ from .graph_ir import Graph, run_float
 from .onnx_import import import_onnx, load_onnx_model
 from .quantized_graph import QNode, QuantizedGraph
 from .rounding import common_shift_multipliers, quantize_multiplier, quantize_multipliers
+from .unary import unary_numpy
 
-OBSERVED_OPS = ("conv", "conv_transpose", "dense", "add", "sub", "mul", "concat")
+OBSERVED_OPS = ("conv", "conv_transpose", "dense", "add", "sub", "mul", "concat", "unary")
 PASS_THROUGH_OPS = ("maxpool", "avgpool", "clamp", "reshape", "resize", "transpose")
 FIXED_OUTPUT = {"sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0), "softmax": (1.0 / 256, -128)}
 SUPPORTED_BITWIDTHS = (8, 4, 2)
@@ -198,6 +199,13 @@ def _quantize_node(node, ins: list[dict], outq: dict, bits: int, mode: int) -> Q
         qn.attrs = dict(function=node.op)
         real = (np.arange(-128, 128) - zp_in) * s_in
         f = 1.0 / (1.0 + np.exp(-real)) if node.op == "sigmoid" else np.tanh(real)
+        qn.arrays = dict(table=np.clip(np.rint(f / s_out) + zp_out, -128, 127).astype(np.int8))
+    elif node.op == "unary":
+        qn.op = "lut"
+        qn.attrs = dict(a)
+        params = {k: v for k, v in a.items() if k != "function"}
+        real = (np.arange(-128, 128) - zp_in) * s_in
+        f = unary_numpy(a["function"], real, params)
         qn.arrays = dict(table=np.clip(np.rint(f / s_out) + zp_out, -128, 127).astype(np.int8))
     elif node.op == "softmax":
         qn.attrs = dict(axis=a["axis"])
