@@ -159,8 +159,10 @@ def test_task_end_to_end(task, tmp_path):
 
 def test_two_process_training(tmp_path):
     """num_gpus: 2 on a machine without CUDA runs 2 CPU processes with gloo; rank 0 writes once."""
-    cfg = make_config(tmp_path, "classification", num_gpus=2, training_epochs=1)
+    cfg = make_config(tmp_path, "classification", num_gpus=2, training_epochs=1)  # float: quantization 0
+    cfg["common"]["target_device"] = "CORTEX_M4F"
     cfg["testing"]["enable"] = False
+    cfg["compilation"]["enable"] = True  # the float model compiles to float C, checked to 1e-5
     path = write_yaml(tmp_path / "ddp.yaml", cfg)
     assert main([str(path)]) == 0
     root = run_dir(cfg)
@@ -168,6 +170,8 @@ def test_two_process_training(tmp_path):
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     assert summary["stages"]["training"]["status"] == "done"
     assert summary["training"]["test"]["accuracy"] > 0
+    compiled = summary["compilation"]
+    assert compiled["passed"] is True and compiled["precision"] != "int8" and compiled["max_rel_diff"] <= 1e-5
 
 
 def _command(path: Path, *extra: str) -> list[str]:
