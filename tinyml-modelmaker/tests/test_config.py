@@ -182,3 +182,11 @@ def test_example_configs_are_valid(example):
     cfg = resolve_config(example)
     assert cfg["dataset"]["input_data_path"].startswith("generated://")
     assert cfg["training"]["model_name"]
+
+
+def test_dataset_name_must_name_a_folder(base_config):
+    assert "it names a folder" in _error(_with(base_config, "dataset", "dataset_name", "my data/../x"))
+    assert (
+        resolve_config(_with(base_config, "dataset", "dataset_name", "motor-v2.1"))["dataset"]["dataset_name"]
+        == "motor-v2.1"
+    )

@@ -12,7 +12,9 @@ import os
 import re
 from typing import Any
 
+from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.registry import unknown_name_message
 
 from ...config import Param, check_required
 from . import constants as C
@@ -108,78 +110,69 @@ FREE_SECTIONS = (DATA_SECTION,)
 
 def validate_data_section(section: dict, source: str) -> dict:
     """Validate the data section with tinyverse (defaults, preset, transform names); numpy, not torch."""
-    try:
-        from tinyml_tinyverse.common.datasets import validate_data_config
-    except ImportError:  # tinyverse without its datasets package yet: pass the section on unchecked
-        return dict(section or {})
+    from tinyml_tinyverse.common.datasets import validate_data_config
+
     try:
         return dict(validate_data_config(dict(section or {})))
     except ConfigError as exc:
-        where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}{exc}") from None
+        raise ConfigError(f"{_where(source)}{exc}") from None
+
+
+def _where(source: str) -> str:
+    return f"{source}: " if source else ""
 
 
 def _check_path(source: str, key: str, path: str | None, what: str) -> None:
     if path is not None and not os.path.exists(path):
-        where = f"{source}: " if source else ""
         raise ConfigError(
-            f"{where}{key}: {path!r} does not exist ({what}); fix the path (relative paths start at {os.getcwd()})"
+            f"{_where(source)}{key}: {path!r} does not exist ({what}); fix the path "
+            f"(relative paths start at {os.getcwd()})"
         )
 
 
-def validate(resolved: dict, source: str = "") -> dict:
-    """Cross-key checks of a merged config; fills automatic values (dataset_name). Returns ``resolved``."""
-    where = f"{source}: " if source else ""
-    common, dataset, training = resolved["common"], resolved["dataset"], resolved["training"]
-    compilation = resolved["compilation"]
-    check_required(resolved, SCHEMA, source=source)
-    task = C.task_of(common["task_type"])
-
-    if common["target_module"] != C.TARGET_MODULE:
-        raise ConfigError(
-            f"{where}common.target_module {common['target_module']!r} is not {C.TARGET_MODULE!r}"
-        )
-
-    # dataset
+def _validate_dataset(resolved: dict, source: str) -> None:
+    """input_data_path present (or a known generator) and dataset_name filled in."""
+    dataset, model_path = resolved["dataset"], resolved["compilation"]["model_path"]
     path = dataset["input_data_path"]
     if dataset["enable"] and path is None:
         raise ConfigError(
-            f"{where}dataset.input_data_path is required when dataset.enable is true: give a folder, "
+            f"{_where(source)}dataset.input_data_path is required when dataset.enable is true: give a folder, "
             f"a .zip or a file, or {GENERATED_SCHEME}<name> with name in {', '.join(C.GENERATORS)}"
         )
     if path is not None and path.startswith(GENERATED_SCHEME):
         name = path[len(GENERATED_SCHEME) :]
         if name not in C.GENERATORS:
-            from tinyml_tinyverse.common.registry import unknown_name_message
-
             raise ConfigError(
-                where + unknown_name_message("generator", name, C.GENERATORS, "dataset.input_data_path")
+                _where(source)
+                + unknown_name_message("generator", name, C.GENERATORS, "dataset.input_data_path")
             )
     elif dataset["enable"]:
         _check_path(source, "dataset.input_data_path", path, "the data folder, .zip or file")
     if dataset["dataset_name"] is None:
-        if path is None and compilation["model_path"] is None:
+        if path is None and model_path is None:
             raise ConfigError(
-                f"{where}dataset.dataset_name is required when dataset.input_data_path is not given"
+                f"{_where(source)}dataset.dataset_name is required when dataset.input_data_path is not given"
             )
         if path is None:
-            base = os.path.splitext(compilation["model_path"])[0]
+            base = os.path.splitext(model_path)[0]
         else:
             base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
         name = os.path.basename(os.path.normpath(base))
         dataset["dataset_name"] = os.path.splitext(name)[0] if name.endswith(".zip") else name
-    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", dataset["dataset_name"]) or dataset["dataset_name"] in (
-        ".",
-        "..",
-    ):
+    name = dataset["dataset_name"]
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
         raise ConfigError(
-            f"{where}dataset.dataset_name {dataset['dataset_name']!r}: use letters, digits, '_', '-' or '.' (it names a folder)"
+            f"{_where(source)}dataset.dataset_name {name!r}: use letters, digits, '_', '-' or '.' (it names a folder)"
         )
 
-    # training
+
+def _validate_training(resolved: dict, source: str) -> None:
+    """Model name by the naming convention, model_config path, automatic quantization, bit width."""
+    common, training = resolved["common"], resolved["training"]
+    task = C.task_of(common["task_type"])
     model_name = training["model_name"]
     if training["enable"] and model_name is None:
-        raise ConfigError(f"{where}training.model_name is required when training.enable is true")
+        raise ConfigError(f"{_where(source)}training.model_name is required when training.enable is true")
     if model_name is not None:
         # Naming convention first (torch-free): a name with another task's prefix is wrong for sure.
         # Other names (custom models) are checked against MODEL_REGISTRY by the runner.
@@ -187,36 +180,46 @@ def validate(resolved: dict, source: str = "") -> dict:
         other = [t for t, p in C.MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
         if other:
             raise ConfigError(
-                f"{where}training.model_name {model_name!r} is a {other[0]} model (prefix "
+                f"{_where(source)}training.model_name {model_name!r} is a {other[0]} model (prefix "
                 f"{C.MODEL_PREFIXES[other[0]]}), not a {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
     if isinstance(training["model_config"], str):
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
-    device_has_npu = _device(common["target_device"]).has_npu
     if training["quantization"] is None:
-        training["quantization"] = 2 if device_has_npu else 1
+        training["quantization"] = 2 if get_device(common["target_device"]).has_npu else 1
     if training["quantization_weight_bitwidth"] != 8 and training["quantization"] != 2:
         raise ConfigError(
-            f"{where}training.quantization_weight_bitwidth {training['quantization_weight_bitwidth']} needs "
-            f"training.quantization: 2 (NPU style); with quantization {training['quantization']} use 8"
+            f"{_where(source)}training.quantization_weight_bitwidth {training['quantization_weight_bitwidth']} "
+            f"needs training.quantization: 2 (NPU style); with quantization {training['quantization']} use 8"
         )
 
-    # compilation
+
+def _validate_compilation(resolved: dict, source: str) -> None:
+    """compilation.model_path is an existing .onnx file; calibration_data exists."""
+    compilation = resolved["compilation"]
     model_path = compilation["model_path"]
     if model_path is not None:
         if not model_path.endswith(".onnx"):
-            raise ConfigError(f"{where}compilation.model_path {model_path!r}: give an .onnx file")
+            raise ConfigError(f"{_where(source)}compilation.model_path {model_path!r}: give an .onnx file")
         _check_path(source, "compilation.model_path", model_path, "the ONNX model to compile")
     _check_path(
         source, "compilation.calibration_data", compilation["calibration_data"], "a .npy of model inputs"
     )
 
+
+def validate(resolved: dict, source: str = "") -> dict:
+    """Cross-key checks of a merged config; fills automatic values (dataset_name, quantization).
+
+    Torch-free; the data section is validated by tinyverse. Returns ``resolved``.
+    """
+    check_required(resolved, SCHEMA, source=source)
+    if resolved["common"]["target_module"] != C.TARGET_MODULE:
+        raise ConfigError(
+            f"{_where(source)}common.target_module {resolved['common']['target_module']!r} is not {C.TARGET_MODULE!r}"
+        )
+    _validate_dataset(resolved, source)
+    _validate_training(resolved, source)
+    _validate_compilation(resolved, source)
     resolved[DATA_SECTION] = validate_data_section(resolved.get(DATA_SECTION) or {}, source)
     return resolved
-
-
-def _device(name: str):
-    from tinyml_tinyverse.common.compilation.devices import get_device
-
-    return get_device(name)
