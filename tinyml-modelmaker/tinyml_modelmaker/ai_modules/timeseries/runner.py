@@ -89,6 +89,9 @@ def stage_training(run: Run) -> str:
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
             "stopped_early", "primary_metric", "batch_size", "val", "test", "onnx", "anomaly_threshold", "quantization")  # fmt: skip
     run.summary["training"] = {k: result[k] for k in keep if k in result}
+    quantized = run.summary["training"].get("quantization")
+    if isinstance(quantized, dict):  # the epoch-by-epoch QAT log stays in training/base/summary.yaml
+        run.summary["training"]["quantization"] = {k: v for k, v in quantized.items() if k != "qat_history"}
     return DONE
 
 
