@@ -315,3 +315,21 @@ def test_conv1d_and_lookup_table_activations(tmp_path):
     )
     y_ort = session.run(None, {session.get_inputs()[0].name: x})[0]
     assert np.abs(y_ort - q.run_dequantized(x)[0]).max() <= q.output_scales[0] * 1.001
+
+
+def test_bad_arguments_get_clear_errors(tmp_path):
+    from tinyml_tinyverse.common.errors import ConfigError, DataError, UnknownNameError
+
+    path = export(Regressor(), (3, 16, 1), tmp_path / "r.onnx")
+    x = data((3, 16, 1), n=4)
+    with pytest.raises(UnknownNameError, match="did you mean 'F28P65'"):
+        compile_model(path, tmp_path / "o", target_device="F28P66")
+    with pytest.raises(ConfigError, match="preset_name"):
+        compile_model(path, tmp_path / "o", preset_name="fast")
+    with pytest.raises(ConfigError, match="needs calibration data"):
+        compile_model(path, tmp_path / "o", target_device="CORTEX_M7", quantization=1)
+    with pytest.raises(DataError, match=r"the model input is \(N, 3, 16, 1\)"):
+        compile_model(path, tmp_path / "o", target_device="CORTEX_M7", test_vectors=dict(x=x[:, :2]))
+    with pytest.raises(DataError, match="'raw'.* holds 3 samples"):
+        compile_model(path, tmp_path / "o", target_device="CORTEX_M7", test_vectors=dict(x=x, raw=x[:3]))
+    assert not (tmp_path / "o" / "artifacts").exists()

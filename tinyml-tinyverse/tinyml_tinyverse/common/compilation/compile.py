@@ -141,6 +141,11 @@ def _test_inputs(model, test_vectors, calib_x):
         y = test_vectors.get("y")
         idx = select_vectors(x, None if y is None else np.asarray(y))
         raw = test_vectors.get("raw")
+        for key, value in (("raw", raw), ("y", y)):
+            if value is not None and len(value) != len(x):
+                raise DataError(
+                    f"test_vectors[{key!r}] holds {len(value)} samples but test_vectors['x'] holds {len(x)}"
+                )
         raw = None if raw is None else np.asarray(raw, dtype=np.float32)[idx]
         return x[idx], raw, None if y is None else np.asarray(y)[idx]
     if calib_x is not None:
