@@ -463,6 +463,11 @@ def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: li
         "",
         "#include <stdint.h>",
         "",
+        "#if !defined(INT8_MAX) && defined(INT_LEAST8_MAX) /* e.g. TI C28x: no 8-bit type, 16-bit bytes */",
+        "typedef int_least8_t int8_t;",
+        "typedef uint_least8_t uint8_t;",
+        "#endif",
+        "",
         f"#define TINYML_MODEL_IS_INT8 {1 if int8 else 0}",
         f"#define TINYML_MODEL_ARENA_BYTES {arena_bytes}",
     ]
@@ -561,7 +566,7 @@ def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr,
     ]
     offset = 0
     for k, name in enumerate(model.output_names):
-        body.append(f"    memcpy(out + {offset}, {ptr(name)}, {out_sizes[k] * em.elem});")
+        body.append(f"    memcpy(out + {offset}, {ptr(name)}, {out_sizes[k]} * sizeof({ctype}));")
         offset += out_sizes[k]
     body.append("    return 0;\n}\n")
     if int8:
