@@ -175,7 +175,6 @@ class _Importer:
         self.values: dict[str, np.ndarray] = {}  # dummy batch-1 values of runtime tensors
         self.nodes: list[Node] = []
         self.alias: dict[str, str] = {}
-        self.counter = 0
 
     # helpers
     def real(self, name: str) -> str:

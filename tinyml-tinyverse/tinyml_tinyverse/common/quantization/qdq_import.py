@@ -91,7 +91,6 @@ def qdq_to_float(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, tup
             drop.add(k)
             drop.add(list(g.node).index(qn))
     nodes = []
-    outputs = {o.name for o in g.output}
     for k, n in enumerate(g.node):
         if k in drop:
             continue
@@ -124,7 +123,6 @@ def qdq_to_float(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, tup
         peak = max(int(np.abs(w).max(initial=0)) for w in weight_ints)
         bits = 2 if peak <= 1 else (4 if peak <= 7 else 8)
     pow2 = bool(scales) and all(s > 0 and math.log2(s) == round(math.log2(s)) for s in scales)
-    del outputs
     return model, forced, dict(weight_bitwidth=bits, mode=2 if pow2 else 1)
 
 
