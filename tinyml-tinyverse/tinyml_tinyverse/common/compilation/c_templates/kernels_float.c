@@ -48,19 +48,23 @@ static void tm_conv(const tm_conv_t *p, const float *x, float *y)
                 const int32_t kx0 = tm_kfirst(ix0, p->dw);
                 const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 float acc = p->bias[oc];
+                if (one_d) {
+                    /* time series (W = 1): one strided dot product per input channel */
+                    const int32_t taps = ky1 - ky0;
+                    const float *xp = xg + iy0 + ky0 * dh;
+                    const float *wp = wo + ky0;
+                    int32_t k;
+                    for (ic = 0; ic < cin_g; ++ic, xp += plane, wp += ksize) {
+                        for (k = 0; k < taps; ++k) {
+                            acc += xp[k * dh] * wp[k];
+                        }
+                    }
+                    yo[oy * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
+                    continue;
+                }
                 for (ic = 0; ic < cin_g; ++ic) {
                     const float *xc = xg + ic * plane;
                     const float *wc = wo + ic * ksize;
-                    if (one_d) {
-                        const float *xp = xc + iy0 + ky0 * dh;
-                        const float *wp = wc + ky0;
-                        const float *wend = wc + ky1;
-                        while (wp < wend) {
-                            acc += *xp * *wp++;
-                            xp += dh;
-                        }
-                        continue;
-                    }
                     for (ky = ky0; ky < ky1; ++ky) {
                         const float *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
                         for (kx = kx0; kx < kx1; ++kx) {

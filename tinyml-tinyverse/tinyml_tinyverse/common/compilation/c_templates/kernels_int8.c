@@ -70,19 +70,23 @@ static void tm_conv(const tm_conv_t *p, const int8_t *x, int8_t *y)
                 const int32_t kx0 = tm_kfirst(ix0, p->dw);
                 const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 int32_t acc = p->bias[oc];
+                if (one_d) {
+                    /* time series (W = 1): one strided dot product per input channel */
+                    const int32_t taps = ky1 - ky0;
+                    const int8_t *xp = xg + iy0 + ky0 * dh;
+                    const int8_t *wp = wo + ky0;
+                    int32_t k;
+                    for (ic = 0; ic < cin_g; ++ic, xp += plane, wp += ksize) {
+                        for (k = 0; k < taps; ++k) {
+                            acc += ((int32_t)xp[k * dh] - in_zp) * (int32_t)wp[k];
+                        }
+                    }
+                    yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+                    continue;
+                }
                 for (ic = 0; ic < cin_g; ++ic) {
                     const int8_t *xc = xg + ic * plane;
                     const int8_t *wc = wo + ic * ksize;
-                    if (one_d) {
-                        const int8_t *xp = xc + iy0 + ky0 * dh;
-                        const int8_t *wp = wc + ky0;
-                        const int8_t *wend = wc + ky1;
-                        while (wp < wend) {
-                            acc += ((int32_t)*xp - in_zp) * (int32_t)*wp++;
-                            xp += dh;
-                        }
-                        continue;
-                    }
                     for (ky = ky0; ky < ky1; ++ky) {
                         const int8_t *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
                         for (kx = kx0; kx < kx1; ++kx) {
