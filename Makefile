@@ -17,7 +17,7 @@ $(STAMP): tinyml-tinyverse/pyproject.toml tinyml-modelmaker/pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m tinyml_tinyverse.common.models summary CLS_4k_NPU --input-features 512 --variables 3
+	$(BIN)/tinyml-modelmaker $(EXAMPLE)
 
 test: $(STAMP)
 	$(BIN)/tox
