@@ -333,3 +333,40 @@ def test_bad_arguments_get_clear_errors(tmp_path):
     with pytest.raises(DataError, match="'raw'.* holds 3 samples"):
         compile_model(path, tmp_path / "o", target_device="CORTEX_M7", test_vectors=dict(x=x, raw=x[:3]))
     assert not (tmp_path / "o" / "artifacts").exists()
+
+
+class TwoD(nn.Module):
+    """2-D features (W > 1): strides, dilation, groups, ceil-mode pooling, padded averages, resize."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 8, 3, stride=(1, 2), padding=1)
+        self.b = nn.Conv2d(8, 8, (3, 2), dilation=(2, 1), padding=(2, 1), groups=2)
+        self.t = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1, groups=4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = F.relu(self.a(x))
+        h = F.max_pool2d(F.relu(self.b(h)), 3, stride=2, padding=1, ceil_mode=True)
+        h = F.avg_pool2d(h, 2, stride=1, padding=1, count_include_pad=True)
+        h = torch.tanh(self.t(F.interpolate(h, size=(7, 5), mode="nearest")))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+def test_two_d_model_matches_onnxruntime_and_compiles(tmp_path):
+    import onnxruntime as ort
+    from tinyml_tinyverse.common.quantization.graph_ir import run_float
+    from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
+
+    path = export(TwoD(), (2, 12, 10), tmp_path / "twod.onnx")
+    x = data((2, 12, 10), n=64)
+    graph = import_onnx(path)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    expected = np.concatenate(
+        [session.run(None, {session.get_inputs()[0].name: x[i : i + 1]})[0] for i in range(4)]
+    )
+    np.testing.assert_allclose(run_float(graph, x[:4])[graph.output_names[0]], expected, atol=1e-5)
+    report = compile_model(
+        path, tmp_path / "out", target_device="CORTEX_M7", calib_x=x, test_vectors=dict(x=x[:6])
+    )
+    assert report.passed and report.max_abs_diff == 0

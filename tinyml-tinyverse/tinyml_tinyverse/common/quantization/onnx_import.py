@@ -63,7 +63,7 @@ def _as_list(v) -> list:
 
 
 # -- constant folding of shape arithmetic ----------------------------------------------------------
-def _fold(node: onnx.NodeProto, xs: list, shapes_of: dict) -> np.ndarray:
+def _fold(node: onnx.NodeProto, xs: list) -> np.ndarray:
     a = _attrs(node)
     op = node.op_type
     if op == "Constant":
@@ -76,9 +76,6 @@ def _fold(node: onnx.NodeProto, xs: list, shapes_of: dict) -> np.ndarray:
             if key in a:
                 return np.array(a[key])
         raise CompilationError(f"{_where(node)}: unsupported Constant form")
-    if op == "Shape":
-        shape = np.array(shapes_of[node.input[0]], dtype=np.int64)
-        return shape[a.get("start", 0) : a.get("end", len(shape))]
     if op in ("Identity", "Dropout"):
         return xs[0]
     if op == "Gather":
@@ -284,15 +281,13 @@ class _Importer:
             )
         all_const = all(self.real(i) in self.consts for i in present)
         if op in _FOLDABLE and (all_const or op == "Shape"):
+            if op == "Shape":
+                shape = self.shape(node.input[0])
+                start, end = _attrs(node).get("start", 0), _attrs(node).get("end", len(shape))
+                self.consts[node.output[0]] = np.array(shape, dtype=np.int64)[start:end]
+                return
             xs = [self.consts[self.real(i)] if i else None for i in ins]
-            self.consts[node.output[0]] = np.asarray(
-                _fold(
-                    node,
-                    xs,
-                    {k: v.shape for k, v in self.values.items()}
-                    | {k: v.shape for k, v in self.consts.items()},
-                )
-            )
+            self.consts[node.output[0]] = np.asarray(_fold(node, xs))
             return
         if op not in SUPPORTED_OPS:
             raise CompilationError(
