@@ -44,10 +44,8 @@ static void tm_conv(const tm_conv_t *p, const float *x, float *y)
             const int32_t ky0 = tm_kfirst(iy0, p->dh);
             const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
             for (ox = 0; ox < p->ow; ++ox) {
-                const int32_t ix0 = ox * p->sw - p->pl;
-                const int32_t kx0 = tm_kfirst(ix0, p->dw);
-                const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 float acc = p->bias[oc];
+                int32_t ix0, kx0, kx1;
                 if (one_d) {
                     /* time series (W = 1): one strided dot product per input channel */
                     const int32_t taps = ky1 - ky0;
@@ -62,6 +60,9 @@ static void tm_conv(const tm_conv_t *p, const float *x, float *y)
                     yo[oy * p->ow + ox] = tm_clampf(acc, p->act_min, p->act_max);
                     continue;
                 }
+                ix0 = ox * p->sw - p->pl;
+                kx0 = tm_kfirst(ix0, p->dw);
+                kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 for (ic = 0; ic < cin_g; ++ic) {
                     const float *xc = xg + ic * plane;
                     const float *wc = wo + ic * ksize;

@@ -66,10 +66,8 @@ static void tm_conv(const tm_conv_t *p, const int8_t *x, int8_t *y)
             const int32_t ky0 = tm_kfirst(iy0, p->dh);
             const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
             for (ox = 0; ox < p->ow; ++ox) {
-                const int32_t ix0 = ox * p->sw - p->pl;
-                const int32_t kx0 = tm_kfirst(ix0, p->dw);
-                const int32_t kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 int32_t acc = p->bias[oc];
+                int32_t ix0, kx0, kx1;
                 if (one_d) {
                     /* time series (W = 1): one strided dot product per input channel */
                     const int32_t taps = ky1 - ky0;
@@ -77,13 +75,22 @@ static void tm_conv(const tm_conv_t *p, const int8_t *x, int8_t *y)
                     const int8_t *wp = wo + ky0;
                     int32_t k;
                     for (ic = 0; ic < cin_g; ++ic, xp += plane, wp += ksize) {
-                        for (k = 0; k < taps; ++k) {
-                            acc += ((int32_t)xp[k * dh] - in_zp) * (int32_t)wp[k];
+                        if (dh == 1) {
+                            for (k = 0; k < taps; ++k) {
+                                acc += ((int32_t)xp[k] - in_zp) * (int32_t)wp[k];
+                            }
+                        } else {
+                            for (k = 0; k < taps; ++k) {
+                                acc += ((int32_t)xp[k * dh] - in_zp) * (int32_t)wp[k];
+                            }
                         }
                     }
                     yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
                     continue;
                 }
+                ix0 = ox * p->sw - p->pl;
+                kx0 = tm_kfirst(ix0, p->dw);
+                kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
                 for (ic = 0; ic < cin_g; ++ic) {
                     const int8_t *xc = xg + ic * plane;
                     const int8_t *wc = wo + ic * ksize;
