@@ -362,35 +362,14 @@ def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
         em.need(op)
         dims, sa, sb = _broadcast(y_shape, em.shape(node.inputs[0]), em.shape(node.inputs[1]), node)
         kind = {"add": 0, "sub": 1, "mul": 2}[op]
-        head = [kind] + dims + sa + sb
+        shape_fields = ", ".join("{" + ", ".join(str(int(v)) for v in arr) + "}" for arr in (dims, sa, sb))
         if int8:
-            if op == "mul":
-                q = [a["zp_a"], a["zp_b"], a["mult"], 0, a["shift"], a["out_zp"], a["act_min"], a["act_max"]]
-            else:
-                q = [
-                    a["zp_a"],
-                    a["zp_b"],
-                    a["mult_a"],
-                    a["mult_b"],
-                    a["shift"],
-                    a["out_zp"],
-                    a["act_min"],
-                    a["act_max"],
-                ]
-            fields = (
-                ", ".join(str(int(v)) for v in head[:1])
-                + ", {"
-                + ", ".join(map(str, dims))
-                + "}, {"
-                + ", ".join(map(str, sa))
-                + "}, {"
-                + ", ".join(map(str, sb))
-                + "}, "
-                + ", ".join(str(int(v)) for v in q)
-            )
+            mult_a, mult_b = (a["mult"], 0) if op == "mul" else (a["mult_a"], a["mult_b"])
+            q = [a["zp_a"], a["zp_b"], mult_a, mult_b, a["shift"], a["out_zp"], a["act_min"], a["act_max"]]
+            fields = f"{kind}, {shape_fields}, " + ", ".join(str(int(v)) for v in q)
         else:
             lo, hi = _act_f(a.get("act"))
-            fields = f"{kind}, {{{', '.join(map(str, dims))}}}, {{{', '.join(map(str, sa))}}}, {{{', '.join(map(str, sb))}}}, {lo}, {hi}"
+            fields = f"{kind}, {shape_fields}, {lo}, {hi}"
         em.decls.append(f"static const tm_binary_t {tag} = {{{fields}}};\n")
         b = ptr(node.inputs[1])
         em.calls.append(f"    {comment}\n    tm_binary(&{tag}, {x}, {b}, {y});")
