@@ -17,7 +17,9 @@ import onnx.inliner
 from onnx import numpy_helper
 
 from ..errors import CompilationError
+from .constant_folding import FOLDABLE, describe_node, fold_constant_node, int_list, node_attrs
 from .graph_ir import Graph, Node, run_float_node
+from .graph_passes import fold_batchnorm, fold_dense_bias, fuse_activations, prune_constants
 from .unary import UNARY_FUNCTIONS, unary_attrs
 
 SUPPORTED_OPS = (
@@ -25,12 +27,6 @@ SUPPORTED_OPS = (
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
     "Resize Upsample Identity Dropout Constant ReduceMean Gather Transpose"
 ).split() + [f for f in UNARY_FUNCTIONS if f != "GeluTanh"]
-# ops evaluated at import time when all their inputs are constants (shape arithmetic)
-_FOLDABLE = {
-    "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape", "Identity",
-    "Add", "Sub", "Mul", "Div", "ConstantOfShape", "Range", "Transpose", "Flatten", "Expand", "Neg",
-    "Equal", "Where", "Sqrt", "Floor", "Ceil", "Constant", "Dropout",
-}  # fmt: skip
 
 
 def load_onnx_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
@@ -48,94 +44,6 @@ def load_onnx_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
     if proto.functions:
         proto = onnx.inliner.inline_local_functions(proto)
     return proto
-
-
-def _attrs(node: onnx.NodeProto) -> dict:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _where(node: onnx.NodeProto) -> str:
-    return f"node {node.name or '(unnamed)'!r} (op {node.op_type})"
-
-
-def _as_list(v) -> list:
-    return [int(i) for i in np.asarray(v).ravel()]
-
-
-# -- constant folding of shape arithmetic ----------------------------------------------------------
-def _fold(node: onnx.NodeProto, xs: list) -> np.ndarray:
-    a = _attrs(node)
-    op = node.op_type
-    if op == "Constant":
-        if "value" in a:
-            return numpy_helper.to_array(a["value"])
-        for key in ("value_float", "value_int"):
-            if key in a:
-                return np.array(a[key])
-        for key in ("value_floats", "value_ints"):
-            if key in a:
-                return np.array(a[key])
-        raise CompilationError(f"{_where(node)}: unsupported Constant form")
-    if op in ("Identity", "Dropout"):
-        return xs[0]
-    if op == "Gather":
-        return np.take(xs[0], xs[1].astype(np.int64), axis=a.get("axis", 0))
-    if op == "Unsqueeze":
-        axes = a["axes"] if "axes" in a else _as_list(xs[1])
-        y = xs[0]
-        for ax in sorted(int(i) % (y.ndim + len(axes)) for i in axes):
-            y = np.expand_dims(y, ax)
-        return y
-    if op == "Squeeze":
-        axes = a.get("axes") if "axes" in a else (_as_list(xs[1]) if len(xs) > 1 else None)
-        return np.squeeze(xs[0], axis=None if axes is None else tuple(axes))
-    if op == "Concat":
-        return np.concatenate([np.atleast_1d(x) for x in xs], axis=a["axis"])
-    if op == "Slice":
-        starts, ends = _as_list(xs[1]), _as_list(xs[2])
-        axes = _as_list(xs[3]) if len(xs) > 3 and xs[3] is not None else list(range(len(starts)))
-        steps = _as_list(xs[4]) if len(xs) > 4 and xs[4] is not None else [1] * len(starts)
-        idx = [slice(None)] * xs[0].ndim
-        for s, e, ax, st in zip(starts, ends, axes, steps):
-            idx[ax] = slice(s, e, st)
-        return xs[0][tuple(idx)]
-    if op == "Cast":
-        return xs[0].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
-    if op == "Reshape":
-        target = _as_list(xs[1])
-        target = [xs[0].shape[i] if t == 0 else t for i, t in enumerate(target)]
-        return xs[0].reshape(target)
-    if op in ("Add", "Sub", "Mul", "Div"):
-        fn = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
-        y = fn(xs[0], xs[1])
-        if op == "Div" and np.issubdtype(xs[0].dtype, np.integer):
-            y = np.trunc(y)
-        return y.astype(np.result_type(xs[0], xs[1]))
-    if op == "ConstantOfShape":
-        value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-        return np.full(_as_list(xs[0]), value.ravel()[0], dtype=value.dtype)
-    if op == "Range":
-        return np.arange(xs[0], xs[1], xs[2])
-    if op == "Transpose":
-        return np.transpose(xs[0], a.get("perm"))
-    if op == "Flatten":
-        ax = a.get("axis", 1)
-        return xs[0].reshape(int(np.prod(xs[0].shape[:ax])), -1)
-    if op == "Expand":
-        return xs[0] * np.ones(_as_list(xs[1]), dtype=xs[0].dtype)
-    if op == "Neg":
-        return -xs[0]
-    if op == "Equal":
-        return np.equal(xs[0], xs[1])
-    if op == "Where":
-        return np.where(xs[0], xs[1], xs[2])
-    if op == "Sqrt":
-        return np.sqrt(xs[0])
-    if op == "Floor":
-        return np.floor(xs[0])
-    if op == "Ceil":
-        return np.ceil(xs[0])
-    raise CompilationError(f"{_where(node)}: cannot fold this op")
 
 
 # -- translation of runtime ops ------------------------------------------------------------------
@@ -183,7 +91,7 @@ class _Importer:
         name = self.real(name)
         if name not in self.consts:
             raise CompilationError(
-                f"{_where(node)}: the {what} must be a constant (initializer); it is computed at run "
+                f"{describe_node(node)}: the {what} must be a constant (initializer); it is computed at run "
                 "time, which the compiler does not support"
             )
         return self.consts[name]
@@ -209,7 +117,7 @@ class _Importer:
             y = run_float_node(ir, [np.asarray(x, dtype=np.float32) for x in xs])
         except Exception as exc:  # noqa: BLE001 - report as a model error
             raise CompilationError(
-                f"{_where(node)}: cannot evaluate with input shapes {[x.shape for x in xs]}: {exc}"
+                f"{describe_node(node)}: cannot evaluate with input shapes {[x.shape for x in xs]}: {exc}"
             ) from exc
         self.values[out] = y
         self.nodes.append(ir)
@@ -277,29 +185,29 @@ class _Importer:
         present = [i for i in ins if i]
         if node.domain not in ("", "ai.onnx"):
             raise CompilationError(
-                f"{_where(node)} from domain {node.domain!r} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}"
+                f"{describe_node(node)} from domain {node.domain!r} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}"
             )
         all_const = all(self.real(i) in self.consts for i in present)
-        if op in _FOLDABLE and (all_const or op == "Shape"):
+        if op in FOLDABLE and (all_const or op == "Shape"):
             if op == "Shape":
                 shape = self.shape(node.input[0])
-                start, end = _attrs(node).get("start", 0), _attrs(node).get("end", len(shape))
+                start, end = node_attrs(node).get("start", 0), node_attrs(node).get("end", len(shape))
                 self.consts[node.output[0]] = np.array(shape, dtype=np.int64)[start:end]
                 return
             xs = [self.consts[self.real(i)] if i else None for i in ins]
-            self.consts[node.output[0]] = np.asarray(_fold(node, xs))
+            self.consts[node.output[0]] = np.asarray(fold_constant_node(node, xs))
             return
         if op not in SUPPORTED_OPS:
             raise CompilationError(
-                f"{_where(node)} is not supported by the compiler; supported ops: {', '.join(SUPPORTED_OPS)}"
+                f"{describe_node(node)} is not supported by the compiler; supported ops: {', '.join(SUPPORTED_OPS)}"
             )
         if op in UNARY_FUNCTIONS:
-            a = _attrs(node)
+            a = node_attrs(node)
             if op == "Gelu" and a.pop("approximate", b"none") in (b"tanh", "tanh"):
                 op = "GeluTanh"
             self.add("unary", node, [node.input[0]], dict(function=op, **unary_attrs(op, a)))
             return
-        getattr(self, f"op_{op}")(node, _attrs(node))
+        getattr(self, f"op_{op}")(node, node_attrs(node))
 
     # -- op translators
     def op_Identity(self, node, a):
@@ -312,7 +220,7 @@ class _Importer:
         rank = len(x_shape) - 2
         if rank not in (1, 2):
             raise CompilationError(
-                f"{_where(node)}: only 1-D and 2-D convolutions are supported (input shape {x_shape})"
+                f"{describe_node(node)}: only 1-D and 2-D convolutions are supported (input shape {x_shape})"
             )
         kernel = _hw2(w_shape_kernel, rank)
         strides = _hw2(a.get("strides"), rank)
@@ -346,7 +254,7 @@ class _Importer:
         out_pad = _hw2(a.get("output_padding"), rank, 0)
         if "output_shape" in a or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise CompilationError(
-                f"{_where(node)}: ConvTranspose with output_shape or auto_pad is not supported; use pads"
+                f"{describe_node(node)}: ConvTranspose with output_shape or auto_pad is not supported; use pads"
             )
         p = list(a.get("pads", [0] * (2 * rank)))
         pads = (p[0], 0, p[1], 0) if rank == 1 else tuple(p)
@@ -369,7 +277,7 @@ class _Importer:
         rank = len(x_shape) - 2
         if rank not in (1, 2):
             raise CompilationError(
-                f"{_where(node)}: only 1-D and 2-D pooling is supported (input shape {x_shape})"
+                f"{describe_node(node)}: only 1-D and 2-D pooling is supported (input shape {x_shape})"
             )
         in_hw = (x_shape[2], 1 if rank == 1 else x_shape[3])
         if global_pool:
@@ -378,7 +286,7 @@ class _Importer:
             kernel = _hw2(a["kernel_shape"], rank)
             strides = _hw2(a.get("strides"), rank)
             if any(d != 1 for d in a.get("dilations", [1])):
-                raise CompilationError(f"{_where(node)}: pooling with dilation is not supported")
+                raise CompilationError(f"{describe_node(node)}: pooling with dilation is not supported")
             pads = _pads2d(a, rank, in_hw, kernel, strides, (1, 1), node)
             ceil = int(a.get("ceil_mode", 0))
         out_hw = []
@@ -400,7 +308,7 @@ class _Importer:
         if "axes" in a:
             axes = a["axes"]
         elif len(node.input) > 1 and node.input[1]:
-            axes = _as_list(self.const(node.input[1], node, "axes"))
+            axes = int_list(self.const(node.input[1], node, "axes"))
         else:
             axes = list(range(rank))
         axes = sorted({int(i) % rank for i in axes})
@@ -415,7 +323,7 @@ class _Importer:
             return
         if rank not in (3, 4) or not axes or any(ax < 2 for ax in axes):
             raise CompilationError(
-                f"{_where(node)}: ReduceMean is supported over the spatial axes (2, 3) of a 3-D or 4-D tensor, "
+                f"{describe_node(node)}: ReduceMean is supported over the spatial axes (2, 3) of a 3-D or 4-D tensor, "
                 f"got axes {axes} of shape {x_shape}"
             )
         in_hw = (x_shape[2], x_shape[3] if rank == 4 else 1)
@@ -455,7 +363,7 @@ class _Importer:
 
     def op_MaxPool(self, node, a):
         if len(node.output) > 1 and node.output[1]:
-            raise CompilationError(f"{_where(node)}: MaxPool with indices output is not supported")
+            raise CompilationError(f"{describe_node(node)}: MaxPool with indices output is not supported")
         self._pool(node, a, "max")
 
     def op_AveragePool(self, node, a):
@@ -469,7 +377,7 @@ class _Importer:
 
     def op_Gemm(self, node, a):
         if a.get("transA", 0):
-            raise CompilationError(f"{_where(node)}: Gemm with transA=1 is not supported")
+            raise CompilationError(f"{describe_node(node)}: Gemm with transA=1 is not supported")
         w = self.const(node.input[1], node, "weight (input B)").astype(np.float32)
         w = w if a.get("transB", 0) else w.T
         w = w * float(a.get("alpha", 1.0))
@@ -480,18 +388,18 @@ class _Importer:
                 a.get("beta", 1.0)
             )
             if c.size not in (1, n_out):
-                raise CompilationError(f"{_where(node)}: bias of shape {c.shape} is not supported")
+                raise CompilationError(f"{describe_node(node)}: bias of shape {c.shape} is not supported")
             b = np.broadcast_to(c.ravel(), (n_out,)).astype(np.float32)
         self.add("dense", node, [node.input[0]], dict(act=None), dict(w=np.ascontiguousarray(w), b=b))
 
     def op_MatMul(self, node, a):
         if self.real(node.input[1]) not in self.consts:
             raise CompilationError(
-                f"{_where(node)}: MatMul of two run-time tensors is not supported; the second input must be a weight"
+                f"{describe_node(node)}: MatMul of two run-time tensors is not supported; the second input must be a weight"
             )
         w = self.consts[self.real(node.input[1])].astype(np.float32)
         if w.ndim != 2:
-            raise CompilationError(f"{_where(node)}: MatMul weight must be 2-D, got shape {w.shape}")
+            raise CompilationError(f"{describe_node(node)}: MatMul weight must be 2-D, got shape {w.shape}")
         self.add(
             "dense",
             node,
@@ -528,10 +436,10 @@ class _Importer:
         axis = int(a.get("axis", default)) % rank
         if default == 1 and axis != rank - 1:
             raise CompilationError(
-                f"{_where(node)}: opset<13 Softmax over axes {axis}.. is only supported on the last axis"
+                f"{describe_node(node)}: opset<13 Softmax over axes {axis}.. is only supported on the last axis"
             )
         if axis == 0:
-            raise CompilationError(f"{_where(node)}: Softmax over the batch axis is not supported")
+            raise CompilationError(f"{describe_node(node)}: Softmax over the batch axis is not supported")
         self.add("softmax", node, [node.input[0]], dict(axis=axis))
 
     def op_BatchNormalization(self, node, a):
@@ -554,14 +462,14 @@ class _Importer:
         if op == "div":
             if x1 not in self.consts:
                 raise CompilationError(
-                    f"{_where(node)}: division by a run-time tensor is not supported; only division by a constant"
+                    f"{describe_node(node)}: division by a run-time tensor is not supported; only division by a constant"
                 )
             recip = (1.0 / self.consts[x1].astype(np.float64)).astype(np.float32)
             name = f"{x1}__reciprocal"
             self.consts[name] = recip
             x1, op = name, "mul"
         if x0 in self.consts and x1 in self.consts:
-            raise CompilationError(f"{_where(node)}: both inputs are constants")
+            raise CompilationError(f"{describe_node(node)}: both inputs are constants")
         for x in (x0, x1):
             if x in self.consts:
                 self.consts[x] = self.consts[x].astype(np.float32)
@@ -583,22 +491,24 @@ class _Importer:
         rank = len(self.shape(node.input[0]))
         axis = int(a["axis"]) % rank
         if axis == 0:
-            raise CompilationError(f"{_where(node)}: Concat over the batch axis is not supported")
+            raise CompilationError(f"{describe_node(node)}: Concat over the batch axis is not supported")
         for i in node.input:
             if self.real(i) in self.consts:
-                raise CompilationError(f"{_where(node)}: Concat with a constant input is not supported")
+                raise CompilationError(
+                    f"{describe_node(node)}: Concat with a constant input is not supported"
+                )
         self.add("concat", node, list(node.input), dict(axis=axis))
 
     def _reshape_to(self, node, target: tuple[int, ...]):
         x_shape = self.shape(node.input[0])
         if int(np.prod(target)) != int(np.prod(x_shape)) or target[0] != 1:
             raise CompilationError(
-                f"{_where(node)}: reshape of {x_shape} to {target} is not supported (the batch dimension must stay first)"
+                f"{describe_node(node)}: reshape of {x_shape} to {target} is not supported (the batch dimension must stay first)"
             )
         self.add("reshape", node, [node.input[0]], dict(shape=tuple(int(t) for t in target)))
 
     def op_Reshape(self, node, a):
-        target = _as_list(self.const(node.input[1], node, "target shape"))
+        target = int_list(self.const(node.input[1], node, "target shape"))
         x_shape = self.shape(node.input[0])
         target = [x_shape[i] if t == 0 and not a.get("allowzero", 0) else t for i, t in enumerate(target)]
         if -1 in target:
@@ -617,7 +527,7 @@ class _Importer:
             a.get("axes")
             if "axes" in a
             else (
-                _as_list(self.const(node.input[1], node, "axes"))
+                int_list(self.const(node.input[1], node, "axes"))
                 if len(node.input) > 1 and node.input[1]
                 else None
             )
@@ -631,7 +541,7 @@ class _Importer:
 
     def op_Unsqueeze(self, node, a):
         x_shape = list(self.shape(node.input[0]))
-        axes = a["axes"] if "axes" in a else _as_list(self.const(node.input[1], node, "axes"))
+        axes = a["axes"] if "axes" in a else int_list(self.const(node.input[1], node, "axes"))
         out_rank = len(x_shape) + len(axes)
         for ax in sorted(int(i) % out_rank for i in axes):
             x_shape.insert(ax, 1)
@@ -641,11 +551,15 @@ class _Importer:
         mode = a.get("mode", b"nearest")
         mode = mode.decode() if isinstance(mode, bytes) else mode
         if mode != "nearest":
-            raise CompilationError(f"{_where(node)}: Resize mode {mode!r} is not supported; only 'nearest'")
+            raise CompilationError(
+                f"{describe_node(node)}: Resize mode {mode!r} is not supported; only 'nearest'"
+            )
         x_shape = self.shape(node.input[0])
         rank = len(x_shape)
         if rank not in (3, 4):
-            raise CompilationError(f"{_where(node)}: Resize supports 3-D and 4-D tensors, got {x_shape}")
+            raise CompilationError(
+                f"{describe_node(node)}: Resize supports 3-D and 4-D tensors, got {x_shape}"
+            )
         ins = list(node.input) + [""] * 4
         if node.op_type == "Upsample":
             scales = self.const(ins[1], node, "scales") if ins[1] else np.array(a["scales"])
@@ -662,10 +576,10 @@ class _Importer:
             scales = np.asarray(scales, dtype=np.float64)
             out = [int(np.floor(i * s)) for i, s in zip(x_shape, scales)]
         else:
-            raise CompilationError(f"{_where(node)}: Resize needs constant scales or sizes")
+            raise CompilationError(f"{describe_node(node)}: Resize needs constant scales or sizes")
         if out[0] != x_shape[0] or out[1] != x_shape[1]:
             raise CompilationError(
-                f"{_where(node)}: Resize may only scale the spatial axes, got {x_shape} -> {out}"
+                f"{describe_node(node)}: Resize may only scale the spatial axes, got {x_shape} -> {out}"
             )
         ctm = a.get("coordinate_transformation_mode", b"half_pixel")
         ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
@@ -691,7 +605,7 @@ class _Importer:
                 src = o * (n_in - 1) / max(n_out - 1, 1)
             else:
                 raise CompilationError(
-                    f"{_where(node)}: coordinate_transformation_mode {ctm!r} is not supported"
+                    f"{describe_node(node)}: coordinate_transformation_mode {ctm!r} is not supported"
                 )
             if nm == "floor":
                 idx = np.floor(src)
@@ -710,10 +624,12 @@ class _Importer:
         rank = len(self.shape(node.input[0]))
         perm = [int(p) for p in a.get("perm", list(range(rank))[::-1])]
         if perm[0] != 0:
-            raise CompilationError(f"{_where(node)}: Transpose may not move the batch axis (perm {perm})")
+            raise CompilationError(
+                f"{describe_node(node)}: Transpose may not move the batch axis (perm {perm})"
+            )
         if rank > 5:
             raise CompilationError(
-                f"{_where(node)}: Transpose of more than 4 dimensions per sample is not supported"
+                f"{describe_node(node)}: Transpose of more than 4 dimensions per sample is not supported"
             )
         self.add("transpose", node, [node.input[0]], dict(perm=perm))
 
@@ -725,7 +641,7 @@ class _Importer:
         idx = self.consts.get(self.real(node.input[1]))
         if idx is None or idx.ndim != 1 or rank not in (3, 4) or axis < 2:
             raise CompilationError(
-                f"{_where(node)}: Gather is supported only with constant 1-D indices along axis 2 or 3 of a 3-D/4-D tensor"
+                f"{describe_node(node)}: Gather is supported only with constant 1-D indices along axis 2 or 3 of a 3-D/4-D tensor"
             )
         idx = [int(i) % x_shape[axis] for i in idx]
         index_h = idx if axis == 2 else list(range(x_shape[2]))
@@ -743,89 +659,3 @@ def import_onnx(model: str | Path | onnx.ModelProto) -> Graph:
     fuse_activations(graph)
     prune_constants(graph)
     return graph
-
-
-# -- graph passes ------------------------------------------------------------------------------------
-def _single_use_producer(graph: Graph, tensor: str, ops: tuple[str, ...]) -> Node | None:
-    prod = graph.producer(tensor)
-    if prod is None or prod.op not in ops or graph.use_count(tensor) != 1:
-        return None
-    return prod
-
-
-def _replace_output(graph: Graph, prod: Node, node: Node) -> None:
-    """Make ``prod`` write ``node``'s output and drop ``node``."""
-    old = prod.output
-    prod.outputs = [node.output]
-    graph.nodes.remove(node)
-    graph.shapes.pop(old, None)
-
-
-def fold_batchnorm(graph: Graph) -> None:
-    """Fold batch norms into the preceding conv / dense; a lone one becomes a 1x1 depthwise conv or mul+add."""
-    for node in [n for n in graph.nodes if n.op == "batchnorm"]:
-        scale, shift = node.params["scale"], node.params["shift"]
-        prod = _single_use_producer(graph, node.inputs[0], ("conv", "conv_transpose", "dense"))
-        if (
-            prod is not None
-            and prod.attrs.get("act") is None
-            and (prod.op != "dense" or len(graph.shapes[node.inputs[0]]) == 2)
-        ):
-            w = prod.params["w"]
-            prod.params["w"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
-            prod.params["b"] = (prod.params["b"] * scale + shift).astype(np.float32)
-            _replace_output(graph, prod, node)
-            continue
-        shape = graph.shapes[node.inputs[0]]
-        c = shape[1]
-        if len(shape) in (3, 4):
-            node.op = "conv"
-            node.attrs = dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c, act=None)
-            node.params = dict(w=scale.reshape(c, 1, 1, 1).astype(np.float32), b=shift.astype(np.float32))
-        else:
-            idx = graph.nodes.index(node)
-            sname, bname, mid = f"{node.name}_scale", f"{node.name}_shift", f"{node.output}__scaled"
-            graph.constants[sname] = scale.reshape(1, c).astype(np.float32)
-            graph.constants[bname] = shift.reshape(1, c).astype(np.float32)
-            graph.shapes[sname], graph.shapes[bname], graph.shapes[mid] = (1, c), (1, c), shape
-            mul = Node("mul", f"{node.name}_mul", [node.inputs[0], sname], [mid])
-            add = Node("add", f"{node.name}_add", [mid, bname], [node.output], dict(act=None))
-            graph.nodes[idx : idx + 1] = [mul, add]
-
-
-def fold_dense_bias(graph: Graph) -> None:
-    """``dense`` (from MatMul) followed by an Add of a constant vector: fold it into the bias."""
-    for node in [n for n in graph.nodes if n.op == "add"]:
-        const = [i for i in node.inputs if i in graph.constants]
-        act_in = [i for i in node.inputs if i not in graph.constants]
-        if len(const) != 1 or len(act_in) != 1:
-            continue
-        prod = _single_use_producer(graph, act_in[0], ("dense",))
-        if prod is None or prod.attrs.get("act") is not None:
-            continue
-        c = graph.constants[const[0]]
-        n_out = prod.params["w"].shape[0]
-        if c.size != n_out or c.shape[-1] != n_out:
-            continue
-        prod.params["b"] = (prod.params["b"] + c.ravel()).astype(np.float32)
-        _replace_output(graph, prod, node)
-
-
-def fuse_activations(graph: Graph) -> None:
-    """Fold a Relu/Clip into the conv / dense / add / sub that produces its input."""
-    for node in [n for n in graph.nodes if n.op == "clamp"]:
-        prod = _single_use_producer(graph, node.inputs[0], ("conv", "conv_transpose", "dense", "add", "sub"))
-        if prod is None:
-            continue
-        lo, hi = node.attrs["lo"], node.attrs["hi"]
-        if prod.attrs.get("act") is not None:
-            lo, hi = max(lo, prod.attrs["act"][0]), min(hi, prod.attrs["act"][1])
-        prod.attrs["act"] = (float(lo), float(hi))
-        _replace_output(graph, prod, node)
-
-
-def prune_constants(graph: Graph) -> None:
-    used = {i for n in graph.nodes for i in n.inputs}
-    for k in [k for k in graph.constants if k not in used]:
-        del graph.constants[k]
-        graph.shapes.pop(k, None)
