@@ -11,7 +11,7 @@ $(STAMP): tinyml-tinyverse/pyproject.toml tinyml-modelmaker/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e tinyml-tinyverse -e tinyml-modelmaker pytest tox ruff
+	$(BIN)/python -m pip install -q -e tinyml-tinyverse -e tinyml-modelmaker pytest tox ruff==0.17.6
 	touch $(STAMP)
 
 install: $(STAMP)
