@@ -370,3 +370,40 @@ def test_two_d_model_matches_onnxruntime_and_compiles(tmp_path):
         path, tmp_path / "out", target_device="CORTEX_M7", calib_x=x, test_vectors=dict(x=x[:6])
     )
     assert report.passed and report.max_abs_diff == 0
+
+
+class PadSlice(nn.Module):
+    """Causal padding (folded into the conv), a standalone Pad with a value, strided Slices."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(2, 4, (3, 1))
+        self.fc = nn.Linear(4 * 9 - 4 + 3, 3)
+
+    def forward(self, x):
+        h = F.relu(self.c(F.pad(x, (0, 0, 2, 0))))
+        h = F.pad(h, (0, 0, 1, 1), value=0.5)[:, :, 1::2]
+        return self.fc(torch.cat([h.flatten(1)[:, 4:], x[:, 0, 3:12:3, 0]], 1))
+
+
+def test_pad_and_slice(tmp_path):
+    import onnxruntime as ort
+    from tinyml_tinyverse.common.quantization.graph_ir import run_float
+    from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
+
+    path = export(PadSlice(), (2, 16, 1), tmp_path / "ps.onnx")
+    graph = import_onnx(path)
+    assert [n.op for n in graph.nodes].count("pad") == 1  # the zero pad became the conv's padding
+    x = data((2, 16, 1), n=64)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x[:1]})[0]
+    np.testing.assert_allclose(run_float(graph, x[:1])[graph.output_names[0]], expected, atol=1e-5)
+    for quantization in (0, 1):
+        report = compile_model(
+            path,
+            tmp_path / f"q{quantization}",
+            target_device="CORTEX_M7",
+            calib_x=x,
+            quantization=quantization,
+        )
+        assert report.passed and report.max_rel_diff <= 1e-5

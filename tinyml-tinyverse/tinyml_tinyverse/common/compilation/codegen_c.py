@@ -44,6 +44,8 @@ _SECTIONS = {
     "resize": ["resize"],
     "reshape": [],
     "transpose": ["transpose"],
+    "pad": ["pad"],
+    "slice": ["transpose"],
 }
 
 
@@ -390,6 +392,24 @@ def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
         em.calls.append("\n".join(lines))
     elif op == "reshape":
         em.calls.append(f"    {comment} /* shares its input's memory */")
+    elif op == "slice":
+        em.need("slice")
+        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
+        offset = sum(int(b) * st for b, st in zip(a["begin"], in_strides))
+        pad = 5 - len(x_shape)
+        dims = [1] * pad + [int(c) for c in a["count"][1:]]
+        strides = [0] * pad + [int(st) * int(step) for st, step in zip(in_strides[1:], a["step"][1:])]
+        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
+        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
+        em.calls.append(f"    {comment}\n    tm_transpose({x} + {offset}, {y}, {td}, {ts});")
+    elif op == "pad":
+        em.need("pad")
+        c, ih, iw = chw(x_shape)
+        _, oh, ow = chw(y_shape)
+        value = str(int(a["value_q"])) if int8 else fmt_float(a["value"])
+        em.calls.append(
+            f"    {comment}\n    tm_pad({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {a['pads'][0]}, {a['pads'][1]}, {value});"
+        )
     elif op == "transpose":
         em.need("transpose")
         perm = [int(i) for i in a["perm"]]

@@ -15,6 +15,8 @@ Ops of the float IR and their attributes:
   unary           function (an op of unary.UNARY_FUNCTIONS) and its attributes, e.g. LeakyRelu alpha
   add, sub, mul   two inputs (tensor or constant name), numpy broadcasting; act (add, sub)
   concat(axis)    reshape(shape per sample)    resize(index maps for H and W, nearest)    transpose(perm)
+  pad             pads (t, l, b, r), value (constant padding of H and W)
+  slice           begin, step, count per axis (a strided view; batch axis whole)
   batchnorm       params scale, shift (y = x * scale[c] + shift[c]); removed by fold passes
 ``act`` is ``None`` or ``(lo, hi)``: a Relu/Clip fused into the producing node.
 1-D ops (tensors ``N x C x L``) are stored as 2-D ops with ``W = 1``.
@@ -44,6 +46,8 @@ FLOAT_OPS = (
     "reshape",
     "resize",
     "transpose",
+    "pad",
+    "slice",
     "batchnorm",
 )
 
@@ -113,6 +117,19 @@ def _windows(xp: np.ndarray, kernel, strides, dilations, out_hw) -> np.ndarray:
     win = np.lib.stride_tricks.sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]
     return win[:, :, : out_hw[0], : out_hw[1]]
+
+
+def slice_nd(x: np.ndarray, a: dict) -> np.ndarray:
+    """Strided slice ``begin + k * step`` (``count`` entries) on every non-batch axis."""
+    index = (slice(None),) + tuple(
+        slice(b, b + (c - 1) * st + 1, st) for b, st, c in zip(a["begin"][1:], a["step"][1:], a["count"][1:])
+    )
+    return np.ascontiguousarray(x[index])
+
+
+def pad2d(x: np.ndarray, pads, value) -> np.ndarray:
+    """Constant padding of H and W by ``pads`` = (top, left, bottom, right)."""
+    return np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=value)
 
 
 def conv_out_hw(in_hw, kernel, strides, pads, dilations) -> tuple[int, int]:
@@ -249,6 +266,10 @@ def run_float_node(node: Node, xs: list[np.ndarray]) -> np.ndarray:
         return restore_rank(y, x)
     if op == "transpose":
         return np.ascontiguousarray(np.transpose(x, a["perm"]))
+    if op == "slice":
+        return slice_nd(x, a)
+    if op == "pad":
+        return restore_rank(pad2d(as_nchw(x), a["pads"], a["value"]), x).astype(np.float32)
     if op == "batchnorm":
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return (x * node.params["scale"].reshape(shape) + node.params["shift"].reshape(shape)).astype(

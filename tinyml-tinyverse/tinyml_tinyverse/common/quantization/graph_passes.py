@@ -90,3 +90,16 @@ def prune_constants(graph: Graph) -> None:
     for k in [k for k in graph.constants if k not in used]:
         del graph.constants[k]
         graph.shapes.pop(k, None)
+
+
+def fold_pads(graph: Graph) -> None:
+    """A zero Pad whose only consumer is a conv becomes the conv's own padding."""
+    for node in [n for n in graph.nodes if n.op == "pad" and n.attrs["value"] == 0.0]:
+        users = graph.consumers(node.output)
+        if len(users) != 1 or users[0].op != "conv" or graph.use_count(node.output) != 1:
+            continue
+        conv = users[0]
+        conv.attrs["pads"] = tuple(int(p) + int(q) for p, q in zip(conv.attrs["pads"], node.attrs["pads"]))
+        conv.inputs = [node.inputs[0] if i == node.output else i for i in conv.inputs]
+        graph.nodes.remove(node)
+        graph.shapes.pop(node.output, None)

@@ -19,13 +19,13 @@ from onnx import numpy_helper
 from ..errors import CompilationError
 from .constant_folding import FOLDABLE, describe_node, fold_constant_node, int_list, node_attrs
 from .graph_ir import Graph, Node, run_float_node
-from .graph_passes import fold_batchnorm, fold_dense_bias, fuse_activations, prune_constants
+from .graph_passes import fold_batchnorm, fold_dense_bias, fold_pads, fuse_activations, prune_constants
 from .unary import UNARY_FUNCTIONS, unary_attrs
 
 SUPPORTED_OPS = (
     "Conv ConvTranspose MaxPool AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Relu Clip "
     "Sigmoid Tanh Softmax BatchNormalization Add Sub Mul Div Concat Reshape Flatten Squeeze Unsqueeze "
-    "Resize Upsample Identity Dropout Constant ReduceMean Gather Transpose"
+    "Resize Upsample Identity Dropout Constant ReduceMean Gather Transpose Pad Slice"
 ).split() + [f for f in UNARY_FUNCTIONS if f != "GeluTanh"]
 
 
@@ -633,19 +633,99 @@ class _Importer:
             )
         self.add("transpose", node, [node.input[0]], dict(perm=perm))
 
+    def op_Pad(self, node, a):
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            raise CompilationError(
+                f"{describe_node(node)}: Pad mode {mode!r} is not supported; only 'constant'"
+            )
+        x_shape = self.shape(node.input[0])
+        rank = len(x_shape)
+        if len(node.input) > 1 and node.input[1]:
+            pads = int_list(self.const(node.input[1], node, "pads"))
+        else:
+            pads = [int(p) for p in a.get("pads", [])]
+        if len(node.input) > 3 and node.input[3]:
+            raise CompilationError(f"{describe_node(node)}: Pad with an axes input is not supported")
+        value = (
+            float(np.asarray(self.const(node.input[2], node, "value")).ravel()[0])
+            if len(node.input) > 2 and node.input[2]
+            else float(a.get("value", 0.0))
+        )
+        begin, end = pads[:rank], pads[rank:]
+        if rank not in (3, 4) or any(begin[i] or end[i] for i in range(2)) or min(pads) < 0:
+            raise CompilationError(
+                f"{describe_node(node)}: Pad is supported on the spatial axes of a 3-D/4-D tensor with pads >= 0, got {pads}"
+            )
+        spatial = (begin[2], begin[3] if rank == 4 else 0, end[2], end[3] if rank == 4 else 0)
+        self.add("pad", node, [node.input[0]], dict(pads=spatial, value=value))
+
+    def op_Slice(self, node, a):
+        """A strided slice of a run-time tensor with constant starts / ends / axes / steps."""
+        x_shape = self.shape(node.input[0])
+        rank = len(x_shape)
+        ins = list(node.input) + [""] * 5
+        if "starts" in a:  # opset < 10
+            starts, ends = list(a["starts"]), list(a["ends"])
+            axes = list(a.get("axes", range(len(starts))))
+            steps = [1] * len(starts)
+        else:
+            starts = int_list(self.const(ins[1], node, "starts"))
+            ends = int_list(self.const(ins[2], node, "ends"))
+            axes = int_list(self.const(ins[3], node, "axes")) if ins[3] else list(range(len(starts)))
+            steps = int_list(self.const(ins[4], node, "steps")) if ins[4] else [1] * len(starts)
+        begin = [0] * rank
+        step = [1] * rank
+        count = list(x_shape)
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            ax = int(ax) % rank
+            idx = range(x_shape[ax])[slice(st, en, sp)]
+            if ax == 0 and len(idx) != x_shape[0]:
+                raise CompilationError(f"{describe_node(node)}: Slice may not cut the batch axis")
+            if ax and len(idx) == 0:
+                raise CompilationError(f"{describe_node(node)}: Slice gives an empty tensor on axis {ax}")
+            if ax:
+                begin[ax], step[ax], count[ax] = idx.start, idx.step, len(idx)
+        if rank > 5:
+            raise CompilationError(
+                f"{describe_node(node)}: Slice of more than 4 dimensions per sample is not supported"
+            )
+        self.add("slice", node, [node.input[0]], dict(begin=begin, step=step, count=count))
+
     def op_Gather(self, node, a):
-        """Gather of constant indices along a spatial axis: a nearest-neighbour index map (resize)."""
+        """Gather of constant indices: a strided slice (scalar or evenly spaced indices on any
+        non-batch axis) or a nearest-neighbour index map (any indices along axis 2 or 3)."""
         x_shape = self.shape(node.input[0])
         rank = len(x_shape)
         axis = int(a.get("axis", 0)) % rank
         idx = self.consts.get(self.real(node.input[1]))
-        if idx is None or idx.ndim != 1 or rank not in (3, 4) or axis < 2:
+        if idx is None or idx.ndim > 1 or axis == 0:
             raise CompilationError(
-                f"{describe_node(node)}: Gather is supported only with constant 1-D indices along axis 2 or 3 of a 3-D/4-D tensor"
+                f"{describe_node(node)}: Gather needs constant scalar or 1-D indices on a non-batch axis"
             )
-        idx = [int(i) % x_shape[axis] for i in idx]
-        index_h = idx if axis == 2 else list(range(x_shape[2]))
-        index_w = idx if axis == 3 else list(range(x_shape[3] if rank == 4 else 1))
+        flat = [int(i) % x_shape[axis] for i in np.asarray(idx).ravel()]
+        steps = {b - a_ for a_, b in zip(flat, flat[1:])}
+        if len(steps) <= 1 and (not steps or min(steps) > 0):
+            begin, step, count = [0] * rank, [1] * rank, list(x_shape)
+            begin[axis], step[axis], count[axis] = flat[0], (steps.pop() if steps else 1), len(flat)
+            if idx.ndim == 1:
+                self.add("slice", node, [node.input[0]], dict(begin=begin, step=step, count=count))
+                return
+            mid = node.output[0] + "__slice"
+            self.add("slice", node, [node.input[0]], dict(begin=begin, step=step, count=count), out=mid)
+            target = tuple(d for k, d in enumerate(x_shape) if k != axis)
+            self.nodes.append(
+                Node("reshape", f"{node.name}_squeeze", [mid], [node.output[0]], dict(shape=target))
+            )
+            self.values[node.output[0]] = self.values[mid].reshape(target)
+            return
+        if idx.ndim != 1 or rank not in (3, 4) or axis < 2:
+            raise CompilationError(
+                f"{describe_node(node)}: Gather of arbitrary indices is supported only along axis 2 or 3 of a 3-D/4-D tensor"
+            )
+        index_h = flat if axis == 2 else list(range(x_shape[2]))
+        index_w = flat if axis == 3 else list(range(x_shape[3] if rank == 4 else 1))
         self.add("resize", node, [node.input[0]], dict(index_h=index_h, index_w=index_w))
 
 
@@ -654,6 +734,7 @@ def import_onnx(model: str | Path | onnx.ModelProto) -> Graph:
     name = Path(model).name if isinstance(model, (str, Path)) else (model.graph.name or "model")
     proto = load_onnx_model(model)
     graph = _Importer(proto, name).run()
+    fold_pads(graph)
     fold_batchnorm(graph)
     fold_dense_bias(graph)
     fuse_activations(graph)

@@ -184,6 +184,28 @@ def _export_node(b: _Builder, node, xs: list[str]) -> str:
     if op == "reshape":
         shape = b.init("shape", np.array([-1] + list(a["shape"][1:]), dtype=np.int64))
         return b.node("Reshape", [xs[0], shape])
+    if op == "slice":
+        axes = list(range(1, x_rank))
+        begin = [int(a["begin"][i]) for i in axes]
+        step = [int(a["step"][i]) for i in axes]
+        end = [bg + (int(a["count"][i]) - 1) * st + 1 for bg, st, i in zip(begin, step, axes)]
+        ins = [xs[0]] + [
+            b.init(k, np.array(v, np.int64))
+            for k, v in (("starts", begin), ("ends", end), ("axes", axes), ("steps", step))
+        ]
+        return b.node("Slice", ins)
+    if op == "pad":
+        t, lft, btm, r = (int(v) for v in a["pads"])
+        pads = [0, 0, t, lft, 0, 0, btm, r] if x_rank == 4 else [0, 0, t, 0, 0, btm]
+        value = (a["value_q"] - in_t["zero_point"]) * in_t["scale"]
+        return b.node(
+            "Pad",
+            [
+                xs[0],
+                b.init("pads", np.array(pads, np.int64)),
+                b.init("pad_value", np.array(value, np.float32)),
+            ],
+        )
     if op == "transpose":
         return b.node("Transpose", [xs[0]], perm=[int(i) for i in a["perm"]])
     if op == "resize":

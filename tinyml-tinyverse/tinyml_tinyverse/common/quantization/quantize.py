@@ -29,7 +29,7 @@ from .rounding import common_shift_multipliers, quantize_multiplier, quantize_mu
 from .unary import unary_numpy
 
 OBSERVED_OPS = ("conv", "conv_transpose", "dense", "add", "sub", "mul", "concat", "unary")
-PASS_THROUGH_OPS = ("maxpool", "avgpool", "clamp", "reshape", "resize", "transpose")
+PASS_THROUGH_OPS = ("maxpool", "avgpool", "clamp", "reshape", "resize", "transpose", "pad", "slice")
 FIXED_OUTPUT = {"sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0), "softmax": (1.0 / 256, -128)}
 SUPPORTED_BITWIDTHS = (8, 4, 2)
 
@@ -231,7 +231,9 @@ def _quantize_node(node, ins: list[dict], outq: dict, bits: int, mode: int) -> Q
         pairs = [quantize_multiplier(q["scale"] / s_out) for q in ins]
         qn.attrs = dict(axis=a["axis"], in_zps=[q["zero_point"] for q in ins], mults=[p[0] for p in pairs],
                         shifts=[p[1] for p in pairs], out_zp=zp_out)  # fmt: skip
-    elif node.op in ("reshape", "resize", "transpose"):
+    elif node.op == "pad":
+        qn.attrs = dict(a, value_q=int(np.clip(zp_in + round(a["value"] / s_in), -128, 127)))
+    elif node.op in ("reshape", "resize", "transpose", "slice"):
         qn.attrs = dict(a)
     else:
         raise CompilationError(f"node {node.name!r}: op {node.op!r} cannot be quantized")

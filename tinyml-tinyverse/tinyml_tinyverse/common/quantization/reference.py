@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph_ir import as_nchw, conv2d, conv_transpose2d, pool2d, pool_counts, restore_rank
+from .graph_ir import as_nchw, conv2d, conv_transpose2d, pad2d, pool2d, pool_counts, restore_rank, slice_nd
 from .rounding import requant, round_div, saturate
 
 
@@ -95,6 +95,10 @@ def run_int_node(node, xs: list[np.ndarray], consts: dict | None = None) -> np.n
         return restore_rank(y, x)
     if op == "transpose":
         return np.ascontiguousarray(np.transpose(x, a["perm"]))
+    if op == "slice":
+        return slice_nd(x, a)
+    if op == "pad":
+        return restore_rank(pad2d(as_nchw(x), a["pads"], a["value_q"]).astype(np.int8), x)
     raise NotImplementedError(f"integer reference has no op {op!r} (node {node.name})")
 
 

@@ -314,7 +314,8 @@ static void tm_resize(const float *x, float *y, int32_t c, int32_t ih, int32_t i
 }
 
 /* @section transpose */
-/* y = x permuted: dims are the output's (padded to 4), strides the input's strides in output order */
+/* y[i0][i1][i2][i3] = x[sum(ik * strides[k])]: a permutation (Transpose) or a strided view (Slice);
+ * dims are the output's (padded to 4) */
 static void tm_transpose(const float *x, float *y, const int32_t *dims, const int32_t *strides)
 {
     int32_t i0, i1, i2, i3;
@@ -325,6 +326,23 @@ static void tm_transpose(const float *x, float *y, const int32_t *dims, const in
                 for (i3 = 0; i3 < dims[3]; ++i3) {
                     y[k++] = x[i0 * strides[0] + i1 * strides[1] + i2 * strides[2] + i3 * strides[3]];
                 }
+            }
+        }
+    }
+}
+
+/* @section pad */
+static void tm_pad(const float *x, float *y, int32_t c, int32_t ih, int32_t iw, int32_t oh, int32_t ow, int32_t pt,
+                   int32_t pl, float value)
+{
+    int32_t ch, oy, ox;
+    for (ch = 0; ch < c; ++ch) {
+        for (oy = 0; oy < oh; ++oy) {
+            const int32_t iy = oy - pt;
+            for (ox = 0; ox < ow; ++ox) {
+                const int32_t ix = ox - pl;
+                const int32_t inside = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
+                y[(ch * oh + oy) * ow + ox] = inside ? x[(ch * ih + iy) * iw + ix] : value;
             }
         }
     }
