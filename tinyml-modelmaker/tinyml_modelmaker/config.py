@@ -167,8 +167,8 @@ def coerce_value(source: str, dotted: str, value: Any, param: Param) -> Any:
         close = (
             closest_names(str(value), [str(c) for c in param.choices], n=2) if isinstance(value, str) else []
         )
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ConfigError(f"{prefix}{_show(value)} is not allowed{hint} Allowed: {param.allowed()}")
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise ConfigError(f"{prefix}{_show(value)} is not allowed{hint}; allowed: {param.allowed()}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if (
             not math.isfinite(value)
