@@ -22,3 +22,17 @@ def test_choice_error_reads_as_a_sentence(base_config):
     assert "is not allowed (did you mean 'within_files'" in str(info.value) and "?); allowed: one of" in str(
         info.value
     )
+
+
+def test_dataset_name_of_a_single_file_drops_its_extension(base_config, tmp_path):
+    """A single recording names the project folder like a .zip does: 'motor.csv' -> 'motor'."""
+    single = tmp_path / "motor_temps.csv"
+    single.write_text("time,a\n0,1\n")
+    cfg = copy.deepcopy(base_config)
+    cfg["dataset"]["input_data_path"] = str(single)
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == "motor_temps"
+    # a folder whose name holds a dot keeps it
+    folder = tmp_path / "motor.v2"
+    folder.mkdir()
+    cfg["dataset"]["input_data_path"] = str(folder)
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == "motor.v2"

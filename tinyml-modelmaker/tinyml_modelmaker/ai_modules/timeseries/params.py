@@ -158,7 +158,10 @@ def _validate_dataset(resolved: dict, source: str) -> None:
         else:
             base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
         name = os.path.basename(os.path.normpath(base))
-        dataset["dataset_name"] = os.path.splitext(name)[0] if name.endswith(".zip") else name
+        # a .zip or a single recording names the project without its extension
+        stem, ext = os.path.splitext(name)
+        is_file = ext.lower() == ".zip" or (path is not None and os.path.isfile(path))
+        dataset["dataset_name"] = stem if is_file and stem else name
     name = dataset["dataset_name"]
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
         raise ConfigError(
