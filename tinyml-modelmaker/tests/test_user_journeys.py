@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from tinyml_modelmaker.ai_modules.timeseries.datasets import prepared_dir
 from tinyml_modelmaker.config import resolve_config
+from tinyml_modelmaker.run_folder import RunPaths
 from tinyml_tinyverse.common.errors import ConfigError
 
 
@@ -36,3 +38,17 @@ def test_dataset_name_of_a_single_file_drops_its_extension(base_config, tmp_path
     folder.mkdir()
     cfg["dataset"]["input_data_path"] = str(folder)
     assert resolve_config(cfg)["dataset"]["dataset_name"] == "motor.v2"
+
+
+def test_dataset_disabled_accepts_an_earlier_run_folder(tmp_path):
+    """dataset.enable: false with input_data_path = an earlier run folder uses its dataset/."""
+    earlier = tmp_path / "run" / "first"
+    (earlier / "dataset").mkdir(parents=True)
+    (earlier / "dataset" / "dataset_info.yaml").write_text("task: classification\n")
+    paths = RunPaths(tmp_path / "run" / "second")
+    config = {"dataset": {"input_data_path": str(earlier)}}
+    assert prepared_dir(config, paths) == earlier / "dataset"
+    config = {"dataset": {"input_data_path": str(tmp_path / "raw")}}
+    with pytest.raises(ConfigError) as info:
+        prepared_dir(config, paths)
+    assert str(tmp_path / "raw") in str(info.value) and "dataset.enable: true" in str(info.value)

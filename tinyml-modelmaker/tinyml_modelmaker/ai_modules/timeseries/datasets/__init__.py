@@ -80,12 +80,16 @@ def prepared_dir(config: dict, paths: RunPaths) -> Path:
     if (paths.dataset / INFO_FILE).is_file():
         return paths.dataset
     path = config["dataset"]["input_data_path"]
-    if path and not path.startswith(GENERATED_SCHEME) and (Path(path) / INFO_FILE).is_file():
-        return Path(path)
+    if path and not path.startswith(GENERATED_SCHEME):
+        if (Path(path) / INFO_FILE).is_file():
+            return Path(path)
+        if (Path(path) / "dataset" / INFO_FILE).is_file():  # an earlier run folder: its dataset/
+            return Path(path) / "dataset"
     raise ConfigError(
-        f"no prepared dataset: {paths.dataset / INFO_FILE} does not exist and dataset.input_data_path is not a "
-        f"folder prepared by the dataset stage; set dataset.enable: true, or resume a run whose dataset stage "
-        f"finished (--resume --run-name NAME)"
+        f"no prepared dataset: {paths.dataset / INFO_FILE} does not exist and dataset.input_data_path "
+        f"({path!r}) is not a folder prepared by the dataset stage (a run's dataset/ folder, holding "
+        f"{INFO_FILE}); set dataset.enable: true, point dataset.input_data_path at an earlier run's dataset/ "
+        f"folder, or resume a run whose dataset stage finished (--resume --run-name NAME)"
     )
 
 
