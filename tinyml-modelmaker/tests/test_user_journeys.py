@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 from tinyml_modelmaker.ai_modules.timeseries.datasets import prepared_dir
+from tinyml_modelmaker.ai_modules.timeseries.runner import _report_config_changes
 from tinyml_modelmaker.config import resolve_config
 from tinyml_modelmaker.run_folder import RunPaths
 from tinyml_tinyverse.common.errors import ConfigError
@@ -52,3 +54,15 @@ def test_dataset_disabled_accepts_an_earlier_run_folder(tmp_path):
     with pytest.raises(ConfigError) as info:
         prepared_dir(config, paths)
     assert str(tmp_path / "raw") in str(info.value) and "dataset.enable: true" in str(info.value)
+
+
+def test_resume_does_not_report_its_own_flag_as_a_config_change(tmp_path, capsys):
+    """--resume sets training.resume itself; only keys the user changed are reported."""
+    paths = RunPaths(tmp_path)
+    started = {"training": {"resume": False, "training_epochs": 30}}
+    paths.config.write_text(yaml.safe_dump(started))
+    _report_config_changes(paths, {"training": {"resume": True, "training_epochs": 30}})
+    assert capsys.readouterr().out == ""
+    _report_config_changes(paths, {"training": {"resume": True, "training_epochs": 40}})
+    out = capsys.readouterr().out
+    assert "training.training_epochs: 30 -> 40" in out and "training.resume" not in out

@@ -168,7 +168,7 @@ def _report_config_changes(paths: RunPaths, config: dict) -> None:
     changed = [
         f"{k}: {before.get(k)!r} -> {now.get(k)!r}"
         for k in sorted(set(before) | set(now))
-        if before.get(k) != now.get(k)
+        if before.get(k) != now.get(k) and k != "training.resume"  # set by --resume itself
     ]
     if changed:
         print("resume: the config differs from the one this run started with: " + "; ".join(changed))
