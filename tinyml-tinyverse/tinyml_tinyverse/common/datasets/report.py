@@ -42,20 +42,27 @@ def plot_recordings(
     for f in sorted(set().union(*info.splits.values())):
         groups.setdefault(f.split("/", 1)[0] if info.class_names else "recordings", []).append(f)
     fig = Figure(figsize=(10, 2.2 * len(groups)))
+    lines: list = []
     for row, (name, files) in enumerate(sorted(groups.items())):
         for col, rel in enumerate(files[:per_class]):
             ax = fig.add_subplot(len(groups), per_class, row * per_class + col + 1)
             x = read_recording(info.root / rel, cfg, info.task).x[:max_samples]
-            ax.plot(x, linewidth=0.6)
+            drawn = ax.plot(x, linewidth=0.6)
+            lines = lines or drawn
             ax.set_title(f"{name}: {rel.split('/')[-1]}", fontsize=8)
             ax.tick_params(labelsize=6)
     what = "Recordings per class" if info.class_names else "Recordings"
     fig.suptitle(f"{what} (first {max_samples} samples, every input variable)")
     fig.tight_layout()
+    names = list(info.input_columns)
+    if lines and len(names) == len(lines) and len(names) <= 12:  # which colour is which variable
+        fig.legend(
+            lines, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(names), 6), fontsize=8
+        )
     _save(fig, path)
 
 
-def plot_counts(counts: dict[str, dict[str, int]], path: Path) -> None:
+def plot_counts(counts: dict[str, dict[str, int]], path: Path, by_class: bool = True) -> None:
     fig = Figure(figsize=(7, 3.5))
     ax = fig.add_subplot(1, 1, 1)
     names = sorted({c for s in counts.values() for c in s})
@@ -66,11 +73,17 @@ def plot_counts(counts: dict[str, dict[str, int]], path: Path) -> None:
     ax.set_xticklabels(names, rotation=20, fontsize=8)
     ax.set_ylabel("windows")
     ax.legend()
-    ax.set_title("Windows per class and split")
+    ax.set_title("Windows per class and split" if by_class else "Windows per split")
     _save(fig, path)
 
 
-def plot_pca(x: np.ndarray, colour: np.ndarray, labels: list[str] | None, path: Path) -> None:
+def plot_pca(
+    x: np.ndarray,
+    colour: np.ndarray,
+    labels: list[str] | None,
+    path: Path,
+    colour_label: str = "target (mean)",
+) -> None:
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot(1, 1, 1)
     pcs = pca_2d(x)
@@ -81,7 +94,7 @@ def plot_pca(x: np.ndarray, colour: np.ndarray, labels: list[str] | None, path: 
         ax.legend(fontsize=8, markerscale=2)
     else:
         sc = ax.scatter(pcs[:, 0], pcs[:, 1], s=6, c=colour, cmap="viridis", alpha=0.7)
-        fig.colorbar(sc, ax=ax, label="target (mean)")
+        fig.colorbar(sc, ax=ax, label=colour_label)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title("Extracted features of the train split (PCA)")
@@ -129,12 +142,17 @@ def write_report(
     os.replace(tmp, out / "dataset_summary.yaml")
     if plots and train is not None and len(train.X):
         plot_recordings(info, cfg, out / "recordings_per_class.png")
-        plot_counts(window_counts, out / "class_counts.png")
+        plot_counts(window_counts, out / "class_counts.png", by_class=by_class)
         idx = np.random.default_rng(0).permutation(len(train.X))[:MAX_PCA_POINTS]
         if train.y.ndim == 1:
             plot_pca(train.X[idx], train.y[idx], train.class_names, out / "feature_pca.png")
         else:
+            targets = ", ".join(info.target_columns) or "target"
             plot_pca(
-                train.X[idx], train.y[idx].reshape(len(idx), -1).mean(axis=1), None, out / "feature_pca.png"
+                train.X[idx],
+                train.y[idx].reshape(len(idx), -1).mean(axis=1),
+                None,
+                out / "feature_pca.png",
+                colour_label=f"{targets} (mean per window)",
             )
     return summary

@@ -1,0 +1,48 @@
+"""Regressions found by walking the data user journeys (QA pass): small and fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tinyml_tinyverse.common.datasets import report
+from tinyml_tinyverse.common.datasets.data_config import validate_data_config
+from tinyml_tinyverse.common.datasets.timeseries_dataset import DatasetInfo
+
+
+def _capture(monkeypatch) -> list:
+    figures: list = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig))
+    return figures
+
+
+def test_dataset_plots_name_variables_and_targets(tmp_path, monkeypatch):
+    """recordings_per_class.png says which colour is which column; a regression dataset's plots
+    say 'per split' (no classes) and name the target column on the PCA colour bar."""
+    files = tmp_path / "files"
+    files.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        np.savetxt(
+            files / f"m{i}.csv", rng.normal(size=(64, 3)), delimiter=",", header="ia,ib,torque", comments=""
+        )
+    info = DatasetInfo(
+        root=files,
+        task="regression",
+        class_names=[],
+        splits={"train": ["m0.csv"], "val": ["m1.csv"], "test": []},
+        num_variables=2,
+        input_columns=["ia", "ib"],
+        target_columns=["torque"],
+    )
+    figures = _capture(monkeypatch)
+    cfg = validate_data_config({"frame_size": 16, "target_columns": ["torque"]})
+    report.plot_recordings(info, cfg, Path("r.png"))
+    (legend,) = figures[-1].legends
+    assert [t.get_text() for t in legend.get_texts()] == ["ia", "ib"]
+
+    report.plot_counts({"train": {"all": 5}, "val": {"all": 2}, "test": {}}, Path("c.png"), by_class=False)
+    assert figures[-1].axes[0].get_title() == "Windows per split"
+
+    report.plot_pca(rng.normal(size=(20, 4)), rng.normal(size=20), None, Path("p.png"), colour_label="torque")
+    assert any(ax.get_ylabel() == "torque" for ax in figures[-1].axes)  # the colour bar
