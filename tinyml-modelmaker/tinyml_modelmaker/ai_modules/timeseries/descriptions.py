@@ -55,8 +55,11 @@ PARAM_DESCRIPTIONS = {
         "projects_path": "Root folder of all projects; relative paths start at the current directory.",
     },
     "dataset": {
-        "enable": "Run the dataset stage. When false, the run folder must already hold a dataset stage output (from an earlier run with --resume).",
-        "dataset_name": "Names the project folder <projects_path>/<dataset_name>/. Default: the last part of input_data_path (without .zip).",
+        "enable": (
+            "Run the dataset stage. When false, the run folder must already hold a dataset stage output (from an "
+            "earlier run with --resume), or input_data_path must be a prepared dataset/ folder or an earlier run folder."
+        ),
+        "dataset_name": "Names the project folder <projects_path>/<dataset_name>/. Default: the last part of input_data_path (without .zip or a single file's extension).",
         "input_data_path": (
             "A data folder, a .zip or a single file in the documented layouts (classes/<label>/*.csv for "
             "classification and anomaly detection, files/*.csv for regression and forecasting), or "
