@@ -66,3 +66,12 @@ def test_resume_does_not_report_its_own_flag_as_a_config_change(tmp_path, capsys
     _report_config_changes(paths, {"training": {"resume": True, "training_epochs": 40}})
     out = capsys.readouterr().out
     assert "training.training_epochs: 30 -> 40" in out and "training.resume" not in out
+
+
+def test_wrong_task_model_message_uses_the_right_article(base_config):
+    """'... is a classification model (prefix CLS_), not an anomalydetection model ...'."""
+    cfg = copy.deepcopy(base_config)
+    cfg["common"]["task_type"] = "generic_timeseries_anomalydetection"
+    with pytest.raises(ConfigError) as info:
+        resolve_config(cfg)
+    assert "is a classification model (prefix CLS_), not an anomalydetection model" in str(info.value)

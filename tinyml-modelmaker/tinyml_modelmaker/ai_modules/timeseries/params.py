@@ -169,6 +169,10 @@ def _validate_dataset(resolved: dict, source: str) -> None:
         )
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _validate_training(resolved: dict, source: str) -> None:
     """Model name by the naming convention, model_config path, automatic quantization, bit width."""
     common, training = resolved["common"], resolved["training"]
@@ -183,8 +187,8 @@ def _validate_training(resolved: dict, source: str) -> None:
         other = [t for t, p in C.MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
         if other:
             raise ConfigError(
-                f"{_where(source)}training.model_name {model_name!r} is a {other[0]} model (prefix "
-                f"{C.MODEL_PREFIXES[other[0]]}), not a {task} model: models for {common['task_type']} are "
+                f"{_where(source)}training.model_name {model_name!r} is {_article(other[0])} {other[0]} model (prefix "
+                f"{C.MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
     if isinstance(training["model_config"], str):
