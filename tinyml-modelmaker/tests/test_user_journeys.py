@@ -75,3 +75,31 @@ def test_wrong_task_model_message_uses_the_right_article(base_config):
     with pytest.raises(ConfigError) as info:
         resolve_config(cfg)
     assert "is a classification model (prefix CLS_), not an anomalydetection model" in str(info.value)
+
+
+def test_dataset_stage_prints_what_it_found(tmp_path, capsys):
+    """The dataset stage says what it found: classes, files per split, input columns, where the plots are."""
+    import numpy as np
+    from tinyml_modelmaker.ai_modules.timeseries import datasets
+    from tinyml_tinyverse.common.datasets.data_config import validate_data_config
+
+    for label in ("fault", "ok"):
+        folder = tmp_path / "data" / "classes" / label
+        folder.mkdir(parents=True)
+        for i in range(3):
+            np.savetxt(folder / f"r{i}.csv", np.random.default_rng(i).normal(size=(64, 2)), delimiter=",",
+                       header="Time,ax", comments="")  # fmt: skip
+    config = {
+        "common": {"task_type": "generic_timeseries_classification"},
+        "dataset": {
+            "input_data_path": str(tmp_path / "data"),
+            "split_type": "amongst_files",
+            "split_factor": [0.34, 0.33, 0.33],
+            "seed": 1,
+            "generator_config": None,
+        },  # fmt: skip
+        "data_processing_feature_extraction": validate_data_config({"frame_size": 16}),
+    }
+    datasets.run(config, RunPaths(tmp_path / "run"))
+    out = capsys.readouterr().out
+    assert "dataset: 2 classes (fault, ok), train/val/test 2/2/2 files, 1 input variable (ax)" in out

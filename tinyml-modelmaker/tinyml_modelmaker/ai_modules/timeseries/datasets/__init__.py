@@ -109,6 +109,14 @@ def run(config: dict, paths: RunPaths) -> dict:
         seed=ds["seed"],
         data_config=config[DATA_SECTION],
     )
+    counts = "/".join(str(len(info.splits.get(s, []))) for s in ("train", "val", "test"))
+    classes = f"{len(info.class_names)} classes ({', '.join(info.class_names)}), " if info.class_names else ""
+    n_vars = int(info.num_variables)
+    targets = f", target {', '.join(info.target_columns)}" if info.target_columns else ""
+    print(
+        f"dataset: {classes}train/val/test {counts} files, {n_vars} input variable{'s' if n_vars != 1 else ''} "
+        f"({', '.join(info.input_columns)}){targets}; summary and plots in {paths.dataset}"
+    )
     return {
         "dataset_dir": str(paths.dataset),
         "input_data_path": str(data_path),
