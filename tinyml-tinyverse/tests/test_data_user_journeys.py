@@ -46,3 +46,23 @@ def test_dataset_plots_name_variables_and_targets(tmp_path, monkeypatch):
 
     report.plot_pca(rng.normal(size=(20, 4)), rng.normal(size=20), None, Path("p.png"), colour_label="torque")
     assert any(ax.get_ylabel() == "torque" for ax in figures[-1].axes)  # the colour bar
+
+
+def test_anomaly_pca_shows_the_anomalies(tmp_path, monkeypatch):
+    """Anomaly detection trains on Normal only: feature_pca.png plots every split so anomalies appear."""
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+
+    rng = np.random.default_rng(0)
+    for label, n in (("Normal", 4), ("Anomaly", 2)):
+        folder = tmp_path / "data" / "classes" / label
+        folder.mkdir(parents=True)
+        for i in range(n):
+            np.save(folder / f"r{i}.npy", rng.normal(size=(64, 2)) * (3 if label == "Anomaly" else 1))
+    figures = _capture(monkeypatch)
+    prepare_dataset(
+        str(tmp_path / "data"), str(tmp_path / "out"), "anomalydetection", data_config={"frame_size": 16}
+    )
+    (pca,) = [f for f in figures if "(PCA)" in f.axes[0].get_title()]
+    assert pca.axes[0].get_title() == "Extracted features of train, val and test (PCA)"
+    sizes = {c.get_label(): len(c.get_offsets()) for c in pca.axes[0].collections}
+    assert sizes["Normal"] > 0 and sizes["Anomaly"] > 0

@@ -83,6 +83,7 @@ def plot_pca(
     labels: list[str] | None,
     path: Path,
     colour_label: str = "target (mean)",
+    what: str = "the train split",
 ) -> None:
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot(1, 1, 1)
@@ -97,7 +98,7 @@ def plot_pca(
         fig.colorbar(sc, ax=ax, label=colour_label)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title("Extracted features of the train split (PCA)")
+    ax.set_title(f"Extracted features of {what} (PCA)")
     _save(fig, path)
 
 
@@ -113,6 +114,7 @@ def write_report(
     summary: dict[str, Any] = {"task": info.task, "root": str(info.root), "splits": {}}
     window_counts: dict[str, dict[str, int]] = {}
     train = None
+    anomaly_parts: list = []  # anomaly detection: train holds Normal only, the anomalies are in val/test
     for s in SPLITS:
         files = info.splits[s]
         entry: dict[str, Any] = {"files": len(files), "samples": int(sum(lengths.get(f, 0) for f in files))}
@@ -122,6 +124,8 @@ def write_report(
             continue
         data = load_split(out, s, info.task, cfg)
         train = data if s == "train" else train
+        if info.task == "anomalydetection":
+            anomaly_parts.append(data)
         if by_class:
             labels = [label_of(f) for f in data.files]
             per_file = np.bincount(data.file_ids, minlength=len(files))
@@ -144,7 +148,12 @@ def write_report(
         plot_recordings(info, cfg, out / "recordings_per_class.png")
         plot_counts(window_counts, out / "class_counts.png", by_class=by_class)
         idx = np.random.default_rng(0).permutation(len(train.X))[:MAX_PCA_POINTS]
-        if train.y.ndim == 1:
+        if anomaly_parts:  # every split, so the PCA shows whether the anomalies stand apart
+            x = np.concatenate([d.X for d in anomaly_parts])
+            y = np.concatenate([d.y for d in anomaly_parts])
+            idx = np.random.default_rng(0).permutation(len(x))[:MAX_PCA_POINTS]
+            plot_pca(x[idx], y[idx], train.class_names, out / "feature_pca.png", what="train, val and test")
+        elif train.y.ndim == 1:
             plot_pca(train.X[idx], train.y[idx], train.class_names, out / "feature_pca.png")
         else:
             targets = ", ".join(info.target_columns) or "target"
