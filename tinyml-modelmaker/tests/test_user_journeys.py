@@ -103,3 +103,21 @@ def test_dataset_stage_prints_what_it_found(tmp_path, capsys):
     datasets.run(config, RunPaths(tmp_path / "run"))
     out = capsys.readouterr().out
     assert "dataset: 2 classes (fault, ok), train/val/test 2/2/2 files, 1 input variable (ax)" in out
+
+
+def test_run_folder_inside_the_data_folder_is_refused_up_front(base_config, data_folder, tmp_path):
+    """projects_path '.' next to a data folder named like the project would put run/ into the user's
+    data: refused at config time, naming common.projects_path, before anything is written."""
+    cfg = copy.deepcopy(base_config)
+    cfg["common"]["projects_path"] = str(data_folder.parent)
+    cfg["dataset"]["dataset_name"] = data_folder.name
+    with pytest.raises(ConfigError) as info:
+        resolve_config(cfg)
+    assert "common.projects_path" in str(info.value) and "inside your data folder" in str(info.value)
+    cfg["common"]["projects_path"] = str(data_folder)  # projects inside the data folder
+    cfg["dataset"]["dataset_name"] = "other"
+    with pytest.raises(ConfigError):
+        resolve_config(cfg)
+    assert sorted(p.name for p in data_folder.iterdir()) == ["classes"]
+    cfg["common"]["projects_path"] = str(tmp_path / "projects")  # beside it: fine
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == "other"

@@ -167,6 +167,17 @@ def _validate_dataset(resolved: dict, source: str) -> None:
         raise ConfigError(
             f"{_where(source)}dataset.dataset_name {name!r}: use letters, digits, '_', '-' or '.' (it names a folder)"
         )
+    if dataset["enable"] and path is not None and os.path.isdir(path):
+        # checked before any run folder is made: nothing may be written into the user's data
+        projects = resolved["common"]["projects_path"]
+        project = os.path.realpath(os.path.join(projects, name))
+        data = os.path.realpath(path)
+        if os.path.commonpath([project, data]) == data:
+            raise ConfigError(
+                f"{_where(source)}common.projects_path {projects!r}: the run folders would go to {project}, inside "
+                f"your data folder {path!r} (dataset.input_data_path), and nothing is written into the data you "
+                f"bring; set common.projects_path to a folder outside it (default ./data/projects)"
+            )
 
 
 def _article(word: str) -> str:
