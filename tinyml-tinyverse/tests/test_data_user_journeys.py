@@ -66,3 +66,34 @@ def test_anomaly_pca_shows_the_anomalies(tmp_path, monkeypatch):
     assert pca.axes[0].get_title() == "Extracted features of train, val and test (PCA)"
     sizes = {c.get_label(): len(c.get_offsets()) for c in pca.axes[0].collections}
     assert sizes["Normal"] > 0 and sizes["Anomaly"] > 0
+
+
+def test_single_file_split_error_names_the_file_and_the_key(tmp_path):
+    """One regression file with split_type amongst_files: the error names the file (not '.') and
+    dataset.split_type; within_files then works."""
+    import pytest
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+    from tinyml_tinyverse.common.errors import DataError
+
+    single = tmp_path / "motor.csv"
+    np.savetxt(
+        single,
+        np.random.default_rng(0).normal(size=(300, 3)),
+        delimiter=",",
+        header="a,b,torque",
+        comments="",
+    )
+    cfg = {"frame_size": 16}
+    with pytest.raises(DataError) as info:
+        prepare_dataset(str(single), str(tmp_path / "out"), "regression", data_config=cfg, plots=False)
+    assert str(info.value).startswith(f"{single}: 1 recording(s) are too few for a val split")
+    assert "dataset.split_type: within_files" in str(info.value)
+    info = prepare_dataset(
+        str(single),
+        str(tmp_path / "out2"),
+        "regression",
+        split_type="within_files",
+        data_config=cfg,
+        plots=False,
+    )
+    assert info.target_columns == ["torque"]

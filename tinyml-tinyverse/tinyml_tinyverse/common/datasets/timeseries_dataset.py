@@ -140,15 +140,14 @@ def prepare_dataset(
                 len(dropped),
             )
             splits["train"] = [f for f in splits["train"] if label_of(f) == NORMAL]
+    where = Path(input_data_path) if single is not None else layout.data_dir  # a single file: name it
     if not splits["train"]:
-        raise DataError(
-            f"{layout.data_dir}: the train split is empty; add recordings or change dataset.split_factor"
-        )
+        raise DataError(f"{where}: the train split is empty; add recordings or change dataset.split_factor")
     for s, frac in zip(("val", "test"), split_factor[1:]):
         if frac > 0 and not splits[s]:
             raise DataError(
-                f"{layout.data_dir}: too few recordings for a {s} split with split_type amongst_files; "
-                "add recordings or use split_type: within_files"
+                f"{where}: {len(files)} recording(s) are too few for a {s} split with split_type amongst_files "
+                "(whole files go to one split); add recordings or set dataset.split_type: within_files"
             )
 
     extra = int(cfg["horizon"]) if task == "forecasting" else 0
