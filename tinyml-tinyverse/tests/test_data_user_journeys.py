@@ -97,3 +97,22 @@ def test_single_file_split_error_names_the_file_and_the_key(tmp_path):
         plots=False,
     )
     assert info.target_columns == ["torque"]
+
+
+def test_zip_with_one_top_folder_beside_a_readme(tmp_path):
+    """mydata.zip holding mydata/classes/... and a README.txt at the top: the folder is found."""
+    import zipfile
+
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+
+    archive = tmp_path / "mydata.zip"
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(archive, "w") as z:
+        for label in ("a", "b"):
+            for i in range(3):
+                rows = "\n".join(",".join(f"{v:.3f}" for v in r) for r in rng.normal(size=(32, 2)))
+                z.writestr(f"mydata/classes/{label}/r{i}.csv", "x,y\n" + rows + "\n")
+        z.writestr("README.txt", "recorded on the test bench\n")
+    info = prepare_dataset(str(archive), str(tmp_path / "out"), "classification", data_config={"frame_size": 16},
+                           plots=False)  # fmt: skip
+    assert info.class_names == ["a", "b"] and info.input_columns == ["x", "y"]

@@ -137,8 +137,13 @@ def locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout,
         output_dir.mkdir(parents=True, exist_ok=True)
         base = safe_extract(input_path, output_dir / "extracted")
         inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
-        if len(inner) == 1 and inner[0].is_dir() and inner[0].name not in ("classes", "files"):
-            base = inner[0]
+        dirs = [d for d in inner if d.is_dir()]
+        # one top folder (mydata/classes/...), also beside a README.txt or other loose files
+        top_data = [d for d in inner if d.is_file() and d.suffix.lower() in DATA_SUFFIXES]
+        if len(dirs) == 1 and dirs[0].name not in ("classes", "files", "annotations"):
+            holds_layout = (dirs[0] / "classes").is_dir() or (dirs[0] / "files").is_dir()
+            if holds_layout or not top_data:
+                base = dirs[0]
         return find_layout(base, task), None
     if input_path.is_file():
         if input_path.suffix.lower() not in DATA_SUFFIXES:
