@@ -121,3 +121,21 @@ def test_run_folder_inside_the_data_folder_is_refused_up_front(base_config, data
     assert sorted(p.name for p in data_folder.iterdir()) == ["classes"]
     cfg["common"]["projects_path"] = str(tmp_path / "projects")  # beside it: fine
     assert resolve_config(cfg)["dataset"]["dataset_name"] == "other"
+
+
+def test_new_run_without_training_but_with_testing_fails_before_the_dataset_stage(base_config, tmp_path):
+    """training.enable: false in a new run with testing on: refused before any folder is made."""
+    from tinyml_modelmaker.ai_modules.timeseries import runner
+
+    cfg = copy.deepcopy(base_config)
+    cfg["training"]["enable"] = False
+    resolved = resolve_config(cfg)
+    with pytest.raises(ConfigError) as info:
+        runner.run(resolved)
+    msg = str(info.value)
+    assert "training.enable is false, but testing and compilation need(s) the model" in msg
+    assert "--resume --run-name NAME" in msg and "testing.enable: false and compilation.enable: false" in msg
+    assert not (tmp_path / "projects").exists()
+    resolved["compilation"]["model_path"] = "model.onnx"  # compile-only: compilation needs no trained model
+    resolved["testing"]["enable"] = False
+    runner._check_trained_model_reachable(resolved, resume=False)

@@ -174,6 +174,24 @@ def _report_config_changes(paths: RunPaths, config: dict) -> None:
         print("resume: the config differs from the one this run started with: " + "; ".join(changed))
 
 
+def _check_trained_model_reachable(config: dict, resume: bool) -> None:
+    """A new run without training has no model for testing / compilation: say so before the dataset stage
+    spends its time and leaves a run folder behind."""
+    if resume or config["training"]["enable"] or not config["dataset"]["enable"]:
+        return
+    needs = ["testing"] if config["testing"]["enable"] else []
+    if config["compilation"]["enable"] and not config["compilation"]["model_path"]:
+        needs.append("compilation")
+    if needs:
+        stages = " and ".join(needs)
+        raise ConfigError(
+            f"training.enable is false, but {stages} need(s) the model trained in this run folder, and a new run "
+            f"has none; resume the run that trained it (--resume --run-name NAME), set training.enable: true, "
+            f"or set {' and '.join(s + '.enable: false' for s in needs)} (compile an ONNX file alone with "
+            f"compilation.model_path)"
+        )
+
+
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
@@ -182,6 +200,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
         check_model_name(config)
         if input_channels_known(config):
             model_figures = check_model(config)
+    _check_trained_model_reachable(config, resume)
     paths = open_run_folder(config, resume=resume)
     print(f"run folder: {paths.root}")
     summary = _previous_summary(paths) if resume else {}
