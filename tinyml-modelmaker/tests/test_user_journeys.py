@@ -139,3 +139,10 @@ def test_new_run_without_training_but_with_testing_fails_before_the_dataset_stag
     resolved["compilation"]["model_path"] = "model.onnx"  # compile-only: compilation needs no trained model
     resolved["testing"]["enable"] = False
     runner._check_trained_model_reachable(resolved, resume=False)
+
+
+def test_bad_set_value_says_it_comes_from_the_command_line(base_config):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(base_config, ["training.training_epochs=abc"])
+    assert "training.training_epochs" in str(info.value)
+    assert str(info.value).endswith("(the value comes from --set 'training.training_epochs=abc')")

@@ -289,11 +289,18 @@ def resolve_config(config: str | os.PathLike | Mapping[str, Any], overrides: Ite
         user = load_yaml(source)
     else:
         source, user = "", copy.deepcopy(dict(config))
+    overrides = list(overrides)
     user = apply_overrides(user, overrides)
     common = user.get("common") or {}
     if not isinstance(common, dict):
         raise ConfigError(f"{_where(source)}section 'common' must be a mapping of keys")
     module = get_target_module(common.get("target_module", "timeseries"))
     params = module.params
-    resolved = merge_and_check(user, params.SCHEMA, source=source, free_sections=params.FREE_SECTIONS)
-    return params.validate(resolved, source)
+    try:
+        resolved = merge_and_check(user, params.SCHEMA, source=source, free_sections=params.FREE_SECTIONS)
+        return params.validate(resolved, source)
+    except ConfigError as exc:  # a bad value given on the command line: say so, not only the file
+        given = [o for o in overrides if o.split("=", 1)[0].strip() in str(exc)]
+        if given:
+            raise type(exc)(f"{exc} (the value comes from --set {given[-1]!r})") from None
+        raise
