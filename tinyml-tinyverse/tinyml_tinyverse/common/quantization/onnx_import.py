@@ -156,6 +156,20 @@ class _Importer:
         self.input_name = inp.name
         self.values[inp.name] = np.zeros(dims, dtype=np.float32)
 
+        # Name an unsupported op (LSTM, GRU, ...) before any shape error of the nodes around it.
+        unsupported = [
+            n
+            for n in g.node
+            if n.domain in ("", "ai.onnx") and n.op_type not in SUPPORTED_OPS + list(FOLDABLE)
+        ]
+        if unsupported:
+            ops = sorted({n.op_type for n in unsupported})
+            also = f" (unsupported ops in this model: {', '.join(ops)})" if len(ops) > 1 else ""
+            raise CompilationError(
+                f"{describe_node(unsupported[0])} is not supported by the compiler{also}; "
+                f"supported ops: {', '.join(SUPPORTED_OPS)}"
+            )
+
         for node in g.node:
             self.translate(node)
 
