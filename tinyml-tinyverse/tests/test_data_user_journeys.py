@@ -116,3 +116,15 @@ def test_zip_with_one_top_folder_beside_a_readme(tmp_path):
     info = prepare_dataset(str(archive), str(tmp_path / "out"), "classification", data_config={"frame_size": 16},
                            plots=False)  # fmt: skip
     assert info.class_names == ["a", "b"] and info.input_columns == ["x", "y"]
+
+
+def test_many_classes_stay_readable(monkeypatch):
+    """12 classes: the counts figure widens, and no two classes share a PCA colour."""
+    figures = _capture(monkeypatch)
+    names = [f"fault_condition_{k:02d}" for k in range(12)]
+    report.plot_counts({s: dict.fromkeys(names, 4) for s in ("train", "val", "test")}, Path("c.png"))
+    assert figures[-1].get_size_inches()[0] > 7
+    labels = np.arange(12).repeat(3)
+    report.plot_pca(np.random.default_rng(0).normal(size=(36, 5)), labels, names, Path("p.png"))
+    colours = {tuple(c.get_facecolor()[0][:3]) for c in figures[-1].axes[0].collections}
+    assert len(colours) == 12

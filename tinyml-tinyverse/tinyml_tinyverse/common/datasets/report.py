@@ -8,10 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .layout import SPLITS
 from .readers import read_recording
@@ -63,16 +65,20 @@ def plot_recordings(
 
 
 def plot_counts(counts: dict[str, dict[str, int]], path: Path, by_class: bool = True) -> None:
-    fig = Figure(figsize=(7, 3.5))
-    ax = fig.add_subplot(1, 1, 1)
     names = sorted({c for s in counts.values() for c in s})
+    fig = Figure(figsize=(max(7.0, 2.0 + 0.55 * len(names)), 3.5))  # wider with many classes
+    ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / len(SPLITS)
     for i, s in enumerate(SPLITS):
         ax.bar(np.arange(len(names)) + i * width, [counts[s].get(c, 0) for c in names], width, label=s)
     ax.set_xticks(np.arange(len(names)) + width)
-    ax.set_xticklabels(names, rotation=20, fontsize=8)
+    long_names = max((len(n) for n in names), default=0) > 12
+    ax.set_xticklabels(
+        names, rotation=35 if long_names else 0, ha="right" if long_names else "center", fontsize=8
+    )
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("windows")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # never over the bars
     ax.set_title("Windows per class and split" if by_class else "Windows per split")
     _save(fig, path)
 
@@ -89,10 +95,21 @@ def plot_pca(
     ax = fig.add_subplot(1, 1, 1)
     pcs = pca_2d(x)
     if labels:
+        # distinct colours beyond the 10 of the default cycle, then marker shapes
+        colours = matplotlib.colormaps["tab10" if len(labels) <= 10 else "tab20"].colors
         for i, name in enumerate(labels):
             m = colour == i
-            ax.scatter(pcs[m, 0], pcs[m, 1], s=6, label=name, alpha=0.7)
-        ax.legend(fontsize=8, markerscale=2)
+            marker = "os^Dv"[(i // len(colours)) % 5]
+            ax.scatter(
+                pcs[m, 0],
+                pcs[m, 1],
+                s=6,
+                label=name,
+                alpha=0.7,
+                color=colours[i % len(colours)],
+                marker=marker,
+            )
+        ax.legend(fontsize=8, markerscale=2, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     else:
         sc = ax.scatter(pcs[:, 0], pcs[:, 1], s=6, c=colour, cmap="viridis", alpha=0.7)
         fig.colorbar(sc, ax=ax, label=colour_label)
