@@ -146,3 +146,45 @@ def test_bad_set_value_says_it_comes_from_the_command_line(base_config):
         resolve_config(base_config, ["training.training_epochs=abc"])
     assert "training.training_epochs" in str(info.value)
     assert str(info.value).endswith("(the value comes from --set 'training.training_epochs=abc')")
+
+
+def test_compiled_user_input_config_has_channels_and_train_stats(tmp_path, monkeypatch):
+    """With data_processing_feature_extraction.variables unset, user_input_config.h is still written,
+    with the channel count and the train split's statistics (it was skipped with a note)."""
+    import types
+
+    import numpy as np
+    import tinyml_tinyverse.common.compilation as tv_compilation
+    from tinyml_modelmaker.ai_modules.timeseries import compilation, datasets
+
+    for label in ("fault", "ok"):
+        folder = tmp_path / "data" / "classes" / label
+        folder.mkdir(parents=True)
+        for i in range(3):
+            np.savetxt(folder / f"r{i}.csv", np.random.default_rng(i).normal(size=(64, 2)), delimiter=",",
+                       header="ax,ay", comments="")  # fmt: skip
+    config = resolve_config(
+        {
+            "common": {
+                "task_type": "generic_timeseries_classification",
+                "target_device": "F28P55",
+                "projects_path": str(tmp_path / "projects"),
+            },  # fmt: skip
+            "dataset": {"input_data_path": str(tmp_path / "data"), "split_factor": [0.34, 0.33, 0.33]},
+            "data_processing_feature_extraction": {"frame_size": 16},
+            "training": {"model_name": "CLS_4k_NPU"},
+        }
+    )
+    paths = RunPaths(tmp_path / "run")
+    datasets.run(config, paths)
+    artifacts = tmp_path / "run" / "compilation" / "artifacts"
+
+    def fake_compile(model, out_dir, **kwargs):
+        artifacts.mkdir(parents=True)
+        return types.SimpleNamespace(artifacts_dir=artifacts, to_dict=lambda: {"passed": True})
+
+    monkeypatch.setattr(tv_compilation, "compile_model", fake_compile)
+    monkeypatch.setattr(compilation, "find_run_model", lambda paths, q: ("model", "model"))
+    compilation.run(config, paths, paths.dataset)
+    header = (artifacts / "user_input_config.h").read_text()
+    assert "#define FE_VARIABLES 2" in header and "fe_feature_mean" in header

@@ -45,8 +45,11 @@ def find_run_model(paths: RunPaths, quantization: int) -> tuple[Any, str]:
     )
 
 
-def test_vectors_from_split(config: dict, dataset_dir: Path, per_class: int) -> tuple[dict, np.ndarray, list]:
-    """A few test-split samples per class, the training inputs for calibration, and the class names."""
+def test_vectors_from_split(
+    config: dict, dataset_dir: Path, per_class: int
+) -> tuple[dict, np.ndarray, list, dict]:
+    """A few test-split samples per class, the training inputs for calibration, the class names and the
+    train split's statistics (for user_input_config.h)."""
     from tinyml_tinyverse.common.datasets import load_split
 
     task = task_of(config["common"]["task_type"])
@@ -66,7 +69,7 @@ def test_vectors_from_split(config: dict, dataset_dir: Path, per_class: int) -> 
         vectors["raw"] = np.asarray(raw)[index]
     train = load_split(dataset_dir, "train", task, data_config, cache_dir=cache)
     calib_x = np.asarray(train.X)[:256]
-    return vectors, calib_x, list(getattr(test, "class_names", None) or [])
+    return vectors, calib_x, list(getattr(test, "class_names", None) or []), dict(train.stats or {})
 
 
 def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[dict, np.ndarray | None]:
@@ -98,6 +101,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     quantization = tr["quantization"]
     class_names: list = []
     calib_x = None
+    train_stats = None
     if comp["model_path"] is not None:
         model, source = comp["model_path"], comp["model_path"]
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
@@ -109,7 +113,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
             raise ConfigError(
                 "compilation: the run has no dataset to take test vectors from; run the dataset stage"
             )
-        vectors, calib_x, class_names = test_vectors_from_split(
+        vectors, calib_x, class_names, train_stats = test_vectors_from_split(
             config, dataset_dir, comp["num_test_vectors_per_class"]
         )
     from tinyml_tinyverse.common.compilation import compile_model
@@ -124,10 +128,18 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         calib_x=calib_x,
         quantization=quantization,
         weight_bitwidth=tr["quantization_weight_bitwidth"],
-        data_config=config[DATA_SECTION] if comp["model_path"] is None else None,
+        data_config=None,  # user_input_config.h is written below, with the train statistics
         class_names=class_names,
         preset_name=comp["preset_name"],
     )
+    if train_stats is not None:
+        from tinyml_tinyverse.common.datasets import write_user_input_config_h
+
+        # the channel count and the NORMALIZE / input statistics come from the train split, so the
+        # header holds what training used even when data_processing_feature_extraction.variables is unset
+        write_user_input_config_h(
+            config[DATA_SECTION], Path(report.artifacts_dir) / "user_input_config.h", stats=train_stats
+        )
     return summarize_report(report.to_dict(), source)
 
 
