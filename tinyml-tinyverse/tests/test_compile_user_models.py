@@ -1,11 +1,17 @@
 """Bring-your-own ONNX models as a firmware engineer exports them: errors and C output."""
 
+import re
+import shutil
+import subprocess
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from tinyml_tinyverse.common.compilation.codegen_c import generate
 from tinyml_tinyverse.common.errors import CompilationError
 from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
+from tinyml_tinyverse.common.quantization.quantize import quantize_graph
 
 
 def _lstm_model() -> onnx.ModelProto:
@@ -33,3 +39,49 @@ def _lstm_model() -> onnx.ModelProto:
 def test_lstm_error_names_the_lstm_node_not_the_transpose_before_it():
     with pytest.raises(CompilationError, match=r"node '/r/LSTM' \(op LSTM\) is not supported"):
         import_onnx(_lstm_model())
+
+
+def _mlp_model() -> onnx.ModelProto:
+    """Linear -> Relu -> Linear on a 2-D input, as torch.onnx.export writes an MLP."""
+    rng = np.random.default_rng(1)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.standard_normal((3, 8)).astype(np.float32), "w2"),
+        numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+        helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+        helper.make_node("Gemm", ["hr", "w2", "b2"], ["y"], name="fc2", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("precision", ["float", "int8"])
+def test_generated_c_has_no_unused_static_helpers(precision, tmp_path):
+    """clang -Wall -Werror rejects an unused static inline function (gcc does not)."""
+    graph = import_onnx(_mlp_model())
+    if precision == "int8":
+        calib = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
+        graph = quantize_graph(graph, calib, mode=1)
+    source = generate(graph).source
+    helpers = re.findall(r"^static inline \w+ (tm_\w+)\(", source, flags=re.M)
+    assert helpers, "the dense kernel's helpers should be there"
+    unused = [h for h in helpers if len(re.findall(rf"\b{h}\(", source)) < 2]
+    assert not unused, f"unused static inline helpers in the generated C: {unused}"
+    assert "tm_kfirst" not in source  # conv-only helper
+    clang = shutil.which("clang")
+    if clang:
+        (tmp_path / "tinyml_model.h").write_text(generate(graph).header)
+        (tmp_path / "tinyml_model.c").write_text(source)
+        cmd = [clang, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", "tinyml_model.c"]
+        proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr

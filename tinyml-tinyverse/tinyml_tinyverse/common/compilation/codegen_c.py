@@ -226,12 +226,25 @@ def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> G
     kernels = "\n".join(sections[s] for s in em.sections)
     scratch = (in_size + sum(out_sizes)) if precision == "int8" else 0
     header = _header(model, precision, arena_bytes, in_size, out_sizes)
-    source = _source(model, precision, em, kernels, arena_bytes, ptr, out_sizes)
+    source = _drop_unused_helpers(_source(model, precision, em, kernels, arena_bytes, ptr, out_sizes))
     return GeneratedModel(
         source=source, header=header, precision=precision, arena_bytes=arena_bytes, arena_lower_bound_bytes=lower,
         largest_layer_io_bytes=largest_io,
         weights_bytes=em.weights_bytes, scratch_bytes=scratch, input_size=in_size, output_sizes=out_sizes, layers=gm_layers,
     )  # fmt: skip
+
+
+def _drop_unused_helpers(source: str) -> str:
+    """Remove the ``static inline`` helpers the model never calls (clang's -Wunused-function)."""
+    for name in re.findall(r"^static inline \w+ (tm_\w+)\(", source, flags=re.M):
+        if len(re.findall(rf"\b{name}\(", source)) == 1:
+            source = re.sub(
+                rf"(?:^/\*(?:(?!\*/).)*\*/\n)?^static inline \w+ {name}\(.*?^}}\n\n?",
+                "",
+                source,
+                flags=re.M | re.S,
+            )
+    return source
 
 
 def _check_acc_range(node, w: np.ndarray, bias: np.ndarray, terms: int) -> None:
