@@ -85,3 +85,15 @@ def test_generated_c_has_no_unused_static_helpers(precision, tmp_path):
         cmd = [clang, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", "tinyml_model.c"]
         proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_model_without_its_external_weight_file_names_the_file_and_the_fix(tmp_path):
+    """torch.onnx.export (dynamo) writes model.onnx.data; a user who copies model.onnx alone."""
+    path = tmp_path / "model.onnx"
+    onnx.save(_mlp_model(), path, save_as_external_data=True, location="model.onnx.data", size_threshold=0)
+    assert import_onnx(path).output_names  # loads with its data file next to it
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "model.onnx").write_bytes(path.read_bytes())
+    with pytest.raises(CompilationError, match=r"model\.onnx\.data.*external_data=False"):
+        import_onnx(moved / "model.onnx")

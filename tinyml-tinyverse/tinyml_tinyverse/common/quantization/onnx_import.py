@@ -40,10 +40,36 @@ def load_onnx_model(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
         try:
             proto = onnx.load(str(path))
         except Exception as exc:  # noqa: BLE001 - onnx raises several types
+            missing = _missing_external_data(path)
+            if missing:
+                raise CompilationError(
+                    f"ONNX model {path} keeps its weights in {', '.join(missing)}, which is not next to it "
+                    "(torch.onnx.export writes <model>.onnx.data beside <model>.onnx); copy that file along "
+                    "with the model, or re-export with torch.onnx.export(..., external_data=False)"
+                ) from exc
             raise CompilationError(f"cannot read ONNX model {path}: {exc}") from exc
     if proto.functions:
         proto = onnx.inliner.inline_local_functions(proto)
     return proto
+
+
+def _missing_external_data(path: Path) -> list[str]:
+    """The external weight files a model names that are not in its folder."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - the file itself is unreadable; the caller reports it
+        return []
+    tensors = list(proto.graph.initializer) + [
+        a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")
+    ]
+    locations = {
+        entry.value
+        for t in tensors
+        if onnx.external_data_helper.uses_external_data(t)
+        for entry in t.external_data
+        if entry.key == "location"
+    }
+    return sorted(loc for loc in locations if not (path.parent / loc).is_file())
 
 
 # -- translation of runtime ops ------------------------------------------------------------------
