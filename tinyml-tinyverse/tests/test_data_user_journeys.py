@@ -128,3 +128,28 @@ def test_many_classes_stay_readable(monkeypatch):
     report.plot_pca(np.random.default_rng(0).normal(size=(36, 5)), labels, names, Path("p.png"))
     colours = {tuple(c.get_facecolor()[0][:3]) for c in figures[-1].axes[0].collections}
     assert len(colours) == 12
+
+
+def test_anomaly_files_reach_val_and_test(caplog, tmp_path):
+    """Two anomaly folders of one file each: one goes to val, one to test (both went to val, leaving
+    the test metrics undefined); a single anomaly file gets a warning."""
+    from tinyml_tinyverse.common.datasets.splitting import auto_split
+
+    files = [f"Normal/n{i}.csv" for i in range(6)] + ["bearing/b0.csv", "imbalance/i0.csv"]
+    out = auto_split(files, (0.6, 0.2, 0.2), 42, "anomalydetection")
+    for s in ("val", "test"):
+        assert [f for f in out[s] if not f.startswith("Normal/")], out
+    assert all(f.startswith("Normal/") for f in out["train"])
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+
+    root = tmp_path / "ad"
+    rng = np.random.default_rng(0)
+    for label, n in (("Normal", 4), ("Anomaly", 1)):
+        (root / "classes" / label).mkdir(parents=True)
+        for i in range(n):
+            np.save(root / "classes" / label / f"r{i}.npy", rng.normal(size=(32, 1)))
+    with caplog.at_level("WARNING"):
+        prepare_dataset(
+            str(root), str(tmp_path / "out"), "anomalydetection", data_config={"frame_size": 16}, plots=False
+        )
+    assert "the test split holds no anomaly recording" in caplog.text

@@ -104,9 +104,12 @@ def auto_split(files: list[str], split_factor, seed: int, task: str, anomaly_rul
         labels = [label_of(o) for o in other]
         f_val, f_test = split_factor[1], split_factor[2]
         if f_val > 0 and f_test > 0:  # anomalies go to val and test in their proportion
-            rest = split_amongst_files(
-                other, labels, (f_val / (f_val + f_test), f_test / (f_val + f_test), 0.0), seed
-            )
+            fractions = (f_val / (f_val + f_test), f_test / (f_val + f_test), 0.0)
+            rest = split_amongst_files(other, labels, fractions, seed)
+            if len(other) >= 2 and not (rest["train"] and rest["val"]):
+                # anomaly folders of one or two files each all landed in val: split them as one group
+                # so that val (threshold) and test (metrics) both hold anomalies
+                rest = split_amongst_files(other, ["anomaly"] * len(other), fractions, seed)
         else:
             rest = {"train": other if f_val > 0 else [], "val": other if f_val == 0 else []}
         out["val"] = sorted(out["val"] + rest["train"])

@@ -140,6 +140,14 @@ def prepare_dataset(
                 len(dropped),
             )
             splits["train"] = [f for f in splits["train"] if label_of(f) == NORMAL]
+        if split_type == "amongst_files":
+            for s, frac in zip(("val", "test"), split_factor[1:]):
+                if frac > 0 and not any(label_of(f) != NORMAL for f in splits[s]):
+                    log.warning(
+                        "anomaly detection: the %s split holds no anomaly recording, so its anomaly metrics "
+                        "(recall, ROC AUC) are undefined; add anomaly recordings (two or more) under classes/",
+                        s,
+                    )
     where = Path(input_data_path) if single is not None else layout.data_dir  # a single file: name it
     if not splits["train"]:
         raise DataError(f"{where}: the train split is empty; add recordings or change dataset.split_factor")
