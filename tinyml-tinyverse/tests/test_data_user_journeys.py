@@ -153,3 +153,19 @@ def test_anomaly_files_reach_val_and_test(caplog, tmp_path):
             str(root), str(tmp_path / "out"), "anomalydetection", data_config={"frame_size": 16}, plots=False
         )
     assert "the test split holds no anomaly recording" in caplog.text
+
+
+def test_augmentation_is_checked_with_the_data_config(tmp_path):
+    """A misspelt augmenter or a missing augmentation file is a config error up front, naming the key."""
+    import pytest
+    from tinyml_tinyverse.common.errors import ConfigError
+
+    for bad, text in (
+        ({"add_nois": {}}, "did you mean 'add_noise'"),
+        (str(tmp_path / "no.yaml"), "does not exist"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            validate_data_config({"augmentation": bad})
+        assert str(info.value).startswith("data_processing_feature_extraction.augmentation: ")
+        assert text in str(info.value)
+    assert validate_data_config({"augmentation": {"add_noise": {"scale": 0.1}}})["augmentation"]

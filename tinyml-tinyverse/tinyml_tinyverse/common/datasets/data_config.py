@@ -188,6 +188,13 @@ def _check_choices(out: dict[str, Any]) -> None:
     aug = out["augmentation"]
     if aug is not None and not isinstance(aug, (dict, list, str)):
         raise _err("augmentation", f"must be a dict or the path of a YAML file, got {aug!r}")
+    if aug:  # names, parameters and the file are checked now, not when training starts
+        from ..augmenters import build_augmenter
+
+        try:
+            build_augmenter(aug, seed=0)
+        except ConfigError as exc:
+            raise _err("augmentation", str(exc).removeprefix("augmentation: ")) from None
 
 
 def _normalise_columns(out: dict[str, Any]) -> None:
