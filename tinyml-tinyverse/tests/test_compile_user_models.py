@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tinyml_tinyverse.common.compilation.codegen_c import generate
 from tinyml_tinyverse.common.errors import CompilationError
 from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
+from tinyml_tinyverse.common.quantization.qdq_import import qdq_to_float
 from tinyml_tinyverse.common.quantization.quantize import quantize_graph
 
 
@@ -97,3 +98,33 @@ def test_model_without_its_external_weight_file_names_the_file_and_the_fix(tmp_p
     (moved / "model.onnx").write_bytes(path.read_bytes())
     with pytest.raises(CompilationError, match=r"model\.onnx\.data.*external_data=False"):
         import_onnx(moved / "model.onnx")
+
+
+def _qdq_relu_model(zp_dtype, with_zp: bool = True) -> onnx.ModelProto:
+    """x -> QuantizeLinear -> DequantizeLinear -> Relu, as onnxruntime's QDQ quantizer writes it."""
+    inits = [numpy_helper.from_array(np.array(0.01, np.float32), "s")]
+    q_in, dq_in = ["x", "s"], ["xq", "s"]
+    if with_zp:
+        inits.append(numpy_helper.from_array(np.array(0, zp_dtype), "z"))
+        q_in.append("z")
+        dq_in.append("z")
+    nodes = [
+        helper.make_node("QuantizeLinear", q_in, ["xq"], name="x_QuantizeLinear"),
+        helper.make_node("DequantizeLinear", dq_in, ["xd"], name="x_DequantizeLinear"),
+        helper.make_node("Relu", ["xd"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qdq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_qoperator_model_names_the_integer_op_and_the_qdq_fix():
+    model = _qdq_relu_model(np.uint8)
+    model.graph.node.append(helper.make_node("QLinearConv", ["a", "b"], ["c"], name="/c1/Conv_quant"))
+    with pytest.raises(CompilationError, match=r"'/c1/Conv_quant' \(op QLinearConv\).*QuantFormat\.QDQ"):
+        qdq_to_float(model)

@@ -23,6 +23,9 @@ from .onnx_import import import_onnx, load_onnx_model
 from .quantize import quantize_graph
 from .quantized_graph import QuantizedGraph
 
+# onnxruntime's QOperator format and dynamic quantization: integer kernels, not Q/DQ around float ops
+_INTEGER_OPS = {"ConvInteger", "MatMulInteger", "DynamicQuantizeLinear", "QGemm", "QAttention"}
+
 
 def _qparams(consts: dict, node: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray]:
     scale = consts.get(node.input[1])
@@ -46,6 +49,15 @@ def _int8_zp(zp: np.ndarray) -> int:
 def qdq_to_float(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, tuple[float, int]], dict]:
     """Strip Q/DQ: ``(float model, {tensor: (scale, zero_point)}, info)``."""
     g = proto.graph
+    integer_ops = [n for n in g.node if n.op_type.startswith("QLinear") or n.op_type in _INTEGER_OPS]
+    if integer_ops:
+        n = integer_ops[0]
+        raise CompilationError(
+            f"node {n.name!r} (op {n.op_type}): the model is quantized with integer operators "
+            f"({', '.join(sorted({m.op_type for m in integer_ops}))}); the compiler reads QDQ models: "
+            "quantize with onnxruntime quantize_static(..., quant_format=QuantFormat.QDQ), "
+            "or compile the float model with calibration data"
+        )
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for n in g.node:
         if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
