@@ -123,6 +123,18 @@ def _qdq_relu_model(zp_dtype, with_zp: bool = True) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
 
 
+def test_qdq_with_16_bit_activations_is_refused_not_compiled_as_int8():
+    with pytest.raises(CompilationError, match=r"'x' is quantized to int16.*8-bit activations"):
+        qdq_to_float(_qdq_relu_model(np.int16))
+    _, forced, _ = qdq_to_float(_qdq_relu_model(np.uint8))
+    assert forced["x"] == (pytest.approx(0.01), -128)
+
+
+def test_qdq_without_zero_point_is_uint8_as_onnx_defines():
+    _, forced, _ = qdq_to_float(_qdq_relu_model(None, with_zp=False))
+    assert forced["x"] == (pytest.approx(0.01), -128)
+
+
 def test_qoperator_model_names_the_integer_op_and_the_qdq_fix():
     model = _qdq_relu_model(np.uint8)
     model.graph.node.append(helper.make_node("QLinearConv", ["a", "b"], ["c"], name="/c1/Conv_quant"))

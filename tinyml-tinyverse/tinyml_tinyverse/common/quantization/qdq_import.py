@@ -94,6 +94,16 @@ def qdq_to_float(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, tup
                 raise CompilationError(
                     f"node {n.name!r}: per-axis quantization of activations is not supported"
                 )
+            if not (len(n.input) > 2 and n.input[2]) and not any(
+                a.name == "output_dtype" for a in qn.attribute
+            ):
+                zp = np.zeros_like(zp, dtype=np.uint8)  # ONNX: no zero point means uint8, zero point 0
+            if np.asarray(zp).dtype not in (np.int8, np.uint8):
+                raise CompilationError(
+                    f"node {n.name!r}: activation {qn.input[0]!r} is quantized to {np.asarray(zp).dtype}; the "
+                    "compiler supports 8-bit activations only (onnxruntime quantize_static: "
+                    "activation_type=QuantType.QInt8 or QUInt8)"
+                )
             src = qn.input[0]
             while src in alias:
                 src = alias[src]
