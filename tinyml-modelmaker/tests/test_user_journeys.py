@@ -188,3 +188,15 @@ def test_compiled_user_input_config_has_channels_and_train_stats(tmp_path, monke
     compilation.run(config, paths, paths.dataset)
     header = (artifacts / "user_input_config.h").read_text()
     assert "#define FE_VARIABLES 2" in header and "fe_feature_mean" in header
+
+
+def test_data_in_the_current_folder_names_the_project_after_it(base_config, data_folder, monkeypatch):
+    """input_data_path '.' names the project after the folder (it was the invalid name '.')."""
+    monkeypatch.chdir(data_folder)
+    cfg = copy.deepcopy(base_config)
+    cfg["dataset"]["input_data_path"] = "."
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == data_folder.name
+    cfg["common"]["projects_path"] = "./data/projects"  # would write into the data: refused, with a way out
+    with pytest.raises(ConfigError) as info:
+        resolve_config(cfg)
+    assert f"e.g. {data_folder.parent / 'projects'}" in str(info.value)

@@ -157,7 +157,7 @@ def _validate_dataset(resolved: dict, source: str) -> None:
             base = os.path.splitext(model_path)[0]
         else:
             base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
-        name = os.path.basename(os.path.normpath(base))
+        name = os.path.basename(os.path.abspath(base))  # "." or "./" names the folder itself
         # a .zip or a single recording names the project without its extension
         stem, ext = os.path.splitext(name)
         is_file = ext.lower() == ".zip" or (path is not None and os.path.isfile(path))
@@ -176,7 +176,7 @@ def _validate_dataset(resolved: dict, source: str) -> None:
             raise ConfigError(
                 f"{_where(source)}common.projects_path {projects!r}: the run folders would go to {project}, inside "
                 f"your data folder {path!r} (dataset.input_data_path), and nothing is written into the data you "
-                f"bring; set common.projects_path to a folder outside it (default ./data/projects)"
+                f"bring; set common.projects_path to a folder outside it, e.g. {os.path.join(os.path.dirname(data), 'projects')}"
             )
 
 
