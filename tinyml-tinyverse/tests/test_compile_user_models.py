@@ -140,3 +140,42 @@ def test_qoperator_model_names_the_integer_op_and_the_qdq_fix():
     model.graph.node.append(helper.make_node("QLinearConv", ["a", "b"], ["c"], name="/c1/Conv_quant"))
     with pytest.raises(CompilationError, match=r"'/c1/Conv_quant' \(op QLinearConv\).*QuantFormat\.QDQ"):
         qdq_to_float(model)
+
+
+NAN_MAIN = r"""
+#include <math.h>
+#include <stdio.h>
+#include "tinyml_model.h"
+int main(void)
+{
+    static float in[TINYML_MODEL_INPUT_SIZE];
+    static float out[TINYML_MODEL_OUTPUT_SIZE];
+    int i;
+    for (i = 0; i < TINYML_MODEL_INPUT_SIZE; ++i) {
+        in[i] = (i % 3 == 0) ? NAN : ((i % 3 == 1) ? INFINITY : -1e30f);
+    }
+    printf("rc=%d\n", tinyml_model_run_float(in, out));
+    return 0;
+}
+"""
+
+
+def test_float_wrapper_has_no_undefined_cast_for_nan_or_inf_inputs(tmp_path):
+    """A NaN from the sensor path must not reach a float -> int cast (undefined behaviour in C)."""
+    calib = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
+    gm = generate(quantize_graph(import_onnx(_mlp_model()), calib, mode=1))
+    (tmp_path / "tinyml_model.h").write_text(gm.header)
+    (tmp_path / "tinyml_model.c").write_text(gm.source)
+    (tmp_path / "main.c").write_text(NAN_MAIN)
+    cc = shutil.which("clang") or shutil.which("gcc") or "cc"
+    flags = ["-std=c99", "-O1", "-fsanitize=undefined,float-cast-overflow", "-fno-sanitize-recover=all"]
+    build = subprocess.run(
+        [cc, *flags, "tinyml_model.c", "main.c", "-o", "nan_check", "-lm"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    if build.returncode != 0:
+        pytest.skip(f"{cc} cannot build with the undefined-behaviour sanitizer: {build.stderr[-300:]}")
+    proc = subprocess.run([str(tmp_path / "nan_check")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "rc=0" in proc.stdout, proc.stderr

@@ -608,7 +608,7 @@ def _float_wrapper(model: QuantizedGraph, out_sizes: list[int]) -> str:
         "    for (i = 0; i < TINYML_MODEL_INPUT_SIZE; ++i) {",
         "        float v = in[i] * TINYML_MODEL_INPUT_INV_SCALE;",
         "        int32_t q;",
-        "        v = v > 512.0f ? 512.0f : (v < -512.0f ? -512.0f : v);",
+        "        v = v >= -512.0f ? (v <= 512.0f ? v : 512.0f) : -512.0f; /* NaN -> -512: no UB cast */",
         "        q = (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f) + TINYML_MODEL_INPUT_ZERO_POINT;",
         "        in_q[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));",
         "    }",
