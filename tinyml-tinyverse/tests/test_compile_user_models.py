@@ -9,6 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tinyml_tinyverse.common.compilation.codegen_c import generate
+from tinyml_tinyverse.common.compilation.test_vectors import model_aux_header
 from tinyml_tinyverse.common.errors import CompilationError
 from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
 from tinyml_tinyverse.common.quantization.qdq_import import qdq_to_float
@@ -179,3 +180,10 @@ def test_float_wrapper_has_no_undefined_cast_for_nan_or_inf_inputs(tmp_path):
         pytest.skip(f"{cc} cannot build with the undefined-behaviour sanitizer: {build.stderr[-300:]}")
     proc = subprocess.run([str(tmp_path / "nan_check")], capture_output=True, text=True)
     assert proc.returncode == 0 and "rc=0" in proc.stdout, proc.stderr
+
+
+def test_model_aux_without_class_names_has_one_name_per_class():
+    """`const char *names[] = TINYML_MODEL_CLASS_NAMES; names[argmax]` must stay in bounds."""
+    aux = model_aux_header(3, None)
+    assert "#define TINYML_MODEL_NUM_CLASSES 3" in aux
+    assert '#define TINYML_MODEL_CLASS_NAMES {"0", "1", "2"}' in aux

@@ -173,7 +173,7 @@ def parse_harness_outputs(stdout: str, count: int, size: int, int8: bool) -> np.
 
 
 def model_aux_header(num_classes: int, class_names: list[str] | None) -> str:
-    names = class_names or []
+    names = class_names or [str(k) for k in range(num_classes)]  # never fewer names than classes
     escaped = ", ".join('"' + str(n).replace("\\", "\\\\").replace('"', '\\"') + '"' for n in names)
     return "\n".join([
         "/* Generated: class count and names in label order. */",
