@@ -169,3 +169,27 @@ def test_augmentation_is_checked_with_the_data_config(tmp_path):
         assert str(info.value).startswith("data_processing_feature_extraction.augmentation: ")
         assert text in str(info.value)
     assert validate_data_config({"augmentation": {"add_noise": {"scale": 0.1}}})["augmentation"]
+
+
+def test_pandas_index_column_is_not_an_input(tmp_path):
+    """A CSV written by DataFrame.to_csv() starts with an unnamed row-index column: it is dropped
+    (it was read as an input variable, a ramp 0..N)."""
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        folder = tmp_path / "data" / "classes" / label
+        folder.mkdir(parents=True)
+        for i, header in enumerate((",Time,x,y", "Unnamed: 0,Time,x,y", ",Time,x,y")):
+            rows = [
+                f"{k},{k * 0.001:.3f},{v[0]:.3f},{v[1]:.3f}" for k, v in enumerate(rng.normal(size=(32, 2)))
+            ]
+            (folder / f"r{i}.csv").write_text("\n".join([header, *rows]) + "\n")
+    info = prepare_dataset(
+        str(tmp_path / "data"),
+        str(tmp_path / "out"),
+        "classification",
+        data_config={"frame_size": 16},
+        plots=False,
+    )
+    assert info.input_columns == ["x", "y"] and info.num_variables == 2

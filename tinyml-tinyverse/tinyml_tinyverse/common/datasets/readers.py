@@ -24,9 +24,14 @@ DATA_SUFFIXES = (".csv", ".txt", ".npy", ".pkl")
 _TIME_NAME = re.compile(r"(time|timestamp|times|t)([ _\-]?\(?[a-z]{0,3}\)?)?")
 
 
+_INDEX_NAME = re.compile(r"|unnamed: ?\d+")  # the row index pandas' DataFrame.to_csv() writes
+
+
 def is_time_column(name: str) -> bool:
-    """True for column names such as ``time``, ``Timestamp``, ``time_s``, ``Time (ms)``."""
-    return bool(_TIME_NAME.fullmatch(name.strip().lower()))
+    """True for column names such as ``time``, ``Timestamp``, ``time_s``, ``Time (ms)``, and for a row
+    index column (an empty header cell or ``Unnamed: 0``, as ``DataFrame.to_csv()`` writes): dropped."""
+    name = name.strip().lower()
+    return bool(_TIME_NAME.fullmatch(name) or _INDEX_NAME.fullmatch(name))
 
 
 @dataclass
