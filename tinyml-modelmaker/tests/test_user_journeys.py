@@ -200,3 +200,12 @@ def test_data_in_the_current_folder_names_the_project_after_it(base_config, data
     with pytest.raises(ConfigError) as info:
         resolve_config(cfg)
     assert f"e.g. {data_folder.parent / 'projects'}" in str(info.value)
+
+
+def test_compile_only_with_a_file_that_is_not_onnx(tmp_path):
+    from tinyml_modelmaker.ai_modules.timeseries.compilation import user_model_vectors
+
+    fake = tmp_path / "model.onnx"
+    fake.write_text("not an onnx model\n")
+    with pytest.raises(ConfigError, match=r"compilation.model_path .*model.onnx: not a readable ONNX model"):
+        user_model_vectors(str(fake), None)
