@@ -209,3 +209,25 @@ def test_compile_only_with_a_file_that_is_not_onnx(tmp_path):
     fake.write_text("not an onnx model\n")
     with pytest.raises(ConfigError, match=r"compilation.model_path .*model.onnx: not a readable ONNX model"):
         user_model_vectors(str(fake), None)
+
+
+def test_compile_only_calibration_file_that_is_not_npy(tmp_path):
+    from tinyml_modelmaker.ai_modules.timeseries.compilation import user_model_vectors
+
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 1])],
+    )
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    calib = tmp_path / "calib.csv"
+    calib.write_text("1,2,3\n")
+    with pytest.raises(
+        ConfigError, match=r"compilation.calibration_data .*calib.csv: not a numeric .npy array"
+    ):
+        user_model_vectors(str(model), str(calib))

@@ -90,7 +90,13 @@ def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[d
         )
     dims = [d.dim_value if d.dim_value > 0 else 1 for d in inputs[0].type.tensor_type.shape.dim]
     if calibration_data is not None:
-        calib = np.load(calibration_data, allow_pickle=False).astype(np.float32)
+        try:
+            calib = np.load(calibration_data, allow_pickle=False).astype(np.float32)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ConfigError(
+                f"compilation.calibration_data {calibration_data}: not a numeric .npy array ({exc}); save the "
+                f"model inputs with numpy.save('calib.npy', x) as an (N, C, H, W) float array"
+            ) from None
         if list(calib.shape[1:]) != dims[1:]:
             raise ConfigError(
                 f"compilation.calibration_data {calibration_data}: samples of shape {list(calib.shape[1:])}, "
