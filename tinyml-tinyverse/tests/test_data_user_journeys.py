@@ -193,3 +193,26 @@ def test_pandas_index_column_is_not_an_input(tmp_path):
         plots=False,
     )
     assert info.input_columns == ["x", "y"] and info.num_variables == 2
+
+
+def test_files_with_swapped_columns_are_an_error_unless_named(tmp_path):
+    """Same column count, other order: read by position this swapped the variables silently."""
+    import pytest
+    from tinyml_tinyverse.common.datasets import prepare_dataset
+    from tinyml_tinyverse.common.errors import DataError
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        folder = tmp_path / "data" / "classes" / label
+        folder.mkdir(parents=True)
+        for i in range(3):
+            header = "y,x" if (label, i) == ("b", 2) else "x,y"
+            np.savetxt(
+                folder / f"r{i}.csv", rng.normal(size=(32, 2)), delimiter=",", header=header, comments=""
+            )
+    with pytest.raises(DataError, match=r"b/r2.csv: its input columns are \['y', 'x'\] but those of"):
+        prepare_dataset(str(tmp_path / "data"), str(tmp_path / "o1"), "classification",
+                        data_config={"frame_size": 16}, plots=False)  # fmt: skip
+    info = prepare_dataset(str(tmp_path / "data"), str(tmp_path / "o2"), "classification",
+                           data_config={"frame_size": 16, "variables": ["x", "y"]}, plots=False)  # fmt: skip
+    assert info.input_columns == ["x", "y"]

@@ -79,6 +79,12 @@ def _check_task(task: str) -> None:
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
+def _picked(columns) -> str:
+    """The names of the input (and target) columns one file contributes."""
+    text = str([columns.names[i] for i in columns.inputs])
+    return text + (f" (targets {[columns.names[i] for i in columns.targets]})" if columns.targets else "")
+
+
 def prepare_dataset(
     input_data_path: str | Path,
     output_dir: str | Path,
@@ -171,6 +177,12 @@ def prepare_dataset(
             raise DataError(
                 f"{layout.data_dir / rel}: has {rec.num_file_columns} columns but {first_file} has "
                 f"{first_cols}; every recording needs the same columns"
+            )
+        elif _picked(rec.columns) != _picked(columns):  # same count, other header: columns swapped?
+            raise DataError(
+                f"{layout.data_dir / rel}: its input columns are {_picked(rec.columns)} but those of "
+                f"{first_file} are {_picked(columns)}; give every file the same header and column order, or "
+                f"name the columns in data_processing_feature_extraction.variables / target_columns"
             )
         n = rec.x.shape[0]
         shortest = n
