@@ -306,6 +306,11 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         train_stats = train_one_epoch(
             train_model, loader, loss_fn, optimizer, scheduler, device, task, epoch, augment, progress
         )
+        if not np.isfinite(train_stats["loss"]):  # the same on every rank: the loss is all-reduced
+            raise ModelError(
+                f"the training loss became {train_stats['loss']} in epoch {epoch} (learning rate {lr:g}): training "
+                f"diverged; lower --lr (e.g. --lr {args.lr / 10:g}) or check the data for NaN/inf values"
+            )
         val_stats, _ = evaluate(model, val, task, loss_fn, device)
         value = val_stats[task.primary_metric]
         improved = task.is_better(value, best_metric) or (
