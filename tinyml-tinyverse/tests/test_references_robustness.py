@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from test_references_train import make_dataset, run_train
-
 from tinyml_tinyverse.common.errors import ModelError
 
 
