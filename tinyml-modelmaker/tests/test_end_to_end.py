@@ -130,8 +130,14 @@ def test_task_end_to_end(task, tmp_path):
         "compilation/artifacts/tinyml_model.h",
         "compilation/artifacts/test_vector.c",
         "compilation/artifacts/user_input_config.h",
+        "compilation/artifacts/model_aux.h",
     ):
         assert (root / rel).is_file(), rel
+    # one model_aux.h, whichever stage wrote it: task, labels and (AD) the validation threshold
+    aux = (root / "compilation/artifacts/model_aux.h").read_text()
+    assert aux == (root / "training/base/model_aux.h").read_text()
+    assert f'#define TINYML_MODEL_TASK "{task}"' in aux
+    assert ("#define TINYML_MODEL_AD_THRESHOLD" in aux) == (task == "anomalydetection")
     assert list((root / "dataset").glob("*.png")), "dataset plots"
     assert list((root / "training" / "base").glob("*.png")), "training plots"
     assert list((root / "testing" / "float").glob("*.png")), "test plots"

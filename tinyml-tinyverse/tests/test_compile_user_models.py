@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tinyml_tinyverse.common.compilation.codegen_c import generate
-from tinyml_tinyverse.common.compilation.test_vectors import model_aux_header
 from tinyml_tinyverse.common.errors import CompilationError
+from tinyml_tinyverse.common.model_aux import model_aux_header
 from tinyml_tinyverse.common.quantization.onnx_import import import_onnx
 from tinyml_tinyverse.common.quantization.qdq_import import qdq_to_float
 from tinyml_tinyverse.common.quantization.quantize import quantize_graph
@@ -184,6 +184,6 @@ def test_float_wrapper_has_no_undefined_cast_for_nan_or_inf_inputs(tmp_path):
 
 def test_model_aux_without_class_names_has_one_name_per_class():
     """`const char *names[] = TINYML_MODEL_CLASS_NAMES; names[argmax]` must stay in bounds."""
-    aux = model_aux_header(3, None)
+    aux = model_aux_header(None, num_classes=3)
     assert "#define TINYML_MODEL_NUM_CLASSES 3" in aux
     assert '#define TINYML_MODEL_CLASS_NAMES {"0", "1", "2"}' in aux

@@ -178,8 +178,12 @@ def test_plain_makes_configs_loadable_with_weights_only(tmp_path):
 def test_model_aux_header_escapes_and_deduplicates(tmp_path):
     write_model_aux_h(tmp_path / "model_aux.h", ["a-b", "A B", 'q"x'], "classification")
     text = (tmp_path / "model_aux.h").read_text()
-    assert "#define TINYML_CLASS_A_B 0" in text and "#define TINYML_CLASS_A_B_1 1" in text
-    assert '"q\\"x"' in text and "#define TINYML_NUM_CLASSES 3" in text
+    assert "#define TINYML_MODEL_CLASS_A_B 0" in text and "#define TINYML_MODEL_CLASS_A_B_1 1" in text
+    assert (
+        '"q\\"x"' in text
+        and '#define TINYML_MODEL_TASK "classification"' in text
+        and "#define TINYML_MODEL_NUM_CLASSES 3" in text
+    )
 
 
 # -- standardized targets ---------------------------------------------------------------------------

@@ -165,15 +165,15 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     x = load_split(data[0], "test", task, DATA_CONFIGS[task]).X
     assert on_disk["input_shape"] == list(x.shape[1:])
     assert on_disk["class_names"] == NAMES[task]
-    assert f"#define TINYML_NUM_CLASSES {len(NAMES[task])}" in (out / "model_aux.h").read_text()
+    assert f"#define TINYML_MODEL_NUM_CLASSES {len(NAMES[task])}" in (out / "model_aux.h").read_text()
     if task == "anomalydetection":
         threshold = on_disk["anomaly_threshold"]["threshold"]
-        assert f"#define TINYML_AD_THRESHOLD {threshold:.9g}f" in (out / "model_aux.h").read_text()
+        assert f"#define TINYML_MODEL_AD_THRESHOLD {threshold:.9g}f" in (out / "model_aux.h").read_text()
         import subprocess
 
         c = tmp_path / "ad.c"
         c.write_text(
-            '#include "model_aux.h"\n#include <stdio.h>\nint main(void){printf("%.9g %s\\n", (double)TINYML_AD_THRESHOLD, tinyml_class_names[1]);return 0;}\n'
+            '#include "model_aux.h"\n#include <stdio.h>\nstatic const char *const names[TINYML_MODEL_NUM_CLASSES] = TINYML_MODEL_CLASS_NAMES;\nint main(void){printf("%.9g %s\\n", (double)TINYML_MODEL_AD_THRESHOLD, names[1]);return 0;}\n'
         )
         subprocess.run(
             [
@@ -246,13 +246,13 @@ def test_classification_learns_and_writes_labels(dataset, tmp_path):
     names = ["bearing_defect", "imbalance", "misalignment", "normal"]
     assert summary["class_names"] == names
     header = (out / "model_aux.h").read_text()
-    assert "#define TINYML_NUM_CLASSES 4" in header and ", ".join(f'"{n}"' for n in names) in header
+    assert "#define TINYML_MODEL_NUM_CLASSES 4" in header and ", ".join(f'"{n}"' for n in names) in header
     assert summary["test"]["file_level"]["files"] == 4
     import subprocess
 
     c = tmp_path / "aux.c"
     c.write_text(
-        '#include "model_aux.h"\n#include <stdio.h>\nint main(void){printf("%d %s\\n", TINYML_CLASS_NORMAL, tinyml_class_names[TINYML_NUM_CLASSES-1]);return 0;}\n'
+        '#include "model_aux.h"\n#include <stdio.h>\nstatic const char *const names[TINYML_MODEL_NUM_CLASSES] = TINYML_MODEL_CLASS_NAMES;\nint main(void){printf("%d %s\\n", TINYML_MODEL_CLASS_NORMAL, names[TINYML_MODEL_NUM_CLASSES-1]);return 0;}\n'
     )
     subprocess.run(
         [

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from ..errors import CompilationError, ConfigError, DataError
+from ..model_aux import model_aux_header
 from ..quantization.graph_ir import Graph, run_float
 from ..quantization.onnx_import import import_onnx, load_onnx_model
 from ..quantization.quantize import quantize_graph
@@ -30,7 +31,6 @@ from .devices import Device, get_device
 from .memory_report import build_memory_report, check_fit
 from .test_vectors import (
     harness_source,
-    model_aux_header,
     parse_harness_outputs,
     select_vectors,
     test_vector_source,
@@ -191,12 +191,15 @@ def compile_model(
     data_config: dict | None = None,
     class_names: list[str] | None = None,
     preset_name: str = "default_preset",
+    task: str | None = None,
+    anomaly_threshold: float | None = None,
 ) -> CompileReport:
     """Compile a model to C99 in ``out_dir/artifacts`` and verify it on the host; see the module doc.
 
     ``quantization``: None keeps a QDQ model as it is and quantizes a float model (mode 1) when
     ``calib_x`` is given, else compiles float; 0 forces float; 1 / 2 quantize with ``calib_x``.
     ``test_vectors``: ``dict(x=model inputs, raw=raw windows, y=labels)`` float arrays.
+    ``task`` and ``anomaly_threshold`` (the training summary's) go into ``model_aux.h``.
     Raises :class:`CompilationError` on a mismatch, a model that does not fit the target, or NPU
     rule violations.
     """
@@ -231,7 +234,12 @@ def compile_model(
     _write(partial / "tinyml_model.c", gm.source)
     _write(partial / "test_vector.c", test_vector_source(gm, inputs, expected, x, raw, labels))
     _write(partial / "main.c", harness_source(gm, rel_tol=FLOAT_REL_TOL))
-    _write(partial / "model_aux.h", model_aux_header(num_classes, class_names))
+    _write(
+        partial / "model_aux.h",
+        model_aux_header(
+            class_names, num_classes=num_classes, task=task, anomaly_threshold=anomaly_threshold
+        ),
+    )
     _write_user_input_config(data_config, partial / "user_input_config.h", notes)
 
     srcs = [partial / "tinyml_model.c", partial / "test_vector.c", partial / "main.c"]

@@ -170,19 +170,3 @@ def parse_harness_outputs(stdout: str, count: int, size: int, int8: bool) -> np.
         if v < count and len(vals) == size:
             out[v] = vals
     return out.astype(np.int64) if int8 and not np.isnan(out).any() else out
-
-
-def model_aux_header(num_classes: int, class_names: list[str] | None) -> str:
-    names = class_names or [str(k) for k in range(num_classes)]  # never fewer names than classes
-    escaped = ", ".join('"' + str(n).replace("\\", "\\\\").replace('"', '\\"') + '"' for n in names)
-    return "\n".join([
-        "/* Generated: class count and names in label order. */",
-        "#ifndef MODEL_AUX_H",
-        "#define MODEL_AUX_H",
-        "",
-        f"#define TINYML_MODEL_NUM_CLASSES {num_classes}",
-        f"#define TINYML_MODEL_CLASS_NAMES {{{escaped or '0'}}}",
-        "",
-        "#endif /* MODEL_AUX_H */",
-        "",
-    ])  # fmt: skip

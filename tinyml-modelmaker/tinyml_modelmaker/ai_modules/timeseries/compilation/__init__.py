@@ -45,6 +45,23 @@ def find_run_model(paths: RunPaths, quantization: int) -> tuple[Any, str]:
     )
 
 
+def training_aux(paths: RunPaths) -> dict:
+    """What ``model_aux.h`` takes from the training summary: task, class names, anomaly threshold."""
+    import yaml
+
+    summary_path = paths.training_base / "summary.yaml"
+    if not summary_path.is_file():
+        return {}
+    with open(summary_path) as f:
+        summary = yaml.safe_load(f) or {}
+    threshold = (summary.get("anomaly_threshold") or {}).get("threshold")
+    return {
+        "task": summary.get("task"),
+        "class_names": [str(n) for n in summary.get("class_names") or []],
+        "anomaly_threshold": None if threshold is None else float(threshold),
+    }
+
+
 def test_vectors_from_split(
     config: dict, dataset_dir: Path, per_class: int
 ) -> tuple[dict, np.ndarray, list, dict]:
@@ -114,6 +131,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     class_names: list = []
     calib_x = None
     train_stats = None
+    aux: dict = {}
     if comp["model_path"] is not None:
         model, source = comp["model_path"], comp["model_path"]
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
@@ -128,6 +146,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         vectors, calib_x, class_names, train_stats = test_vectors_from_split(
             config, dataset_dir, comp["num_test_vectors_per_class"]
         )
+        aux = training_aux(paths)
     from tinyml_tinyverse.common.compilation import compile_model
 
     paths.compilation.mkdir(parents=True, exist_ok=True)
@@ -141,8 +160,10 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         quantization=quantization,
         weight_bitwidth=tr["quantization_weight_bitwidth"],
         data_config=None,  # user_input_config.h is written below, with the train statistics
-        class_names=class_names,
+        class_names=aux.get("class_names") or class_names,
         preset_name=comp["preset_name"],
+        task=aux.get("task"),
+        anomaly_threshold=aux.get("anomaly_threshold"),
     )
     if train_stats is not None:
         from tinyml_tinyverse.common.datasets import write_user_input_config_h
