@@ -240,6 +240,7 @@ def test_model_too_large_names_both_figures(tmp_path):
     assert "does not fit MSPM0L1306" in msg
     assert "flash" in msg and f"has {64 * 1024} bytes" in msg
     assert "RAM" in msg and f"has {4 * 1024} bytes" in msg
+    assert "training.quantization: 1 or 2" in msg  # a float model: quantizing is the first remedy
     assert not (tmp_path / "out" / "artifacts").exists()  # nothing looks finished
 
 
@@ -407,3 +408,36 @@ def test_pad_and_slice(tmp_path):
             quantization=quantization,
         )
         assert report.passed and report.max_rel_diff <= 1e-5
+
+
+@pytest.mark.parametrize(
+    "quantization, remedy",
+    [
+        (None, "training.quantization: 1 or 2"),
+        (dict(mode=2, weight_bitwidth=8), "quantization_weight_bitwidth: 4"),
+        (dict(mode=1, weight_bitwidth=8), None),
+        (dict(mode=2, weight_bitwidth=4), None),
+    ],
+)
+def test_misfit_hint_suggests_only_what_is_left(quantization, remedy):
+    from tinyml_tinyverse.common.compilation.devices import get_device
+    from tinyml_tinyverse.common.compilation.memory_report import check_fit
+
+    report = {
+        "flash": {"total_bytes": 10**7, "weights_bytes": 9 * 10**6, "code_bytes": 10**6},
+        "ram": {
+            "total_bytes": 100,
+            "arena_bytes": 100,
+            "scratch_bytes": 0,
+            "io_bytes": {"input": 0, "output": 0},
+        },
+    }
+    if quantization:
+        report["quantization"] = quantization
+    with pytest.raises(CompilationError) as err:
+        check_fit(report, get_device("MSPM0L1306"))
+    msg = str(err.value)
+    assert "smaller model or a larger target_device" in msg
+    assert ("quantiz" in msg.split("target_device", 1)[1]) == (remedy is not None)
+    if remedy:
+        assert remedy in msg

@@ -254,7 +254,8 @@ def compilation_line(comp: dict) -> str:
     ram, flash = memory.get("ram") or {}, memory.get("flash") or {}
     text = f"compilation ({comp.get('precision', '?')}, {comp.get('target_device', '?')}): "
     text += (
-        f"bit-exact check passed on {comp.get('num_vectors')} vectors"
+        f"C output {'bit-exact' if comp.get('precision') == 'int8' else 'within 1e-5 relative error'} on "
+        f"{comp.get('num_vectors')} test vectors"
         if comp.get("passed")
         else "check FAILED"
     )

@@ -81,6 +81,19 @@ def check_fit(report: dict, device: Device) -> None:
         )
     if problems:
         raise CompilationError(
-            f"the model does not fit {device.name}: " + "; ".join(problems) + ". Choose a smaller model, "
-            "a larger target_device, or quantize (int8, or 4/2-bit weights with compress_npu_layer_data)"
+            f"the model does not fit {device.name}: " + "; ".join(problems) + ". " + _fit_hint(report)
         )
+
+
+def _fit_hint(report: dict) -> str:
+    """What could still make it fit, given how the model is already stored."""
+    hint = "Choose a smaller model or a larger target_device"
+    quant = report.get("quantization")
+    if not quant:
+        return hint + ", or quantize it (training.quantization: 1 or 2; int8 needs a quarter of the bytes)"
+    if quant.get("weight_bitwidth", 8) == 8 and quant.get("mode") == 2:
+        return hint + (
+            ", or pack the weights into 4 or 2 bits (training.quantization_weight_bitwidth: 4, "
+            "compilation.preset_name: compress_npu_layer_data)"
+        )
+    return hint
