@@ -112,3 +112,18 @@ def test_user_zip_and_prepared_dataset_reuse(dataset_only, tmp_path):
     assert summary["stages"]["dataset"]["status"] == "skipped"
     assert summary["stages"]["training"]["status"] == "done"
     assert summary["training"]["num_train"] > 0
+
+
+def test_results_table_repeats_training_warnings():
+    from tinyml_modelmaker.ai_modules.timeseries.runner import results_table
+
+    summary = {
+        "run_folder": "x",
+        "training": {
+            "test": {"accuracy": 0.25},
+            "warnings": ["validation split: accuracy 0.250 is no better"],
+        },
+        "stages": {"training": {"status": "done"}},
+    }
+    table = results_table(summary)
+    assert "warning: validation split: accuracy 0.250 is no better" in table and "0.2500" in table

@@ -18,3 +18,28 @@ def test_diverging_lr_names_the_cause_and_fix(cls_data, tmp_path):
         run_train(
             "classification", cls_data, tmp_path / "out", "--lr", "1e6", "--optimizer", "sgd", "--epochs", "1"
         )
+
+
+def test_collapsed_training_is_called_out(cls_data, tmp_path):
+    # lr 100 with Adam: finite losses, but the model ends up answering one class for everything
+    summary = run_train("classification", cls_data, tmp_path / "out", "--lr", "100", "--epochs", "2")
+    assert summary["val"]["accuracy"] <= 0.25 + 1e-9
+    (warning,) = summary["warnings"]
+    assert "no better than always answering the most common class" in warning and "learning rate" in warning
+
+
+@pytest.mark.parametrize(
+    "task, metrics, warns",
+    [
+        ("regression", {"r2": -0.02}, True),
+        ("regression", {"r2": 0.6}, False),
+        ("forecasting", {"r2": 0.0}, True),
+        ("anomalydetection", {"roc_auc": 0.5}, True),
+        ("anomalydetection", {"roc_auc": 0.9}, False),
+        ("anomalydetection", {"roc_auc": float("nan")}, False),  # a test split without anomalies
+    ],
+)
+def test_baseline_warning_of_each_task(task, metrics, warns):
+    from tinyml_tinyverse.references.common.tasks import get_task
+
+    assert (get_task(task).baseline_warning(metrics, None) is not None) == warns

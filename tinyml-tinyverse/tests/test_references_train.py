@@ -242,7 +242,7 @@ def test_classification_learns_and_writes_labels(dataset, tmp_path):
     data = dataset("classification")
     out = tmp_path / "run"
     summary = run_train("classification", data, out, "--epochs", "6", "--lr", "0.01")
-    assert summary["test"]["accuracy"] > 0.5  # chance is 1/4
+    assert summary["test"]["accuracy"] > 0.5 and "warnings" not in summary  # chance is 1/4
     names = ["bearing_defect", "imbalance", "misalignment", "normal"]
     assert summary["class_names"] == names
     header = (out / "model_aux.h").read_text()

@@ -87,7 +87,8 @@ def stage_training(run: Run) -> str:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
-            "stopped_early", "primary_metric", "batch_size", "val", "test", "onnx", "anomaly_threshold", "quantization")  # fmt: skip
+            "stopped_early", "primary_metric", "batch_size", "val", "test", "onnx", "anomaly_threshold", "quantization",
+            "warnings")  # fmt: skip
     run.summary["training"] = {k: result[k] for k in keep if k in result}
     quantized = run.summary["training"].get("quantization")
     if isinstance(quantized, dict):  # the epoch-by-epoch QAT log stays in training/base/summary.yaml
@@ -291,6 +292,7 @@ def results_table(summary: dict) -> str:
     comp = summary.get("compilation")
     if comp:
         lines.append("  " + compilation_line(comp))
+    lines += [f"  warning: {w}" for w in training.get("warnings") or []]
     stages = summary.get("stages", {})
     lines.append("  stages: " + ", ".join(f"{s} {stages[s]['status']}" for s in STAGES if s in stages))
     return "\n".join(lines)

@@ -70,6 +70,10 @@ def finish_run(
     }  # fmt: skip
     if state:
         summary["anomaly_threshold"] = state
+    warning = task.baseline_warning(val_metrics, val)
+    if warning:
+        log(f"warning: on the validation split, {warning}")
+        summary["warnings"] = [f"validation split: {warning}"]
     if len(test.X):
         test_metrics, test_out = evaluate(model, test, task, loss_fn, cpu, state, shard=False)
         summary["test"] = test_metrics

@@ -72,6 +72,11 @@ class Task:
         """Every figure of ``outputs`` on ``split``; ``state`` is what :meth:`fit_state` chose."""
         raise NotImplementedError
 
+    def baseline_warning(self, metrics: dict, split: Any) -> str | None:
+        """A sentence when ``metrics`` on ``split`` are no better than a trivial answer (the training
+        did not learn: a learning rate too high, labels unrelated to the data), else None."""
+        return None
+
     def fit_state(self, val_outputs: np.ndarray, val: Any) -> dict:
         """Choose post-training settings on the validation split (the anomaly threshold)."""
         return {}
@@ -113,6 +118,20 @@ class ClassificationTask(Task):
     def metrics(self, outputs, split, state):
         num_classes = outputs.shape[1]
         return M.classification_metrics(split.y, outputs, num_classes)
+
+    def baseline_warning(self, metrics, split):
+        y = np.asarray(split.y, dtype=np.int64)
+        accuracy = metrics.get("accuracy")
+        if len(np.unique(y)) < 2 or not isinstance(accuracy, float):
+            return None
+        majority = np.bincount(y).max() / len(y)
+        if accuracy > majority + 1e-9:
+            return None
+        return (
+            f"accuracy {accuracy:.3f} is no better than always answering the most common class "
+            f"({majority:.3f}): the model did not learn. Lower the learning rate (training.learning_rate / "
+            f"--lr), train longer, or check that the classes differ in the data (the dataset PCA plot)"
+        )
 
     def plots(self, out_dir, outputs, split, state, results):
         names = self.class_names(split) or [str(k) for k in range(outputs.shape[1])]
@@ -169,6 +188,15 @@ class RegressionTask(Task):
             out["rmse_per_target"] = [M.rmse(y[:, i], outputs[:, i]) for i in range(y.shape[1])]
         return out
 
+    def baseline_warning(self, metrics, split):
+        r2 = metrics.get("r2")
+        if not isinstance(r2, float) or np.isnan(r2) or r2 > 0:
+            return None
+        return (
+            f"R2 {r2:.3f}: the model predicts no better than the mean of the targets. Lower the learning "
+            f"rate (training.learning_rate / --lr), train longer, or check that the inputs carry the target"
+        )
+
     def plots(self, out_dir, outputs, split, state, results):
         y = self.targets(split)
         plots.plot_pred_vs_true(
@@ -219,6 +247,8 @@ class ForecastingTask(Task):
     def metrics(self, outputs, split, state):
         return M.forecasting_metrics(split.y, outputs.reshape(np.shape(split.y)))
 
+    baseline_warning = RegressionTask.baseline_warning
+
     def plots(self, out_dir, outputs, split, state, results):
         plots.plot_forecast(
             out_dir / "forecast_vs_actual.png",
@@ -257,6 +287,16 @@ class AnomalyDetectionTask(Task):
             out.update(M.binary_metrics(labels != 0, errors > state["threshold"]))
             out["threshold"] = state["threshold"]
         return out
+
+    def baseline_warning(self, metrics, split):
+        auc = metrics.get("roc_auc")
+        if not isinstance(auc, float) or np.isnan(auc) or auc > 0.55:
+            return None
+        return (
+            f"ROC-AUC {auc:.3f}: the reconstruction error does not tell anomalous windows from normal ones "
+            f"(0.5 is chance). Try a larger model, other features (feature_extraction_name), or check that "
+            f"the Normal class holds only normal recordings"
+        )
 
     def fit_state(self, val_outputs, val):
         errors = M.reconstruction_errors(val.X, val_outputs)
