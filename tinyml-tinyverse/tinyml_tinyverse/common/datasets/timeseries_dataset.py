@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
 from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_recording_length
+from ..utils.progress import bar_disabled
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
 from .layout import NORMAL, SPLITS, Layout, class_names_of, label_of, list_data_files, locate_input, read_list
@@ -169,7 +170,7 @@ def prepare_dataset(
     used = sorted(set().union(*splits.values()))
     first_cols, first_file, lengths, fixed = None, None, {}, {}
     columns = None
-    for rel in tqdm(used, desc="checking recordings", unit="file", leave=False):
+    for rel in tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()):
         rec = read_recording(layout.data_dir / rel, cfg, task)
         if first_cols is None:
             first_cols, first_file, columns = rec.num_file_columns, rel, rec.columns
@@ -350,7 +351,9 @@ def load_split(
         )
 
     recs = []
-    for rel, path in zip(tqdm(files, desc=f"reading {split}", unit="file", leave=False), paths):
+    for rel, path in zip(
+        tqdm(files, desc=f"reading {split}", unit="file", leave=False, disable=bar_disabled()), paths
+    ):
         r = read_recording(path, cfg, task)
         x, t = r.x, r.targets
         if info.split_type == "within_files":

@@ -22,6 +22,7 @@ import onnx
 from tqdm import tqdm
 
 from ..errors import CompilationError, ConfigError, DataError
+from ..utils.progress import bar_disabled
 from .graph_ir import Graph, run_float
 from .onnx_import import import_onnx, load_onnx_model
 from .quantized_graph import QNode, QuantizedGraph
@@ -79,7 +80,9 @@ def calibrate(
     wanted = [graph.input_name] + [n.output for n in graph.nodes if n.op in OBSERVED_OPS]
     observers = {t: make_observer(observer) for t in wanted}
     starts = range(0, len(calib_x), batch_size)
-    for s in tqdm(starts, desc="calibrating", unit="batch", disable=len(starts) < 4, leave=False):
+    for s in tqdm(
+        starts, desc="calibrating", unit="batch", disable=bar_disabled(len(starts) < 4), leave=False
+    ):
         values = run_float(graph, calib_x[s : s + batch_size], keep_all=True)
         for t, obs in observers.items():
             obs.update(values[t])

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError
+from tinyml_tinyverse.common.utils.progress import set_progress
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
@@ -236,6 +237,8 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     main = dist_utils.is_main_process()
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
+    if args.no_progress:
+        set_progress(False)
     progress = main and not args.no_progress
     seed_everything(args.seed)
 
