@@ -104,12 +104,14 @@ def read_log(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("task", list(CASES))
-def test_task_end_to_end(task, tmp_path):
+def test_task_end_to_end(task, tmp_path, capsys):
     """dataset -> float training -> PTQ -> ONNX tests (float and QDQ) -> C compiled and checked bit for bit."""
     cfg = make_config(tmp_path, task, quantization=CASES[task]["quantization"], quantization_method="PTQ")
     cfg["compilation"]["enable"] = True
     path = write_yaml(tmp_path / f"{task}.yaml", cfg)
     assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "model.onnx on " in out and "model_qdq.onnx on " in out  # the testing stage says what it does
     root = run_dir(cfg)
     for rel in (
         "config_resolved.yaml",

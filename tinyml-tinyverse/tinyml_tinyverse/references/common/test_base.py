@@ -66,6 +66,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     split = with_target_names(split, read_dataset_info(args.dataset_dir).target_columns)
     if len(split.X) == 0:
         raise DataError(f"the {args.split} split of {args.dataset_dir} is empty; nothing to test")
+    print(f"testing {args.model_path} on {len(split.X)} {args.split} windows", flush=True)
     session = onnx_export.onnx_session(args.model_path)
     outputs = onnx_export.run_onnx(session, split.X)
     outputs = fit_outputs(outputs, split, task, args.model_path)
@@ -101,4 +102,14 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     metrics.update({k: v for k, v in extra.items() if v})
     results["metrics"] = metrics
     write_yaml(out_dir / "test_metrics.yaml", results)
+    print(f"  {metrics_line(metrics)}; results in {out_dir}", flush=True)
     return results
+
+
+SHOWN_METRICS = ("accuracy", "f1_macro", "roc_auc", "mae", "rmse", "r2", "smape", "f1")
+
+
+def metrics_line(metrics: dict) -> str:
+    """The headline figures of a metrics dict in one line."""
+    shown = [f"{k} {metrics[k]:.4f}" for k in SHOWN_METRICS if isinstance(metrics.get(k), float)]
+    return ", ".join(shown) or "no scalar metrics"
