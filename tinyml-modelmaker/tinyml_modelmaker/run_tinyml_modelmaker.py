@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 import yaml
@@ -69,6 +70,8 @@ def run_project(
     Returns the run summary (also written to ``run_summary.yaml``). User errors raise
     :class:`~tinyml_tinyverse.common.errors.TinyMLError`. Models registered in ``MODEL_REGISTRY``
     by the calling script are usable (single-process training; ``num_gpus > 1`` starts new processes).
+    A ``KeyboardInterrupt`` raised once the run folder exists carries ``run_name``; continue with
+    ``run_project(config, overrides, run_name=exc.run_name, resume=True)``.
     """
     from tinyml_modelmaker.ai_modules.registry import get_runner
 
@@ -81,6 +84,14 @@ def run_project(
     runner = get_runner(resolved["common"]["target_module"])
     source = os.fspath(config) if isinstance(config, (str, os.PathLike)) else ""
     return runner.run(resolved, resume=resume, source=source)
+
+
+def continue_command(args: argparse.Namespace, run_name: str) -> str:
+    """The command line that continues the run ``run_name``: the same YAML and ``--set`` overrides."""
+    words = ["tinyml-modelmaker", args.config]
+    for override in args.overrides:
+        words += ["--set", override]
+    return shlex.join([*words, "--resume", "--run-name", run_name])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     except TinyMLError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        run_name = getattr(exc, "run_name", None)
+        if run_name is None:
+            print("interrupted before the run folder was made; nothing to continue, run the command again",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            print(f"interrupted; continue with:\n  {continue_command(args, run_name)}", file=sys.stderr)
         return 130
 
 

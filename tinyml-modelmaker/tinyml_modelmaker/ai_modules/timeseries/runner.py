@@ -27,6 +27,7 @@ from .training import get_task_module
 STAGES = ("dataset", "training", "testing", "compilation")
 TABLE_METRICS = ("accuracy", "f1_macro", "roc_auc", "mae", "rmse", "r2", "smape", "precision", "recall", "f1")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
+STARTED = "started"  # written when a stage begins: a run killed outright (SIGKILL, power loss) keeps it
 
 
 class Run:
@@ -37,11 +38,13 @@ class Run:
         self.paths = paths
         self.summary = summary
         self.resume = resume
+        # the stage statuses of the run being resumed, before this run writes its own
+        self.before = {k: dict(v) for k, v in summary.get("stages", {}).items()} if resume else {}
         self.task = task_of(config["common"]["task_type"])
         self.prepared_dataset: Path | None = None
 
     def stage_done_before(self, stage: str) -> bool:
-        return self.resume and self.summary.get("stages", {}).get(stage, {}).get("status") == DONE
+        return self.before.get(stage, {}).get("status") == DONE
 
     def dataset_dir(self) -> Path:
         """The prepared data of this run (from this run's dataset stage, or left by an earlier one)."""
@@ -160,19 +163,67 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
-def _report_config_changes(paths: RunPaths, config: dict) -> None:
-    """On resume, say which keys differ from the config the run started with."""
+# keys that may change when a run is resumed: they affect only stages that run again from scratch
+RESUME_FREE_KEYS = ("common.run_name", "common.projects_path", "common.target_device", "training.resume",
+                    "training.num_gpus")  # fmt: skip
+RESUME_FREE_SECTIONS = ("testing.", "compilation.")
+
+
+def _config_changes(paths: RunPaths, config: dict) -> list[tuple[str, Any, Any]]:
+    """``(key, value the run started with, value now)`` for every key that differs."""
     if not paths.config.is_file():
-        return
+        return []
     before = _flatten(yaml.safe_load(paths.config.read_text()) or {})
     now = _flatten(yaml.safe_load(yaml.safe_dump(plain(config))))
-    changed = [
-        f"{k}: {before.get(k)!r} -> {now.get(k)!r}"
+    return [
+        (k, before.get(k), now.get(k))
         for k in sorted(set(before) | set(now))
-        if before.get(k) != now.get(k) and k != "training.resume"  # set by --resume itself
+        if before.get(k) != now.get(k)
+        and k not in ("training.resume", "common.run_name")  # set by --resume, --run-name
     ]
+
+
+def _locked_changes(paths: RunPaths, summary: dict, changes: list[tuple[str, Any, Any]]) -> list[str]:
+    """The changed keys a resumed run cannot take: those of the data and the training once they are on disk
+    (a finished dataset stage; a finished training or its checkpoint). Changing them would reuse results
+    made with the old values while config_resolved.yaml claims the new ones."""
+    stages = summary.get("stages", {})
+    data_made = stages.get("dataset", {}).get("status") == DONE
+    trained = (
+        stages.get("training", {}).get("status") == DONE or (paths.training_base / "checkpoint.pt").is_file()
+    )
+    locked = []
+    for key, old, new in changes:
+        if key in RESUME_FREE_KEYS or key.startswith(RESUME_FREE_SECTIONS) or key.endswith(".enable"):
+            continue
+        section = key.split(".", 1)[0]
+        if section == "common" and (data_made or trained):
+            locked.append(f"{key}: {old!r} -> {new!r}")
+        elif section in ("dataset", DATA_SECTION) and (data_made or trained):
+            locked.append(f"{key}: {old!r} -> {new!r}")
+        elif section == "training" and trained:
+            locked.append(f"{key}: {old!r} -> {new!r}")
+    return locked
+
+
+def _report_config_changes(paths: RunPaths, config: dict) -> None:
+    """On resume, say which keys differ from the config the run started with."""
+    changed = [f"{k}: {old!r} -> {new!r}" for k, old, new in _config_changes(paths, config)]
     if changed:
         print("resume: the config differs from the one this run started with: " + "; ".join(changed))
+
+
+def _check_resume_config(paths: RunPaths, summary: dict, config: dict) -> None:
+    """A resumed run keeps the data and training settings it was started with; testing, compilation and
+    target_device may change (they run again)."""
+    locked = _locked_changes(paths, summary, _config_changes(paths, config))
+    if locked:
+        raise ConfigError(
+            f"--resume: {paths.root} was started with another config ({paths.config.name}); these keys differ "
+            f"and would not apply to the data or model already made: {'; '.join(locked)}. Set them back (as "
+            f"in {paths.config}), or start a new run with them (a new --run-name, without --resume); a resumed "
+            f"run may change only testing.*, compilation.* and common.target_device"
+        )
 
 
 def _check_trained_model_reachable(config: dict, resume: bool) -> None:
@@ -205,6 +256,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     paths = open_run_folder(config, resume=resume)
     print(f"run folder: {paths.root}")
     summary = _previous_summary(paths) if resume else {}
+    if resume:
+        _check_resume_config(paths, summary, config)
     summary.update(
         run_folder=str(paths.root),
         config_file=source,
@@ -226,11 +279,14 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
         if config[stage]["enable"]:
             print(f"\n== {stage} ==")
         t0 = time.perf_counter()
+        if config[stage]["enable"]:
+            current.record(stage, STARTED, 0.0)
         try:
             status = STAGE_FUNCTIONS[stage](current)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             current.record(stage, INTERRUPTED, time.perf_counter() - t0)
-            print(f"\n{stage}: interrupted; continue with --resume --run-name {run_name}")
+            print(f"\n{stage}: interrupted; the run folder {paths.root} keeps what finished")
+            exc.run_name = run_name  # for the exact command to continue (run_tinyml_modelmaker.main)
             raise
         except BaseException as exc:
             current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
