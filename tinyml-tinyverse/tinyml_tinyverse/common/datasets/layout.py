@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
 from .readers import DATA_SUFFIXES
 from .safe_zip import safe_extract
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 NORMAL = "Normal"  # the normal class of anomaly detection
@@ -68,7 +71,38 @@ def find_layout(base: Path, task: str) -> Layout:
     if not by_class and _data_files(base):
         return Layout(base, base, False)
     want = "classes/<label>/*.csv" if by_class else "files/*.csv"
-    raise DataError(f"{base}: no dataset found; expected the layout {want} (see docs/data_formats.md)")
+    seen = sorted(p.name + ("/" if p.is_dir() else "") for p in base.iterdir() if not p.name.startswith("."))
+    found = f"it holds {seen[:8]}{' ...' if len(seen) > 8 else ''}" if seen else "it is empty"
+    raise DataError(
+        f"{base}: no dataset found ({found}); expected the layout {want} (see docs/data_formats.md)"
+    )
+
+
+_NOT_DATA = {".md", ".json", ".yaml", ".yml", ".png", ".jpg", ".pdf", ".db", ".ini", ".log", ".zip"}
+
+
+def _warn_skipped(folder: Path, recursive: bool) -> None:
+    """Log the files of another type that are left out (an .xlsx or .mat among the .csv files)."""
+    files = folder.rglob("*") if recursive else folder.iterdir()
+    skipped = sorted(
+        p.relative_to(folder).as_posix()
+        for p in files
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+        and p.suffix.lower() not in DATA_SUFFIXES
+        and p.suffix.lower() not in _NOT_DATA
+        and p.name.lower() not in ("readme", "license")
+        and not p.name.endswith("_list.txt")
+    )
+    if skipped:
+        log.warning(
+            "%s: %d file(s) of an unsupported type are left out (%s%s); recordings must be %s",
+            folder,
+            len(skipped),
+            ", ".join(skipped[:3]),
+            " ..." if len(skipped) > 3 else "",
+            "/".join(DATA_SUFFIXES),
+        )
 
 
 def list_data_files(layout: Layout) -> list[str]:
@@ -77,6 +111,7 @@ def list_data_files(layout: Layout) -> list[str]:
         files = [p.name for p in _data_files(layout.data_dir)]
         if not files:
             raise DataError(f"{layout.data_dir}: no {'/'.join(DATA_SUFFIXES)} files found")
+        _warn_skipped(layout.data_dir, recursive=False)
         return files
     out = []
     for d in _visible_dirs(layout.data_dir):
@@ -88,6 +123,7 @@ def list_data_files(layout: Layout) -> list[str]:
                 f"{d}: the class folder {d.name!r} holds no {'/'.join(DATA_SUFFIXES)} files; "
                 "add recordings or remove the folder"
             )
+        _warn_skipped(d, recursive=True)
         out += [p.relative_to(layout.data_dir).as_posix() for p in files]
     if not out:
         raise DataError(f"{layout.data_dir}: no class folders with recordings found")
@@ -172,7 +208,10 @@ def class_names_of(files: list[str], task: str, where: Path) -> list[str]:
             "add a folder per class under classes/"
         )
     if task == "anomalydetection" and NORMAL not in names:
+        near = [n for n in names if n.strip().lower() == NORMAL.lower()]
+        hint = f"; rename {near[0]!r} to {NORMAL!r} (the name is case-sensitive)" if near else ""
         raise DataError(
             f"{where}: anomaly detection needs a classes/{NORMAL}/ folder of normal recordings; found {names}"
+            + hint
         )
     return names

@@ -1,13 +1,17 @@
 """Read one recording file (.csv, .txt, .npy, .pkl) and pick its columns.
 
 Rows are time steps, columns are variables. A first row that does not parse as numbers is a
-header; a column headed ``time``, ``timestamp``, ``time_s``, ``Time (ms)``... is dropped, and so
-are the ``time_columns`` the config names. Column indices in the config count every column of the
+header; a column headed ``time``, ``timestamp``, ``time_s``, ``Time (ms)``, ``Time [s]``... is
+dropped, and so are the ``time_columns`` the config names. Text files are read as spreadsheets and
+loggers write them: ``;`` / tab / ``,`` / spaces, decimal commas, quotes, BOM, CRLF, UTF-16 or
+Windows-1252, blank and ``#`` lines; empty cells and ``NA`` are NaN (``nan_policy`` decides). Column indices in the config count every column of the
 file from 0 (negative ones from the end); names need a header.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
 import io
 import pickle
 import re
@@ -21,7 +25,12 @@ import numpy as np
 from ..errors import DataError
 
 DATA_SUFFIXES = (".csv", ".txt", ".npy", ".pkl")
-_TIME_NAME = re.compile(r"(time|timestamp|times|t)([ _\-]?\(?[a-z]{0,3}\)?)?")
+_UNIT = r"[a-zµ]{1,3}"  # s, ms, us, µs, min...
+# time, Timestamp, time_s, Time (ms), Time [s], t, t_ms, Zeit [s]; never temp, tilt, tx (a unit needs a
+# separator or brackets)
+_TIME_NAME = re.compile(
+    rf"(time|timestamp|times|t|zeit|datetime|date[ _]time)([ _\-]?[\(\[]{_UNIT}[\)\]]|[ _\-]{_UNIT})?"
+)
 
 
 _INDEX_NAME = re.compile(r"|unnamed: ?\d+")  # the row index pandas' DataFrame.to_csv() writes
@@ -41,91 +50,155 @@ class Table:
     data: np.ndarray
     names: list[str] | None
     header_rows: int
+    line_numbers: np.ndarray | None = None  # the file line (from 1) of every data row
+
+
+_MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none"})
+# what a spreadsheet, pandas or a logger writes for a missing value: read as NaN (see nan_policy)
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,?\d+([eE][-+]?\d+)?")
+
+
+def _decode(path: Path) -> str:
+    """The file as text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else
+    Windows-1252 / Latin-1 (a header such as ``temp °C`` saved by an older tool)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e})") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path}: cannot read the file as UTF-16 text ({e}); save it as UTF-8 CSV"
+            ) from None
+    if b"\x00" in raw[:4096]:
+        raise DataError(
+            f"{path}: is a binary file, not text (an Excel .xlsx renamed to {path.suffix}?); export it as CSV"
+        )
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
 
 
 def _split_fields(line: str, delimiter: str | None) -> list[str]:
-    return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
+    fields = next(csv.reader([line], delimiter=delimiter)) if delimiter else line.split()
+    return [f.strip().strip('"').strip() for f in fields]
 
 
-def _parses(fields: list[str]) -> bool:
+def _to_float(s: str) -> float:
+    s = s.strip().strip('"').strip()
+    return float("nan") if s.lower() in _MISSING else float(s)
+
+
+def _number(s: str) -> bool:
     try:
-        [float(f) for f in fields]
+        _to_float(s)
     except ValueError:
         return False
     return True
 
 
-def _explain_parse_error(msg: str, header: int, names: list[str] | None) -> str:
-    """numpy's loadtxt message -> one naming the file line (and column) to fix."""
-    m = re.search(r"could not convert string (.*) to float64 at row (\d+), column (\d+)", msg)
-    if m:
-        line, col = int(m.group(2)) + 1 + header, int(m.group(3))
-        where = f"column {col}" + (f" ({names[col - 1]!r})" if names and col <= len(names) else "")
-        return f"line {line}, {where}: {m.group(1)} is not a number"
-    m = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", msg)
-    if m:
-        return f"line {int(m.group(3)) + header} has {m.group(2)} columns, the rows before it {m.group(1)} (the number of columns changed)"
-    m = re.search(r"invalid column index \d+ at row (\d+) with (\d+) columns", msg)
-    if m:
-        return (
-            f"line {int(m.group(1)) + header} has only {m.group(2)} columns (the number of columns changed)"
-        )
-    return msg
+def _parses(fields: list[str]) -> bool:
+    return all(_number(f) for f in fields)
+
+
+def _zero(_: str) -> float:
+    return 0.0
+
+
+def _find_bad_row(
+    rows: list[str],
+    line_numbers: list[int],
+    delimiter: str | None,
+    ncols: int,
+    skip: set[int],
+    names: list[str] | None,
+) -> str:
+    """The first row numpy could not parse: its line and column, or its count of columns."""
+    for row, line in zip(rows, line_numbers):
+        fields = _split_fields(row, delimiter)
+        if len(fields) != ncols:
+            before = f"the header {ncols}" if names else f"the rows before it {ncols}"
+            return f"line {line} has {len(fields)} columns, {before} (the number of columns changed)"
+        for c, f in enumerate(fields):
+            if c not in skip and not _number(f):
+                where = f"column {c + 1}" + (f" ({names[c]!r})" if names else "")
+                return f"line {line}, {where}: {f!r} is not a number"
+    return "a row numpy could not parse"
 
 
 def read_text_table(path: Path) -> Table:
-    """Read a delimited text file (``,``, ``;``, tab or spaces), with an optional header row.
+    """Read a delimited text file (``;``, tab, ``,`` or spaces), with an optional header row.
 
-    The first row is a header when it holds text where the next row holds numbers. Columns whose
-    header is a time name are skipped while parsing (so date strings there are fine). With ``;``
-    as separator a decimal comma (``1,5``) is accepted.
+    Blank lines and lines starting with ``#`` are skipped. The first row is a header when it holds
+    text where the next row holds numbers; quotes around names and numbers are removed. Columns whose
+    header is a time name are skipped while parsing (so date strings there are fine). Empty cells and
+    ``NaN``, ``NA``, ``N/A``, ``null`` read as NaN (``nan_policy`` decides). With ``;``, tab or
+    spaces as separator a decimal comma (``1,5``) is accepted.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read the file as text ({e}); save it as UTF-8 CSV") from None
-    lines = iter(ln for ln in text.splitlines() if ln.strip())
-    first, second = next(lines, None), next(lines, None)
-    if first is None:
+    kept = [
+        (i, ln)
+        for i, ln in enumerate(_decode(path).splitlines(), start=1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not kept:
         raise DataError(f"{path}: the file is empty; remove it or fill it with one row per time step")
-    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
-    if delimiter == ";" and "," in text:
-        text = text.replace(",", ".")  # decimal comma
-        first, second = first.replace(",", "."), second and second.replace(",", ".")
+    first = kept[0][1]
+    delimiter = next((d for d in (";", "\t", ",") if d in first), None)
+    words = first.split()
+    if delimiter == "," and len(words) > 1 and all(_DECIMAL_COMMA.fullmatch(w) for w in words):
+        delimiter = None  # "0,5   -1,25   3": spaces separate numbers with decimal commas
     fields = _split_fields(first, delimiter)
-    nxt = _split_fields(second, delimiter) if second else []
+    nxt = _split_fields(kept[1][1], delimiter) if len(kept) > 1 else []
+    decimal_comma = delimiter != "," and any("," in ln for _, ln in kept[1:3])
+    if decimal_comma:
+        nxt = [f.replace(",", ".") for f in nxt]
     header = int(
-        not _parses(fields)
-        and (not nxt or any(not _parses([a]) and _parses([b]) for a, b in zip(fields, nxt)))
+        not _parses([f.replace(",", ".") if decimal_comma else f for f in fields])
+        and (not nxt or any(not _number(a) and _number(b) for a, b in zip(fields, nxt)))
     )
     names = fields if header else None
-    time_cols = [i for i, n in enumerate(names or []) if is_time_column(n)]
-    keep = [i for i in range(len(fields)) if i not in time_cols] if time_cols else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            data = np.loadtxt(
-                io.StringIO(text),
-                delimiter=delimiter,
-                skiprows=header,
-                ndmin=2,
-                dtype=np.float64,
-                usecols=keep,
-            )
-    except ValueError as e:
-        raise DataError(
-            f"{path}: cannot read the numbers: {_explain_parse_error(str(e), header, names)}; every row after "
-            f"the optional header must hold the same number of numeric columns separated by {delimiter or 'spaces'!r}"
-        ) from None
-    if data.size == 0:
+    rows = [ln for _, ln in kept[header:]]
+    line_numbers = [i for i, _ in kept[header:]]
+    if not rows:
         raise DataError(f"{path}: the file has a header but no data rows")
-    if keep is not None:  # put the skipped time columns back as zeros so column indices stay the file's
-        full = np.zeros((data.shape[0], len(fields)))
-        full[:, keep] = data
-        data = full
-    if names is not None and len(names) != data.shape[1]:
-        raise DataError(f"{path}: the header names {len(names)} columns but the rows have {data.shape[1]}")
-    return Table(data, names, header)
+    if decimal_comma:
+        rows = [r.replace(",", ".") for r in rows]
+    ncols = len(names) if names else len(_split_fields(rows[0], delimiter))
+    time_cols = {i for i, n in enumerate(names or []) if is_time_column(n)}
+    data = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for converter in (None, _to_float):  # fast C parser first; missing values need the converter
+            convs = {i: (_zero if i in time_cols else converter) for i in range(ncols)}
+            convs = {i: c for i, c in convs.items() if c is not None}
+            try:
+                data = np.loadtxt(
+                    io.StringIO("\n".join(rows)),
+                    delimiter=delimiter,
+                    ndmin=2,
+                    dtype=np.float64,
+                    converters=convs or None,
+                    comments=None,
+                    quotechar='"',
+                )
+                break
+            except (ValueError, IndexError):
+                continue
+    if data is None or data.shape[1] != ncols:
+        problem = _find_bad_row(rows, line_numbers, delimiter, ncols, time_cols, names)
+        raise DataError(
+            f"{path}: cannot read the numbers: {problem}; every row after the optional header must hold the same "
+            f"number of numeric columns separated by {delimiter or 'spaces'!r} (an empty cell, NaN or NA is a "
+            "missing value)"
+        )
+    return Table(data, names, header, np.asarray(line_numbers))
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -204,7 +277,12 @@ def _resolve(col: str | int, names: list[str] | None, n: int, path: Path, key: s
             )
         lower = [c.lower() for c in names]
         if col.lower() not in lower:
-            raise DataError(f"{path}: {key} names column {col!r} which does not exist; columns are {names}")
+            close = difflib.get_close_matches(col.lower(), lower, n=1, cutoff=0.6)
+            hint = f"; did you mean {names[lower.index(close[0])]!r}?" if close else ""
+            raise DataError(
+                f"{path}: {key} names column {col!r} which does not exist; columns are {names}{hint} "
+                f"(fix data_processing_feature_extraction.{key})"
+            )
         return lower.index(col.lower())
     if not -n <= col < n:
         raise DataError(f"{path}: {key} asks for column {col} but the file has {n} columns (0..{n - 1})")
@@ -265,10 +343,11 @@ def fix_non_finite(
         r, c = np.argwhere(bad)[0]
         col = cols[c]
         name = table.names[col] if table.names else f"column {col}"
-        line = r + 1 + table.header_rows
+        line = table.line_numbers[r] if table.line_numbers is not None else r + 1 + table.header_rows
         raise DataError(
-            f"{path}: NaN/Inf value at line {line}, {name} ({len(rows)} rows affected); fix the data or set "
-            "data_processing_feature_extraction.nan_policy to 'drop' or 'interpolate'"
+            f"{path}: NaN/Inf value at line {line}, {name} ({len(rows)} rows affected); empty cells and NA, "
+            "n/a, null read as NaN: fill them in, or set data_processing_feature_extraction.nan_policy to "
+            "'drop' or 'interpolate'"
         )
     if policy == "drop":
         return np.delete(data, rows, axis=0), len(rows)

@@ -23,7 +23,7 @@ def safe_extract(zip_path: str | Path, dest: str | Path) -> Path:
     """Extract ``zip_path`` into ``dest`` (created; reused when it holds this very zip already).
 
     Refuses members with absolute paths, ``..`` parts, symbolic links or a total size above
-    16 GiB. Extraction goes to ``dest.tmp`` first and is renamed when complete.
+    16 GiB; backslashes in member names (some Windows tools) separate folders. Extraction goes to ``dest.tmp`` first and is renamed when complete.
     """
     zip_path, dest = Path(zip_path), Path(dest)
     marker = dest / ".extracted_from"
@@ -38,8 +38,9 @@ def safe_extract(zip_path: str | Path, dest: str | Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     with zf:
         total = 0
+        members = []
         for info in zf.infolist():
-            name = info.filename
+            name = info.filename.replace("\\", "/")  # zips made by some Windows tools use backslashes
             parts = Path(name).parts
             mode = info.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
@@ -60,7 +61,17 @@ def safe_extract(zip_path: str | Path, dest: str | Path) -> Path:
                 raise DataError(
                     f"{zip_path}: member {name!r} points outside the archive; refusing to extract it"
                 )
-        zf.extractall(tmp)
+            members.append((info, target))
+        tmp.mkdir(parents=True)
+        for info, target in members:
+            if target == tmp.resolve():
+                continue
+            if info.is_dir() or info.filename.endswith("\\"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
     (tmp / ".extracted_from").write_text(fingerprint)
     if dest.exists():
         shutil.rmtree(dest)

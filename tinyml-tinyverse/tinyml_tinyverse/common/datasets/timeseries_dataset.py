@@ -169,6 +169,7 @@ def prepare_dataset(
     need = min_recording_length(cfg, extra)
     used = sorted(set().union(*splits.values()))
     first_cols, first_file, lengths, fixed = None, None, {}, {}
+    too_short: list[tuple[str, int]] = []
     columns = None
     for rel in tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()):
         rec = read_recording(layout.data_dir / rel, cfg, task)
@@ -190,16 +191,34 @@ def prepare_dataset(
         if split_type == "within_files":
             shortest = min(b - a for a, b in row_ranges(n, split_factor).values() if b > a)
         if shortest < need:
-            what = "its shortest split part has" if split_type == "within_files" else "it has"
-            raise DataError(
-                f"{layout.data_dir / rel}: too short: {what} {shortest} samples but one example needs {need} "
-                f"(frame_size={cfg['frame_size']}, num_frame_concat={cfg['num_frame_concat']}"
-                + (f", horizon={cfg['horizon']}" if extra else "")
-                + "); remove the file or lower frame_size"
-            )
+            too_short.append((rel, shortest))
         lengths[rel] = n
         if rec.fixed_rows:
             fixed[rel] = rec.fixed_rows
+    if too_short:
+        what = "its shortest split part has" if split_type == "within_files" else "it has"
+        settings = f"frame_size={cfg['frame_size']}, num_frame_concat={cfg['num_frame_concat']}" + (
+            f", horizon={cfg['horizon']}" if extra else ""
+        )
+        rel, shortest = too_short[0]
+        if len(too_short) == len(used) > 1:  # every file: the settings are the problem, not the files
+            longest = max(n for _, n in too_short)
+            raise DataError(
+                f"{layout.data_dir}: all {len(used)} recordings are too short: the longest has {longest} samples"
+                f"{' in its shortest split part' if split_type == 'within_files' else ''} but one example needs "
+                f"{need} ({settings}); lower frame_size / num_frame_concat (a smaller feature_extraction_name "
+                "preset) or record longer"
+            )
+        more = (
+            f" (and {len(too_short) - 1} more: {', '.join(r for r, _ in too_short[1:4])}"
+            f"{' ...' if len(too_short) > 4 else ''})"
+            if len(too_short) > 1
+            else ""
+        )
+        raise DataError(
+            f"{layout.data_dir / rel}: too short: {what} {shortest} samples but one example needs {need} "
+            f"({settings}){more}; remove the file or lower frame_size"
+        )
     if fixed:
         log.warning(
             "nan_policy=%s changed %d rows in %d files", cfg["nan_policy"], sum(fixed.values()), len(fixed)
