@@ -211,3 +211,61 @@ def test_layout_hints_lowercase_normal_and_unsupported_files(tmp_path, caplog):
         DataError, match=r"flat: no dataset found \(it holds \['rec\.xlsx'\]\); expected the layout"
     ):
         prepare_dataset(tmp_path / "flat", tmp_path / "o2", "regression", plots=False)
+
+
+def _classes(root, counts, n=40):
+    for c, k in counts.items():
+        for i in range(k):
+            p = root / c / f"r{i}.csv"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text("x,y\n" + "\n".join(f"{(i + j) % 5},{j % 3}" for j in range(n)) + "\n")
+    return root
+
+
+def test_readme_and_split_lists_beside_flat_recordings_are_not_recordings(tmp_path):
+    root = tmp_path / "logs"
+    root.mkdir()
+    for i in range(5):
+        (root / f"run {i}.csv").write_text(
+            "time,a,torque\n" + "\n".join(f"{j},{j % 7},{j % 3}" for j in range(40))
+        )
+    (root / "README.txt").write_text("Dyno runs of March\nrecorded at 1 kHz\n")
+    info = prepare_dataset(root, tmp_path / "o", "regression", data_config={"frame_size": 16}, plots=False)
+    assert "README.txt" not in sum(info.splits.values(), [])
+    (root / "train_list.txt").write_text("run 0.csv\nrun 1.csv\nrun 2.csv\n")
+    (root / "val_list.txt").write_text("run 3.csv\n")
+    (root / "test_list.txt").write_text("run 4.csv\n")
+    info = prepare_dataset(root, tmp_path / "o2", "regression", data_config={"frame_size": 16}, plots=False)
+    assert info.splits["test"] == ["run 4.csv"]
+    listed = (tmp_path / "o2" / "annotations" / "file_list.txt").read_text().split("\n")
+    assert [f for f in listed if f] == [f"run {i}.csv" for i in range(5)]
+    # a zip holding a README beside one folder of class folders (no classes/ level)
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("README.txt", "two machines\n")
+        for c in ("ok", "worn"):
+            for i in range(3):
+                zf.writestr(f"export/{c}/r{i}.csv", "x\n" + "\n".join(str((i + j) % 4) for j in range(40)))
+    info = prepare_dataset(
+        archive, tmp_path / "o3", "classification", data_config={"frame_size": 16}, plots=False
+    )
+    assert info.class_names == ["ok", "worn"]
+
+
+def test_too_few_files_per_class_names_the_class(tmp_path):
+    _classes(tmp_path / "d" / "classes", {"idle": 2, "fan on": 2})
+    with pytest.raises(
+        DataError, match=r"a class needs 3 recordings or more .* 'fan on' has 2\); add recordings"
+    ):
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "classification", data_config={"frame_size": 16}, plots=False
+        )
+
+
+def test_anomaly_split_without_normal_recordings_is_warned(tmp_path, caplog):
+    _classes(tmp_path / "d" / "classes", {"Normal": 2, "bad": 2})
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "anomalydetection", data_config={"frame_size": 16}, plots=False
+        )
+    assert "the val split holds no Normal recording, so its false alarms are not measured" in caplog.text

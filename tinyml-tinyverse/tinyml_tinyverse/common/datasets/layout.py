@@ -33,9 +33,21 @@ class Layout:
     by_class: bool
 
 
+def _is_doc_or_list(p: Path) -> bool:
+    """A README / LICENSE or a split list (``train_list.txt``) beside the recordings: not a recording."""
+    name = p.name.lower()
+    return name.startswith(("readme", "license")) or name.endswith("_list.txt")
+
+
 def _is_data_file(p: Path) -> bool:
-    """A recording: a supported suffix, not hidden (macOS zips add ``._name.csv`` files)."""
-    return p.is_file() and p.suffix.lower() in DATA_SUFFIXES and not p.name.startswith(".")
+    """A recording: a supported suffix, not hidden (macOS zips add ``._name.csv`` files), not a README
+    or split list."""
+    return (
+        p.is_file()
+        and p.suffix.lower() in DATA_SUFFIXES
+        and not p.name.startswith(".")
+        and not _is_doc_or_list(p)
+    )
 
 
 def _data_files(folder: Path, recursive: bool = False) -> list[Path]:
@@ -91,8 +103,7 @@ def _warn_skipped(folder: Path, recursive: bool) -> None:
         and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
         and p.suffix.lower() not in DATA_SUFFIXES
         and p.suffix.lower() not in _NOT_DATA
-        and p.name.lower() not in ("readme", "license")
-        and not p.name.endswith("_list.txt")
+        and not _is_doc_or_list(p)
     )
     if skipped:
         log.warning(
@@ -175,7 +186,7 @@ def locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout,
         inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
         dirs = [d for d in inner if d.is_dir()]
         # one top folder (mydata/classes/...), also beside a README.txt or other loose files
-        top_data = [d for d in inner if d.is_file() and d.suffix.lower() in DATA_SUFFIXES]
+        top_data = [d for d in inner if _is_data_file(d)]
         if len(dirs) == 1 and dirs[0].name not in ("classes", "files", "annotations"):
             holds_layout = (dirs[0] / "classes").is_dir() or (dirs[0] / "files").is_dir()
             if holds_layout or not top_data:

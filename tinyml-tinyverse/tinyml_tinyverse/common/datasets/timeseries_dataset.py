@@ -160,10 +160,28 @@ def prepare_dataset(
         raise DataError(f"{where}: the train split is empty; add recordings or change dataset.split_factor")
     for s, frac in zip(("val", "test"), split_factor[1:]):
         if frac > 0 and not splits[s]:
+            per_class = ""
+            if class_names and split_type == "amongst_files":
+                counts = {c: sum(label_of(f) == c for f in files) for c in class_names}
+                fewest = min(counts, key=counts.get)
+                per_class = (
+                    f"; a class needs 3 recordings or more to give one to each of train, val and test, "
+                    f"{fewest!r} has {counts[fewest]}"
+                )
             raise DataError(
                 f"{where}: {len(files)} recording(s) are too few for a {s} split with split_type amongst_files "
-                "(whole files go to one split); add recordings or set dataset.split_type: within_files"
+                f"(whole files go to one split{per_class}); add recordings or set dataset.split_type: within_files"
             )
+    if task == "anomalydetection" and split_type == "amongst_files":
+        for s in ("val", "test"):
+            if splits[s] and all(label_of(f) != NORMAL for f in splits[s]):
+                log.warning(
+                    "anomaly detection: the %s split holds no %s recording, so its false alarms are not measured; "
+                    "add %s recordings (3 or more give one to each split)",
+                    s,
+                    NORMAL,
+                    NORMAL,
+                )
 
     extra = int(cfg["horizon"]) if task == "forecasting" else 0
     need = min_recording_length(cfg, extra)
