@@ -269,3 +269,29 @@ def test_anomaly_split_without_normal_recordings_is_warned(tmp_path, caplog):
             tmp_path / "d", tmp_path / "o", "anomalydetection", data_config={"frame_size": 16}, plots=False
         )
     assert "the val split holds no Normal recording, so its false alarms are not measured" in caplog.text
+
+
+def test_headerless_time_column_is_pointed_out(tmp_path, caplog):
+    root = tmp_path / "d" / "classes"
+    for c in ("a", "b"):
+        for i in range(3):
+            p = root / c / f"r{i}.txt"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            t = 50.0 + np.arange(64) / 1000  # a logger's clock, far from 0: float32 rounding
+            p.write_text("\n".join(f"{v:.3f} {np.sin(v * 40 + i):.4f}" for v in t))
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "classification", data_config={"frame_size": 16}, plots=False
+        )
+    assert "input column 0 ('col0') rises by a constant 0.001 per row" in caplog.text
+    assert "time_columns: [0]" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(
+            tmp_path / "d",
+            tmp_path / "o2",
+            "classification",
+            data_config={"frame_size": 16, "time_columns": [0]},
+            plots=False,
+        )
+    assert "rises by a constant" not in caplog.text

@@ -86,6 +86,25 @@ def _picked(columns) -> str:
     return text + (f" (targets {[columns.names[i] for i in columns.targets]})" if columns.targets else "")
 
 
+def _warn_time_like_inputs(path: Path, rec) -> None:
+    """An input column that rises by a constant step is a time axis or sample counter, not a signal."""
+    x = rec.x
+    if len(x) < 8:
+        return
+    for j, col in enumerate(rec.columns.inputs):
+        d = np.diff(x[:, j].astype(np.float64))
+        if d[0] > 0 and np.allclose(d, d[0], rtol=0.02, atol=0):
+            log.warning(
+                "%s: input column %s (%r) rises by a constant %.3g per row like a time axis or sample counter; "
+                "if it is one, drop it with data_processing_feature_extraction.time_columns: [%d]",
+                path,
+                col,
+                rec.columns.names[col],
+                (x[-1, j] - x[0, j]) / (len(x) - 1),
+                col,
+            )
+
+
 def prepare_dataset(
     input_data_path: str | Path,
     output_dir: str | Path,
@@ -193,6 +212,7 @@ def prepare_dataset(
         rec = read_recording(layout.data_dir / rel, cfg, task)
         if first_cols is None:
             first_cols, first_file, columns = rec.num_file_columns, rel, rec.columns
+            _warn_time_like_inputs(layout.data_dir / rel, rec)
         elif rec.num_file_columns != first_cols:
             raise DataError(
                 f"{layout.data_dir / rel}: has {rec.num_file_columns} columns but {first_file} has "
