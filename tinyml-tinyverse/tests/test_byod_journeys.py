@@ -295,3 +295,20 @@ def test_headerless_time_column_is_pointed_out(tmp_path, caplog):
             plots=False,
         )
     assert "rises by a constant" not in caplog.text
+
+
+def test_channels_first_npy_and_a_single_labelled_file_say_what_to_change(tmp_path):
+    for c in ("a", "b"):
+        for i in range(3):
+            p = tmp_path / "d" / "classes" / c / f"r{i}.npy"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            np.save(p, np.random.default_rng(i).normal(size=(3, 200)).astype(np.float32))  # (channels, time)
+    with pytest.raises(DataError, match=r"has 3 rows and 200 columns: rows must be time steps.*x\.T"):
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "classification", data_config={"frame_size": 16}, plots=False
+        )
+    (tmp_path / "all.csv").write_text("ax,label\n" + "\n".join(f"{j},{j % 2}" for j in range(40)))
+    with pytest.raises(
+        DataError, match=r"all\.csv: a classification dataset needs class folders.*classes/<its label>/"
+    ):
+        prepare_dataset(tmp_path / "all.csv", tmp_path / "o2", "classification", plots=False)

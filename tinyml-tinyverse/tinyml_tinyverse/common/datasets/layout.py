@@ -198,7 +198,11 @@ def locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout,
                 f"{input_path}: unsupported file type; give a folder, a .zip or one of {DATA_SUFFIXES}"
             )
         if task in ("classification", "anomalydetection"):
-            raise DataError(f"{input_path}: a {task} dataset needs class folders, not a single file")
+            raise DataError(
+                f"{input_path}: a {task} dataset needs class folders, not a single file: one file per "
+                "recording under classes/<label>/ (a file with a label column: write each recording's rows "
+                "to classes/<its label>/<recording>.csv), and point dataset.input_data_path at the folder"
+            )
         return Layout(input_path.parent, input_path.parent, False), [input_path.name]
     return find_layout(input_path, task), None
 

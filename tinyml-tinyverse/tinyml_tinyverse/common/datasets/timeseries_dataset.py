@@ -207,6 +207,7 @@ def prepare_dataset(
     used = sorted(set().union(*splits.values()))
     first_cols, first_file, lengths, fixed = None, None, {}, {}
     too_short: list[tuple[str, int]] = []
+    transposed = None  # a (channels, time) array saved the other way round
     columns = None
     for rel in tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()):
         rec = read_recording(layout.data_dir / rel, cfg, task)
@@ -230,6 +231,11 @@ def prepare_dataset(
             shortest = min(b - a for a, b in row_ranges(n, split_factor).values() if b > a)
         if shortest < need:
             too_short.append((rel, shortest))
+            if rec.num_file_columns > n and transposed is None:
+                transposed = (
+                    f"; {rel} has {n} rows and {rec.num_file_columns} columns: rows must be time steps, so "
+                    "store it transposed (np.save(path, x.T))"
+                )
         lengths[rel] = n
         if rec.fixed_rows:
             fixed[rel] = rec.fixed_rows
@@ -244,8 +250,8 @@ def prepare_dataset(
             raise DataError(
                 f"{layout.data_dir}: all {len(used)} recordings are too short: the longest has {longest} samples"
                 f"{' in its shortest split part' if split_type == 'within_files' else ''} but one example needs "
-                f"{need} ({settings}); lower frame_size / num_frame_concat (a smaller feature_extraction_name "
-                "preset) or record longer"
+                f"{need} ({settings}){transposed or ''}; lower frame_size / num_frame_concat (a smaller "
+                "feature_extraction_name preset) or record longer"
             )
         more = (
             f" (and {len(too_short) - 1} more: {', '.join(r for r, _ in too_short[1:4])}"
@@ -255,7 +261,7 @@ def prepare_dataset(
         )
         raise DataError(
             f"{layout.data_dir / rel}: too short: {what} {shortest} samples but one example needs {need} "
-            f"({settings}){more}; remove the file or lower frame_size"
+            f"({settings}){more}{transposed or ''}; remove the file or lower frame_size"
         )
     if fixed:
         log.warning(
