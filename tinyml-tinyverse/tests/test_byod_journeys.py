@@ -312,3 +312,12 @@ def test_channels_first_npy_and_a_single_labelled_file_say_what_to_change(tmp_pa
         DataError, match=r"all\.csv: a classification dataset needs class folders.*classes/<its label>/"
     ):
         prepare_dataset(tmp_path / "all.csv", tmp_path / "o2", "classification", plots=False)
+
+
+def test_pandas_numbered_header_is_a_header_not_a_sample(tmp_path):
+    (tmp_path / "df.csv").write_text(
+        "0,1,2\n" + "\n".join(_rows(time=False)) + "\n"
+    )  # DataFrame(x).to_csv(index=False)
+    np.testing.assert_allclose(_read(tmp_path / "df.csv").x, DATA.astype(np.float32))
+    (tmp_path / "counts.csv").write_text("0,1,2\n3,4,5\n")  # integer data stays data
+    np.testing.assert_array_equal(_read(tmp_path / "counts.csv").x, [[0, 1, 2], [3, 4, 5]])

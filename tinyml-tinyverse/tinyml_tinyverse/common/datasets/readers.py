@@ -163,6 +163,9 @@ def read_text_table(path: Path) -> Table:
         not _parses([f.replace(",", ".") if decimal_comma else f for f in fields])
         and (not nxt or any(not _number(a) and _number(b) for a, b in zip(fields, nxt)))
     )
+    # pandas names unnamed columns 0, 1, 2...: DataFrame(x).to_csv(index=False) writes that header
+    numbered = len(fields) > 1 and fields == [str(i) for i in range(len(fields))]
+    header = header or int(numbered and bool(nxt) and not all(f.lstrip("-").isdigit() for f in nxt))
     names = fields if header else None
     rows = [ln for _, ln in kept[header:]]
     line_numbers = [i for i, _ in kept[header:]]
