@@ -321,3 +321,12 @@ def test_pandas_numbered_header_is_a_header_not_a_sample(tmp_path):
     np.testing.assert_allclose(_read(tmp_path / "df.csv").x, DATA.astype(np.float32))
     (tmp_path / "counts.csv").write_text("0,1,2\n3,4,5\n")  # integer data stays data
     np.testing.assert_array_equal(_read(tmp_path / "counts.csv").x, [[0, 1, 2], [3, 4, 5]])
+
+
+def test_an_empty_column_cannot_be_interpolated_and_says_so(tmp_path):
+    (tmp_path / "r.csv").write_text("time,ax,ay\n" + "\n".join(f"{j},{j % 3}," for j in range(20)))
+    with pytest.raises(DataError, match=r"r\.csv: 'ay' holds no number at all .*variables"):
+        _read(tmp_path / "r.csv", nan_policy="interpolate")
+    np.testing.assert_array_equal(
+        _read(tmp_path / "r.csv", variables=["ax"], nan_policy="interpolate").x[:3, 0], [0, 1, 2]
+    )

@@ -359,7 +359,11 @@ def fix_non_finite(
     for j in cols:
         ok = np.isfinite(data[:, j])
         if not ok.any():
-            raise DataError(f"{path}: column {j} has no finite value to interpolate from")
+            name = f"{table.names[j]!r}" if table.names else f"column {j}"
+            raise DataError(
+                f"{path}: {name} holds no number at all (every cell empty or NaN), nothing to interpolate from; "
+                "fill it in, remove the file, or leave that column out of data_processing_feature_extraction.variables"
+            )
         data[~ok, j] = np.interp(t[~ok], t[ok], data[ok, j])
     return data, len(rows)
 
