@@ -330,3 +330,13 @@ def test_an_empty_column_cannot_be_interpolated_and_says_so(tmp_path):
     np.testing.assert_array_equal(
         _read(tmp_path / "r.csv", variables=["ax"], nan_policy="interpolate").x[:3, 0], [0, 1, 2]
     )
+
+
+def test_a_class_missing_from_val_and_test_is_warned(tmp_path, caplog):
+    _classes(tmp_path / "d" / "classes", {"idle": 4, "fan on": 2})
+    with caplog.at_level(logging.WARNING):
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "classification", data_config={"frame_size": 16}, plots=False
+        )
+    assert "the val split holds no recording of ['fan on']" in caplog.text
+    assert "the test split holds no recording of ['fan on']" in caplog.text

@@ -191,6 +191,18 @@ def prepare_dataset(
                 f"{where}: {len(files)} recording(s) are too few for a {s} split with split_type amongst_files "
                 f"(whole files go to one split{per_class}); add recordings or set dataset.split_type: within_files"
             )
+    if task == "classification" and split_type == "amongst_files":
+        for s, frac in zip(("val", "test"), split_factor[1:]):
+            absent = sorted(set(class_names) - {label_of(f) for f in splits[s]})
+            if frac > 0 and splits[s] and absent:
+                log.warning(
+                    "classification: the %s split holds no recording of %s (a class needs 3 recordings or more "
+                    "for train, val and test), so %s; add recordings of %s",
+                    s,
+                    absent,
+                    "early stopping does not watch it" if s == "val" else "its test accuracy is not measured",
+                    "it" if len(absent) == 1 else "them",
+                )
     if task == "anomalydetection" and split_type == "amongst_files":
         for s in ("val", "test"):
             if splits[s] and all(label_of(f) != NORMAL for f in splits[s]):
