@@ -340,3 +340,13 @@ def test_a_class_missing_from_val_and_test_is_warned(tmp_path, caplog):
         )
     assert "the val split holds no recording of ['fan on']" in caplog.text
     assert "the test split holds no recording of ['fan on']" in caplog.text
+
+
+def test_a_one_row_csv_is_too_short_without_a_transpose_hint(tmp_path):
+    _classes(tmp_path / "d" / "classes", {"a": 3, "b": 3})
+    (tmp_path / "d" / "classes" / "a" / "r1.csv").write_text("x,y\n1,2\n")
+    with pytest.raises(DataError, match=r"a/r1\.csv: too short: it has 1 samples") as err:
+        prepare_dataset(
+            tmp_path / "d", tmp_path / "o", "classification", data_config={"frame_size": 16}, plots=False
+        )
+    assert "transposed" not in str(err.value)

@@ -243,10 +243,11 @@ def prepare_dataset(
             shortest = min(b - a for a, b in row_ranges(n, split_factor).values() if b > a)
         if shortest < need:
             too_short.append((rel, shortest))
-            if rec.num_file_columns > n and transposed is None:
+            if rec.num_file_columns >= max(need, n + 1) and transposed is None:  # (channels, time) saved
+                how = "np.save(path, x.T)" if rel.lower().endswith(".npy") else "one row per time step"
                 transposed = (
                     f"; {rel} has {n} rows and {rec.num_file_columns} columns: rows must be time steps, so "
-                    "store it transposed (np.save(path, x.T))"
+                    f"store it transposed ({how})"
                 )
         lengths[rel] = n
         if rec.fixed_rows:
