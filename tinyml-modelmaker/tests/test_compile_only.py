@@ -76,6 +76,9 @@ def test_compile_user_onnx(tmp_path, calibrated, dynamo):
     # a float model with calibration data is quantized; without it, it is compiled as float
     assert (summary["compilation"]["precision"] == "int8") == calibrated
     assert "tinyml_model_run" in (artifacts / "tinyml_model.h").read_text()
+    # no class names in a user's model: labels by index, but the task is the config's
+    aux = (artifacts / "model_aux.h").read_text()
+    assert '#define TINYML_MODEL_TASK "classification"' in aux and '"0"' in aux
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -441,3 +441,17 @@ def test_misfit_hint_suggests_only_what_is_left(quantization, remedy):
     assert ("quantiz" in msg.split("target_device", 1)[1]) == (remedy is not None)
     if remedy:
         assert remedy in msg
+
+
+def test_vectors_per_class_beyond_the_default_four(npu_model, tmp_path):
+    x = data((1, 32, 1))
+    y = np.arange(len(x)) % 3
+    report = compile_model(
+        npu_model, tmp_path / "out", target_device="F28P55", calib_x=x,
+        test_vectors=dict(x=x, y=y), vectors_per_class=12,
+    )  # fmt: skip
+    assert report.passed and report.num_vectors == 36  # 12 of each of 3 classes, checked bit for bit
+    default = compile_model(
+        npu_model, tmp_path / "out2", target_device="F28P55", calib_x=x, test_vectors=dict(x=x, y=y)
+    )
+    assert default.num_vectors == 12  # up to 4 per class

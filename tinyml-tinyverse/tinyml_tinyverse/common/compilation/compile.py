@@ -125,7 +125,7 @@ def _npu_check(proto: onnx.ModelProto | None, device: Device, qgraph: QuantizedG
     return "passed"
 
 
-def _test_inputs(model, test_vectors, calib_x):
+def _test_inputs(model, test_vectors, calib_x, per_class=None):
     """``(x, raw, labels)`` float arrays of the vectors to embed."""
     shape = tuple(model.input_shape if isinstance(model, QuantizedGraph) else model.input_shape)
     if test_vectors is not None:
@@ -139,7 +139,10 @@ def _test_inputs(model, test_vectors, calib_x):
                 f"test_vectors['x'] has shape {x.shape}; the model input is (N, {', '.join(map(str, shape[1:]))})"
             )
         y = test_vectors.get("y")
-        idx = select_vectors(x, None if y is None else np.asarray(y))
+        if per_class:  # the caller chose the vectors: per_class of each class, all of them without classes
+            idx = select_vectors(x, None if y is None else np.asarray(y), 2 * len(x), per_class)
+        else:
+            idx = select_vectors(x, None if y is None else np.asarray(y))
         raw = test_vectors.get("raw")
         for key, value in (("raw", raw), ("y", y)):
             if value is not None and len(value) != len(x):
@@ -193,12 +196,15 @@ def compile_model(
     preset_name: str = "default_preset",
     task: str | None = None,
     anomaly_threshold: float | None = None,
+    vectors_per_class: int | None = None,
 ) -> CompileReport:
     """Compile a model to C99 in ``out_dir/artifacts`` and verify it on the host; see the module doc.
 
     ``quantization``: None keeps a QDQ model as it is and quantizes a float model (mode 1) when
     ``calib_x`` is given, else compiles float; 0 forces float; 1 / 2 quantize with ``calib_x``.
     ``test_vectors``: ``dict(x=model inputs, raw=raw windows, y=labels)`` float arrays.
+    ``vectors_per_class``: how many of ``test_vectors`` per class to embed (default up to 4 per
+    class, 32 in all); given, every vector of a regression / forecasting ``test_vectors`` is kept.
     ``task`` and ``anomaly_threshold`` (the training summary's) go into ``model_aux.h``.
     Raises :class:`CompilationError` on a mismatch, a model that does not fit the target, or NPU
     rule violations.
@@ -212,7 +218,7 @@ def compile_model(
     int8 = isinstance(resolved, QuantizedGraph)
     npu_status = _npu_check(proto, device, resolved)
 
-    x, raw, labels = _test_inputs(resolved, test_vectors, calib_x)
+    x, raw, labels = _test_inputs(resolved, test_vectors, calib_x, vectors_per_class)
     if int8:
         inputs = resolved.quantize_input(x)
         outs = resolved.run_int(inputs)

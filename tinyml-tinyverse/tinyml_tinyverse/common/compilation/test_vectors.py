@@ -10,8 +10,11 @@ MAX_VECTORS = 32
 PER_CLASS = 4
 
 
-def select_vectors(x: np.ndarray, y: np.ndarray | None, max_vectors: int = MAX_VECTORS) -> np.ndarray:
-    """Indices of the samples to embed: up to ``PER_CLASS`` per class for integer labels, else the first ones."""
+def select_vectors(
+    x: np.ndarray, y: np.ndarray | None, max_vectors: int = MAX_VECTORS, per_class: int = PER_CLASS
+) -> np.ndarray:
+    """Indices of the samples to embed: up to ``per_class`` per class for integer labels (at most
+    ``max_vectors`` in all), else the first ``max_vectors // 2``."""
     n = len(x)
     if (
         y is not None
@@ -20,7 +23,7 @@ def select_vectors(x: np.ndarray, y: np.ndarray | None, max_vectors: int = MAX_V
         and np.issubdtype(np.asarray(y).dtype, np.integer)
     ):
         y = np.asarray(y)
-        picks = [i for c in np.unique(y) for i in np.flatnonzero(y == c)[:PER_CLASS]]
+        picks = [i for c in np.unique(y) for i in np.flatnonzero(y == c)[:per_class]]
         return np.array(sorted(picks)[:max_vectors], dtype=np.int64)
     return np.arange(min(n, max(1, max_vectors // 2)))
 

@@ -134,6 +134,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     aux: dict = {}
     if comp["model_path"] is not None:
         model, source = comp["model_path"], comp["model_path"]
+        aux = {"task": task_of(config["common"]["task_type"])}
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
         if calib_x is None:
             quantization = None  # the compiler keeps a QDQ model as it is and compiles a float one as float
@@ -164,6 +165,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         preset_name=comp["preset_name"],
         task=aux.get("task"),
         anomaly_threshold=aux.get("anomaly_threshold"),
+        vectors_per_class=comp["num_test_vectors_per_class"],
     )
     if train_stats is not None:
         from tinyml_tinyverse.common.datasets import write_user_input_config_h
