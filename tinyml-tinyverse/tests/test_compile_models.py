@@ -455,3 +455,15 @@ def test_vectors_per_class_beyond_the_default_four(npu_model, tmp_path):
         npu_model, tmp_path / "out2", target_device="F28P55", calib_x=x, test_vectors=dict(x=x, y=y)
     )
     assert default.num_vectors == 12  # up to 4 per class
+
+
+def test_failed_recompile_leaves_no_stale_artifacts(npu_model, tmp_path):
+    out = tmp_path / "out"
+    assert compile_model(npu_model, out, target_device="F28P55", calib_x=data((1, 32, 1))).passed
+    big = nn.Sequential(nn.Flatten(), nn.Linear(1024, 64), nn.ReLU(), nn.Linear(64, 2))
+    with pytest.raises(CompilationError, match="does not fit"):
+        compile_model(export(big, (1, 1024, 1), tmp_path / "big.onnx"), out, target_device="MSPM0L1306")
+    # the reports describe the failed compile; the last good C is set aside, not left as the result
+    assert not (out / "artifacts").exists()
+    assert (out / "artifacts.previous" / "tinyml_model.c").is_file()
+    assert (out / "artifacts.partial" / "tinyml_model.c").is_file()

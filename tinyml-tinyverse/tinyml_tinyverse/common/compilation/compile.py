@@ -232,7 +232,11 @@ def compile_model(
     partial = out_dir / "artifacts.partial"
     final = out_dir / "artifacts"
     build = out_dir / "build"
+    previous = out_dir / "artifacts.previous"
     shutil.rmtree(partial, ignore_errors=True)
+    if final.exists():  # an earlier compile's C must not pass for this one's if this one fails
+        shutil.rmtree(previous, ignore_errors=True)
+        os.replace(final, previous)
     partial.mkdir(parents=True)
     build.mkdir(parents=True, exist_ok=True)
     num_classes = len(class_names) if class_names else int(np.prod(resolved_output_shape(resolved)[1:]))
@@ -300,8 +304,8 @@ def compile_model(
             f"the measured sections do not hold the planned memory: {memory['checks']} ({host_size})"
         )
     check_fit(memory, device)
-    shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
+    shutil.rmtree(previous, ignore_errors=True)
     _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
     return report
 
