@@ -7,7 +7,7 @@ that leaves a large gap to the best swept setting is what this benchmark exists 
 
     python benchmarks/default_settings.py [--seeds 0 1 2] [--lrs 0.001 0.002 0.005 0.01] [--cases ...]
 
-Runs on CPU; about 3 minutes on 2 cores with the default grid, 5 with five seeds.
+Runs on CPU; about 2 minutes on 2 cores with the default grid, 3 with five seeds and two swept rates.
 """
 
 from __future__ import annotations

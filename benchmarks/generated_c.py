@@ -268,7 +268,9 @@ def main() -> None:
             f"  instructions/inference {r['instructions_per_inference']:,} ({r['counter']}, host -O2)"
             f"   instructions/MAC {r['instructions_per_mac']:.2f}"
         )
-        print(f"  arena {arena}   lower bound (largest layer in+out) {r['arena_lower_bound']} B")
+        print(
+            f"  arena {arena}   largest single-layer in+out {r['arena_lower_bound']} B (in-place layers can go below it)"
+        )
         print(
             f"  flash: host object {r['host_flash_bytes']} B, {args.target} object {arm}, "
             f"report {r['report_flash_bytes']} B (measured on {r['report_flash_measured_on']})\n"
