@@ -190,3 +190,28 @@ def test_dataset_name_must_name_a_folder(base_config):
         resolve_config(_with(base_config, "dataset", "dataset_name", "motor-v2.1"))["dataset"]["dataset_name"]
         == "motor-v2.1"
     )
+
+
+def test_derived_dataset_name_from_a_path_with_spaces(base_config, tmp_path):
+    # the user never wrote dataset_name: a folder "my recordings" names the project my_recordings
+    folder = tmp_path / "my recordings"
+    (folder / "classes" / "a").mkdir(parents=True)
+    cfg = _with(base_config, "dataset", "input_data_path", str(folder))
+    cfg["dataset"].pop("dataset_name", None)
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == "my_recordings"
+    # the classes/ folder itself names the project after its parent
+    cfg = _with(base_config, "dataset", "input_data_path", str(folder / "classes"))
+    cfg["dataset"].pop("dataset_name", None)
+    assert resolve_config(cfg)["dataset"]["dataset_name"] == "my_recordings"
+
+
+def test_relative_path_next_to_the_yaml_is_suggested(base_config, tmp_path, monkeypatch):
+    project = tmp_path / "proj"
+    (project / "mydata" / "classes" / "a").mkdir(parents=True)
+    cfg = _with(base_config, "dataset", "input_data_path", "mydata")
+    path = write_yaml(project / "cfg.yaml", cfg)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        resolve_config(path)
+    msg = str(info.value)
+    assert "'mydata' does not exist" in msg and f"did you mean {str(project / 'mydata')!r}" in msg

@@ -124,9 +124,14 @@ def _where(source: str) -> str:
 
 def _check_path(source: str, key: str, path: str | None, what: str) -> None:
     if path is not None and not os.path.exists(path):
+        beside_yaml = ""
+        if source and not os.path.isabs(path):
+            candidate = os.path.join(os.path.dirname(os.path.abspath(source)), path)
+            if os.path.exists(candidate):
+                beside_yaml = f"; did you mean {candidate!r}, next to the YAML file? Give that path"
         raise ConfigError(
             f"{_where(source)}{key}: {path!r} does not exist ({what}); fix the path "
-            f"(relative paths start at {os.getcwd()})"
+            f"(relative paths start at the current folder {os.getcwd()}, not at the YAML's){beside_yaml}"
         )
 
 
@@ -158,10 +163,14 @@ def _validate_dataset(resolved: dict, source: str) -> None:
         else:
             base = path[len(GENERATED_SCHEME) :] if path.startswith(GENERATED_SCHEME) else path
         name = os.path.basename(os.path.abspath(base))  # "." or "./" names the folder itself
+        if name == "classes":  # the classes/ folder itself was given: the project is its parent
+            name = os.path.basename(os.path.dirname(os.path.abspath(base)))
         # a .zip or a single recording names the project without its extension
         stem, ext = os.path.splitext(name)
         is_file = ext.lower() == ".zip" or (path is not None and os.path.isfile(path))
-        dataset["dataset_name"] = stem if is_file and stem else name
+        # a derived name only names a folder: spaces and other characters become '_'
+        derived = re.sub(r"[^A-Za-z0-9_.\-]+", "_", stem if is_file and stem else name).strip("_")
+        dataset["dataset_name"] = derived if derived not in ("", ".", "..") else "dataset"
     name = dataset["dataset_name"]
     if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name) or name in (".", ".."):
         raise ConfigError(
