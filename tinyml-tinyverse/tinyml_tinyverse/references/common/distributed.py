@@ -109,6 +109,15 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
+def broadcast_buffers(model: torch.nn.Module, src: int = 0) -> None:
+    """Give every rank rank ``src``'s buffers (batch-norm running statistics), which DDP only syncs at
+    the start of a forward: without this each rank validates with its own statistics, and the logged
+    validation figures differ from those of the saved (rank 0) model."""
+    if is_dist_avail_and_initialized():
+        for buf in model.buffers():
+            dist.broadcast(buf.data, src)
+
+
 def cleanup() -> None:
     """Leave the process group, if any."""
     if is_dist_avail_and_initialized():

@@ -314,6 +314,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
                 f"the training loss became {train_stats['loss']} in epoch {epoch} (learning rate {lr:g}): training "
                 f"diverged; lower --lr (e.g. --lr {args.lr / 10:g}) or check the data for NaN/inf values"
             )
+        dist_utils.broadcast_buffers(model)
         val_stats, _ = evaluate(model, val, task, loss_fn, device)
         value = val_stats[task.primary_metric]
         improved = task.is_better(value, best_metric) or (
