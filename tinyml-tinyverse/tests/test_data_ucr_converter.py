@@ -136,3 +136,17 @@ def test_bad_files(tmp_path):
         read_ts(tmp_path / "z.ts")
     with pytest.raises(DataError, match="no such file"):
         convert_ucr(tmp_path / "missing.ts", tmp_path / "o")
+
+
+def test_folder_with_two_problems_is_refused_not_mixed(tmp_path):
+    src = tmp_path / "ucr"
+    src.mkdir()
+    (src / "Toy_TRAIN.ts").write_text(TS_UNI)
+    (src / "Toy_TEST.ts").write_text(TS_UNI)
+    (src / "Uni_TRAIN.arff").write_text(ARFF_UNI)  # used to be ignored without a word
+    with pytest.raises(DataError, match=r"holds 2 problems \(Toy, Uni\).*Give one file"):
+        convert_ucr(src, tmp_path / "o")
+    (src / "Uni_TRAIN.arff").unlink()
+    (src / "Toy_TEST.arff").write_text(ARFF_UNI)  # the same problem in both formats: .ts is read
+    convert_ucr(src, tmp_path / "o")
+    assert (tmp_path / "o" / "annotations" / "instances_test_list.txt").is_file()

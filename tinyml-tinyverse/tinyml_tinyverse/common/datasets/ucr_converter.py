@@ -109,15 +109,20 @@ READERS = {".ts": read_ts, ".arff": read_arff}
 def _pairs(in_path: Path) -> dict[str, Path]:
     """``{"train": file, "test": file}`` (or ``{"all": file}``) for a file or a folder."""
     if in_path.is_dir():
-        found: dict[str, Path] = {}
-        for suffix in (".ts", ".arff"):
-            for split in ("TRAIN", "TEST"):
-                hits = sorted(in_path.glob(f"*_{split}{suffix}"))
-                if hits and split.lower() not in found:
-                    found[split.lower()] = hits[0]
-        if not found:
+        problems: dict[str, dict[str, Path]] = {}
+        for suffix in (".arff", ".ts"):  # .ts wins where a problem comes in both formats
+            for path in sorted(in_path.glob(f"*{suffix}")):
+                m = re.match(r"(.*)_(TRAIN|TEST)$", path.stem)
+                if m:
+                    problems.setdefault(m.group(1), {})[m.group(2).lower()] = path
+        if not problems:
             raise DataError(f"{in_path}: no *_TRAIN.ts / *_TEST.ts (or .arff) files found")
-        return found
+        if len(problems) > 1:
+            raise DataError(
+                f"{in_path} holds {len(problems)} problems ({', '.join(sorted(problems))}); a folder must hold one. "
+                f"Give one file instead, e.g. {in_path / (sorted(problems)[0] + '_TRAIN.ts')} (its _TEST twin is found)"
+            )
+        return next(iter(problems.values()))
     if not in_path.is_file():
         raise DataError(f"{in_path}: no such file or folder")
     if in_path.suffix.lower() not in READERS:
