@@ -113,3 +113,10 @@ def test_config_reference_is_up_to_date():
     assert committed == describe(markdown=True), (
         "docs/config_reference.md is stale: run `tinyml-modelmaker --describe --markdown > docs/config_reference.md`"
     )
+
+
+def test_bad_run_name_error_names_the_run_name_option(tmp_path, base_config, capsys):
+    path = write_yaml(tmp_path / "cfg.yaml", base_config)
+    assert main([str(path), "--run-name", "../escape"]) == 2
+    err = capsys.readouterr().err
+    assert "without '..'" in err and "(the value comes from --run-name)" in err and "--set" not in err

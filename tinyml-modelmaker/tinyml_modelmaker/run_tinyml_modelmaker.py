@@ -76,11 +76,18 @@ def run_project(
     from tinyml_modelmaker.ai_modules.registry import get_runner
 
     overrides = list(overrides)
-    if run_name is not None:
-        overrides.append("common.run_name=" + json.dumps(run_name))
+    run_name_set = None if run_name is None else "common.run_name=" + json.dumps(run_name)
+    if run_name_set:
+        overrides.append(run_name_set)
     if resume:
         overrides.append("training.resume=true")
-    resolved = resolve_config(config, overrides)
+    try:
+        resolved = resolve_config(config, overrides)
+    except TinyMLError as exc:  # name --run-name, not the --set it became
+        origin = f"(the value comes from --set {run_name_set!r})"
+        if run_name_set and str(exc).endswith(origin):
+            raise type(exc)(str(exc)[: -len(origin)] + "(the value comes from --run-name)") from None
+        raise
     runner = get_runner(resolved["common"]["target_module"])
     source = os.fspath(config) if isinstance(config, (str, os.PathLike)) else ""
     return runner.run(resolved, resume=resume, source=source)
