@@ -168,3 +168,11 @@ def test_build_for_device_compile_error(tmp_path):
     _write(tmp_path, {"e.c": "int f(void) { return undefined_name; }\n"})
     with pytest.raises(CompilationError, match="undefined_name"):
         toolchain.build_for_device([tmp_path / "e.c"], "CORTEX_M0PLUS", tmp_path / "o")
+
+
+def test_failed_host_build_leaves_no_half_built_file(tmp_path):
+    src = tmp_path / "bad.c"
+    src.write_text("int main(void) { return missing_symbol; }\n")
+    with pytest.raises(CompilationError, match="missing_symbol"):
+        toolchain.build_host([src], tmp_path / "exe")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.c"]

@@ -119,8 +119,11 @@ def build_host(
     cmd += ["-o", str(tmp)]
     if "-c" not in cmd and _uses_libm(sources, include_dirs):  # "-c": an object, nothing to link
         cmd.append("-lm")
-    _run_compiler(cmd, f"the host build of {output.name}")
-    os.replace(tmp, output)
+    try:
+        _run_compiler(cmd, f"the host build of {output.name}")
+        os.replace(tmp, output)
+    finally:  # an error or Ctrl-C (the compiler gets it too) leaves no half-built file
+        tmp.unlink(missing_ok=True)
     return output
 
 

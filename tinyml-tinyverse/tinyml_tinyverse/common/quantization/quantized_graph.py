@@ -144,7 +144,7 @@ class QuantizedGraph:
         arrays["header"] = np.frombuffer(json.dumps(header, default=_json_default).encode(), dtype=np.uint8)
         if self.source_onnx is not None:
             arrays["source_onnx"] = np.frombuffer(self.source_onnx, dtype=np.uint8)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(path.stem + ".tmp.npz")  # np.savez adds .npz to other names
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
         return path

@@ -28,7 +28,9 @@ RANDOM_VECTORS = 4
 def find_run_model(paths: RunPaths, quantization: int) -> tuple[Any, str]:
     """The model an earlier stage left: the quantized graph when quantized, else the float ONNX."""
     if quantization:
-        graphs = sorted(paths.training_quantization.glob(QUANTIZED_GRAPH_GLOB))
+        graphs = sorted(
+            p for p in paths.training_quantization.glob(QUANTIZED_GRAPH_GLOB) if ".tmp" not in p.name
+        )
         if graphs:
             from tinyml_tinyverse.common.quantization import load_quantized_graph
 
