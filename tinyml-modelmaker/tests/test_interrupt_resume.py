@@ -68,7 +68,10 @@ def project(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("interrupt")
     projects = tmp / "projects"
     path = write_yaml(tmp / "motor.yaml", small_config(projects))
-    assert main([str(path), "--set", f"training.training_epochs={EPOCHS}", "--run-name", "whole"]) == 0
+    # in a process like the interrupted one (1 thread): float sums depend on the thread count
+    cli = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker"]
+    subprocess.run([*cli, str(path), "--set", f"training.training_epochs={EPOCHS}", "--run-name", "whole"],
+                   env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=PACKAGE_ROOT, check=True, capture_output=True)  # fmt: skip
     return {"yaml": path, "projects": projects, "whole": run_root(projects, "whole"), "tmp": tmp}
 
 
