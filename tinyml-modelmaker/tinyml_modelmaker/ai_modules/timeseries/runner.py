@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 
 from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder, project_dir
@@ -25,7 +26,6 @@ from .params import DATA_SECTION
 from .training import get_task_module
 
 STAGES = ("dataset", "training", "testing", "compilation")
-TABLE_METRICS = ("accuracy", "f1_macro", "roc_auc", "mae", "rmse", "r2", "smape", "precision", "recall", "f1")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
 STARTED = "started"  # written when a stage begins: a run killed outright (SIGKILL, power loss) keeps it
 
@@ -197,11 +197,7 @@ def _locked_changes(paths: RunPaths, summary: dict, changes: list[tuple[str, Any
         if key in RESUME_FREE_KEYS or key.startswith(RESUME_FREE_SECTIONS) or key.endswith(".enable"):
             continue
         section = key.split(".", 1)[0]
-        if section == "common" and (data_made or trained):
-            locked.append(f"{key}: {old!r} -> {new!r}")
-        elif section in ("dataset", DATA_SECTION) and (data_made or trained):
-            locked.append(f"{key}: {old!r} -> {new!r}")
-        elif section == "training" and trained:
+        if (section == "training" and trained) or (section != "training" and (data_made or trained)):
             locked.append(f"{key}: {old!r} -> {new!r}")
     return locked
 
@@ -335,7 +331,7 @@ def results_table(summary: dict) -> str:
         _metric_row("quantized ONNX (test)", (testing.get("quantized") or {}).get("metrics")),
     ]
     rows = [r for r in rows if r]
-    keys = [k for k in TABLE_METRICS if any(isinstance(m.get(k), (int, float)) for _, m in rows)]
+    keys = [k for k in HEADLINE_METRICS if any(isinstance(m.get(k), (int, float)) for _, m in rows)]
     lines = ["", "results: " + summary.get("run_folder", "")]
     if rows:
         lines.append("  " + "".join(["".ljust(26)] + [k.rjust(10) for k in keys]))

@@ -139,10 +139,9 @@ def _test_inputs(model, test_vectors, calib_x, per_class=None):
                 f"test_vectors['x'] has shape {x.shape}; the model input is (N, {', '.join(map(str, shape[1:]))})"
             )
         y = test_vectors.get("y")
-        if per_class:  # the caller chose the vectors: per_class of each class, all of them without classes
-            idx = select_vectors(x, None if y is None else np.asarray(y), 2 * len(x), per_class)
-        else:
-            idx = select_vectors(x, None if y is None else np.asarray(y))
+        labels = None if y is None else np.asarray(y)
+        # per_class given: the caller chose the vectors; keep per_class of each class, all without classes
+        idx = select_vectors(x, labels, 2 * len(x), per_class) if per_class else select_vectors(x, labels)
         raw = test_vectors.get("raw")
         for key, value in (("raw", raw), ("y", y)):
             if value is not None and len(value) != len(x):

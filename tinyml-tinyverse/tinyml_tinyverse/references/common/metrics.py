@@ -10,6 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
+# the figures shown in result tables and one-line summaries, in this order (those a task has)
+HEADLINE_METRICS = (
+    "accuracy",
+    "f1_macro",
+    "roc_auc",
+    "mae",
+    "rmse",
+    "r2",
+    "smape",
+    "precision",
+    "recall",
+    "f1",
+)
+
 # -- classification ---------------------------------------------------------------------------------
 
 

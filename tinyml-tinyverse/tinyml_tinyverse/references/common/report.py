@@ -13,6 +13,7 @@ from . import onnx_export
 from .artifacts import write_model_aux_h, write_yaml
 from .distributed import log
 from .evaluation import evaluate
+from .metrics import HEADLINE_METRICS
 from .plots import plot_curves
 from .tasks import Task
 
@@ -102,23 +103,7 @@ def finish_run(
 
 
 def print_table(summary: dict, task: Task) -> None:
-    keys = [
-        k
-        for k in (
-            "accuracy",
-            "f1_macro",
-            "roc_auc",
-            "mae",
-            "rmse",
-            "r2",
-            "smape",
-            "precision",
-            "recall",
-            "f1",
-            "loss",
-        )
-        if k in summary["val"]
-    ]
+    keys = [k for k in (*HEADLINE_METRICS, "loss") if k in summary["val"]]
     rows = [(f"val (best epoch {summary['best_epoch']})", summary["val"])]
     if "test" in summary:
         rows.append(("test", summary["test"]))

@@ -13,6 +13,7 @@ from tinyml_tinyverse.common.errors import DataError, ModelError
 from . import checkpoint as ckpt
 from . import onnx_export
 from .artifacts import write_yaml
+from .metrics import HEADLINE_METRICS
 from .tasks import get_task
 
 
@@ -106,10 +107,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     return results
 
 
-SHOWN_METRICS = ("accuracy", "f1_macro", "roc_auc", "mae", "rmse", "r2", "smape", "f1")
-
-
 def metrics_line(metrics: dict) -> str:
     """The headline figures of a metrics dict in one line."""
-    shown = [f"{k} {metrics[k]:.4f}" for k in SHOWN_METRICS if isinstance(metrics.get(k), float)]
+    shown = [f"{k} {metrics[k]:.4f}" for k in HEADLINE_METRICS if isinstance(metrics.get(k), float)]
     return ", ".join(shown) or "no scalar metrics"
