@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.registry import closest_names
+from tinyml_tinyverse.common.safe_yaml import load_yaml_file, parse_yaml_value
 
 # Type names used in messages and in the generated reference.
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "mapping"}
@@ -75,18 +76,13 @@ def _where(source: str) -> str:
 
 # -- reading ---------------------------------------------------------------------------------------
 def load_yaml(path: str | os.PathLike) -> dict:
-    """Read a project YAML file into a dict; a missing file, bad syntax or a non-mapping is a ConfigError."""
+    """Read a project YAML file into a dict with the bounded loader of
+    :mod:`tinyml_tinyverse.common.safe_yaml` (size, nesting, aliases, duplicate keys, UTF-8); a missing
+    file, bad syntax or a non-mapping is a ConfigError naming the file and line."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConfigError(f"config file {path!r} does not exist; give the path of a project YAML file")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{line}: YAML syntax error: {problem}; fix the file") from None
+    data = load_yaml_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -95,7 +91,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split one ``--set section.key=value`` into (``[section, key]``, value parsed with yaml.safe_load)."""
+    """Split one ``--set section.key=value`` into (``[section, key]``, value parsed as YAML)."""
     if "=" not in text:
         raise ConfigError(
             f"--set {text!r}: expected section.key=value, e.g. --set training.training_epochs=5"
@@ -104,10 +100,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     keys = [k.strip() for k in dotted.strip().split(".")]
     if len(keys) < 2 or not all(keys):
         raise ConfigError(f"--set {text!r}: the key must be section.key, e.g. training.training_epochs")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+    value = parse_yaml_value(raw, f"--set {dotted.strip()}") if raw.strip() else None
     return keys, value
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import ConfigError, UnknownNameError
+from ..safe_yaml import load_yaml_file
 from ._base import AUGMENTER_REGISTRY, Augmenter
 
 __all__ = ["AUGMENTER_REGISTRY", "Augmenter", "Compose", "build_augmenter", "read_augmentation_config"]
@@ -47,7 +47,7 @@ def read_augmentation_config(aug_config: dict | list | str | Path | None) -> lis
         if not path.is_file():
             raise ConfigError(f"augmentation: the file {str(path)!r} does not exist")
         where = str(path)
-        aug_config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        aug_config = load_yaml_file(path, what="augmentation file") or {}
         if isinstance(aug_config, dict) and set(aug_config) == {"augmentation"}:
             aug_config = aug_config["augmentation"] or {}
     items = aug_config.items() if isinstance(aug_config, dict) else None

@@ -13,9 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError, TinyMLError
+from ..safe_yaml import load_yaml_file
 from .data_config import SECTION, TASKS
 from .timeseries_dataset import model_input_kwargs, prepare_dataset
 
@@ -27,7 +26,7 @@ def read_config_file(path: str | None) -> dict:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--data-config {p} does not exist")
-    cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    cfg = load_yaml_file(p, what="--data-config") or {}
     if not isinstance(cfg, dict):
         raise ConfigError(f"--data-config {p} must hold a mapping of {SECTION} keys")
     return cfg.get(SECTION, cfg) or {}

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ModelError
+from ..safe_yaml import load_yaml_file
 from .generic_model_spec import check_config_keys
 
 
@@ -21,10 +20,7 @@ def read_model_config(path_or_dict: str | Path | Mapping[str, Any] | None) -> tu
     path = Path(path_or_dict)
     if not path.is_file():
         raise ModelError(f"model_config file {str(path)!r} does not exist; fix training.model_config")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ModelError(f"model_config file {str(path)!r} is not valid YAML: {exc}") from None
+    doc = load_yaml_file(path, what="model_config file", error=ModelError)
     if doc is None:
         return {}, f"model_config file {str(path)!r}"
     if not isinstance(doc, Mapping):

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import ModelError
+from ..safe_yaml import load_yaml_file
 from ..utils.py_utils import DictPlus
 
 
@@ -50,10 +51,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise ModelError(
             f"spec file {str(path)!r} does not exist; write one with save_spec_yaml(layers, path)"
         )
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ModelError(f"spec file {str(path)!r} is not valid YAML: {exc}") from None
+    doc = load_yaml_file(path, what="spec file", error=ModelError)
     if isinstance(doc, Mapping) and "model_spec" in doc:
         layers = doc["model_spec"]
     else:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from tinyml_tinyverse.common.errors import ConfigError, DataError
+from tinyml_tinyverse.common.safe_yaml import load_yaml_file
 
 from . import distributed as dist_utils
 from .distributed import log
@@ -44,10 +44,7 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
         path = Path(args.data_config)
         if not path.is_file():
             raise ConfigError(f"--data-config {path} does not exist")
-        try:
-            cfg = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--data-config {path} is not valid YAML: {exc}") from exc
+        cfg = load_yaml_file(path, what="--data-config") or {}
         if not isinstance(cfg, dict):
             raise ConfigError(
                 f"--data-config {path} must hold a mapping of data_config keys, not {type(cfg).__name__}"
