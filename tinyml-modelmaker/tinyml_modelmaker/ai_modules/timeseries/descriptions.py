@@ -70,6 +70,18 @@ PARAM_DESCRIPTIONS = {
         "split_type": "amongst_files: whole recordings go to one split (no leakage). within_files: each recording's rows are cut in order.",
         "split_factor": "Fractions [train, val, test] summing to 1. Annotation lists shipped with the data win.",
         "seed": "Seed of the split (the same seed gives the same split).",
+        "max_extract_mb": (
+            "The most a .zip input may unpack to, in MB; checked from the zip directory before anything is written "
+            "and again on the bytes written. Raise it for a genuine larger archive."
+        ),
+        "max_compression_ratio": (
+            "The most a .zip member above 1 MiB (or the whole archive) may shrink in the zip; a zip bomb shrinks "
+            "about 1000-fold, CSV recordings 2 to 10-fold. Raise it for genuine, very repetitive data."
+        ),
+        "allow_outside_links": (
+            "Follow a symbolic link inside the data folder that leads out of it. Refused by default, like a zip "
+            "member pointing outside the archive."
+        ),
     },
     "training": {
         "enable": "Run the training stage. When false, testing and compilation use the model an earlier run left in this run folder.",

@@ -14,6 +14,7 @@ from typing import Any
 
 from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.input_limits import InputLimits
 from tinyml_tinyverse.common.registry import unknown_name_message
 
 from ...config import Param, check_required
@@ -70,6 +71,9 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "split_type": Param("amongst_files", (str,), choices=C.SPLIT_TYPES),
         "split_factor": Param([0.6, 0.2, 0.2], (list,), check=_check_split_factor),
         "seed": Param(42, (int,), minimum=0),
+        "max_extract_mb": Param(InputLimits.max_extract_mb, (float,), minimum=1),
+        "max_compression_ratio": Param(InputLimits.max_compression_ratio, (float,), minimum=1),
+        "allow_outside_links": Param(InputLimits.allow_outside_links, (bool,)),
     },
     "training": {
         "enable": Param(True, (bool,)),

@@ -165,7 +165,8 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 # keys that may change when a run is resumed: they affect only stages that run again from scratch
 RESUME_FREE_KEYS = ("common.run_name", "common.projects_path", "common.target_device", "training.resume",
-                    "training.num_gpus")  # fmt: skip
+                    "training.num_gpus", "dataset.max_extract_mb", "dataset.max_compression_ratio",
+                    "dataset.allow_outside_links")  # fmt: skip
 RESUME_FREE_SECTIONS = ("testing.", "compilation.")
 
 

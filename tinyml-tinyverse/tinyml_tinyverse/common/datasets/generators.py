@@ -18,7 +18,10 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -197,6 +200,46 @@ GENERATORS: dict[str, Callable[..., Path]] = {
     "forecasting": generate_forecasting,
     "anomaly": generate_anomaly,
 }
+COMPLETE_MARKER = ".generated_complete"  # in a finished folder of generate_dataset
+
+
+def _private_name(path: Path, what: str) -> Path:
+    return path.with_name(f"{path.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def generate_dataset(kind: str, out_dir: str | Path, **kwargs) -> Path:
+    """The dataset ``kind`` in ``out_dir``, written once; safe when several processes ask at once.
+
+    Each process writes into a temporary folder of its own beside ``out_dir`` and renames it into
+    place with :data:`COMPLETE_MARKER` inside; the first rename wins and the others drop their copy,
+    so ``out_dir`` only ever appears complete. A folder without the marker (left by an interrupted
+    generation of an earlier version) is set aside and replaced.
+    """
+    out = Path(out_dir)
+    if (out / COMPLETE_MARKER).is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _private_name(out, "tmp")
+    try:
+        GENERATORS[kind](tmp, **kwargs)
+        (tmp / COMPLETE_MARKER).write_text("complete\n")
+        for _ in range(5):
+            try:
+                os.rename(tmp, out)
+                return out
+            except OSError:
+                if (out / COMPLETE_MARKER).is_file():  # another process finished first: use its copy
+                    return out
+                if out.is_dir():  # unfinished and unmarked: set it aside (atomically) and try again
+                    stale = _private_name(out, "stale")
+                    with contextlib.suppress(OSError):
+                        os.rename(out, stale)
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    raise
+        raise OSError(f"{out}: could not put the generated data in place; remove the folder and run again")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:

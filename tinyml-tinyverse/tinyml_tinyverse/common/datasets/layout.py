@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..input_limits import CONFIG_KEYS, InputLimits
 from .readers import DATA_SUFFIXES
 from .safe_zip import safe_extract
 
@@ -123,6 +124,7 @@ def list_data_files(layout: Layout) -> list[str]:
         if not files:
             raise DataError(f"{layout.data_dir}: no {'/'.join(DATA_SUFFIXES)} files found")
         _warn_skipped(layout.data_dir, recursive=False)
+        _refuse_line_breaks(layout.data_dir, files)
         return files
     out = []
     for d in _visible_dirs(layout.data_dir):
@@ -138,7 +140,37 @@ def list_data_files(layout: Layout) -> list[str]:
         out += [p.relative_to(layout.data_dir).as_posix() for p in files]
     if not out:
         raise DataError(f"{layout.data_dir}: no class folders with recordings found")
+    _refuse_line_breaks(layout.data_dir, out)
     return out
+
+
+def _refuse_line_breaks(data_dir: Path, files: list[str]) -> None:
+    """A name with a line break cannot be written to the split lists (one path per line)."""
+    for rel in files:
+        if rel.splitlines() != [rel]:
+            raise DataError(
+                f"{data_dir}: the path {rel!r} holds a line break, which the split lists (one path per line) "
+                "cannot hold; rename the file or folder"
+            )
+
+
+def refuse_outside_links(layout: Layout, files: list[str], allow: bool = False) -> None:
+    """Refuse a listed file that a symbolic link leads out of the data folder (unless ``allow``).
+
+    Checked before any file is read, so the content of a file outside is never read or shown.
+    """
+    if allow:
+        return
+    root = layout.data_dir.resolve()
+    for rel in files:
+        path = layout.data_dir / rel
+        real = path.resolve()
+        if real != root and root not in real.parents:
+            raise DataError(
+                f"{path}: a symbolic link that leads out of the data folder {layout.data_dir}; links out of it are "
+                "refused like zip members pointing outside the archive. Copy the file into the folder, or set "
+                f"{CONFIG_KEYS['allow_outside_links']}: true if you trust the link"
+            )
 
 
 def find_list(base: Path, split: str) -> Path | None:
@@ -158,9 +190,11 @@ def read_list(path: Path, layout: Layout) -> list[str]:
     out = []
     prefix = layout.data_dir.name + "/"
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        entry = line.strip().replace("\\", "/")
+        entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
+        if "\\" in entry and not (layout.data_dir / entry).is_file():  # a list written on Windows
+            entry = entry.replace("\\", "/")
         if entry.startswith(prefix) and not (layout.data_dir / entry).exists():
             entry = entry[len(prefix) :]
         if ".." in Path(entry).parts or Path(entry).is_absolute():
@@ -173,16 +207,29 @@ def read_list(path: Path, layout: Layout) -> list[str]:
     return out
 
 
-def locate_input(input_path: Path, output_dir: Path, task: str) -> tuple[Layout, list[str] | None]:
-    """The layout of the user's input (a zip is extracted into ``output_dir/extracted``) and, for
-    a single file, the one file."""
+def locate_input(
+    input_path: Path, output_dir: Path, task: str, limits: InputLimits | None = None
+) -> tuple[Layout, list[str] | None]:
+    """The layout of the user's input (a zip is extracted into ``output_dir/extracted`` within
+    ``limits``) and, for a single file, the one file."""
+    limits = limits or InputLimits()
     if not input_path.exists():
         raise DataError(
             f"dataset.input_data_path {str(input_path)!r} does not exist; give a folder, .zip or file"
         )
+    if not input_path.is_dir() and not input_path.is_file():
+        raise DataError(
+            f"dataset.input_data_path {str(input_path)!r} is a device, pipe or socket, not a folder, .zip or "
+            "regular file; give the folder holding your recordings"
+        )
     if input_path.is_file() and input_path.suffix.lower() == ".zip":
         output_dir.mkdir(parents=True, exist_ok=True)
-        base = safe_extract(input_path, output_dir / "extracted")
+        base = safe_extract(
+            input_path,
+            output_dir / "extracted",
+            max_extract_mb=limits.max_extract_mb,
+            max_compression_ratio=limits.max_compression_ratio,
+        )
         inner = [d for d in base.iterdir() if not d.name.startswith((".", "_"))]
         dirs = [d for d in inner if d.is_dir()]
         # one top folder (mydata/classes/...), also beside a README.txt or other loose files
@@ -217,6 +264,15 @@ def class_names_of(files: list[str], task: str, where: Path) -> list[str]:
     if task not in ("classification", "anomalydetection"):
         return []
     names = sorted({label_of(f) for f in files})
+    by_case: dict[str, list[str]] = {}
+    for name in names:
+        by_case.setdefault(name.casefold(), []).append(name)
+    same = next((group for group in by_case.values() if len(group) > 1), None)
+    if same:
+        raise DataError(
+            f"{where}: the class folders {' and '.join(repr(n) for n in same)} differ only in case: they would be "
+            "two classes here but are one folder on Windows and macOS; merge them into one folder (or rename one)"
+        )
     if task == "classification" and len(names) < 2:
         raise DataError(
             f"{where}: classification needs at least two class folders, found {names}; "

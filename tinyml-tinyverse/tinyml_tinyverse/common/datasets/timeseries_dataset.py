@@ -19,11 +19,23 @@ import yaml
 from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..input_limits import InputLimits
+from ..safe_yaml import load_yaml_file
 from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_recording_length
 from ..utils.progress import bar_disabled
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
-from .layout import NORMAL, SPLITS, Layout, class_names_of, label_of, list_data_files, locate_input, read_list
+from .layout import (
+    NORMAL,
+    SPLITS,
+    Layout,
+    class_names_of,
+    label_of,
+    list_data_files,
+    locate_input,
+    read_list,
+    refuse_outside_links,
+)
 from .readers import read_recording
 from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
 from .targets import window_targets
@@ -115,13 +127,15 @@ def prepare_dataset(
     seed: int = 42,
     data_config: dict[str, Any] | None = None,
     plots: bool = True,
+    limits: InputLimits | None = None,
 ) -> DatasetInfo:
     """Check, split and summarise the dataset at ``input_data_path`` into ``output_dir``.
 
     Writes ``annotations/{train,val,test,file}_list.txt``, ``dataset_info.yaml``,
     ``dataset_summary.yaml`` and (``plots``) ``recordings_per_class.png``, ``class_counts.png``
     and ``feature_pca.png``. Raises :class:`DataError` / :class:`ConfigError` naming the file or
-    key at fault. Nothing is written into the user's folder.
+    key at fault. Nothing is written into the user's folder. ``limits``: zip extraction limits and
+    whether symbolic links may lead out of the data folder (:class:`InputLimits`; default: refused).
     """
     _check_task(task)
     if split_type not in SPLIT_TYPES:
@@ -131,7 +145,8 @@ def prepare_dataset(
     split_factor = check_split_factor(split_factor)
     cfg = validate_data_config(data_config)
     output_dir = Path(output_dir)
-    layout, single = locate_input(Path(input_data_path), output_dir, task)
+    limits = limits or InputLimits()
+    layout, single = locate_input(Path(input_data_path), output_dir, task, limits)
     out_abs = output_dir.resolve()
     inside = layout.data_dir.resolve() in out_abs.parents and single is None
     if out_abs in (layout.base.resolve(), layout.data_dir.resolve()) or inside:
@@ -217,6 +232,8 @@ def prepare_dataset(
     extra = int(cfg["horizon"]) if task == "forecasting" else 0
     need = min_recording_length(cfg, extra)
     used = sorted(set().union(*splits.values()))
+    if single is None:
+        refuse_outside_links(layout, sorted(set(files) | set(used)), limits.allow_outside_links)
     first_cols, first_file, lengths, fixed = None, None, {}, {}
     too_short: list[tuple[str, int]] = []
     transposed = None  # a (channels, time) array saved the other way round
@@ -335,7 +352,7 @@ def read_dataset_info(dataset_dir: str | Path) -> DatasetInfo:
     path = dataset_dir / INFO_FILE
     if not path.is_file():
         raise DataError(f"{dataset_dir}: no {INFO_FILE}; run the dataset stage (prepare_dataset) first")
-    meta = yaml.safe_load(path.read_text(encoding="utf-8"))
+    meta = load_yaml_file(path, error=DataError)
     root = Path(meta["root"])
     root = root if root.is_absolute() else dataset_dir / root
     layout = Layout(dataset_dir, root, meta["task"] in ("classification", "anomalydetection"))

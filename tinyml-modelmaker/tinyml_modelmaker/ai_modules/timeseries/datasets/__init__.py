@@ -10,10 +10,10 @@ The stage calls ``tinyml_tinyverse.common.datasets.prepare_dataset`` into the ru
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
-import shutil
 from pathlib import Path
 
 from tinyml_tinyverse.common.errors import ConfigError
@@ -24,7 +24,7 @@ from tinyml_modelmaker.run_folder import RunPaths, project_dir
 from ..constants import task_of
 from ..params import DATA_SECTION, GENERATED_SCHEME
 
-GENERATED_MARKER = ".generated_complete"
+GENERATED_MARKER = ".generated_complete"  # generators.COMPLETE_MARKER, read without importing numpy
 INFO_FILE = "dataset_info.yaml"  # written by prepare_dataset into its output folder
 
 
@@ -57,19 +57,14 @@ def generate_if_needed(config: dict) -> Path:
         raise ConfigError(
             unknown_name_message("generator", name, known, "dataset.input_data_path") + f" ({path!r})"
         )
-    function = known[name]
-    if out_dir.exists():  # a generation that was interrupted: start again
-        shutil.rmtree(out_dir)
     print(f"dataset: generating {name} data into {out_dir}")
     kwargs = dict(config["dataset"]["generator_config"] or {})
-    try:
-        function(out_dir, **kwargs)
+    try:  # safe when two runs generate the same data at once
+        return generators.generate_dataset(name, out_dir, **kwargs)
     except TypeError as exc:
         raise ConfigError(
             f"dataset.generator_config {kwargs}: not accepted by generate_{name}: {exc}"
         ) from None
-    (out_dir / GENERATED_MARKER).write_text("complete\n")
-    return out_dir
 
 
 def prepared_dir(config: dict, paths: RunPaths) -> Path:
@@ -95,7 +90,7 @@ def prepared_dir(config: dict, paths: RunPaths) -> Path:
 
 def run(config: dict, paths: RunPaths) -> dict:
     """Prepare the dataset into ``paths.dataset``; returns what the run summary shows of it."""
-    from tinyml_tinyverse.common.datasets import prepare_dataset
+    from tinyml_tinyverse.common.datasets import InputLimits, prepare_dataset
 
     ds = config["dataset"]
     data_path = generate_if_needed(config)
@@ -108,6 +103,7 @@ def run(config: dict, paths: RunPaths) -> dict:
         split_factor=list(ds["split_factor"]),
         seed=ds["seed"],
         data_config=config[DATA_SECTION],
+        limits=InputLimits(**{f.name: ds[f.name] for f in dataclasses.fields(InputLimits) if f.name in ds}),
     )
     counts = "/".join(str(len(info.splits.get(s, []))) for s in ("train", "val", "test"))
     classes = f"{len(info.class_names)} classes ({', '.join(info.class_names)}), " if info.class_names else ""
