@@ -28,6 +28,7 @@ from ..quantization.quantized_graph import QuantizedGraph
 from . import toolchain
 from .codegen_c import generate
 from .devices import Device, get_device
+from .fit_check import check_model_fits
 from .memory_report import build_memory_report, check_fit
 from .test_vectors import (
     harness_source,
@@ -213,6 +214,9 @@ def compile_model(
         raise ConfigError(f"unknown preset_name {preset_name!r}; choose one of {', '.join(PRESETS)}")
     out_dir = Path(out_dir)
     notes: list[str] = []
+    # a model far too large for the device is refused in seconds, before it is imported or run
+    check_model_fits(model, device, quantization=quantization, calibrated=calib_x is not None,
+                     weight_bitwidth=weight_bitwidth)  # fmt: skip
     resolved, proto = _resolve_model(model, calib_x, quantization, weight_bitwidth)
     int8 = isinstance(resolved, QuantizedGraph)
     npu_status = _npu_check(proto, device, resolved)

@@ -137,6 +137,12 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     if comp["model_path"] is not None:
         model, source = comp["model_path"], comp["model_path"]
         aux = {"task": task_of(config["common"]["task_type"])}
+        from tinyml_tinyverse.common.compilation.fit_check import check_model_fits
+
+        # refused in seconds, before test vectors are drawn from the model's input shape
+        calibrated = comp["calibration_data"] is not None
+        check_model_fits(model, config["common"]["target_device"], quantization=quantization if calibrated else None,
+                         calibrated=calibrated, weight_bitwidth=tr["quantization_weight_bitwidth"])  # fmt: skip
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
         if calib_x is None:
             quantization = None  # the compiler keeps a QDQ model as it is and compiles a float one as float
