@@ -18,9 +18,40 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+_PLAIN = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\"), ord("?")}
+_RESERVED = frozenset({"NAMES"})  # TINYML_MODEL_CLASS_NAMES is the initializer
 
-def _c_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+def c_string(text: str) -> str:
+    """``text`` as a C99 string literal that any compiler reads back byte for byte (UTF-8).
+
+    Printable ASCII stays as it is; ``"``, ``\\`` and ``?`` (trigraphs such as ``??=``) are escaped, and
+    every other byte (line breaks, control characters, non-ASCII) becomes a 3-digit octal escape,
+    which cannot swallow the characters after it as a ``\\x`` escape would.
+    """
+    out = []
+    for byte in text.encode("utf-8", "surrogateescape"):  # undecodable file names too
+        if byte in _PLAIN:
+            out.append(chr(byte))
+        elif byte in b'"\\?':
+            out.append("\\" + chr(byte))
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def class_macros(names: Sequence[str]) -> list[str]:
+    """One unique C identifier suffix per class name: letters and digits upper-cased, other runs -> ``_``;
+    a name with none (``"???"``, ``"中文"``) uses its index; a clash gets ``_<index>`` appended."""
+    used: set[str] = set(_RESERVED)
+    macros = []
+    for i, name in enumerate(names):
+        macro = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").upper() or str(i)
+        while macro in used:  # names that differ only in punctuation or case, or a reserved one
+            macro = f"{macro}_{i}"
+        used.add(macro)
+        macros.append(macro)
+    return macros
 
 
 def model_aux_header(
@@ -44,15 +75,10 @@ def model_aux_header(
         "",
     ]
     if task:
-        lines.append(f"#define TINYML_MODEL_TASK {_c_string(task)}")
+        lines.append(f"#define TINYML_MODEL_TASK {c_string(task)}")
     lines.append(f"#define TINYML_MODEL_NUM_CLASSES {len(names)}")
-    lines.append(f"#define TINYML_MODEL_CLASS_NAMES {{{', '.join(_c_string(n) for n in names) or '0'}}}")
-    used: set[str] = set()
-    for i, name in enumerate(names):
-        macro = re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").upper() or str(i)
-        if macro in used:  # two names that differ only in punctuation or case
-            macro = f"{macro}_{i}"
-        used.add(macro)
+    lines.append(f"#define TINYML_MODEL_CLASS_NAMES {{{', '.join(c_string(n) for n in names) or '0'}}}")
+    for i, macro in enumerate(class_macros(names)):
         lines.append(f"#define TINYML_MODEL_CLASS_{macro} {i}")
     if anomaly_threshold is not None:
         lines += [

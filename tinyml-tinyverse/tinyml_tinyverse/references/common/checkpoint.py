@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,44 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
+def _damage(path: Path, exc: Exception) -> str:
+    """What is wrong with a checkpoint ``torch.load`` refused, in a few words."""
+    size = path.stat().st_size
+    if size == 0:
+        return "it is empty (0 bytes)"
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] == b"PK":
+            return f"it is truncated or damaged ({size} bytes, the end of the archive is missing)"
+        return f"it is not a checkpoint of this toolchain (not a PyTorch archive; it starts with {head!r})"
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+    if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+        return (
+            f"it holds objects other than tensors and plain values, which are not loaded for safety ({first})"
+        )
+    return f"it is damaged ({type(exc).__name__}: {first})"
+
+
 def load(path: str | os.PathLike) -> dict:
     """``torch.load(path, weights_only=True)`` on CPU, with a clear error for a bad file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} does not exist; check the path (or use --resume auto)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, foreign or not a torch file
         raise ConfigError(
-            f"cannot read checkpoint {path}: {exc}. Is it a file written by this toolchain?"
-        ) from exc
+            f"cannot read checkpoint {path}: {_damage(path, exc)}. A run killed while writing never leaves such a "
+            f"file (it writes {path.name}.tmp first), so it was damaged or replaced since: delete it to train from "
+            f"the start, or give another checkpoint"
+        ) from None
+    if not isinstance(state, dict):
+        raise ConfigError(
+            f"cannot read checkpoint {path}: it holds a {type(state).__name__}, not the dict this toolchain writes; "
+            f"delete it to train from the start, or give another checkpoint"
+        )
+    return state
 
 
 def rng_state() -> dict:
