@@ -53,6 +53,7 @@ class Try:
     check: Callable[[], str | None] | None = None  # returns a problem, or None when the result is right
     setup: list[list[str]] = dataclasses.field(default_factory=list)
     setup_fn: Callable[[], None] | None = None  # runs after ``setup`` (e.g. damage what it made)
+    harm: Callable[[str], str | None] | None = None  # given all output: what harm was done, or None
 
 
 @dataclasses.dataclass
@@ -454,7 +455,11 @@ def data_symlink_outside(tmp):
     class_folder(tmp / "data")
     (tmp / "secret.txt").write_text("SECRET-user,SECRET-key\nSECRET-a,SECRET-b\n")
     os.symlink(tmp / "secret.txt", tmp / "data" / "classes" / "a" / "stolen.csv")
-    return run_cli(tmp, data_config(tmp, tmp / "data"))
+    t = run_cli(tmp, data_config(tmp, tmp / "data"))
+    t.harm = lambda text: (
+        "printed the content of a file outside the data folder" if "SECRET" in text else None
+    )
+    return t
 
 
 @case("data", match=r"link.*outside")
@@ -543,6 +548,7 @@ def pickle_with_code(tmp):
     class_folder(tmp / "data")
     (tmp / "data" / "classes" / "a" / "evil.pkl").write_bytes(pickle.dumps(Evil()))
     t = run_cli(tmp, data_config(tmp, tmp / "data"))
+    t.harm = lambda _: "ran code from a pickle" if (tmp / "PWNED").exists() else None
     return t
 
 
@@ -973,6 +979,30 @@ def classify(c: Case, results: list[tuple[int | None, str]], check) -> tuple[str
     return worst, shown
 
 
+def run_case(c: Case, timeout: float = 90.0, mem_gb: float = 6.0) -> tuple[str, str, float, str]:
+    """Build and run one case in a fresh temporary folder: ``(outcome, message, seconds, all output)``."""
+    tmp = Path(tempfile.mkdtemp(prefix="hostile_"))
+    try:
+        t = c.build(tmp)
+        for cmd in t.setup:
+            ((rc, text),) = _run([cmd], tmp, timeout, mem_gb)
+            if rc != 0:
+                raise RuntimeError(f"{c.name}: setup failed: {text[-500:]}")
+        if t.setup_fn:
+            t.setup_fn()
+        t0 = time.perf_counter()
+        results = _run(t.commands, tmp, timeout, mem_gb)
+        seconds = time.perf_counter() - t0
+        outcome, message = classify(c, results, t.check)
+        output = "\n".join(text for _, text in results)
+        harm = t.harm(output) if t.harm else None
+        if harm:
+            outcome, message = "silent-wrong", f"{harm}: {message}"
+        return outcome, message, seconds, output
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-k", default="", help="run only cases whose name or group contains this")
@@ -987,35 +1017,12 @@ def main() -> int:
     selected = [c for c in CASES if args.k in c.name or args.k == c.group]
     print(f"{len(selected)} hostile inputs through {cli()} (timeout {args.timeout:g} s, {args.mem_gb:g} GiB)")
     for c in selected:
-        tmp = Path(tempfile.mkdtemp(prefix="hostile_"))
-        t0 = time.perf_counter()
-        try:
-            t = c.build(tmp)
-            for cmd in t.setup:
-                ((rc, text),) = _run([cmd], tmp, args.timeout, args.mem_gb)
-                if rc != 0:
-                    raise RuntimeError(f"setup failed: {text[-500:]}")
-            if t.setup_fn:
-                t.setup_fn()
-            t0 = time.perf_counter()
-            results = _run(t.commands, tmp, args.timeout, args.mem_gb)
-            outcome, message = classify(c, results, t.check)
-            if c.name == "data_symlink_outside" and any("SECRET" in text for _, text in results):
-                outcome, message = (
-                    "silent-wrong",
-                    "printed the content of a file outside the data folder: " + message,
-                )
-            if c.name == "pickle_with_code" and (tmp / "PWNED").exists():
-                outcome, message = "silent-wrong", "ran code from a pickle"
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        seconds = time.perf_counter() - t0
+        outcome, message, seconds, output = run_case(c, args.timeout, args.mem_gb)
         counts[outcome] += 1
         note = f" [{c.note}]" if c.note and outcome not in ("clear", "correct") else ""
         print(f"{c.group:8s} {c.name:36s} {outcome:12s} {seconds:6.1f}s  {message[:220]}{note}", flush=True)
         if args.verbose and outcome not in ("clear", "correct"):
-            for _, text in results:
-                print("    | " + "\n    | ".join(text.strip().splitlines()[-25:]))
+            print("    | " + "\n    | ".join(output.strip().splitlines()[-25:]))
     print("\ncounts: " + ", ".join(f"{o} {counts[o]}" for o in OUTCOMES) + f" (total {sum(counts.values())})")
     return 0
 
