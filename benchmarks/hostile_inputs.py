@@ -374,7 +374,7 @@ def model_config_duplicate_key(tmp):
     return run_cli(tmp, cfg)
 
 
-@case("yaml", match=r"variables.*(3|channels)")
+@case("yaml", match=r"CLS_1k.*input.*model config.*variables")
 def model_config_wrong_variables(tmp):
     cfg = _valid(tmp)
     (tmp / "model_config.yaml").write_text("variables: 3\n")

@@ -30,6 +30,7 @@ ISSUE_CASES = [
     "yaml_duplicate_section",
     "model_config_duplicate_key",
     "model_config_huge",
+    "model_config_wrong_variables",
     "augmenter_config_deep",
     "spec_yaml_duplicate_layer",
     # data

@@ -39,7 +39,16 @@ def check_output_shape(model: nn.Module, x: np.ndarray, target: np.ndarray, mode
     """Fail early, naming the model, when its output cannot be compared with the targets."""
     model.eval()
     with torch.no_grad():
-        out = model(torch.from_numpy(x[:2]))
+        try:
+            out = model(torch.from_numpy(x[:2]))
+        except (
+            RuntimeError
+        ) as exc:  # e.g. a model_config's variables / input_features that are not the data's
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ModelError(
+                f"model {model_name} cannot take the data's input {list(x[:2].shape)} ({first}); fix its model config "
+                "(variables, input_features) or the data processing so they agree"
+            ) from None
     want = tuple(target.shape[1:]) if target.ndim > 1 else ()
     got = tuple(out.shape[1:])
     if (want and np.prod(got) != np.prod(want)) or (not want and len(got) != 1):
