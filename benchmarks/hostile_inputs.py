@@ -362,40 +362,31 @@ def unknown_generator(tmp):
     return run_cli(tmp, cfg, "--check")
 
 
-@case("yaml", match=r"model_config\.yaml.*line \d+.*variables.*line \d+")
-def model_config_duplicate_key(tmp):
+def _with_model_config(tmp: Path, text: str) -> Try:
+    """A one-epoch CLS_1k run whose training.model_config file holds ``text``."""
     cfg = _valid(tmp)
-    (tmp / "model_config.yaml").write_text("variables: 2\nvariables: 3\n")
+    (tmp / "model_config.yaml").write_text(text)
     cfg["training"] = {
         "model_name": "CLS_1k",
         "training_epochs": 1,
         "model_config": str(tmp / "model_config.yaml"),
     }
     return run_cli(tmp, cfg)
+
+
+@case("yaml", match=r"model_config\.yaml.*line \d+.*variables.*line \d+")
+def model_config_duplicate_key(tmp):
+    return _with_model_config(tmp, "variables: 2\nvariables: 3\n")
 
 
 @case("yaml", match=r"CLS_1k.*input.*model config.*variables")
 def model_config_wrong_variables(tmp):
-    cfg = _valid(tmp)
-    (tmp / "model_config.yaml").write_text("variables: 3\n")
-    cfg["training"] = {
-        "model_name": "CLS_1k",
-        "training_epochs": 1,
-        "model_config": str(tmp / "model_config.yaml"),
-    }
-    return run_cli(tmp, cfg)
+    return _with_model_config(tmp, "variables: 3\n")
 
 
 @case("yaml", match=r"model_config\.yaml.*(MB|bytes)")
 def model_config_huge(tmp):
-    cfg = _valid(tmp)
-    (tmp / "model_config.yaml").write_text("variables: '" + "2" * (50 << 20) + "'\n")
-    cfg["training"] = {
-        "model_name": "CLS_1k",
-        "training_epochs": 1,
-        "model_config": str(tmp / "model_config.yaml"),
-    }
-    return run_cli(tmp, cfg)
+    return _with_model_config(tmp, "variables: '" + "2" * (50 << 20) + "'\n")
 
 
 @case("yaml", match=r"aug\.yaml.*(nest|deep)")
@@ -479,14 +470,19 @@ def data_symlink_inside(tmp):
     return t
 
 
-@case("data", match=r"r1\.csv.*'abc'")
-def csv_non_numeric(tmp):
+def _with_line(tmp: Path, recording: str, index: int, line: str) -> Try:
+    """A valid class folder where line ``index`` of ``classes/<recording>`` is replaced by ``line``."""
     class_folder(tmp / "data")
-    bad = tmp / "data" / "classes" / "a" / "r1.csv"
+    bad = tmp / "data" / "classes" / recording
     lines = bad.read_text().splitlines()
-    lines[5] = "0.04,abc,1.0"
+    lines[index] = line
     bad.write_text("\n".join(lines) + "\n")
     return run_cli(tmp, data_config(tmp, tmp / "data"))
+
+
+@case("data", match=r"r1\.csv.*'abc'")
+def csv_non_numeric(tmp):
+    return _with_line(tmp, "a/r1.csv", 5, "0.04,abc,1.0")
 
 
 @case("data", match=r"r0\.csv.*columns")
@@ -520,12 +516,7 @@ def csv_random_bytes(tmp):
 
 @case("data", match=r"r2\.csv.*NaN.*nan_policy")
 def csv_nan(tmp):
-    class_folder(tmp / "data")
-    bad = tmp / "data" / "classes" / "a" / "r2.csv"
-    lines = bad.read_text().splitlines()
-    lines[3] = "0.02,nan,0.5"
-    bad.write_text("\n".join(lines) + "\n")
-    return run_cli(tmp, data_config(tmp, tmp / "data"))
+    return _with_line(tmp, "a/r2.csv", 3, "0.02,nan,0.5")
 
 
 @case("data", match=r"r2\.npy.*(pickle|object)")
