@@ -51,7 +51,7 @@ def _check_member_name(zip_path: Path, info: zipfile.ZipInfo, root: Path) -> Pat
     return target
 
 
-def check_zip_directory(
+def _check_directory(
     zip_path: Path,
     infos: list[zipfile.ZipInfo],
     *,
@@ -136,7 +136,7 @@ def safe_extract(
         infos = zf.infolist()
         root = tmp.resolve()
         members = [(info, _check_member_name(zip_path, info, root)) for info in infos]
-        total = check_zip_directory(zip_path, infos, max_bytes=max_bytes, max_ratio=max_compression_ratio)
+        total = _check_directory(zip_path, infos, max_bytes=max_bytes, max_ratio=max_compression_ratio)
         dest.parent.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(dest.parent).free
         if total > free:
