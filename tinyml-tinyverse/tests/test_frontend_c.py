@@ -198,9 +198,7 @@ class Linear(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def compile_pipeline(
-    out: Path, cfg_in: dict, channels: int, scale: float = 1.0, length_frames: int = 12, **kw
-):
+def compile_pipeline(out: Path, cfg_in: dict, channels: int, scale: float = 1.0, quantization: int = 1, **kw):
     """A small int8 model on the features of ``cfg_in``, compiled with its front end and pipeline."""
     cfg = validate_data_config(cfg_in)
     shape = model_input_kwargs(dict(cfg, variables=channels))
@@ -210,7 +208,7 @@ def compile_pipeline(
         Linear(c, h).eval(), (torch.zeros(1, c, h, 1),), str(out / "m.onnx"), opset_version=13, dynamo=False
     )
     rng = np.random.default_rng(1)
-    n = cfg["frame_size"] * length_frames
+    n = cfg["frame_size"] * 12
     recs = [
         ((np.sin(2 * np.pi * 0.02 * (i + 1) * np.arange(n))[:, None] + 0.3 * rng.standard_normal((n, channels))) * scale)
         .astype(np.float32)
@@ -221,7 +219,7 @@ def compile_pipeline(
     raw = np.stack([recs[f][s : s + span] for f, s in zip(feats.file_ids, feats.starts)])
     vectors = dict(x=feats.X, raw=raw, y=feats.file_ids, recording=recs[0], **kw)
     report = compile_model(
-        str(out / "m.onnx"), out, target_device="CORTEX_M4F", calib_x=feats.X, quantization=1, test_vectors=vectors,
+        str(out / "m.onnx"), out, target_device="CORTEX_M4F", calib_x=feats.X, quantization=quantization, test_vectors=vectors,
         data_config=cfg_in, feature_stats=feats.stats, task="classification", class_names=["a", "b", "c"],
         vectors_per_class=1,
     )  # fmt: skip
@@ -271,6 +269,13 @@ def test_custom_list_with_statistics_overlap_and_reordered_columns(tmp_path):
     assert "#define TINYML_PIPELINE_HOP_SAMPLES 128" in header  # 64-sample hop x concat_stride 2
 
 
+def test_float_model_pipeline(tmp_path):
+    cfg = {"feature_extraction_name": "Generic_256Input_FFTBIN_16Feature_8Frame", "variables": 2}
+    report, fe = compile_pipeline(tmp_path, cfg, 2, quantization=0)
+    assert report.passed and report.precision == "float" and fe["checks"]["passed"]
+    assert fe["checks"]["stream"]["same_class"] == fe["checks"]["stream"]["windows"] > 0
+
+
 def test_a_failing_front_end_leaves_no_finished_artifacts(tmp_path, monkeypatch):
     from tinyml_tinyverse.common.compilation import frontend
 
@@ -286,3 +291,33 @@ def test_a_failing_front_end_leaves_no_finished_artifacts(tmp_path, monkeypatch)
         not (tmp_path / "artifacts").exists()
         and (tmp_path / "artifacts.partial" / "tinyml_pipeline.c").is_file()
     )
+
+
+@pytest.mark.parametrize("fpu", [True, False])
+def test_c_integer_square_root_is_exact(tmp_path, fpu):
+    """Q15_MAG's fe_isqrt: sqrtf with one correction each way (FPU), digit by digit (no FPU)."""
+    import math
+
+    from tinyml_tinyverse.common.transforms.fixed_point import ISQRT_DECL
+
+    rng = np.random.default_rng(0)
+    roots = np.r_[0:70, rng.integers(0, 65536, 3000), 65535, 46340, 46341]
+    values = np.unique(
+        np.clip(
+            np.r_[
+                roots * roots, roots * roots - 1, roots * roots + 1, rng.integers(0, 2**32, 3000), 2**32 - 1
+            ],
+            0,
+            2**32 - 1,
+        )
+    )
+    main = (
+        ("" if fpu else "#define __ARM_ARCH 6\n")  # a core without FPU takes the integer path
+        + "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n"
+        + ISQRT_DECL
+        + f"static const uint32_t v[{len(values)}] = {{{', '.join(f'{int(x)}u' for x in values)}}};\n"
+        + "int main(void)\n{\n    int i;\n"
+        + f'    for (i = 0; i < {len(values)}; ++i) {{\n        printf("%d\\n", (int)fe_isqrt(v[i]));\n    }}\n    return 0;\n}}\n'
+    )
+    got = [int(x) for x in build_run(tmp_path, {"isqrt.c": main}).split()]
+    assert got == [math.isqrt(int(x)) for x in values]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import CompilationError, ConfigError
 from ..transforms import Recording, extract_features
+from ..transforms.basic import Concat, RawFeatures
 from ..transforms.c_code import Q15_ROUND_DECL, CContext, CSignal, CStep, NoCImplementation
 from ..transforms.data_processing import frame_hop, frame_length
 from ..transforms.pipeline import build_pipeline
@@ -105,7 +106,10 @@ def _span(cfg: dict[str, Any]) -> int:
 
 
 def _is_identity(step) -> bool:
-    return type(step).__name__ in ("RawFeatures", "Concat") and not step.cfg.get("dc_remove")
+    """RAW_FE without dc_remove and CONCAT leave a frame as it is."""
+    return isinstance(step, (RawFeatures, Concat)) and not (
+        isinstance(step, RawFeatures) and step.cfg.get("dc_remove")
+    )
 
 
 def _uses(code: str, name: str) -> bool:
@@ -281,10 +285,10 @@ def _source(spec, cfg, decls, functions, calls, buf, member, entries, math) -> s
         "void fe_frame_features(const fe_sample_t *samples, int32_t first, int32_t channel, float *features)",
         "{",
         "    int32_t n, k;",
-        f"    for (n = 0, k = first; n < {spec.frame_size}; ++n, ++k) {{",
-        f"        if (k == {spec.frame_size}) {{",
-        "            k = 0;",
-        "        }",
+        f"    for (n = 0, k = first; k < {spec.frame_size}; ++n, ++k) {{ /* the oldest samples, then the rest */",
+        f"        {store}",
+        "    }",
+        "    for (k = 0; k < first; ++n, ++k) {",
         f"        {store}",
         "    }",
         *calls,

@@ -93,16 +93,11 @@ ISQRT_DECL = """static int32_t fe_isqrt(uint32_t v)
     }
     return (int32_t)r;
 #else
-    uint32_t r = (uint32_t)sqrtf((float)v); /* within 1 of the root; corrected below */
-    if (r > 65535u) {
-        r = 65535u;
-    }
-    while (r * r > v) {
-        --r;
-    }
-    while (r < 65535u && (r + 1u) * (r + 1u) <= v) {
-        ++r;
-    }
+    /* sqrtf of the float nearest v is within 0.01 of the root (v < 2^32): one step each way */
+    uint32_t r = (uint32_t)sqrtf((float)v);
+    r = r > 65535u ? 65535u : r;
+    r -= (uint32_t)(r * r > v);
+    r += (uint32_t)(r < 65535u && (r + 1u) * (r + 1u) <= v);
     return (int32_t)r;
 #endif
 }
