@@ -183,8 +183,8 @@ def extract_features(
     if x.ndim == 3:
         x = x[..., None]
     elif x.ndim == 4 and not cfg.get("output_2d"):
-        x = x.reshape(x.shape[0], x.shape[1], -1, 1)
+        x = x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3], 1)  # explicit: 0 examples too
     if cfg.get("stacking") == "1D":  # the channels one after the other in a single input channel
-        x = x.reshape(x.shape[0], 1, -1, x.shape[-1] if cfg.get("output_2d") else 1)
+        x = x.reshape(x.shape[0], 1, x.shape[1] * x.shape[2], x.shape[3])
     out_stats = {k: v for k, v in ctx.stats.items()}
     return Features(x, ctx.file_ids, ctx.starts, ctx.stops, targets, np.array(lengths, np.int64), out_stats)
