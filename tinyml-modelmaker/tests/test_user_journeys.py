@@ -179,8 +179,14 @@ def test_compiled_user_input_config_has_channels_and_train_stats(tmp_path, monke
     datasets.run(config, paths)
     artifacts = tmp_path / "run" / "compilation" / "artifacts"
 
-    def fake_compile(model, out_dir, **kwargs):
+    def fake_compile(model, out_dir, **kwargs):  # compile_model writes the header into its artifacts
+        from tinyml_tinyverse.common.compilation.compile import _write_user_input_config
+
         artifacts.mkdir(parents=True)
+        raw = kwargs["test_vectors"]["raw"]  # the raw windows behind the test vectors: 2 channels
+        _write_user_input_config(
+            kwargs["data_config"], artifacts / "user_input_config.h", [], kwargs["feature_stats"], raw
+        )
         return types.SimpleNamespace(artifacts_dir=artifacts, to_dict=lambda: {"passed": True})
 
     monkeypatch.setattr(tv_compilation, "compile_model", fake_compile)

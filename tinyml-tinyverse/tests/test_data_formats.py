@@ -220,7 +220,7 @@ def test_parse_errors_name_the_file_line(tmp_path):
 
 def test_val_cache_follows_the_train_statistics(tmp_path):
     root = make_classes(tmp_path / "d")
-    cfg = {**CFG, "feat_ext_transform": ["NORMALIZE"]}
+    cfg = {**CFG, "feat_ext_transform": ["STANDARDIZE"]}
     info = prepare_dataset(root, tmp_path / "o", "classification", data_config=cfg, plots=False)
     before = load_split(tmp_path / "o", "val", "classification", cfg)
     train_file = root / "classes" / info.splits["train"][0]
@@ -228,7 +228,7 @@ def test_val_cache_follows_the_train_statistics(tmp_path):
     write_csv(train_file, data * 10 + 5, ["ax", "ay"])  # only a train file changes
     after = load_split(tmp_path / "o", "val", "classification", cfg)
     assert not np.allclose(before.X, after.X)
-    assert not np.allclose(before.stats["normalize_mean"], after.stats["normalize_mean"])
+    assert not np.allclose(before.stats["standardize_mean"], after.stats["standardize_mean"])
 
 
 def test_dataset_stage_work_is_reused_by_training(tmp_path, monkeypatch):

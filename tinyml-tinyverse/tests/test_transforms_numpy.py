@@ -37,39 +37,97 @@ def frames():
 
 def test_elementwise_steps(frames):
     np.testing.assert_array_equal(run(["RAW_FE"], frames), frames)
-    np.testing.assert_allclose(run(["DC_REMOVE"], frames), frames - frames.mean(-1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        run(["RAW_FE"], frames, dc_remove=True), frames - frames.mean(-1, keepdims=True), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        run(["SUBTRACT_MEAN"], frames), frames - frames.mean(-1, keepdims=True), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        run(["DC_REMOVE"], frames), frames[..., 1:]
+    )  # drops the first value (DC bin)
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(64) / 64)  # periodic Hann
     np.testing.assert_allclose(run(["WINDOWING"], frames), frames * hann, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(run(["ABS"], frames), np.abs(frames))
+    np.testing.assert_allclose(run(["NORMALIZE"], frames, frame_size=64), frames / 64, rtol=1e-7)
+    np.testing.assert_array_equal(run(["ROUND_OFF"], frames * 10), np.round(frames * 10))
     z = (frames - frames.mean(-1, keepdims=True)) / (frames.std(-1, keepdims=True) + 1e-6)
     np.testing.assert_allclose(run(["ECG_NORMALIZE"], frames), z, rtol=1e-4, atol=1e-5)
 
 
 def test_fft_chain(frames):
     spec = run(["FFT_FE"], frames)
+    assert spec.dtype == np.complex64
     np.testing.assert_allclose(spec, np.fft.fft(frames.astype(np.float64), axis=-1), rtol=1e-4, atol=1e-4)
-    half = run(["FFT_FE", "FFT_POS_HALF", "ABS"], frames)
+    half = run(["FFT_FE", "FFT_POS_HALF", "ABS"], frames)  # DC .. Nyquist: 64 / 2 + 1 bins
     np.testing.assert_allclose(
-        half, np.abs(np.fft.rfft(frames.astype(np.float64), axis=-1))[..., :32], rtol=1e-4, atol=1e-4
+        half, np.abs(np.fft.rfft(frames.astype(np.float64), axis=-1)), rtol=1e-4, atol=1e-4
+    )
+    more = run(["FFT_FE", "FFT_POS_HALF"], frames, min_bin=5)  # keeps L/2 + min_bin bins
+    assert more.shape[-1] == 37
+    odd = run(["FFT_FE"], frames[..., :48])  # not a power of two: scipy's FFT (no C)
+    np.testing.assert_allclose(
+        odd, np.fft.fft(frames[..., :48].astype(np.float64), axis=-1), rtol=1e-4, atol=1e-4
     )
 
 
-def test_binning_and_log_db(frames):
-    mag = np.abs(frames)
-    binned = run(["BINNING"], mag, feature_size_per_frame=10)  # 64 values -> 10 bins of 6 (4 dropped)
+def test_binning_sums_or_averages_from_min_bin(frames):
+    mag = np.abs(frames)  # 64 values; frame_size 128 -> bin size 128 // 2 // 8 = 8
+    summed = run(["BINNING"], mag, frame_size=128, feature_size_per_frame=8)
     want = np.array(
-        [[[mag[i, c, 6 * b : 6 * b + 6].mean() for b in range(10)] for c in range(2)] for i in range(5)]
+        [[[mag[i, c, 8 * b : 8 * b + 8].sum() for b in range(8)] for c in range(2)] for i in range(5)]
     )
-    np.testing.assert_allclose(binned, want, rtol=1e-5)
-    tiny = mag.copy()
-    tiny[0, 0, 0] = 1e-9
-    db = run(["LOG_DB"], tiny, log_db_floor=-60.0)
-    np.testing.assert_allclose(
-        db, np.maximum(20 * np.log10(np.maximum(tiny, 1e-30)), -60.0), rtol=1e-5, atol=1e-4
+    np.testing.assert_allclose(summed, want, rtol=1e-6)
+    mean = run(["BINNING"], mag, frame_size=128, feature_size_per_frame=8, normalize_bin=True)
+    np.testing.assert_allclose(mean, want / 8, rtol=1e-6)
+    half = run(["BINNING"], mag, frame_size=128, feature_size_per_frame=8, analysis_bandwidth=2, min_bin=3)
+    want = np.array(
+        [[[mag[i, c, 3 + 4 * b : 7 + 4 * b].sum() for b in range(8)] for c in range(2)] for i in range(5)]
     )
-    assert db[0, 0, 0] == pytest.approx(-60.0)
+    np.testing.assert_allclose(half, want, rtol=1e-6)
     with pytest.raises(ConfigError, match="feature_size_per_frame"):
-        run(["BINNING"], mag, feature_size_per_frame=100)
+        run(["BINNING"], mag, frame_size=128)
+    with pytest.raises(ConfigError, match="min_bin"):
+        run(["BINNING"], mag, frame_size=128, feature_size_per_frame=8, min_bin=4)
+
+
+def test_log_db_is_log_mul_log_base_of_x_plus_threshold(frames):
+    mag = np.abs(frames)
+    mag[0, 0, 0] = 0.0
+    db = run(["LOG_DB"], mag)  # defaults: 20 log10(x + 1e-100)
+    np.testing.assert_allclose(
+        db[mag > 0], 20 * np.log10(mag[mag > 0].astype(np.float64)), rtol=1e-5, atol=1e-4
+    )
+    assert db[0, 0, 0] == pytest.approx(-2000.0)  # the threshold is below float32: log of it, exactly
+    ln = run(["LOG_DB"], mag, log_mul=10.0, log_base="e", log_threshold=1e-12)
+    np.testing.assert_allclose(ln, 10 * np.log(mag.astype(np.float64) + 1e-12), rtol=1e-5, atol=1e-4)
+    floored = run(["LOG_DB"], mag, log_db_floor=-60.0)
+    assert floored.min() == pytest.approx(-60.0)
+
+
+def test_statistics_are_joined_in_list_order():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 2, 200)).astype(np.float32)
+    cfg = validate_data_config(
+        {"feat_ext_transform": ["KURT_FE", "ZCR_FE", "SLOPE_FE", "ENT_FE", "DOM_FE"], "frame_size": 200}
+    )
+    out = extract_features([Recording(x[0].T)], cfg).X[0, :, :, 0]  # one frame, 2 channels
+    assert out.shape == (2, 6)
+    from scipy import stats
+
+    v = x[0].astype(np.float64)
+    np.testing.assert_allclose(out[:, 0], stats.kurtosis(v, axis=-1), rtol=1e-4)
+    zcr = (np.diff(np.signbit(v), axis=-1) != 0).sum(-1) / 199
+    np.testing.assert_allclose(out[:, 1], zcr, rtol=1e-6)
+    d = np.diff(v, axis=-1)
+    slope = ((d[:, :-1] * d[:, 1:]) < 0).sum(-1) / 198
+    np.testing.assert_allclose(out[:, 2], slope, rtol=1e-6)
+    p = v**2 / (v**2).sum(-1, keepdims=True)
+    np.testing.assert_allclose(out[:, 3], -(p * np.log(p)).sum(-1) / np.log(200), rtol=1e-4)
+    top = np.argsort(-v, axis=-1, kind="stable")[:, :2]
+    np.testing.assert_array_equal(out[:, 4:], top)
+    with pytest.raises(ConfigError, match="complex"):
+        run(["FFT_FE", "ENT_FE"], x)
 
 
 def test_haar_and_hadamard(frames):
@@ -95,18 +153,18 @@ def test_haar_and_hadamard(frames):
         run(["HADAMARD"], frames[..., :48])
 
 
-def test_normalize_fits_on_train_and_reuses():
+def test_standardize_fits_on_train_and_reuses():
     rng = np.random.default_rng(0)
     train = rng.normal(3.0, 2.0, size=(400, 2, 8)).astype(np.float32)
-    cfg = validate_data_config({"feat_ext_transform": ["NORMALIZE"]})
+    cfg = validate_data_config({"feat_ext_transform": ["STANDARDIZE"]})
     ctx = ctx_for(len(train))
-    out = FEATURE_REGISTRY["NORMALIZE"](cfg)(train, ctx)
-    np.testing.assert_allclose(ctx.stats["normalize_mean"], train.mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(ctx.stats["normalize_std"], train.std(axis=0), rtol=1e-5)
+    out = FEATURE_REGISTRY["STANDARDIZE"](cfg)(train, ctx)
+    np.testing.assert_allclose(ctx.stats["standardize_mean"], train.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(ctx.stats["standardize_std"], train.std(axis=0), rtol=1e-5)
     assert abs(out.mean()) < 1e-4 and abs(out.std() - 1) < 1e-3
     other = rng.normal(size=(3, 2, 8)).astype(np.float32)
     reuse = FrameContext(ctx.file_ids[:3], ctx.starts[:3], ctx.stops[:3], fit=False, stats=ctx.stats)
-    got = FEATURE_REGISTRY["NORMALIZE"](cfg)(other, reuse)
+    got = FEATURE_REGISTRY["STANDARDIZE"](cfg)(other, reuse)
     np.testing.assert_allclose(got, (other - train.mean(0)) / (train.std(0) + 1e-6), rtol=1e-4)
 
 
@@ -122,30 +180,38 @@ def test_concat_groups_frames_of_one_file_only():
 
 
 def test_preset_pipeline_matches_a_per_window_loop():
+    """Generic_256Input_FFTBIN_16Feature_8Frame as Tiny ML Tensorlab defines it: no window, the
+    positive half with Nyquist, |.|, DC bin dropped, 16 averages of 8 bins, 20 log10(x + 1e-100)."""
     rng = np.random.default_rng(3)
     recs = [rng.normal(size=(3000, 3)).astype(np.float32), rng.normal(size=(2100, 3)).astype(np.float32)]
     cfg = validate_data_config({"feature_extraction_name": "Generic_256Input_FFTBIN_16Feature_8Frame"})
     got = extract_features([Recording(r) for r in recs], cfg).X
-    hann = signal.get_window("hann", 256)
     expected = []
     for r in recs:
         frames = []
         for s in range(0, len(r) - 255, 256):
-            spec = np.abs(np.fft.fft(r[s : s + 256].T * hann, axis=-1))[:, :128]
-            frames.append(20 * np.log10(np.maximum(spec.reshape(3, 16, 8).mean(-1), 1e-5)))
+            spec = np.abs(np.fft.fft(r[s : s + 256].T.astype(np.float64), axis=-1))[:, : 128 + 1]
+            frames.append(20 * np.log10(spec[:, 1:].reshape(3, 16, 8).mean(-1) + 1e-100))
         for e in range(len(frames) - 7):
             expected.append(np.concatenate(frames[e : e + 8], axis=1)[:, :, None])
     assert got.shape == (len(expected), 3, 128, 1) == (4 + 1, 3, 128, 1)
-    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-4, atol=1e-4)
 
 
-def test_2d_and_1d_layouts_hold_the_same_numbers():
+def test_2d1_and_1d_stack_the_channels_as_named():
+    """``_2D1``: the model gets 3 x 128 (one channel per variable); ``_1D``: 1 x 384, the channels
+    one after the other; ``output_2d`` keeps frames and features apart."""
     rec = [Recording(np.random.default_rng(0).normal(size=(2304, 3)).astype(np.float32))]
     base = "Input256_FFTBIN_16Feature_8Frame_3InputChannel_removeDC_"
     x2 = extract_features(rec, validate_data_config({"feature_extraction_name": base + "2D1"})).X
     x1 = extract_features(rec, validate_data_config({"feature_extraction_name": base + "1D"})).X
-    assert x2.shape == (2, 3, 8, 16) and x1.shape == (2, 3, 128, 1)
-    np.testing.assert_array_equal(x2.reshape(2, 3, 128, 1), x1)
+    assert x2.shape == (2, 3, 128, 1) and x1.shape == (2, 1, 384, 1)
+    np.testing.assert_array_equal(x2.reshape(2, 1, 384, 1), x1)
+    grid = extract_features(
+        rec, validate_data_config({"feature_extraction_name": base + "2D1", "output_2d": True})
+    ).X
+    assert grid.shape == (2, 3, 8, 16)
+    np.testing.assert_array_equal(grid.reshape(2, 3, 128, 1), x2)
 
 
 def test_downsample_matches_resample_poly_and_removes_alias():
@@ -204,13 +270,13 @@ def test_chunked_rowwise_steps_give_the_same_result(monkeypatch):
         {"frame_size": 32, "stride_size": 0.5, "feature_size_per_frame": 8, "num_frame_concat": 3}
         | {
             "feat_ext_transform": [
-                "DC_REMOVE",
+                "SUBTRACT_MEAN",
                 "WINDOWING",
                 "FFT_FE",
                 "FFT_POS_HALF",
                 "ABS",
                 "BINNING",
-                "NORMALIZE",
+                "STANDARDIZE",
                 "CONCAT",
             ]
         }
@@ -220,4 +286,4 @@ def test_chunked_rowwise_steps_give_the_same_result(monkeypatch):
     chunked = extract_features(recs, cfg, fit=True)
     np.testing.assert_array_equal(chunked.X, whole.X)
     np.testing.assert_array_equal(chunked.file_ids, whole.file_ids)
-    np.testing.assert_array_equal(chunked.stats["normalize_mean"], whole.stats["normalize_mean"])
+    np.testing.assert_array_equal(chunked.stats["standardize_mean"], whole.stats["standardize_mean"])

@@ -1,4 +1,4 @@
-"""Fixed-point transforms against a scalar integer reference (the C model) and the float FFT."""
+"""Fixed-point transforms: integer formulas, the Q15 FFT against the float FFT, the Q15 presets."""
 
 from __future__ import annotations
 
@@ -6,34 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from tinyml_tinyverse.common.datasets import validate_data_config
+from tinyml_tinyverse.common.datasets import model_input_kwargs, validate_data_config
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.transforms import FEATURE_REGISTRY, FrameContext, Recording, extract_features
 
 
 def sat(v: int) -> int:
     return max(-32768, min(32767, v))
-
-
-def ref_fft_q15(x: list[int]) -> tuple[list[int], list[int]]:
-    """Scalar radix-2 DIT FFT in Q15, written the way the C code is: one butterfly at a time."""
-    n = len(x)
-    bits = n.bit_length() - 1
-    rev = [int(format(i, f"0{bits}b")[::-1], 2) for i in range(n)]
-    re, im = [x[r] for r in rev], [0] * n
-    m = 1
-    while m < n:
-        for start in range(0, n, 2 * m):
-            for k in range(m):
-                angle = 2 * math.pi * k / (2 * m)
-                wr, wi = sat(round(math.cos(angle) * 32768)), sat(round(-math.sin(angle) * 32768))
-                a, b = start + k, start + k + m
-                tr = (re[b] * wr - im[b] * wi) >> 15
-                ti = (re[b] * wi + im[b] * wr) >> 15
-                re[a], re[b] = sat((re[a] + tr) >> 1), sat((re[a] - tr) >> 1)
-                im[a], im[b] = sat((im[a] + ti) >> 1), sat((im[a] - ti) >> 1)
-        m *= 2
-    return re, im
 
 
 def run(names, x, **cfg):
@@ -52,73 +31,105 @@ def frames():
     return np.clip(x, -0.99, 0.99).astype(np.float32)
 
 
-def test_to_q15(frames):
+def test_to_q15_rounds_half_to_even_and_saturates(frames):
     q = run(["TO_Q15"], frames, q15_full_scale=2.0)
     assert q.dtype == np.int64
-    flat = frames.reshape(-1)
-    want = [sat(round(float(v) * 16384)) for v in flat]
-    assert q.reshape(-1).tolist() == want
-
-
-def test_fft_q15_is_bit_exact_with_the_scalar_reference(frames):
-    q = run(["TO_Q15"], frames)
-    spec = run(["FFT_Q15"], q)
-    for i in range(3):
-        for c in range(2):
-            re, im = ref_fft_q15(q[i, c].tolist())
-            assert spec[i, c].real.astype(np.int64).tolist() == re
-            assert spec[i, c].imag.astype(np.int64).tolist() == im
-    # and it approximates FFT(x) / n within a few LSB per stage
-    want = np.fft.fft(q.astype(np.float64), axis=-1) / 64
-    assert np.abs(spec - want).max() < 8
-
-
-def test_magnitude_scale_and_bins_match_integer_formulas(frames):
-    spec = run(["TO_Q15", "FFT_Q15", "FFT_POS_HALF"], frames)
-    mag = run(["Q15_MAG"], spec)
-    re, im = spec.real.astype(np.int64), spec.imag.astype(np.int64)
-    assert mag.reshape(-1).tolist() == [
-        math.isqrt(int(a * a + b * b)) for a, b in zip(re.reshape(-1), im.reshape(-1))
-    ]
-    scaled = run(["Q15_SCALE"], mag, q15_scale_factor=3.7)
-    m = round(3.7 * 32768)
-    assert scaled.reshape(-1).tolist() == [sat((int(v) * m + (1 << 14)) >> 15) for v in mag.reshape(-1)]
-    binned = run(["BIN_Q15"], scaled, feature_size_per_frame=8)
     want = [
-        [[sum(int(v) for v in scaled[i, c, 4 * b : 4 * b + 4]) >> 2 for b in range(8)] for c in range(2)]
+        sat(round(float(np.float32(v) * np.float32(16384.0)))) for v in frames.reshape(-1)
+    ]  # round: half even
+    assert q.reshape(-1).tolist() == want
+    assert run(["TO_Q15"], np.full((1, 1, 8), 5.0, np.float32)).max() == 32767
+    assert run(
+        ["TO_Q15"], np.array([[[0.5, 1.5, 2.5, -0.5]]], np.float32), q15_full_scale=32768.0
+    ).tolist() == [[[0, 2, 2, 0]]]
+
+
+@pytest.mark.parametrize("n", [2, 8, 64, 256, 1024])
+def test_fft_q15_is_fft_over_n_within_a_few_lsb(n):
+    rng = np.random.default_rng(n)
+    q = np.round(rng.uniform(-30000, 30000, size=(20, 1, n))).astype(np.int64)
+    spec = run(["FFT_Q15"], q)
+    assert spec.shape == (20, 1, n) and spec.dtype == np.complex128  # all bins, integer parts
+    assert np.array_equal(spec.real, np.round(spec.real)) and np.array_equal(spec.imag, np.round(spec.imag))
+    want = np.fft.fft(q.astype(np.float64), axis=-1) / n
+    err = np.abs(spec - want)
+    assert (
+        err.max() < 3.0 and err.mean() < 1.0
+    )  # rounded at every stage: well below the 1-LSB-per-stage of truncation
+
+
+def test_float_samples_are_int16_counts_for_q15_steps(frames):
+    counts = np.round(frames * 1000)
+    np.testing.assert_array_equal(
+        run(["FFT_Q15"], counts.astype(np.float32)), run(["FFT_Q15"], counts.astype(np.int64))
+    )
+    with pytest.warns(UserWarning, match="int16 counts"):
+        run(["FFT_Q15"], frames * 0.1)  # all below 0.5: the user forgot TO_Q15
+    with pytest.raises(ConfigError, match="power-of-two"):
+        run(["FFT_Q15"], counts[..., :48])
+
+
+def test_scale_magnitude_and_bins_match_integer_formulas(frames):
+    spec = run(["TO_Q15", "FFT_Q15", "FFT_POS_HALF"], frames)
+    scaled = run(["Q15_SCALE"], spec, q15_scale_factor=4)  # arm_shift_q15: << 4, saturated
+    re, im = spec.real.astype(np.int64), spec.imag.astype(np.int64)
+    assert scaled.real.reshape(-1).tolist() == [sat(int(v) << 4) for v in re.reshape(-1)]
+    assert scaled.imag.reshape(-1).tolist() == [sat(int(v) << 4) for v in im.reshape(-1)]
+    down = run(["Q15_SCALE"], spec, q15_scale_factor=-2)
+    assert down.real.reshape(-1).tolist() == [int(v) >> 2 for v in re.reshape(-1)]
+    mag = run(["Q15_MAG"], scaled)  # 2.14 format: floor(sqrt(re^2 + im^2)) / 2
+    r2, i2 = scaled.real.astype(np.int64).reshape(-1), scaled.imag.astype(np.int64).reshape(-1)
+    assert mag.reshape(-1).tolist() == [math.isqrt(int(a * a + b * b)) >> 1 for a, b in zip(r2, i2)]
+    no_dc = run(["DC_REMOVE"], mag)
+    binned = run(
+        ["BIN_Q15"], no_dc, frame_size=64, feature_size_per_frame=8
+    )  # 64 // 2 // 8 = 4 values per bin
+    want = [
+        [[sum(int(v) for v in no_dc[i, c, 4 * b : 4 * b + 4]) // 4 for b in range(8)] for c in range(2)]
         for i in range(3)
     ]
     assert binned.tolist() == want
+    neg = run(["BIN_Q15"], np.array([[[-7, -1, 0, 5, 40000, 40000]]]), frame_size=6, feature_size_per_frame=1)
+    assert neg.tolist() == [[[-2]]]  # (-7 - 1 + 0) / 3 = -2.67, truncated toward zero as C does
+    sat_bins = run(["BIN_Q15"], np.array([[[40000, 40000, 1, 1]]]), frame_size=8, feature_size_per_frame=2)
+    assert sat_bins.tolist() == [[[32767, 1]]]
 
 
-def test_isqrt_edges_and_saturation():
+def test_isqrt_edges():
     from tinyml_tinyverse.common.transforms.fixed_point import isqrt
 
-    v = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**31 - 1, 2**31, 2 * 32768**2], np.int64)
+    v = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**31 - 1, 2**31, 2 * 32768**2, 2**32 - 1], np.int64)
     assert isqrt(v).tolist() == [math.isqrt(int(a)) for a in v]
-    loud = np.full((1, 1, 8), 5.0, np.float32)
-    assert run(["TO_Q15"], loud).max() == 32767
 
 
 def test_q15_errors(frames):
-    with pytest.raises(ConfigError, match="TO_Q15"):
-        run(["FFT_Q15"], frames)
-    with pytest.raises(ConfigError, match="power-of-two"):
-        run(["TO_Q15", "FFT_Q15"], frames[..., :48])
-    with pytest.raises(ConfigError, match="power-of-two number"):
-        run(["TO_Q15", "BIN_Q15"], frames, feature_size_per_frame=5)
+    with pytest.raises(ConfigError, match="Q15_MAG"):
+        run(["FFT_Q15", "BIN_Q15"], np.round(frames * 1000), feature_size_per_frame=4)
+    with pytest.raises(ConfigError, match="q15_scale_factor"):
+        validate_data_config({"q15_scale_factor": 2.5})
+    with pytest.raises(ConfigError, match="q15_scale_factor"):
+        validate_data_config({"q15_scale_factor": 16})
 
 
-def test_fixed_point_pipeline_end_to_end():
-    x = np.random.default_rng(0).uniform(-0.5, 0.5, size=(512, 1)).astype(np.float32)
-    cfg = validate_data_config(
-        {
-            "frame_size": 128,
-            "feature_size_per_frame": 16,
-            "feat_ext_transform": ["TO_Q15", "FFT_Q15", "FFT_POS_HALF", "Q15_MAG", "Q15_SCALE", "BIN_Q15"],
-            "q15_scale_factor": 4.0,
-        }
-    )
+@pytest.mark.parametrize(
+    "name, shape",
+    [
+        ("FFT256Input_FE_RFFT_16Feature_8Frame_removeDC_Full_Bandwidth", (1, 128)),
+        ("MotorFault_256Input_FE_RFFT_16Feature_8Frame_3InputChannel_removeDC_1D", (1, 384)),
+        ("MotorFault_256Input_FE_RFFT_16Feature_8Frame_3InputChannel_removeDC_2D1", (3, 128)),
+        ("FallDetection_256Input_FE_RFFT_8Feature_8Frame_3InputChannel_removeDC_2D1", (3, 64)),
+        ("ArcFault_1024Input_FE_RFFT_128Feature_8Frame_1InputChannel_removeDC_Full_Bandwidth", (1, 1024)),
+        ("ArcFault_512Input_FE_RFFT_32Feature_8Frame_1InputChannel_removeDC_Full_Bandwidth", (1, 256)),
+    ],
+)
+def test_q15_presets_are_integer_features_of_the_reference_shape(name, shape):
+    channels = 3 if "3InputChannel" in name else 1
+    cfg = validate_data_config({"feature_extraction_name": name, "variables": channels})
+    assert model_input_kwargs(cfg) == {"input_features": shape[1], "variables": shape[0]}
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(0, 3000, size=(cfg["frame_size"] * 24, channels))).astype(np.float32)  # ADC codes
     out = extract_features([Recording(x)], cfg).X
-    assert out.shape == (4, 1, 16, 1)
-    assert np.array_equal(out, np.round(out)) and out.min() >= 0
+    assert out.shape[1:] == (*shape, 1)
+    assert np.array_equal(out, np.round(out)) and out.min() >= 0 and out.max() > 10
+    stride = 8 if "ArcFault_1024" in name else 1  # frame_skip 8: a new example every 8 frames
+    assert len(out) == (24 - 8) // stride + 1

@@ -21,19 +21,42 @@ from tinyml_tinyverse.common.transforms import FEATURE_REGISTRY, PRESET_REGISTRY
 
 ISSUE_TRANSFORMS = (
     "RAW_FE FFT_FE FFT_POS_HALF WINDOWING DC_REMOVE ABS BINNING NORMALIZE LOG_DB CONCAT ECG_NORMALIZE "
-    "HAAR HADAMARD TO_Q15 FFT_Q15 Q15_SCALE Q15_MAG BIN_Q15"
+    "HAAR HADAMARD TO_Q15 FFT_Q15 Q15_SCALE Q15_MAG BIN_Q15 ROUND_OFF SUBTRACT_MEAN STANDARDIZE "
+    "KURT_FE ENT_FE ZCR_FE DOM_FE SLOPE_FE"
 ).split()
 
+# Tiny ML Tensorlab's time-series presets and their model input C x W (ours: C x H x 1)
 PRESET_SHAPES = {
-    "Generic_1024Input_FFTBIN_64Feature_8Frame": 512,
-    "Generic_512Input_FFTBIN_32Feature_8Frame": 256,
-    "Generic_256Input_FFTBIN_16Feature_8Frame": 128,
-    "FFT1024Input_256Feature_1Frame_Full_Bandwidth": 256,
-    "Generic_512Input_RAW_512Feature_1Frame": 512,
-    "Generic_256Input_RAW_256Feature_1Frame": 256,
-    "Generic_128Input_RAW_128Feature_1Frame": 128,
-    "Input256_FFTBIN_16Feature_8Frame_3InputChannel_removeDC_2D1": (8, 16),
-    "Input256_FFTBIN_16Feature_8Frame_3InputChannel_removeDC_1D": 128,
+    "Generic_1024Input_FFTBIN_64Feature_8Frame": (1, 512),
+    "Generic_512Input_FFTBIN_32Feature_8Frame": (1, 256),
+    "Generic_256Input_FFTBIN_16Feature_8Frame": (1, 128),
+    "Generic_32Input_FFTBIN_4Feature_8Frame": (1, 32),
+    "Generic_1024Input_FFT_512Feature_1Frame": (1, 512),
+    "Generic_512Input_FFT_256Feature_1Frame": (1, 256),
+    "Generic_256Input_FFT_128Feature_1Frame": (1, 128),
+    "Generic_512Input_RAW_512Feature_1Frame": (1, 512),
+    "Generic_256Input_RAW_256Feature_1Frame": (1, 256),
+    "Generic_128Input_RAW_128Feature_1Frame": (1, 128),
+    "Generic_8Input_ABS_8Feature_1Frame": (1, 8),
+    "FFT1024Input_256Feature_1Frame_Full_Bandwidth": (1, 256),
+    "FFT1024Input_256Feature_1Frame_Half_Bandwidth": (1, 256),
+    "FFT1024Input_64Feature_4Frame_Half_Bandwidth": (1, 256),
+    "FFT1024Input_32Feature_8Frame_Quarter_Bandwidth": (1, 256),
+    "ArcFault_1024Input_256Feature_1Frame_Full_Bandwidth": (1, 256),
+    "ArcFault_1024Input_256Feature_1Frame_Half_Bandwidth": (1, 256),
+    "ArcFault_1024Input_64Feature_4Frame_Half_Bandwidth": (1, 256),
+    "ArcFault_1024Input_32Feature_8Frame_Quarter_Bandwidth": (1, 256),
+    "FFT256Input_FE_RFFT_16Feature_8Frame_removeDC_Full_Bandwidth": (1, 128),
+    "ArcFault_1024Input_FE_RFFT_128Feature_8Frame_1InputChannel_removeDC_Full_Bandwidth": (1, 1024),
+    "ArcFault_512Input_FE_RFFT_32Feature_8Frame_1InputChannel_removeDC_Full_Bandwidth": (1, 256),
+    "MotorFault_256Input_FE_RFFT_16Feature_8Frame_3InputChannel_removeDC_1D": (1, 384),
+    "MotorFault_256Input_FE_RFFT_16Feature_8Frame_3InputChannel_removeDC_2D1": (3, 128),
+    "FallDetection_256Input_FE_RFFT_8Feature_8Frame_3InputChannel_removeDC_2D1": (3, 64),
+    "Input256_FFTBIN_16Feature_8Frame_3InputChannel_removeDC_1D": (1, 384),
+    "Input256_FFTBIN_16Feature_8Frame_3InputChannel_removeDC_2D1": (3, 128),
+    "Input256_FFT_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
+    "Input128_RAW_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
+    "MotorFault_128Input_RAW_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
 }
 
 
@@ -43,9 +66,31 @@ def test_every_issue_transform_is_registered():
 
 
 @pytest.mark.parametrize("name", sorted(PRESET_SHAPES))
-def test_preset_shapes(name):
-    got = model_input_kwargs({"feature_extraction_name": name, "variables": 3})
-    assert got == {"input_features": PRESET_SHAPES[name], "variables": 3}
+def test_preset_shapes_are_the_reference_ones(name):
+    variables = 3 if "3InputChannel" in name else 1
+    got = model_input_kwargs({"feature_extraction_name": name, "variables": variables})
+    channels, width = PRESET_SHAPES[name]
+    assert got == {"input_features": width, "variables": channels}
+
+
+def test_preset_steps_mean_what_the_reference_names_say():
+    def steps(name):
+        return validate_data_config({"feature_extraction_name": name})
+
+    generic = steps("Generic_256Input_FFTBIN_16Feature_8Frame")
+    assert (
+        "WINDOWING" not in generic["feat_ext_transform"] and generic["normalize_bin"]
+    )  # averaged bins, no Hann
+    assert (generic["log_mul"], generic["log_base"], generic["log_threshold"]) == (20.0, 10, 1e-100)
+    band = steps("FFT1024Input_256Feature_1Frame_Half_Bandwidth")
+    assert (
+        band["feat_ext_transform"][:3] == ["WINDOWING", "FFT_FE", "NORMALIZE"] and not band["normalize_bin"]
+    )
+    assert (band["analysis_bandwidth"], band["min_bin"], band["log_base"]) == (2, 122, "e")
+    q15 = steps("ArcFault_1024Input_FE_RFFT_128Feature_8Frame_1InputChannel_removeDC_Full_Bandwidth")
+    assert q15["feat_ext_transform"] == ["FFT_Q15", "Q15_SCALE", "Q15_MAG", "DC_REMOVE", "BIN_Q15", "CONCAT"]
+    assert (q15["q15_scale_factor"], q15["concat_stride"]) == (4, 8)
+    assert validate_data_config({"frame_skip": 8})["concat_stride"] == 8  # the reference's key name
 
 
 def test_defaults_are_documented_and_validation_is_idempotent():
@@ -84,6 +129,10 @@ def test_defaults_are_documented_and_validation_is_idempotent():
         ({"num_frame_concat": 4}, "no CONCAT"),
         ({"variables": 0}, "variables"),
         ({"augmentation": 3}, "augmentation"),
+        ({"stacking": "2D"}, "stacking: must be 1D or 2D1"),
+        ({"log_base": 1}, "log_base"),
+        ({"log_threshold": 0}, "log_threshold"),
+        ({"frame_skip": 2, "concat_stride": 3}, "frame_skip: is another name of concat_stride"),
     ],
 )
 def test_config_errors_name_the_key(cfg, match):
@@ -108,11 +157,16 @@ def test_a_dropped_in_file_registers_a_transform(tmp_path):
         textwrap.dedent(
             """
             from tinyml_tinyverse.common.transforms import FEATURE_REGISTRY, FeatureTransform
+            from tinyml_tinyverse.common.transforms.c_code import CSignal, CStep
 
             @FEATURE_REGISTRY.register("SQUARE")
             class Square(FeatureTransform):
                 def __call__(self, x, ctx):
                     return x * x
+
+                def c_step(self, ctx):  # the same step on the chip
+                    body = f"for (n = 0; n < {ctx.signal.length}; ++n) {{ buf[n].f = buf[n].f * buf[n].f; }}"
+                    return CStep(CSignal(ctx.signal.length), body)
             """
         )
     )
@@ -120,12 +174,14 @@ def test_a_dropped_in_file_registers_a_transform(tmp_path):
         """
         import numpy as np
         import tinyml_tinyverse
+        from tinyml_tinyverse.common.compilation.frontend_c import generate_frontend
         from tinyml_tinyverse.common.datasets import validate_data_config
         from tinyml_tinyverse.common.transforms import Recording, extract_features
         cfg = validate_data_config({"feat_ext_transform": ["SQUARE"], "frame_size": 4})
         x = extract_features([Recording(np.arange(8, dtype=np.float32)[:, None])], cfg).X
         print(tinyml_tinyverse.__file__)
         print(x.reshape(-1).tolist())
+        print("fe_step0_square" in generate_frontend(cfg, 1).source)
         """
     )
     out = subprocess.run(
@@ -134,3 +190,4 @@ def test_a_dropped_in_file_registers_a_transform(tmp_path):
     lines = out.stdout.splitlines()
     assert lines[0].startswith(str(tmp_path))
     assert lines[1] == str([float(v * v) for v in range(8)])
+    assert lines[2] == "True"  # its C is in the generated feature_extract.c

@@ -319,6 +319,16 @@ def compilation_line(comp: dict) -> str:
         text += f", RAM {ram.get('total_bytes')} B (arena {ram.get('arena_bytes')})"
     if memory.get("macs_total") is not None:
         text += f", {memory['macs_total']} MACs"
+    fe = memory.get("frontend")
+    if isinstance(fe, dict):  # the on-chip pipeline (feature_extract.c + tinyml_pipeline.c)
+        checks = fe.get("checks") or {}
+        total = fe.get("pipeline_total") or {}
+        text += (
+            f"\n  pipeline (raw samples -> answer): {checks.get('windows')} raw windows checked, features "
+            f"{'bit-exact' if checks.get('features_bit_exact') == checks.get('windows') else 'within 1e-4'}, "
+            f"outputs exact {checks.get('outputs_exact')}/{checks.get('windows')}; with the front end flash "
+            f"{total.get('flash_bytes')} B, RAM {total.get('ram_bytes')} B"
+        )
     return text
 
 

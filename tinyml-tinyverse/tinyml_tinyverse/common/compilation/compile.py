@@ -164,7 +164,7 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _write_user_input_config(data_config, path: Path, notes: list[str]) -> None:
+def _write_user_input_config(data_config, path: Path, notes: list[str], stats=None, raw=None) -> None:
     if data_config is None:
         return
     try:
@@ -176,7 +176,8 @@ def _write_user_input_config(data_config, path: Path, notes: list[str]) -> None:
         logger.warning(notes[-1])
         return
     try:
-        write_user_input_config_h(data_config, path)
+        variables = None if raw is None else (1 if np.ndim(raw) == 2 else int(np.shape(raw)[-1]))
+        write_user_input_config_h(data_config, path, stats=stats, variables=variables)
     except ConfigError as exc:
         notes.append(f"user_input_config.h not written: {exc}")
         logger.warning(notes[-1])
@@ -197,6 +198,7 @@ def compile_model(
     task: str | None = None,
     anomaly_threshold: float | None = None,
     vectors_per_class: int | None = None,
+    feature_stats: dict | None = None,
 ) -> CompileReport:
     """Compile a model to C99 in ``out_dir/artifacts`` and verify it on the host; see the module doc.
 
@@ -206,6 +208,9 @@ def compile_model(
     ``vectors_per_class``: how many of ``test_vectors`` per class to embed (default up to 4 per
     class, 32 in all); given, every vector of a regression / forecasting ``test_vectors`` is kept.
     ``task`` and ``anomaly_threshold`` (the training summary's) go into ``model_aux.h``.
+    ``data_config`` (with the train split's ``feature_stats``) adds the on-chip front end and pipeline
+    (``feature_extract.c``, ``tinyml_pipeline.c``), checked from raw samples to the model's answer
+    (see :mod:`.frontend`; ``test_vectors`` may add ``raw`` windows, a ``recording`` and ``columns``).
     Raises :class:`CompilationError` on a mismatch, a model that does not fit the target, or NPU
     rule violations.
     """
@@ -253,7 +258,7 @@ def compile_model(
             class_names, num_classes=num_classes, task=task, anomaly_threshold=anomaly_threshold
         ),
     )
-    _write_user_input_config(data_config, partial / "user_input_config.h", notes)
+    _write_user_input_config(data_config, partial / "user_input_config.h", notes, feature_stats, raw)
 
     srcs = [partial / "tinyml_model.c", partial / "test_vector.c", partial / "main.c"]
     exe = toolchain.build_host(srcs, build / "tinyml_harness", include_dirs=[partial])
@@ -307,10 +312,31 @@ def compile_model(
             f"the measured sections do not hold the planned memory: {memory['checks']} ({host_size})"
         )
     check_fit(memory, device)
+    if data_config is not None:  # the on-chip front end and pipeline (issue 8), built and checked
+        from .frontend import add_frontend
+
+        memory["frontend"] = add_frontend(
+            partial, build, data_config=data_config, stats=feature_stats, model_memory=memory,
+            vectors=dict(test_vectors or {}, raw=raw, x=x), reference=lambda xf: reference_outputs(resolved, xf),
+            model_input_size=gm.input_size, num_outputs=gm.output_size, device=device, task=task, notes=notes,
+        )  # fmt: skip
+        _write(out_dir / "memory_report.json", json.dumps(memory, indent=2))
     os.replace(partial, final)
     shutil.rmtree(previous, ignore_errors=True)
     _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def reference_outputs(model: QuantizedGraph | Graph, x: np.ndarray) -> np.ndarray:
+    """``(N, outputs)`` float outputs the generated C gives for float inputs ``x`` (int8: the
+    integer reference, dequantized as ``tinyml_model_run_float`` does)."""
+    x = np.asarray(x, np.float32)
+    if isinstance(model, QuantizedGraph):
+        outs = model.dequantize_outputs(model.run_int(model.quantize_input(x)))
+    else:
+        values = run_float(model, x)
+        outs = [values[n] for n in model.output_names]
+    return np.concatenate([np.asarray(o, np.float32).reshape(len(x), -1) for o in outs], axis=1)
 
 
 def resolved_output_shape(model: QuantizedGraph | Graph) -> tuple[int, ...]:

@@ -40,7 +40,10 @@ def _block(ctype: str, name: str, rows: np.ndarray) -> str:
 
 def test_vector_source(gm: GeneratedModel, inputs: np.ndarray, expected: np.ndarray, x_float: np.ndarray,
                        raw: np.ndarray | None = None, labels: np.ndarray | None = None) -> str:  # fmt: skip
-    """``test_vector.c``: model inputs, expected outputs (from the reference), float inputs, raw and labels."""
+    """``test_vector.c``: model inputs, expected outputs (from the reference), float inputs and labels.
+
+    ``raw`` is not embedded here: the pipeline's block (:func:`pipeline_vector_source`) carries raw
+    windows with their features and outputs."""
     int8 = gm.precision == "int8"
     ctype = "int8_t" if int8 else "float"
     count = len(inputs)
@@ -54,10 +57,6 @@ def test_vector_source(gm: GeneratedModel, inputs: np.ndarray, expected: np.ndar
         _block(ctype, "tinyml_test_expected", expected.reshape(count, -1)),
         _block("float", "tinyml_test_input_float", x_float.reshape(count, -1)),
     ]
-    if raw is not None:
-        raw = np.asarray(raw, dtype=np.float32).reshape(count, -1)
-        parts.append(f"const int32_t tinyml_test_raw_size = {raw.shape[1]};")
-        parts.append(_block("float", "tinyml_test_raw", raw))
     if labels is not None:
         lab = np.asarray(labels, dtype=np.float32).reshape(count, -1)
         parts.append(f"const int32_t tinyml_test_label_size = {lab.shape[1]};")
@@ -173,3 +172,117 @@ def parse_harness_outputs(stdout: str, count: int, size: int, int8: bool) -> np.
         if v < count and len(vals) == size:
             out[v] = vals
     return out.astype(np.int64) if int8 and not np.isnan(out).any() else out
+
+
+# ---- the on-chip pipeline (raw samples -> features -> model -> answer), issue 8 ----
+def _float_block(name: str, rows: np.ndarray) -> str:
+    """A ``const float`` 2-D array; 9 significant digits read back as the exact float32 values."""
+    rows = np.asarray(rows, np.float32)
+    body = ",\n".join("    {" + ", ".join(map("{:.9g}".format, r.tolist())) + "}" for r in rows)
+    return f"const float {name}[{rows.shape[0]}][{rows.shape[1]}] = {{\n{body}\n}};\n"
+
+
+def pipeline_vector_source(
+    raw: np.ndarray, features: np.ndarray, expected: np.ndarray, recording: np.ndarray | None,
+    rec_expected: np.ndarray | None,
+) -> str:  # fmt: skip
+    """Arrays appended to ``test_vector.c``: raw windows (rows in the pipeline's column order), the
+    Python features and model outputs of each, and one recording with the outputs of its windows."""
+    n = len(raw)
+    parts = [
+        "",
+        "/* ---- the pipeline: raw windows, their Python features and expected (dequantized) outputs ---- */",
+        '#include "tinyml_pipeline.h"',
+        f"const int32_t tinyml_pipe_count = {n};",
+        f"const int32_t tinyml_pipe_rows = {raw.shape[1]};",
+        _float_block("tinyml_test_raw", raw.reshape(n, -1)),
+        _float_block("tinyml_pipe_features", features.reshape(n, -1)),
+        _float_block("tinyml_pipe_expected", expected.reshape(n, -1)),
+    ]
+    if recording is not None and rec_expected is not None and len(rec_expected):
+        parts += [
+            "/* one recording streamed row by row; the outputs of its windows */",
+            f"const int32_t tinyml_pipe_rec_rows = {len(recording)};",
+            f"const int32_t tinyml_pipe_rec_windows = {len(rec_expected)};",
+            _float_block("tinyml_pipe_rec", recording.reshape(len(recording), -1)),
+            _float_block("tinyml_pipe_rec_expected", rec_expected.reshape(len(rec_expected), -1)),
+        ]
+    else:
+        parts += [
+            "const int32_t tinyml_pipe_rec_rows = 0;",
+            "const int32_t tinyml_pipe_rec_windows = 0;",
+            "const float tinyml_pipe_rec[1][TINYML_PIPELINE_CHANNELS] = {{0}};",
+            "const float tinyml_pipe_rec_expected[1][TINYML_PIPELINE_NUM_OUTPUTS] = {{0}};",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def pipeline_harness_source(rows: int) -> str:
+    """``pipeline_main.c``: pushes every raw window after a reset and the recording row by row;
+    prints the features (``F`` lines), outputs (``P`` lines) and the recording's outputs (``S``)."""
+    return f"""/* Host harness of the pipeline: raw windows -> tinyml_pipeline_push -> features and outputs,
+ * printed for the Python side to compare with its reference. */
+#include <stdio.h>
+#include <stdint.h>
+#include "tinyml_model.h"
+#include "tinyml_pipeline.h"
+
+extern const int32_t tinyml_pipe_count, tinyml_pipe_rows, tinyml_pipe_rec_rows, tinyml_pipe_rec_windows;
+extern const float tinyml_test_raw[][{rows} * TINYML_PIPELINE_CHANNELS];
+extern const float tinyml_pipe_features[][TINYML_PIPELINE_NUM_FEATURES];
+extern const float tinyml_pipe_expected[][TINYML_PIPELINE_NUM_OUTPUTS];
+extern const float tinyml_pipe_rec[][TINYML_PIPELINE_CHANNELS];
+extern const float tinyml_pipe_rec_expected[][TINYML_PIPELINE_NUM_OUTPUTS];
+
+static float out[TINYML_PIPELINE_NUM_OUTPUTS];
+
+static void print_output(const char *tag, int32_t v, int done, int cls)
+{{
+    int32_t i;
+    printf("%s %d %d %d", tag, (int)v, done, cls);
+    for (i = 0; i < TINYML_PIPELINE_NUM_OUTPUTS; ++i) {{
+        printf(" %.9g", (double)out[i]);
+    }}
+    printf("\\n");
+}}
+
+int main(void)
+{{
+    int32_t v, i, r, seen = 0;
+    for (v = 0; v < tinyml_pipe_count; ++v) {{
+        const float *features;
+        int done, cls;
+        tinyml_pipeline_reset();
+        done = tinyml_pipeline_push(tinyml_test_raw[v], (int)tinyml_pipe_rows);
+        cls = tinyml_pipeline_result(out);
+        features = tinyml_pipeline_features();
+        printf("F %d", (int)v);
+        for (i = 0; i < TINYML_PIPELINE_NUM_FEATURES; ++i) {{
+            printf(" %.9g", (double)features[i]);
+        }}
+        printf("\\n");
+        print_output("P", v, done, cls);
+    }}
+    tinyml_pipeline_reset();
+    for (r = 0; r < tinyml_pipe_rec_rows; ++r) {{ /* the recording, one row at a time */
+        if (tinyml_pipeline_push(tinyml_pipe_rec[r], 1) == 1) {{
+            int cls = tinyml_pipeline_result(out);
+            print_output("S", seen, 1, cls);
+            seen += 1;
+        }}
+    }}
+    printf("TINYML_PIPELINE %d windows, %d of %d recording windows\\n", (int)tinyml_pipe_count, (int)seen,
+           (int)tinyml_pipe_rec_windows);
+    return 0;
+}}
+"""
+
+
+def parse_pipeline_outputs(stdout: str) -> dict[str, dict[int, list[float]]]:
+    """``F``, ``P`` and ``S`` lines of the pipeline harness, by tag and index."""
+    out: dict[str, dict[int, list[float]]] = {"F": {}, "P": {}, "S": {}}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] in out and len(parts) >= 2:
+            out[parts[0]][int(parts[1])] = [float(p) for p in parts[2:]]
+    return out

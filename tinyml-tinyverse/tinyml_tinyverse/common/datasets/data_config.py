@@ -36,11 +36,22 @@ DATA_CONFIG_DEFAULTS: dict[str, Any] = {
     "horizon": 1,
     "nan_policy": "error",
     "gain_variations": None,
-    "log_db_floor": -100.0,
     "q15_full_scale": 1.0,
-    "q15_scale_factor": 1.0,
     "augmentation": None,
+    # --- feature extraction keys with Tiny ML Tensorlab's names and meanings (issue 8) ---
+    "stacking": "2D1",
+    "dc_remove": False,
+    "min_bin": None,
+    "analysis_bandwidth": 1,
+    "normalize_bin": False,
+    "log_mul": 20.0,
+    "log_base": 10,
+    "log_threshold": 1e-100,
+    "log_db_floor": None,
+    "q15_scale_factor": 0,
 }
+# keys Tiny ML Tensorlab YAMLs spell differently -> ours
+DATA_CONFIG_ALIASES = {"frame_skip": "concat_stride"}
 
 DATA_CONFIG_HELP: dict[str, str] = {
     "data_proc_transforms": "data processing steps in order: SimpleWindow, Downsample, GainVariation",
@@ -67,10 +78,20 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "horizon": "forecasting: number of future samples to predict",
     "nan_policy": "what to do with NaN/Inf values: error, drop (the rows) or interpolate",
     "gain_variations": "GainVariation range [low, high] or {class_name: [low, high]}",
-    "log_db_floor": "LOG_DB: lowest value in dB (smaller magnitudes are clipped to it)",
     "q15_full_scale": "TO_Q15: the float value that maps to Q15 full scale (32768)",
-    "q15_scale_factor": "Q15_SCALE: the gain applied in fixed point",
     "augmentation": "training-time augmenters: a dict or the path of a YAML file (see misc/augmenter_config.yaml)",
+    "stacking": "2D1: one model input channel per variable; 1D: the variables one after the other in "
+    "one channel",
+    "dc_remove": "RAW_FE: subtract each frame's mean",
+    "min_bin": "FFT_POS_HALF keeps frame/2 + (min_bin or 1) bins; BINNING / BIN_Q15 start at bin min_bin",
+    "analysis_bandwidth": "BINNING / BIN_Q15: bin size = frame_size // 2 // feature_size_per_frame // "
+    "analysis_bandwidth (1 full, 2 half, 4 quarter bandwidth)",
+    "normalize_bin": "BINNING: average the bins' values instead of summing them",
+    "log_mul": "LOG_DB: log_mul * log_base(x + log_threshold)",
+    "log_base": "LOG_DB: the logarithm's base, a number or 'e'",
+    "log_threshold": "LOG_DB: added to the values before the logarithm (> 0)",
+    "log_db_floor": "LOG_DB: lowest result (null: none)",
+    "q15_scale_factor": "Q15_SCALE: shift left by this many bits (right when negative), saturated",
 }
 
 TASKS = ("classification", "regression", "forecasting", "anomalydetection")
@@ -119,8 +140,23 @@ def _check_names(key: str, names: Any, registry) -> list[str]:
     return list(names)
 
 
+def _aliases(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Tiny ML Tensorlab key names -> ours (both given with different values: an error)."""
+    out = dict(cfg)
+    for alias, key in DATA_CONFIG_ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            if key in out and out[key] != value:
+                raise _err(
+                    alias, f"is another name of {key}; they disagree ({value!r} vs {out[key]!r}), keep one"
+                )
+            out[key] = value
+    return out
+
+
 def _merge(cfg: dict[str, Any]) -> dict[str, Any]:
     """Defaults, then the preset named by ``feature_extraction_name``, then the user's keys."""
+    cfg = _aliases(cfg)
     for key in cfg:
         if key not in DATA_CONFIG_DEFAULTS:
             close = difflib.get_close_matches(key, list(DATA_CONFIG_DEFAULTS), n=1)
@@ -172,11 +208,40 @@ def _check_numbers(out: dict[str, Any]) -> None:
     for key in ("sampling_rate", "new_sr"):
         if out[key] is not None and (not _is_number(out[key]) or out[key] <= 0):
             raise _err(key, f"must be a positive number of Hz or null, got {out[key]!r}")
-    for key in ("log_db_floor", "q15_full_scale", "q15_scale_factor"):
-        if not _is_number(out[key]):
-            raise _err(key, f"must be a number, got {out[key]!r}")
-    if out["q15_full_scale"] <= 0:
-        raise _err("q15_full_scale", f"must be positive, got {out['q15_full_scale']!r}")
+    if not _is_number(out["q15_full_scale"]) or out["q15_full_scale"] <= 0:
+        raise _err("q15_full_scale", f"must be a positive number, got {out['q15_full_scale']!r}")
+    _check_feature_keys(out)
+
+
+def _check_feature_keys(out: dict[str, Any]) -> None:
+    """The keys with Tiny ML Tensorlab's names (stacking, bins, logarithm, Q15 shift)."""
+    if out["stacking"] not in ("1D", "2D1"):
+        raise _err("stacking", f"must be 1D or 2D1, got {out['stacking']!r}")
+    for key in ("dc_remove", "normalize_bin"):
+        if not isinstance(out[key], bool):
+            raise _err(key, f"must be true or false, got {out[key]!r}")
+    if out["min_bin"] is not None and (not _is_int(out["min_bin"]) or out["min_bin"] < 0):
+        raise _err("min_bin", f"must be a whole number >= 0 or null, got {out['min_bin']!r}")
+    if not _is_int(out["analysis_bandwidth"]) or out["analysis_bandwidth"] < 1:
+        raise _err("analysis_bandwidth", f"must be a whole number >= 1, got {out['analysis_bandwidth']!r}")
+    if not _is_number(out["log_mul"]):
+        raise _err("log_mul", f"must be a number, got {out['log_mul']!r}")
+    base = out["log_base"]
+    if base != "e" and (not _is_number(base) or base <= 0 or base == 1):
+        raise _err("log_base", f"must be 'e' or a positive number other than 1, got {base!r}")
+    if not _is_number(out["log_threshold"]) or out["log_threshold"] <= 0:
+        raise _err("log_threshold", f"must be a number > 0, got {out['log_threshold']!r}")
+    if out["log_db_floor"] is not None and not _is_number(out["log_db_floor"]):
+        raise _err("log_db_floor", f"must be a number or null, got {out['log_db_floor']!r}")
+    q = out["q15_scale_factor"]
+    if isinstance(q, float) and q.is_integer():
+        out["q15_scale_factor"] = q = int(q)
+    if not _is_int(q) or not -15 <= q <= 15:
+        raise _err(
+            "q15_scale_factor",
+            f"is a shift in bits (Q15_SCALE shifts left by it, as arm_shift_q15), a whole number in "
+            f"-15..15, got {q!r}",
+        )
 
 
 def _check_choices(out: dict[str, Any]) -> None:

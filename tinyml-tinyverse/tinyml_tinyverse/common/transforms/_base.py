@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import Registry
+from .c_code import CContext, CSignal, CStep, NoCImplementation
 
 _LOCATIONS = ["tinyml_tinyverse.common.transforms"]
 DATA_PROC_REGISTRY = Registry("data processing transform", locations=_LOCATIONS)
@@ -83,6 +84,42 @@ class FeatureTransform:
     def c_config(self) -> dict[str, Any]:
         """``#define`` name -> value that a C implementation of this step needs."""
         return {}
+
+    # ---- the C of the step for one frame (see ``c_code``); the generated front end chains them
+    def c_step(self, ctx: CContext) -> CStep:
+        """The C99 of this step on one frame of one channel; raise :class:`NoCImplementation` if none."""
+        raise NoCImplementation(f"{type(self).__name__} has no C implementation")
+
+    def c_input_demand(self, signal: CSignal, demand: int) -> int:
+        """How many input values the C code needs to produce the first ``demand`` outputs."""
+        return signal.length
+
+
+class ElementwiseTransform(FeatureTransform):
+    """A step whose output value ``n`` depends on input value ``n`` only (the C computes only the
+    values later steps use)."""
+
+    def c_input_demand(self, signal: CSignal, demand: int) -> int:
+        return demand
+
+
+def as_float(x: np.ndarray) -> np.ndarray:
+    """float32 (or complex64) view of a frame batch; integer (Q15) values convert exactly."""
+    if np.iscomplexobj(x):
+        return x if x.dtype == np.complex64 else x.astype(np.complex64)
+    return x if x.dtype == np.float32 else x.astype(np.float32)
+
+
+def sequential_sum(x: np.ndarray) -> np.ndarray:
+    """Sum along the last axis in float32, one value after the other (as a C loop adds them)."""
+    if x.shape[-1] == 0:
+        return np.zeros(x.shape[:-1], np.float32)
+    return np.cumsum(x, axis=-1, dtype=np.float32)[..., -1]
+
+
+def is_integer(x: np.ndarray) -> bool:
+    """True for fixed-point data: int64 values, or complex128 spectra with integer parts."""
+    return x.dtype == np.complex128 or np.issubdtype(x.dtype, np.integer)
 
 
 class DataProcTransform:

@@ -37,6 +37,18 @@ class SimpleWindow(DataProcTransform):
         return {"FE_FRAME_SIZE": int(self.cfg["frame_size"]), "FE_STRIDE_SAMPLES": frame_hop(self.cfg)}
 
 
+def frame_length(cfg: dict[str, Any]) -> int:
+    """Samples per frame entering feature extraction: ``frame_size``, resampled when a Downsample
+    step follows SimpleWindow."""
+    names = list(cfg["data_proc_transforms"])
+    after = names[names.index("SimpleWindow") + 1 :] if "SimpleWindow" in names else []
+    length = int(cfg["frame_size"])
+    if any(DATA_PROC_REGISTRY[n] is Downsample for n in after):
+        r = resample_ratio(cfg)
+        length = -(-length * r.numerator // r.denominator)
+    return length
+
+
 def resample_ratio(cfg: dict[str, Any]) -> Fraction:
     """``new_sr / sampling_rate`` as an exact fraction (both keys must be set)."""
     sr, new_sr = cfg.get("sampling_rate"), cfg.get("new_sr")

@@ -1,74 +1,63 @@
 """Fixed-point (Q15) feature extraction, integer-exact: what runs on a chip without an FPU.
 
-Every step works on integer values (held as ``int64``, or ``complex128`` with integer parts for
-spectra) and rounds exactly as the C code must: arithmetic shifts, saturation to int16.
+Every step works on integer values (``int64`` arrays, or ``complex128`` spectra with integer parts)
+and rounds exactly as the generated C does, so C and Python agree bit for bit. A Q15 step that
+gets float samples takes them as int16 counts (ADC codes): ``sat16(round_half_even(x))``, which is
+also what ``tinyml_pipeline_push`` does with the float rows it gets.
 
-- ``TO_Q15``: ``sat16(round(x / q15_full_scale * 32768))``.
-- ``FFT_Q15``: radix-2 decimation-in-time FFT; twiddles ``sat16(round(cos|sin * 32768))``; each
-  butterfly ``t = (b * w) >> 15`` (per real product sum), ``a' = sat16((a + t) >> 1)``,
-  ``b' = sat16((a - t) >> 1)``: the result is ``FFT(x) / L``.
-- ``Q15_MAG``: ``floor(sqrt(re^2 + im^2))`` (exact integer square root).
-- ``Q15_SCALE``: ``sat16((x * m + 2^14) >> 15)`` with ``m = round(q15_scale_factor * 32768)``.
-- ``BIN_Q15``: sum of ``2^k`` adjacent values ``>> k`` into ``feature_size_per_frame`` bins.
+- ``TO_Q15``: ``sat16(round(x * (32768 / q15_full_scale)))`` (product in float32).
+- ``FFT_Q15``: the fixed-point real FFT of :mod:`.fft` (``FFT / N``), all ``N`` bins (the upper
+  half mirrored, as FFT_FE gives them); the C computes only the bins later steps use.
+- ``Q15_SCALE``: shift left by ``q15_scale_factor`` bits (right when negative), saturated to int16
+  (what ``arm_shift_q15`` does), real and imaginary parts alike.
+- ``Q15_MAG``: ``floor(sqrt(re^2 + im^2)) >> 1``: the magnitude in 2.14 format, as
+  ``arm_cmplx_mag_q15`` documents its output.
+- ``BIN_Q15``: integer mean (truncated) of ``bin_size`` adjacent values per bin (the BINNING
+  layout), saturated to int16.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..errors import ConfigError
-from ._base import FEATURE_REGISTRY, FeatureTransform
-from .spectral import bin_size
-
-Q15_ONE = 32768
-
-
-def sat16(x: np.ndarray) -> np.ndarray:
-    """Saturate to the int16 range."""
-    return np.clip(x, -32768, 32767)
-
-
-def q15_twiddles(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Q15 ``cos`` and ``-sin`` of ``2 pi k / n`` for ``k < n/2`` (the forward-FFT twiddles)."""
-    k = np.arange(n // 2)
-    wr = sat16(np.round(np.cos(2 * np.pi * k / n) * Q15_ONE)).astype(np.int64)
-    wi = sat16(np.round(-np.sin(2 * np.pi * k / n) * Q15_ONE)).astype(np.int64)
-    return wr, wi
+from ._base import FEATURE_REGISTRY, ElementwiseTransform, FeatureTransform, is_integer
+from .c_code import (
+    Q15_ROUND_DECL,
+    CContext,
+    CSignal,
+    CStep,
+    NoCImplementation,
+    block_loops,
+    c_float,
+    read_float,
+)
+from .fft import Q15_ONE, is_power_of_two, rfft_c, rfft_c_name, rfft_q15, sat16
+from .spectral import bin_layout, c_mirror, mirror_spectrum
 
 
-def bit_reverse_index(n: int) -> np.ndarray:
-    bits = n.bit_length() - 1
-    idx = np.arange(n)
-    rev = np.zeros(n, np.int64)
-    for b in range(bits):
-        rev |= ((idx >> b) & 1) << (bits - 1 - b)
-    return rev
+def _rint_sat16(x: np.ndarray) -> np.ndarray:
+    return sat16(np.rint(x)).astype(np.int64)
 
 
-def fft_q15(re: np.ndarray, im: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Integer radix-2 FFT along the last axis; returns ``(re, im)`` int64 arrays = ``FFT / n``."""
-    n = re.shape[-1]
-    if n < 2 or n & (n - 1):
-        raise ConfigError(f"FFT_Q15 needs a power-of-two frame length, got {n}; change frame_size")
-    rev = bit_reverse_index(n)
-    xr = re[..., rev].astype(np.int64)
-    xi = np.zeros_like(xr) if im is None else im[..., rev].astype(np.int64)
-    wr_all, wi_all = q15_twiddles(n)
-    lead = xr.shape[:-1]
-    m = 1
-    while m < n:
-        step = n // (2 * m)
-        wr, wi = wr_all[::step][:m], wi_all[::step][:m]
-        xr = xr.reshape(*lead, n // (2 * m), 2, m)
-        xi = xi.reshape(*lead, n // (2 * m), 2, m)
-        ar, ai = xr[..., 0, :], xi[..., 0, :]
-        br, bi = xr[..., 1, :], xi[..., 1, :]
-        tr = (br * wr - bi * wi) >> 15
-        ti = (br * wi + bi * wr) >> 15
-        xr = np.stack([sat16((ar + tr) >> 1), sat16((ar - tr) >> 1)], axis=-2).reshape(*lead, n)
-        xi = np.stack([sat16((ai + ti) >> 1), sat16((ai - ti) >> 1)], axis=-2).reshape(*lead, n)
-        m *= 2
-    return xr, xi
+def as_q15(x: np.ndarray, name: str) -> np.ndarray:
+    """Fixed-point values of a frame batch; float samples are taken as int16 counts."""
+    if is_integer(x):
+        return x
+    if np.iscomplexobj(x):
+        return _rint_sat16(x.real.astype(np.float32)) + 1j * _rint_sat16(x.imag.astype(np.float32))
+    x = np.asarray(x, np.float32)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if 0.0 < peak < 0.5:
+        warnings.warn(
+            f"{name} takes float samples as int16 counts, but every value of these frames is below 0.5 "
+            "in magnitude, so all round to 0; put TO_Q15 (with q15_full_scale) before it for data in "
+            "[-1, 1]",
+            stacklevel=3,
+        )
+    return _rint_sat16(x)
 
 
 def isqrt(v: np.ndarray) -> np.ndarray:
@@ -79,76 +68,207 @@ def isqrt(v: np.ndarray) -> np.ndarray:
     return np.where((s + 1) * (s + 1) <= v, s + 1, s)
 
 
-def _require_integer(x: np.ndarray, name: str) -> None:
-    if np.iscomplexobj(x):
-        ok = np.array_equal(x.real, np.round(x.real)) and np.array_equal(x.imag, np.round(x.imag))
-    else:
-        ok = np.issubdtype(x.dtype, np.integer)
-    if not ok:
-        raise ConfigError(f"{name} works on Q15 integers; put TO_Q15 before it in feat_ext_transform")
+SAT16_DECL = """static int32_t fe_sat16(int32_t v)
+{
+    return v > 32767 ? 32767 : (v < -32768 ? -32768 : v);
+}
+"""
+
+ISQRT_DECL = """static int32_t fe_isqrt(uint32_t v)
+{
+    /* exact floor(sqrt(v)) */
+#if defined(__ARM_ARCH) && !defined(__ARM_FP)
+    uint32_t r = 0, bit = 1u << 30; /* no FPU: digit by digit */
+    while (bit > v) {
+        bit >>= 2;
+    }
+    while (bit != 0) {
+        if (v >= r + bit) {
+            v -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return (int32_t)r;
+#else
+    /* sqrtf of the float nearest v is within 0.01 of the root (v < 2^32): one step each way */
+    uint32_t r = (uint32_t)sqrtf((float)v);
+    r = r > 65535u ? 65535u : r;
+    r -= (uint32_t)(r * r > v);
+    r += (uint32_t)(r < 65535u && (r + 1u) * (r + 1u) <= v);
+    return (int32_t)r;
+#endif
+}
+"""
+
+
+def c_to_q15(sig: CSignal, count: int) -> tuple[str, CSignal, tuple[str, ...]]:
+    """C converting float entries in place to int16 counts (nothing for integer signals)."""
+    if sig.integer:
+        return "", sig, ()
+    code = block_loops(sig, count, "buf[o + n].i = fe_q15_round(buf[o + n].f);")
+    return code, CSignal(sig.length, sig.complex, True, sig.avail, sig.stride), (Q15_ROUND_DECL,)
 
 
 @FEATURE_REGISTRY.register("TO_Q15")
-class ToQ15(FeatureTransform):
-    """Float -> Q15 integers: ``sat16(round(x / q15_full_scale * 32768))``."""
+class ToQ15(ElementwiseTransform):
+    """Float -> Q15 integers: ``sat16(round(x * (32768 / q15_full_scale)))``."""
+
+    def scale(self) -> np.float32:
+        return np.float32(Q15_ONE / float(self.cfg["q15_full_scale"]))
 
     def __call__(self, x, ctx):
-        scale = Q15_ONE / float(self.cfg["q15_full_scale"])
-        return sat16(np.round(np.asarray(x, np.float64) * scale)).astype(np.int64)
+        if np.iscomplexobj(x):
+            raise ConfigError("TO_Q15 works on real samples; put it before FFT_FE / FFT_Q15")
+        if is_integer(x):
+            x = x.astype(np.float32)
+        return _rint_sat16(np.asarray(x, np.float32) * self.scale())
 
     def c_config(self):
         return {"FE_Q15_FULL_SCALE": float(self.cfg["q15_full_scale"])}
 
+    def c_step(self, ctx: CContext) -> CStep:
+        sig = ctx.signal
+        line = f"buf[n].i = fe_q15_round({read_float(sig, 'buf[n]')} * {c_float(self.scale())});"
+        body = f"for (n = 0; n < {ctx.demand}; ++n) {{\n    {line}\n}}"
+        return CStep(
+            CSignal(sig.length, integer=True, avail=ctx.demand), body, decls=(Q15_ROUND_DECL,), math=True
+        )
+
 
 @FEATURE_REGISTRY.register("FFT_Q15")
 class FftQ15(FeatureTransform):
-    """Fixed-point FFT (``FFT / L``), complex values with integer parts; follow with Q15_MAG."""
+    """Fixed-point real FFT (``FFT / N``): all ``N`` bins as complex values with integer parts."""
+
+    takes_counts = True  # float samples are int16 counts (the pipeline stores them as int16)
 
     def __call__(self, x, ctx):
-        _require_integer(x, "FFT_Q15")
-        re, im = fft_q15(x)
-        return re.astype(np.float64) + 1j * im.astype(np.float64)
+        if np.iscomplexobj(x):
+            raise ConfigError("FFT_Q15 works on real samples, but gets a complex spectrum")
+        n = x.shape[-1]
+        if not is_power_of_two(n):
+            raise ConfigError(f"FFT_Q15 needs a power-of-two frame length, got {n}; change frame_size")
+        re, im = rfft_q15(as_q15(x, "FFT_Q15"))
+        return mirror_spectrum(re.astype(np.float64), im.astype(np.float64), n, np.complex128)
 
-
-@FEATURE_REGISTRY.register("Q15_MAG")
-class Q15Magnitude(FeatureTransform):
-    """Integer magnitude ``floor(sqrt(re^2 + im^2))`` of a Q15 spectrum."""
-
-    def __call__(self, x, ctx):
-        _require_integer(x, "Q15_MAG")
-        re = np.real(x).astype(np.int64)
-        im = np.imag(x).astype(np.int64)
-        return isqrt(re * re + im * im)
+    def c_step(self, ctx: CContext) -> CStep:
+        sig = ctx.signal
+        if sig.complex or not is_power_of_two(sig.length):
+            raise NoCImplementation("FFT_Q15 needs real samples and a power-of-two frame_size")
+        pre, sig, decls = c_to_q15(sig, sig.length)
+        avail = max(ctx.demand, sig.length // 2 + 1)
+        out = CSignal(sig.length, complex=True, integer=True, avail=ctx.demand, stride=avail)
+        lines = [pre.replace("buf[", "src[")] if pre else []
+        lines.append(f"for (n = 0; n < {sig.length}; ++n) {{\n    src[n].i = fe_sat16(src[n].i);\n}}")
+        lines.append(f"{rfft_c_name(sig.length, True)}(src, dst, dst + {avail});")
+        lines.append(c_mirror(out, sig.length, ctx.demand))
+        code = "\n".join(ln for ln in lines if ln)
+        decls = (*decls, SAT16_DECL, rfft_c(sig.length, True))
+        return CStep(out, code, in_place=False, decls=decls, entries=avail + sig.length // 2 + 1)
 
 
 @FEATURE_REGISTRY.register("Q15_SCALE")
-class Q15Scale(FeatureTransform):
-    """Multiply by ``q15_scale_factor`` in fixed point: ``sat16((x * m + 2^14) >> 15)``."""
+class Q15Scale(ElementwiseTransform):
+    """Shift left by ``q15_scale_factor`` bits (right when negative), saturated to int16."""
 
-    def multiplier(self) -> int:
-        return int(round(float(self.cfg["q15_scale_factor"]) * Q15_ONE))
+    takes_counts = True  # float samples are int16 counts (the pipeline stores them as int16)
+
+    def shift(self) -> int:
+        return int(self.cfg["q15_scale_factor"])
+
+    def _apply(self, v: np.ndarray) -> np.ndarray:
+        s = self.shift()
+        return sat16(v << s if s >= 0 else v >> -s)
 
     def __call__(self, x, ctx):
-        _require_integer(x, "Q15_SCALE")
-        return sat16((x.astype(np.int64) * self.multiplier() + (1 << 14)) >> 15)
+        x = as_q15(x, "Q15_SCALE")
+        if np.iscomplexobj(x):
+            return self._apply(x.real.astype(np.int64)) + 1j * self._apply(x.imag.astype(np.int64))
+        return self._apply(x.astype(np.int64))
 
     def c_config(self):
-        return {"FE_Q15_SCALE_MULTIPLIER": self.multiplier()}
+        return {"FE_COMPLEX_MAG_SCALE_FACTOR": self.shift()}
+
+    def c_step(self, ctx: CContext) -> CStep:
+        pre, sig, decls = c_to_q15(ctx.signal, ctx.demand)
+        s = self.shift()
+        op = f"buf[o + n].i * {1 << s}" if s >= 0 else f"buf[o + n].i >> {-s}"
+        code = "\n".join(
+            c for c in (pre, block_loops(sig, ctx.demand, f"buf[o + n].i = fe_sat16({op});")) if c
+        )
+        out = CSignal(sig.length, sig.complex, True, ctx.demand, sig.stride)
+        return CStep(out, code, decls=(*decls, SAT16_DECL))
+
+
+@FEATURE_REGISTRY.register("Q15_MAG")
+class Q15Magnitude(ElementwiseTransform):
+    """Integer magnitude in 2.14 format: ``floor(sqrt(re^2 + im^2)) >> 1``."""
+
+    takes_counts = True  # float samples are int16 counts (the pipeline stores them as int16)
+
+    def __call__(self, x, ctx):
+        x = as_q15(x, "Q15_MAG")
+        re = np.real(x).astype(np.int64)
+        im = np.imag(x).astype(np.int64) if np.iscomplexobj(x) else np.zeros_like(re)
+        return isqrt(re * re + im * im) >> 1
+
+    def c_step(self, ctx: CContext) -> CStep:
+        pre, sig, decls = c_to_q15(ctx.signal, ctx.demand)
+        if sig.complex:
+            line = (
+                f"const uint32_t re = (uint32_t)(buf[n].i < 0 ? -buf[n].i : buf[n].i), "
+                f"im = (uint32_t)(buf[{sig.stride} + n].i < 0 ? -buf[{sig.stride} + n].i : buf[{sig.stride} + n].i);\n"
+                "    buf[n].i = fe_isqrt(re * re + im * im) >> 1;"
+            )
+        else:
+            line = "buf[n].i = (buf[n].i < 0 ? -buf[n].i : buf[n].i) >> 1;"
+        loop = f"for (n = 0; n < {ctx.demand}; ++n) {{\n    {line}\n}}"
+        code = "\n".join(c for c in (pre, loop) if c)
+        return CStep(
+            CSignal(sig.length, integer=True, avail=ctx.demand), code, decls=(*decls, ISQRT_DECL), math=True
+        )
 
 
 @FEATURE_REGISTRY.register("BIN_Q15")
 class BinQ15(FeatureTransform):
-    """Integer binning: sum ``2^k`` adjacent values and shift right by ``k``."""
+    """Integer binning: the truncated mean of ``bin_size`` adjacent values per bin (the BINNING
+    layout: ``frame_size // 2 // feature_size_per_frame // analysis_bandwidth`` values from
+    ``min_bin``), saturated to int16."""
+
+    takes_counts = True
 
     def __call__(self, x, ctx):
-        _require_integer(x, "BIN_Q15")
-        f = int(self.cfg["feature_size_per_frame"] or 0)
-        size = bin_size(x.shape[-1], f)
-        if size & (size - 1):
+        if np.iscomplexobj(x):
             raise ConfigError(
-                f"BIN_Q15 averages a power-of-two number of values, but {x.shape[-1]} values into "
-                f"{f} bins gives {size}; choose feature_size_per_frame so that the ratio is 1, 2, 4, 8..."
+                "BIN_Q15 works on real values but gets a complex spectrum; put Q15_MAG before it"
             )
-        shift = size.bit_length() - 1
-        groups = x[..., : f * size].astype(np.int64).reshape(*x.shape[:-1], f, size)
-        return groups.sum(axis=-1) >> shift
+        x = as_q15(x, "BIN_Q15")
+        f, size, off = bin_layout(self.cfg, x.shape[-1], "BIN_Q15")
+        sums = x[..., off : off + f * size].astype(np.int64).reshape(*x.shape[:-1], f, size).sum(axis=-1)
+        return sat16(np.sign(sums) * (np.abs(sums) // size))  # C division truncates toward zero
+
+    def c_input_demand(self, signal: CSignal, demand: int) -> int:
+        f, size, off = bin_layout(self.cfg, signal.length, "BIN_Q15")
+        return off + f * size
+
+    def c_config(self):
+        return {"FE_FEATURE_SIZE_PER_FRAME": self.cfg["feature_size_per_frame"]}
+
+    def c_step(self, ctx: CContext) -> CStep:
+        sig = ctx.signal
+        if sig.complex:
+            raise NoCImplementation("BIN_Q15 needs real values; put Q15_MAG before it")
+        f, size, off = bin_layout(self.cfg, sig.length, "BIN_Q15")
+        pre, sig, decls = c_to_q15(sig, off + f * size)
+        body = (
+            f"for (n = 0; n < {f}; ++n) {{\n"
+            "    int32_t acc = 0;\n"
+            f"    for (k = 0; k < {size}; ++k) {{\n"
+            f"        acc += src[{off} + n * {size} + k].i;\n"
+            "    }\n"
+            f"    dst[n].i = fe_sat16(acc / {size});\n}}"
+        )
+        code = "\n".join(c for c in (pre.replace("buf[", "src["), body) if c)
+        return CStep(CSignal(f, integer=True), code, in_place=False, decls=(*decls, SAT16_DECL))

@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import ConfigError
 from ._base import DATA_PROC_REGISTRY, FEATURE_REGISTRY, DataProcTransform, FeatureTransform, FrameContext
 from .data_processing import Downsample, SimpleWindow, frame_hop, resample_ratio
+from .spectral import Fft, FftPositiveHalf, FftPositiveHalfFused
+from .statistics import FrameStatistic, StatisticsBlock
 
 
 @dataclass
@@ -46,18 +48,42 @@ class Pipeline:
     window: SimpleWindow
     after_window: list[DataProcTransform]
     features: list[FeatureTransform]
+    feature_names: list[str] = field(default_factory=list)  # one per entry of ``features``
 
 
-def build_pipeline(cfg: dict[str, Any]) -> Pipeline:
-    """Instantiate the transforms a validated data config lists (unknown names raise)."""
+def feature_steps(cfg: dict[str, Any], fuse: bool = True) -> tuple[list[FeatureTransform], list[str]]:
+    """The ``feat_ext_transform`` steps in order, consecutive statistics joined into one block;
+    ``fuse``: FFT_FE + FFT_POS_HALF as one step (the same values, faster)."""
+    steps: list[FeatureTransform] = []
+    names: list[str] = []
+    for name in cfg["feat_ext_transform"]:
+        step = FEATURE_REGISTRY[name](cfg)
+        if fuse and isinstance(step, FftPositiveHalf) and steps and type(steps[-1]) is Fft:
+            steps[-1] = FftPositiveHalfFused(cfg, steps[-1], step)
+            names[-1] += f"+{name}"
+            continue
+        if isinstance(step, FrameStatistic):
+            if steps and isinstance(steps[-1], StatisticsBlock):
+                steps[-1].members.append((name, step))
+                names[-1] += f"+{name}"
+                continue
+            step = StatisticsBlock(cfg, [(name, step)])
+        steps.append(step)
+        names.append(name)
+    return steps, names
+
+
+def build_pipeline(cfg: dict[str, Any], fuse: bool = True) -> Pipeline:
+    """Instantiate the transforms a validated data config lists (unknown names raise); ``fuse``
+    False keeps every listed step apart (the C generator)."""
     names = list(cfg["data_proc_transforms"])
     if "SimpleWindow" not in names:
         names.append("SimpleWindow")
     cut = names.index("SimpleWindow")
     before = [DATA_PROC_REGISTRY[n](cfg) for n in names[:cut]]
     after = [DATA_PROC_REGISTRY[n](cfg) for n in names[cut + 1 :]]
-    features = [FEATURE_REGISTRY[n](cfg) for n in cfg["feat_ext_transform"]]
-    return Pipeline(before, SimpleWindow(cfg), after, features)
+    features, feature_names = feature_steps(cfg, fuse)
+    return Pipeline(before, SimpleWindow(cfg), after, features, feature_names)
 
 
 def min_recording_length(cfg: dict[str, Any], extra_after: int = 0) -> int:
@@ -157,6 +183,8 @@ def extract_features(
     if x.ndim == 3:
         x = x[..., None]
     elif x.ndim == 4 and not cfg.get("output_2d"):
-        x = x.reshape(x.shape[0], x.shape[1], -1, 1)
+        x = x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3], 1)  # explicit: 0 examples too
+    if cfg.get("stacking") == "1D":  # the channels one after the other in a single input channel
+        x = x.reshape(x.shape[0], 1, x.shape[1] * x.shape[2], x.shape[3])
     out_stats = {k: v for k, v in ctx.stats.items()}
     return Features(x, ctx.file_ids, ctx.starts, ctx.stops, targets, np.array(lengths, np.int64), out_stats)

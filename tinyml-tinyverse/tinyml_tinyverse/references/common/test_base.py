@@ -12,7 +12,7 @@ from tinyml_tinyverse.common.errors import DataError, ModelError
 
 from . import checkpoint as ckpt
 from . import onnx_export
-from .artifacts import write_yaml
+from .artifacts import write_csv, write_yaml
 from .metrics import HEADLINE_METRICS
 from .tasks import get_task
 
@@ -98,6 +98,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
                 f"{args.model_path} and {args.reference_model} disagree by {diff:.3g} (> {onnx_export.PARITY_TOLERANCE})"
             )
 
+    write_predictions(out_dir / PREDICTIONS_CSV, outputs, split, task, state)
     results["plots"] = task.plots(out_dir, outputs, split, state, metrics)
     extra = task.analysis(out_dir, outputs, split, state, metrics)
     metrics.update({k: v for k, v in extra.items() if v})
@@ -105,6 +106,39 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     write_yaml(out_dir / "test_metrics.yaml", results)
     print(f"  {metrics_line(metrics)}; results in {out_dir}", flush=True)
     return results
+
+
+PREDICTIONS_CSV = "predictions.csv"
+
+
+def _cell(values) -> object:
+    """One value as is; several (regression targets, a forecast) joined by spaces."""
+    flat = np.asarray(values).reshape(-1)
+    return flat[0].item() if flat.size == 1 else " ".join(f"{v:.7g}" for v in flat.tolist())
+
+
+def write_predictions(path: Path, outputs: np.ndarray, split, task, state: dict) -> None:
+    """``predictions.csv``: one row per window, ``file`` (relative to the data folder), ``window``
+    (its index within that recording, from 0), ``label`` and ``predicted`` (the class index in
+    model_aux.h's label order; for anomaly detection 1 = anomaly, from the threshold; for regression
+    and forecasting the values). The chip's pipeline gives output ``k`` of a recording for window ``k``."""
+    from tinyml_tinyverse.common.datasets.raw_windows import window_index
+
+    from . import metrics as M
+
+    y = np.asarray(split.y)
+    if task.name == "classification":
+        predicted = np.argmax(outputs, axis=1)
+    elif task.name == "anomalydetection":
+        predicted = (M.reconstruction_errors(split.X, outputs) > state["threshold"]).astype(np.int64)
+    else:
+        predicted = outputs
+    windows = window_index(split.file_ids)
+    rows = [
+        {"file": split.files[int(f)], "window": int(w), "label": _cell(label), "predicted": _cell(p)}
+        for f, w, label, p in zip(split.file_ids, windows, y, predicted)
+    ]
+    write_csv(path, rows, columns=["file", "window", "label", "predicted"])
 
 
 def metrics_line(metrics: dict) -> str:

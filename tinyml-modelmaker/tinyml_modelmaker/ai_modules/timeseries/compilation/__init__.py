@@ -3,8 +3,10 @@
 Calls ``tinyml_tinyverse.common.compilation.compile_model`` into the run's ``compilation/``. The
 model compiled is, in order: ``compilation.model_path`` (compile only); the run's quantized graph
 from ``training/quantization/``; the run's float ``training/base/model.onnx``. Test vectors come
-from the test split (a few per class); for compile only they come from
-``compilation.calibration_data`` (a .npy of model inputs) or, without it, seeded random inputs.
+from the test split (a few per class) with their raw windows and one whole test recording, so the
+compiler also emits and checks the on-chip pipeline (feature extraction + model, raw samples in);
+for compile only they come from ``compilation.calibration_data`` (a .npy of model inputs) or,
+without it, seeded random inputs, and the model is compiled alone.
 """
 
 from __future__ import annotations
@@ -67,25 +69,33 @@ def training_aux(paths: RunPaths) -> dict:
 def test_vectors_from_split(
     config: dict, dataset_dir: Path, per_class: int
 ) -> tuple[dict, np.ndarray, list, dict]:
-    """A few test-split samples per class, the training inputs for calibration, the class names and the
-    train split's statistics (for user_input_config.h)."""
+    """A few test-split samples per class with their raw windows and one whole test recording (for
+    the on-chip pipeline's checks), the training inputs for calibration, the class names and the
+    train split's statistics (STANDARDIZE, user_input_config.h)."""
     from tinyml_tinyverse.common.datasets import load_split
+    from tinyml_tinyverse.common.datasets.raw_windows import raw_windows
 
     task = task_of(config["common"]["task_type"])
     data_config = config[DATA_SECTION]
     cache = Path(dataset_dir) / "cache"
-    test = load_split(dataset_dir, "test", task, data_config, cache_dir=cache)
+    split = "test"
+    test = load_split(dataset_dir, split, task, data_config, cache_dir=cache)
     if len(test.X) == 0:
-        test = load_split(dataset_dir, "val", task, data_config, cache_dir=cache)
+        split = "val"
+        test = load_split(dataset_dir, split, task, data_config, cache_dir=cache)
     y = np.asarray(test.y)
     if task in ("classification", "anomalydetection"):
         index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
     else:
         index = np.arange(min(len(test.X), per_class * 2))
     vectors = {"x": np.asarray(test.X)[index], "y": y[index]}
-    raw = getattr(test, "raw", None)
-    if raw is not None:
-        vectors["raw"] = np.asarray(raw)[index]
+    try:  # the raw samples behind them: what the chip's pipeline is pushed
+        raw = raw_windows(dataset_dir, split, task, data_config, test.file_ids, index)
+        vectors.update(
+            raw=raw.windows, recording=raw.recording, columns=raw.columns, column_names=raw.column_names
+        )
+    except ConfigError as exc:  # e.g. resampling before windowing: the compiler names what the chip lacks
+        print(f"compilation: no raw windows for the pipeline checks ({exc})")
     train = load_split(dataset_dir, "train", task, data_config, cache_dir=cache)
     calib_x = np.asarray(train.X)[:256]
     return vectors, calib_x, list(getattr(test, "class_names", None) or []), dict(train.stats or {})
@@ -168,21 +178,16 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         calib_x=calib_x,
         quantization=quantization,
         weight_bitwidth=tr["quantization_weight_bitwidth"],
-        data_config=None,  # user_input_config.h is written below, with the train statistics
+        data_config=None
+        if comp["model_path"] is not None
+        else config[DATA_SECTION],  # + the on-chip pipeline
+        feature_stats=train_stats,
         class_names=aux.get("class_names") or class_names,
         preset_name=comp["preset_name"],
         task=aux.get("task"),
         anomaly_threshold=aux.get("anomaly_threshold"),
         vectors_per_class=comp["num_test_vectors_per_class"],
     )
-    if train_stats is not None:
-        from tinyml_tinyverse.common.datasets import write_user_input_config_h
-
-        # the channel count and the NORMALIZE / input statistics come from the train split, so the
-        # header holds what training used even when data_processing_feature_extraction.variables is unset
-        write_user_input_config_h(
-            config[DATA_SECTION], Path(report.artifacts_dir) / "user_input_config.h", stats=train_stats
-        )
     return summarize_report(report.to_dict(), source)
 
 
@@ -193,6 +198,14 @@ def summarize_report(report: dict, source: str) -> dict:
     macs = memory.pop("macs", None)
     if isinstance(macs, dict):
         memory["macs_total"] = macs.get("total")
+    frontend = memory.pop("frontend", None)
+    if isinstance(frontend, dict):  # the on-chip pipeline: its totals (details in memory_report.json)
+        memory["frontend"] = {
+            "ram_bytes": frontend["ram"]["total_bytes"],
+            "flash_bytes": frontend["flash"]["total_bytes"],
+            "pipeline_total": frontend.get("pipeline_total"),
+            "checks": {k: v for k, v in frontend.get("checks", {}).items() if k != "stream"},
+        }
     summary["memory"] = memory
     summary["model"] = source
     summary["passed"] = bool(report.get("passed"))
