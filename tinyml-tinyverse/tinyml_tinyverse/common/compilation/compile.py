@@ -319,6 +319,7 @@ def compile_model(
             partial, build, data_config=data_config, stats=feature_stats, model_memory=memory,
             vectors=dict(test_vectors or {}, raw=raw, x=x), reference=lambda xf: reference_outputs(resolved, xf),
             model_input_size=gm.input_size, num_outputs=gm.output_size, device=device, task=task, notes=notes,
+            output_rel_tol=0.0 if int8 else FLOAT_REL_TOL,
         )  # fmt: skip
         _write(out_dir / "memory_report.json", json.dumps(memory, indent=2))
     os.replace(partial, final)
