@@ -1,110 +1,27 @@
 """C99 code generation for int8 (:class:`QuantizedGraph`) and float32 (:class:`Graph`) models.
 
-The generated ``tinyml_model.c`` holds the weights as ``const`` arrays, one ``const`` parameter
-block per layer, one static activation arena planned from tensor lifetimes (``arena.py``), and a
-``tinyml_model_run`` that calls one kernel per layer in order: no malloc, no recursion, and no
-float in the int8 path (only the ``tinyml_model_run_float`` convenience wrapper converts). The
-kernels come from ``c_templates/kernels_{int8,float}.c``; only the sections a model uses are
-emitted.
+The generated ``tinyml_model.c`` holds the weights as ``const`` arrays, one static arena planned
+from tensor lifetimes (``arena.py``), and a ``tinyml_model_run`` that runs one kernel per layer in
+order: no malloc, no recursion, and no float in the int8 path (only the ``tinyml_model_run_float``
+convenience wrapper converts). What each op emits is defined in its op family
+(``tinyml_tinyverse.common.ir.ops``, ``Op.emit_c``); this module plans the schedule and the memory
+and assembles the file.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 
 import numpy as np
 
-from ..errors import CompilationError
-from ..quantization.graph_ir import Graph
+from ..ir.c_emit import CEmitter, Step, c_array, chw, fmt_float, pack_weights, safe_comment  # noqa: F401
+from ..ir.graph import Graph
+from ..ir.op import op_of
 from ..quantization.quantized_graph import QuantizedGraph
 from .arena import lifetimes, plan_arena
 
-FLOAT_MAX = "3.402823466e+38f"
-_SECTION_RE = re.compile(r"^/\* @section (\w+) \*/$", re.MULTILINE)
-# kernel sections each op needs (besides "common")
-_SECTIONS = {
-    "conv": ["conv"],
-    "conv_packed": ["packed", "conv_packed"],
-    "conv_transpose": ["conv_transpose"],
-    "dense": ["dense"],
-    "dense_packed": ["packed", "dense_packed"],
-    "maxpool": ["pool", "maxpool"],
-    "avgpool": ["pool", "avgpool"],
-    "clamp": ["clamp"],
-    "lut": ["lut"],
-    "sigmoid": ["sigmoid"],
-    "tanh": ["tanh"],
-    "softmax": ["softmax"],
-    "add": ["binary"],
-    "sub": ["binary"],
-    "mul": ["binary"],
-    "concat": ["concat"],
-    "resize": ["resize"],
-    "reshape": [],
-    "transpose": ["transpose"],
-    "pad": ["pad"],
-    "slice": ["transpose"],
-}
-
-
-def kernel_sections(precision: str) -> dict[str, str]:
-    """The named sections of the kernel template of ``precision`` (``int8`` or ``float``)."""
-    text = resources.files(__package__).joinpath(f"c_templates/kernels_{precision}.c").read_text()
-    parts = _SECTION_RE.split(text)
-    return {parts[i]: parts[i + 1].strip("\n") + "\n" for i in range(1, len(parts), 2)}
-
-
-def fmt_float(v: float) -> str:
-    """A C float literal that reads back as exactly ``float32(v)``."""
-    v = float(np.float32(v))
-    if not np.isfinite(v):
-        return FLOAT_MAX if v > 0 else "-" + FLOAT_MAX
-    s = f"{v:.9g}"
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-    """``static const ctype name[n] = {...};`` with values wrapped ``per_line`` to a line."""
-    flat = np.asarray(values).ravel()
-    if ctype == "float":
-        items = [fmt_float(v) for v in flat.tolist()]
-    else:
-        items = [str(int(v)) for v in flat.tolist()]
-    if not items:
-        items = ["0"]
-    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
-    return f"static const {ctype} {name}[{len(items)}] = {{\n    " + ",\n    ".join(lines) + "\n};\n"
-
-
-def pack_weights(w: np.ndarray, bits: int) -> np.ndarray:
-    """Pack int8 values of ``bits`` (4 or 2) bits, lowest bits first, into uint8 bytes."""
-    per = 8 // bits
-    flat = (w.astype(np.int64).ravel() & ((1 << bits) - 1)).astype(np.uint8)
-    flat = np.concatenate([flat, np.zeros((-len(flat)) % per, np.uint8)])
-    groups = flat.reshape(-1, per)
-    out = np.zeros(len(groups), dtype=np.uint8)
-    for k in range(per):
-        out |= (groups[:, k] << (k * bits)).astype(np.uint8)
-    return out
-
-
-def chw(shape) -> tuple[int, int, int]:
-    """``(C, H, W)`` of a per-sample shape ``(1, C[, H[, W]])``."""
-    s = list(shape[1:]) + [1] * (4 - len(shape))
-    return int(s[0]), int(s[1]), int(s[2])
-
-
-def _safe(text: str) -> str:
-    """Text that cannot end a C comment or break a line."""
-    return str(text).replace("*/", "* /").replace("\n", " ")
-
-
-def _size(shape) -> int:
-    return int(np.prod(shape))
+__all__ = ["GeneratedModel", "c_array", "chw", "fmt_float", "generate", "pack_weights"]
 
 
 @dataclass
@@ -132,53 +49,19 @@ class GeneratedModel:
         return sum(self.output_sizes)
 
 
-class _Emitter:
-    def __init__(self, model, precision: str, pack_bits: bool):
-        self.model = model
-        self.precision = precision
-        self.ctype = "int8_t" if precision == "int8" else "float"
-        self.elem = 1 if precision == "int8" else 4
-        self.pack_bits = pack_bits
-        self.decls: list[str] = []
-        self.calls: list[str] = []
-        self.sections: list[str] = ["common"]
-        self.weights_bytes = 0
-        self.layers: list[dict] = []
-        self.uses_math = False
-
-    # -- model access independent of precision
-    def shape(self, name: str) -> tuple[int, ...]:
-        if self.precision == "int8":
-            return tuple(self.model.tensors[name]["shape"])
-        return tuple(self.model.shapes[name])
-
-    def is_const(self, name: str) -> bool:
-        return name in self.model.constants
-
-    def array(self, ctype: str, name: str, values) -> str:
-        values = np.asarray(values)
-        self.decls.append(c_array(ctype, name, values))
-        nbytes = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[ctype]
-        self.weights_bytes += nbytes * max(1, values.size)
-        return name
-
-    def need(self, key: str) -> None:
-        for s in _SECTIONS[key]:
-            if s not in self.sections:
-                self.sections.append(s)
-
-
-def _act_f(act) -> tuple[str, str]:
-    if act is None:
-        return "-" + FLOAT_MAX, FLOAT_MAX
-    return fmt_float(act[0]), fmt_float(act[1])
+def _size(shape) -> int:
+    return int(np.prod(shape))
 
 
 def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> GeneratedModel:
     """Generate ``tinyml_model.c`` / ``.h`` text for an int8 or a float model."""
     precision = "int8" if isinstance(model, QuantizedGraph) else "float"
-    em = _Emitter(model, precision, pack_sub_byte)
+    em = CEmitter(model, precision, pack_sub_byte)
     nodes = model.nodes
+    steps = [Step(n, f"L{i}") for i, n in enumerate(nodes)]
+    for step in steps:
+        n = step.node
+        step.comment = f"{n.op} {n.name} {list(em.shape(n.inputs[0]))} -> {list(em.shape(n.output))}"
     # tensors are written once, so a reshape's output can share its input's memory (no copy)
     root: dict[str, str] = {}
     for n in nodes:
@@ -188,49 +71,57 @@ def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> G
     def base(name: str) -> str:
         return root.get(name, name)
 
-    sizes = {base(n.output): _size(em.shape(n.output)) * em.elem for n in nodes}
-    steps = [([base(i) for i in n.inputs], base(n.output)) for n in nodes]
-    lives = lifetimes(steps, [base(o) for o in model.output_names], sizes, external={model.input_name})
+    sizes = {base(n.output): em.size(n.output) * em.elem for n in nodes}
+    plan_steps = [([base(i) for i in n.inputs], base(n.output)) for n in nodes]
+    lives = lifetimes(plan_steps, [base(o) for o in model.output_names], sizes, external={model.input_name})
     offsets, arena_bytes = plan_arena(lives, align=4)
     largest_io = 0
     for n in nodes:
-        io = _size(em.shape(n.output)) * em.elem + sum(
-            _size(em.shape(i)) * em.elem for i in set(n.inputs) if not em.is_const(i)
+        io = em.size(n.output) * em.elem + sum(
+            em.size(i) * em.elem for i in set(n.inputs) if not em.is_const(i)
         )
         largest_io = max(largest_io, io)
-    # no plan can beat the largest total of tensors alive at one step
     lower = max(
-        (sum(t.size for t in lives if t.first <= step <= t.last) for step in range(len(nodes) + 1)), default=0
+        (sum(t.size for t in lives if t.first <= s <= t.last) for s in range(len(nodes) + 1)), default=0
     )
-
-    def ptr(name: str) -> str:
-        name = base(name)
-        if name == model.input_name:
-            return "in"
-        if em.is_const(name):
-            return const_names[name]
-        off = offsets[name] // em.elem
-        return f"(tm_arena + {off})" if off else "tm_arena"
 
     const_names: dict[str, str] = {}
     for k, (cname, value) in enumerate(model.constants.items()):
         const_names[cname] = em.array(em.ctype, f"tm_const{k}", value)
+    for name in list(model.tensors if precision == "int8" else model.shapes):
+        b = base(name)
+        if b == model.input_name:
+            em.pointers[name] = "in"
+        elif em.is_const(b):
+            em.pointers[name] = const_names[b]
+        elif b in offsets:
+            off = offsets[b] // em.elem
+            em.pointers[name] = f"(tm_arena + {off})" if off else "tm_arena"
 
-    for idx, node in enumerate(nodes):
-        _emit_node(em, idx, node, ptr)
-    gm_layers = em.layers
+    layers = []
+    for step in steps:
+        em.tag = step.tag
+        op = op_of(step.node)
+        op.emit_c(em, step)
+        for n in step.nodes:
+            layers.append(
+                dict(
+                    name=n.name,
+                    op=n.op,
+                    output_shape=list(em.shape(n.output)),
+                    macs=int(op_of(n).macs(em, n)),
+                )
+            )
 
-    out_sizes = [_size(em.shape(o)) for o in model.output_names]
-    in_size = _size(em.shape(model.input_name))
-    sections = kernel_sections(precision)
-    kernels = "\n".join(sections[s] for s in em.sections)
+    out_sizes = [em.size(o) for o in model.output_names]
+    in_size = em.size(model.input_name)
     scratch = (in_size + sum(out_sizes)) if precision == "int8" else 0
     header = _header(model, precision, arena_bytes, in_size, out_sizes)
-    source = _drop_unused_helpers(_source(model, precision, em, kernels, arena_bytes, ptr, out_sizes))
+    source = _drop_unused_helpers(_source(model, precision, em, arena_bytes, out_sizes))
     return GeneratedModel(
         source=source, header=header, precision=precision, arena_bytes=arena_bytes, arena_lower_bound_bytes=lower,
-        largest_layer_io_bytes=largest_io,
-        weights_bytes=em.weights_bytes, scratch_bytes=scratch, input_size=in_size, output_sizes=out_sizes, layers=gm_layers,
+        largest_layer_io_bytes=largest_io, weights_bytes=em.weights_bytes, scratch_bytes=scratch,
+        input_size=in_size, output_sizes=out_sizes, layers=layers,
     )  # fmt: skip
 
 
@@ -245,229 +136,6 @@ def _drop_unused_helpers(source: str) -> str:
                 flags=re.M | re.S,
             )
     return source
-
-
-def _check_acc_range(node, w: np.ndarray, bias: np.ndarray, terms: int) -> None:
-    bound = terms * 255 * int(np.abs(w.astype(np.int64)).max(initial=0)) + int(
-        np.abs(bias.astype(np.int64)).max(initial=0)
-    )
-    if bound >= 2**31:
-        raise CompilationError(
-            f"layer {node.name!r} ({node.op}) may overflow its int32 accumulator ({terms} products per output); "
-            "split the layer or reduce its input size"
-        )
-
-
-def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
-    a = node.attrs
-    op = node.op
-    tag = f"L{idx}"
-    x_shape = em.shape(node.inputs[0])
-    y_shape = em.shape(node.output)
-    x, y = ptr(node.inputs[0]), ptr(node.output)
-    n_out = _size(y_shape)
-    macs = 0
-    comment = f"/* {tag}: {op} {_safe(node.name)} {list(x_shape)} -> {list(y_shape)} */"
-    int8 = em.precision == "int8"
-    if op in ("conv", "conv_transpose"):
-        cin, ih, iw = chw(x_shape)
-        cout, oh, ow = chw(y_shape)
-        w = node.arrays["w"] if int8 else node.params["w"]
-        _, cin_g, kh, kw = w.shape
-        pt, pl = a["pads"][0], a["pads"][1]
-        dims = [cin, ih, iw, cout, oh, ow, kh, kw, a["strides"][0], a["strides"][1], pt, pl,
-                a["dilations"][0], a["dilations"][1], a["group"]]  # fmt: skip
-        macs = (
-            (cout * oh * ow * cin_g * kh * kw)
-            if op == "conv"
-            else (cin * ih * iw * (cout // a["group"]) * kh * kw)
-        )
-        bits = int(a.get("weight_bits", 8)) if int8 else 32
-        packed = int8 and em.pack_bits and bits < 8 and op == "conv"
-        kind = "conv_packed" if packed else op
-        em.need(kind)
-        if int8:
-            _check_acc_range(node, w, node.arrays["bias"], cin_g * kh * kw)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
-            q = [a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in dims + q) + f", {wname}, {bname}, {mname}, {sname}"
-        else:
-            wname = em.array("float", f"{tag}_w", w)
-            bname = em.array("float", f"{tag}_b", node.params["b"])
-            lo, hi = _act_f(a.get("act"))
-            fields = ", ".join(str(int(v)) for v in dims) + f", {lo}, {hi}, {wname}, {bname}"
-        em.decls.append(f"static const tm_{kind}_t {tag} = {{{fields}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{kind}(&{tag}, {x}, {y});")
-    elif op == "dense":
-        w = node.arrays["w"] if int8 else node.params["w"]
-        n, k = w.shape
-        rows = _size(x_shape) // k
-        macs = rows * n * k
-        bits = int(a.get("weight_bits", 8)) if int8 else 32
-        packed = int8 and em.pack_bits and bits < 8
-        kind = "dense_packed" if packed else "dense"
-        em.need(kind)
-        if int8:
-            _check_acc_range(node, w, node.arrays["bias"], k)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
-            q = [rows, k, n, a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in q) + f", {wname}, {bname}, {mname}, {sname}"
-        else:
-            wname = em.array("float", f"{tag}_w", w)
-            bname = em.array("float", f"{tag}_b", node.params["b"])
-            lo, hi = _act_f(a.get("act"))
-            fields = f"{rows}, {k}, {n}, {lo}, {hi}, {wname}, {bname}"
-        em.decls.append(f"static const tm_{kind}_t {tag} = {{{fields}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{kind}(&{tag}, {x}, {y});")
-    elif op in ("maxpool", "avgpool"):
-        em.need(op)
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        p = a["pads"]
-        vals = [c, ih, iw, oh, ow, a["kernel"][0], a["kernel"][1], a["strides"][0], a["strides"][1], p[0], p[1], p[2], p[3],
-                int(a.get("zp", 0)), int(a.get("count_include_pad", 0))]  # fmt: skip
-        em.decls.append(f"static const tm_pool_t {tag} = {{{', '.join(str(int(v)) for v in vals)}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{op}(&{tag}, {x}, {y});")
-    elif op == "clamp":
-        em.need("clamp")
-        lo, hi = (str(a["lo"]), str(a["hi"])) if int8 else (fmt_float(a["lo"]), fmt_float(a["hi"]))
-        em.calls.append(f"    {comment}\n    tm_clamp({x}, {y}, {n_out}, {lo}, {hi});")
-    elif op == "lut":
-        em.need("lut")
-        t = em.array("int8_t", f"{tag}_table", node.arrays["table"])
-        em.calls.append(f"    {comment}\n    tm_lut({x}, {y}, {n_out}, {t});")
-    elif op == "unary":
-        from ..quantization.unary import unary_c_expression
-
-        expr = unary_c_expression(a["function"], {k: v for k, v in a.items() if k != "function"}, fmt_float)
-        em.decls.append(
-            f"static void tm_{tag}_{a['function'].lower()}(const float *x, float *y, int32_t n)\n{{\n"
-            f"    int32_t i;\n    for (i = 0; i < n; ++i) {{\n        const float v = x[i];\n"
-            f"        y[i] = {expr};\n    }}\n}}\n"
-        )
-        em.uses_math = True
-        em.calls.append(f"    {comment}\n    tm_{tag}_{a['function'].lower()}({x}, {y}, {n_out});")
-    elif op in ("sigmoid", "tanh"):
-        em.need(op)
-        em.calls.append(f"    {comment}\n    tm_{op}({x}, {y}, {n_out});")
-    elif op == "softmax":
-        em.need("softmax")
-        ax = a["axis"]
-        outer, n, inner = _size(x_shape[:ax]), x_shape[ax], _size(x_shape[ax + 1 :])
-        if int8:
-            t = em.array("int32_t", f"{tag}_exp", node.arrays["table"])
-            em.calls.append(f"    {comment}\n    tm_softmax({x}, {y}, {outer}, {n}, {inner}, {t});")
-        else:
-            em.calls.append(f"    {comment}\n    tm_softmax({x}, {y}, {outer}, {n}, {inner});")
-    elif op in ("add", "sub", "mul"):
-        em.need(op)
-        dims, sa, sb = _broadcast(y_shape, em.shape(node.inputs[0]), em.shape(node.inputs[1]), node)
-        kind = {"add": 0, "sub": 1, "mul": 2}[op]
-        shape_fields = ", ".join("{" + ", ".join(str(int(v)) for v in arr) + "}" for arr in (dims, sa, sb))
-        if int8:
-            mult_a, mult_b = (a["mult"], 0) if op == "mul" else (a["mult_a"], a["mult_b"])
-            q = [a["zp_a"], a["zp_b"], mult_a, mult_b, a["shift"], a["out_zp"], a["act_min"], a["act_max"]]
-            fields = f"{kind}, {shape_fields}, " + ", ".join(str(int(v)) for v in q)
-        else:
-            lo, hi = _act_f(a.get("act"))
-            fields = f"{kind}, {shape_fields}, {lo}, {hi}"
-        em.decls.append(f"static const tm_binary_t {tag} = {{{fields}}};\n")
-        b = ptr(node.inputs[1])
-        em.calls.append(f"    {comment}\n    tm_binary(&{tag}, {x}, {b}, {y});")
-    elif op == "concat":
-        em.need("concat")
-        ax = a["axis"]
-        outer, out_inner = _size(y_shape[:ax]), _size(y_shape[ax:])
-        offset = 0
-        lines = [f"    {comment}"]
-        for j, name in enumerate(node.inputs):
-            inner = _size(em.shape(name)[ax:])
-            if int8:
-                q = f", {a['in_zps'][j]}, {a['mults'][j]}, {a['shifts'][j]}, {a['out_zp']}"
-            else:
-                q = ""
-            lines.append(f"    tm_concat_part({ptr(name)}, {y}, {outer}, {inner}, {out_inner}, {offset}{q});")
-            offset += inner
-        em.calls.append("\n".join(lines))
-    elif op == "reshape":
-        em.calls.append(f"    {comment} /* shares its input's memory */")
-    elif op == "slice":
-        em.need("slice")
-        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
-        offset = sum(int(b) * st for b, st in zip(a["begin"], in_strides))
-        pad = 5 - len(x_shape)
-        dims = [1] * pad + [int(c) for c in a["count"][1:]]
-        strides = [0] * pad + [int(st) * int(step) for st, step in zip(in_strides[1:], a["step"][1:])]
-        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
-        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
-        em.calls.append(f"    {comment}\n    tm_transpose({x} + {offset}, {y}, {td}, {ts});")
-    elif op == "pad":
-        em.need("pad")
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        value = str(int(a["value_q"])) if int8 else fmt_float(a["value"])
-        em.calls.append(
-            f"    {comment}\n    tm_pad({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {a['pads'][0]}, {a['pads'][1]}, {value});"
-        )
-    elif op == "transpose":
-        em.need("transpose")
-        perm = [int(i) for i in a["perm"]]
-        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
-        dims = [1] * (5 - len(perm)) + [int(y_shape[i]) for i in perm[1:]]
-        strides = [0] * (5 - len(perm)) + [in_strides[i] for i in perm[1:]]
-        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
-        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
-        em.calls.append(f"    {comment}\n    tm_transpose({x}, {y}, {td}, {ts});")
-    elif op == "resize":
-        em.need("resize")
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        th = em.array("int16_t", f"{tag}_index_h", np.asarray(a["index_h"]))
-        tw = em.array("int16_t", f"{tag}_index_w", np.asarray(a["index_w"]))
-        em.calls.append(f"    {comment}\n    tm_resize({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {th}, {tw});")
-    else:
-        raise CompilationError(f"node {node.name!r}: the C generator has no kernel for op {op!r}")
-    em.layers.append(dict(name=node.name, op=op, output_shape=list(y_shape), macs=int(macs)))
-
-
-def _broadcast(out_shape, a_shape, b_shape, node) -> tuple[list[int], list[int], list[int]]:
-    rank = len(out_shape)
-
-    def per_sample(shape):
-        s = [1] * (rank - len(shape)) + list(shape)
-        return s[1:]
-
-    out = per_sample(out_shape)
-    if len(out) > 4:
-        raise CompilationError(
-            f"node {node.name!r}: broadcasting over more than 4 dimensions is not supported"
-        )
-    pad = 4 - len(out)
-    out4 = [1] * pad + out
-
-    def strides(shape):
-        s4 = [1] * pad + per_sample(shape)
-        st, acc = [0] * 4, 1
-        for i in range(3, -1, -1):
-            st[i] = 0 if s4[i] == 1 and out4[i] != 1 else acc
-            acc *= s4[i]
-        return st
-
-    return out4, strides(a_shape), strides(b_shape)
 
 
 def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: list[int]) -> str:
@@ -552,13 +220,16 @@ def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: li
     return "\n".join(lines)
 
 
-def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr, out_sizes) -> str:
+def _source(model, precision, em: CEmitter, arena_bytes: int, out_sizes) -> str:
     int8 = precision == "int8"
     ctype = "int8_t" if int8 else "float"
-    uses_math = (em.uses_math or any(s in em.sections for s in ("sigmoid", "tanh", "softmax"))) and not int8
+    uses_math = em.uses_math and not int8
+    mode = (
+        f"int8 (quantization mode {model.mode}, {model.weight_bitwidth}-bit weights)" if int8 else "float32"
+    )
     head = [
         "/* Generated by tinyml_tinyverse.common.compilation: do not edit.",
-        f" * Model: {_safe(model.name)}, {f'int8 (quantization mode {model.mode}, {model.weight_bitwidth}-bit weights)' if int8 else 'float32'}.",
+        f" * Model: {safe_comment(model.name)}, {mode}.",
         " * C99, no dynamic memory, no recursion. */",
         "#include <stdint.h>",
         "#include <string.h>",
@@ -572,7 +243,7 @@ def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr,
         arena = f"static float tm_arena[{max(arena_bytes // 4, 1)}];\n"
     body = [
         "\n".join(head),
-        kernels,
+        em.kernels(),
         "/* ---- weights and layer parameters ---- */",
         "".join(em.decls),
         "/* ---- activation arena (offsets planned from tensor lifetimes) ---- */",
@@ -583,7 +254,7 @@ def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr,
     ]
     offset = 0
     for k, name in enumerate(model.output_names):
-        body.append(f"    memcpy(out + {offset}, {ptr(name)}, {out_sizes[k]} * sizeof({ctype}));")
+        body.append(f"    memcpy(out + {offset}, {em.ptr(name)}, {out_sizes[k]} * sizeof({ctype}));")
         offset += out_sizes[k]
     body.append("    return 0;\n}\n")
     if int8:

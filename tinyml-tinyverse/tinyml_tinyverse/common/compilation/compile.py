@@ -20,9 +20,10 @@ import numpy as np
 import onnx
 
 from ..errors import CompilationError, ConfigError, DataError
+from ..ir.graph import Graph, run_float
+from ..ir.importer import import_onnx
+from ..ir.onnx_loader import load_onnx_model
 from ..model_aux import model_aux_header
-from ..quantization.graph_ir import Graph, run_float
-from ..quantization.onnx_import import import_onnx, load_onnx_model
 from ..quantization.quantize import quantize_graph
 from ..quantization.quantized_graph import QuantizedGraph
 from . import toolchain

@@ -1,0 +1,76 @@
+/* C kernels of the common op family (tinyml_tinyverse.common.ir.ops.common); sections <precision>_<name>. */
+
+/* @section int8_common */
+/* THE rounding rule (tinyml_tinyverse/common/quantization/rounding.py): one rounding of the
+ * exact 64-bit product, halves rounded up; '>>' on a negative int64_t is an arithmetic shift on
+ * gcc, clang, armcc and TI cl2000. */
+static inline int32_t tm_requant(int64_t acc, int32_t mult, int32_t shift)
+{
+    return (int32_t)((acc * mult + ((int64_t)1 << (shift - 1))) >> shift);
+}
+
+static inline int8_t tm_sat(int32_t v, int32_t lo, int32_t hi)
+{
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* round(a / b) with halves up, b > 0: floor((2a + b) / (2b)) */
+static inline int64_t tm_round_div(int64_t a, int64_t b)
+{
+    const int64_t n = 2 * a + b;
+    const int64_t d = 2 * b;
+    int64_t q = n / d;
+    if ((n % d != 0) && (n < 0)) {
+        q -= 1;
+    }
+    return q;
+}
+
+/* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
+static inline int32_t tm_kfirst(int32_t i0, int32_t d)
+{
+    if (i0 >= 0) {
+        return 0;
+    }
+    return d == 1 ? -i0 : (-i0 + d - 1) / d;
+}
+
+static inline int32_t tm_klast(int32_t i0, int32_t n, int32_t k, int32_t d)
+{
+    const int32_t last = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
+    return last < k ? last : k;
+}
+
+/* @section int8_packed */
+/* weight i of a tensor packed at 4 or 2 bits (two's complement, lowest bits first) */
+static inline int32_t tm_wget(const uint8_t *w, int32_t i, int32_t bits)
+{
+    int32_t v;
+    if (bits == 4) {
+        v = (w[i >> 1] >> ((i & 1) * 4)) & 15;
+        return v > 7 ? v - 16 : v;
+    }
+    v = (w[i >> 2] >> ((i & 3) * 2)) & 3;
+    return v > 1 ? v - 4 : v;
+}
+
+/* @section float_common */
+static inline float tm_clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
+static inline int32_t tm_kfirst(int32_t i0, int32_t d)
+{
+    if (i0 >= 0) {
+        return 0;
+    }
+    return d == 1 ? -i0 : (-i0 + d - 1) / d;
+}
+
+static inline int32_t tm_klast(int32_t i0, int32_t n, int32_t k, int32_t d)
+{
+    const int32_t last = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
+    return last < k ? last : k;
+}

@@ -1,0 +1,109 @@
+"""Fully connected layers: ONNX Gemm and MatMul (a constant second input, any leading dims).
+
+IR op ``dense``: params ``w [Nout, K]``, ``b [Nout]``: ``y[..., n] = x[..., :] @ w[n] + b[n]``;
+attribute ``act``. Quantized like a conv: int8 weights per output, int32 bias, ``requant``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import CompilationError
+from ..c_emit import act_bounds_f, pack_weights
+from ..constant_folding import describe_node
+from ..op import ONNX_OPS, OPS, Op
+from ..rounding import requant, saturate
+from ._shared import check_acc_range, clip_act, qdq_act, quantize_weighted
+
+
+@ONNX_OPS.register("Gemm")
+def translate_gemm(imp, node, a):
+    if a.get("transA", 0):
+        raise CompilationError(f"{describe_node(node)}: Gemm with transA=1 is not supported")
+    w = imp.const(node.input[1], node, "weight (input B)").astype(np.float32)
+    w = (w if a.get("transB", 0) else w.T) * float(a.get("alpha", 1.0))
+    n_out = w.shape[0]
+    b = np.zeros(n_out, np.float32)
+    if len(node.input) > 2 and node.input[2]:
+        c = imp.const(node.input[2], node, "bias (input C)").astype(np.float32) * float(a.get("beta", 1.0))
+        if c.size not in (1, n_out):
+            raise CompilationError(f"{describe_node(node)}: bias of shape {c.shape} is not supported")
+        b = np.broadcast_to(c.ravel(), (n_out,)).astype(np.float32)
+    imp.add("dense", node, [node.input[0]], dict(act=None), dict(w=np.ascontiguousarray(w), b=b))
+
+
+@ONNX_OPS.register("MatMul")
+def translate_matmul(imp, node, a):
+    if imp.real(node.input[1]) not in imp.consts:
+        raise CompilationError(
+            f"{describe_node(node)}: MatMul of two run-time tensors is not supported; the second input must be a weight"
+        )
+    w = imp.consts[imp.real(node.input[1])].astype(np.float32)
+    if w.ndim != 2:
+        raise CompilationError(f"{describe_node(node)}: MatMul weight must be 2-D, got shape {w.shape}")
+    params = dict(w=np.ascontiguousarray(w.T), b=np.zeros(w.shape[1], np.float32))
+    imp.add("dense", node, [node.input[0]], dict(act=None), params)
+
+
+class Dense(Op):
+    name = "dense"
+
+    def run_float(self, node, xs):
+        y = xs[0] @ node.params["w"].T + node.params["b"]
+        return clip_act(y, node.attrs.get("act")).astype(np.float32)
+
+    def quantize(self, node, ins, out_q, bits, mode):
+        return quantize_weighted(node, ins, out_q, bits, mode)
+
+    def run_int(self, node, xs):
+        a, p = node.attrs, node.arrays
+        acc = (xs[0].astype(np.int64) - a["in_zp"]) @ p["w"].astype(np.int64).T + p["bias"].astype(np.int64)
+        y = requant(acc, p["mult"].astype(np.int64), p["shift"].astype(np.int64)) + a["out_zp"]
+        return saturate(y, a["act_min"], a["act_max"])
+
+    def export_qdq(self, b, node, xs):
+        in_t, out_t = b.q.tensors[node.inputs[0]], b.q.tensors[node.output]
+        w, ws = node.arrays["w"], node.arrays["w_scale"]
+        wq = b.dq_const(f"{node.name}_wT", np.ascontiguousarray(w.T).astype(np.int8), ws, axis=1)
+        bias = b.dq_const(
+            f"{node.name}_bias", node.arrays["bias"].astype(np.int32), in_t["scale"] * ws, axis=0
+        )
+        return qdq_act(b, b.node("Add", [b.node("MatMul", [xs[0], wq]), bias]), node, out_t)
+
+    def macs(self, em, node):
+        n, k = (node.arrays if em.int8 else node.params)["w"].shape
+        return em.size(node.inputs[0]) // k * n * k
+
+    def emit_c(self, em, step):
+        node, a, tag = step.node, step.node.attrs, step.tag
+        w = node.arrays["w"] if em.int8 else node.params["w"]
+        n, k = w.shape
+        rows = em.size(node.inputs[0]) // k
+        bits = int(a.get("weight_bits", 8)) if em.int8 else 32
+        packed = em.int8 and em.pack_bits and bits < 8
+        kind = "dense_packed" if packed else "dense"
+        if packed:
+            em.need_common("packed")
+        em.need(self, kind)
+        if em.int8:
+            check_acc_range(node, w, node.arrays["bias"], k)
+            wname = (
+                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
+                if packed
+                else em.array("int8_t", f"{tag}_w", w)
+            )
+            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
+            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
+            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
+            q = [rows, k, n, a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
+            fields = ", ".join(str(int(v)) for v in q) + f", {wname}, {bname}, {mname}, {sname}"
+        else:
+            wname = em.array("float", f"{tag}_w", w)
+            bname = em.array("float", f"{tag}_b", node.params["b"])
+            lo, hi = act_bounds_f(a.get("act"))
+            fields = f"{rows}, {k}, {n}, {lo}, {hi}, {wname}, {bname}"
+        em.define(f"static const tm_{kind}_t {tag} = {{{fields}}};")
+        em.call(step.comment, f"tm_{kind}(&{tag}, {em.ptr(node.inputs[0])}, {em.ptr(node.output)});")
+
+
+OPS.register("dense", Dense())
