@@ -119,13 +119,21 @@ def layer_lines(source: Path) -> dict[int, str]:
     return out
 
 
-def _parse_callgrind(path: Path) -> tuple[dict[int, int], dict[int, int]]:
-    """``(self cost per instruction address, inclusive cost of calls per call-site address)``."""
+def _parse_callgrind(path: Path, exe: Path) -> tuple[dict[int, int], dict[int, int]]:
+    """``(self cost per instruction address, inclusive cost of calls per call-site address)`` of ``exe``'s code."""
     self_cost: dict[int, int] = defaultdict(int)
     call_cost: dict[int, int] = defaultdict(int)
+    objects: dict[str, str] = {}
+    ours = False
     last_addr = 0
     in_call = False
     for line in path.read_text().splitlines():
+        if line.startswith("ob="):
+            ref, _, name = line[3:].partition(" ")
+            if name:
+                objects[ref] = name
+            ours = objects.get(ref, "") == str(exe)
+            continue
         if not line or line[0].isalpha():
             in_call = line.startswith("calls=")
             continue
@@ -141,11 +149,9 @@ def _parse_callgrind(path: Path) -> tuple[dict[int, int], dict[int, int]]:
             addr = int(tok, 0)
         last_addr = addr
         cost = int(parts[2]) if len(parts) > 2 else 0
-        if in_call:
-            call_cost[addr] += cost
-            in_call = False
-        else:
-            self_cost[addr] += cost
+        if ours:
+            (call_cost if in_call else self_cost)[addr] += cost
+        in_call = False
     return self_cost, call_cost
 
 
@@ -174,7 +180,7 @@ def per_layer_instructions(exe: Path, source: Path, work: Path, inferences: int 
     """Instructions of each layer of one inference (``-g`` build of the same code)."""
     out = work / "callgrind.out"
     callgrind(exe, inferences, str(out), extra=("--dump-instr=yes",))
-    self_cost, call_cost = _parse_callgrind(out)
+    self_cost, call_cost = _parse_callgrind(out, exe.resolve())
     lines = layer_lines(source)
     chains = _inline_chains(exe, sorted(set(self_cost) | set(call_cost)))
     per_layer: dict[str, int] = defaultdict(int)

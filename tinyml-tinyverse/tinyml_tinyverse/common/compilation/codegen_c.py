@@ -11,15 +11,15 @@ and assembles the file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..ir.c_emit import CEmitter, Step, c_array, chw, fmt_float, pack_weights, safe_comment  # noqa: F401
-from ..ir.graph import Graph
+from ..ir.graph import Graph, QNode
 from ..ir.op import op_of
 from ..quantization.quantized_graph import QuantizedGraph
-from .arena import lifetimes, plan_arena
+from .arena import TensorLife, liveness_bound, plan_arena
 
 __all__ = ["GeneratedModel", "c_array", "chw", "fmt_float", "generate", "pack_weights"]
 
@@ -49,80 +49,270 @@ class GeneratedModel:
         return sum(self.output_sizes)
 
 
-def _size(shape) -> int:
-    return int(np.prod(shape))
+ALIGN = 4  # every buffer of the arena starts on a word boundary
 
 
 def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> GeneratedModel:
     """Generate ``tinyml_model.c`` / ``.h`` text for an int8 or a float model."""
     precision = "int8" if isinstance(model, QuantizedGraph) else "float"
     em = CEmitter(model, precision, pack_sub_byte)
-    nodes = model.nodes
-    steps = [Step(n, f"L{i}") for i, n in enumerate(nodes)]
+    steps = _schedule(em, model)
+    mem = _plan_memory(em, model, steps)
+    layers = []
     for step in steps:
-        n = step.node
-        step.comment = f"{n.op} {n.name} {list(em.shape(n.inputs[0]))} -> {list(em.shape(n.output))}"
-    # tensors are written once, so a reshape's output can share its input's memory (no copy)
-    root: dict[str, str] = {}
-    for n in nodes:
-        if n.op == "reshape":
-            root[n.output] = root.get(n.inputs[0], n.inputs[0])
-
-    def base(name: str) -> str:
-        return root.get(name, name)
-
-    sizes = {base(n.output): em.size(n.output) * em.elem for n in nodes}
-    plan_steps = [([base(i) for i in n.inputs], base(n.output)) for n in nodes]
-    lives = lifetimes(plan_steps, [base(o) for o in model.output_names], sizes, external={model.input_name})
-    offsets, arena_bytes = plan_arena(lives, align=4)
+        em.tag = step.tag
+        op_of(step.node).emit_c(em, step)
+        for n in step.nodes:
+            if n.op != "relayout":
+                layers.append(
+                    dict(
+                        name=n.name,
+                        op=n.op,
+                        output_shape=list(em.shape(n.output)),
+                        macs=int(op_of(n).macs(em, n)),
+                    )
+                )
     largest_io = 0
+    for n in model.nodes:
+        io = em.size(n.output) + sum(em.size(i) for i in set(n.inputs) if not em.is_const(i))
+        largest_io = max(largest_io, io * em.elem)
+    out_sizes = [em.size(o) for o in model.output_names]
+    in_size = em.size(model.input_name)
+    header = _header(model, precision, mem.arena_bytes, in_size, out_sizes)
+    source = _drop_unused_helpers(_source(model, precision, em, mem, out_sizes))
+    return GeneratedModel(
+        source=source, header=header, precision=precision, arena_bytes=mem.arena_bytes,
+        arena_lower_bound_bytes=mem.bound, largest_layer_io_bytes=largest_io, weights_bytes=em.weights_bytes,
+        scratch_bytes=0, input_size=in_size, output_sizes=out_sizes, layers=layers,
+    )  # fmt: skip
+
+
+# -- the schedule: memory layouts, layout copies, fused layers ---------------------------------------
+def _trivial(em: CEmitter, name: str) -> bool:
+    """Both layouts are the same memory (one channel, or one position per channel)."""
+    shape = em.shape(name)
+    return len(shape) <= 2 or shape[1] == 1 or int(np.prod(shape[2:])) == 1
+
+
+def _schedule(em: CEmitter, model) -> list[Step]:
+    """The steps of ``tinyml_model_run``: layouts chosen (int8), layout copies added, fusions made."""
+    nodes = list(model.nodes)
+    tags = {id(n): f"L{i}" for i, n in enumerate(nodes)}
+    if em.int8:
+        nodes = _assign_layouts(em, model, nodes, tags)
+    readers: dict[str, list] = {}
     for n in nodes:
-        io = em.size(n.output) * em.elem + sum(
-            em.size(i) * em.elem for i in set(n.inputs) if not em.is_const(i)
+        for i in set(n.inputs):
+            readers.setdefault(i, []).append(n)
+    steps: list[Step] = []
+    fused: set[int] = set()
+    for n in nodes:
+        if id(n) in fused:
+            continue
+        step = Step(n, tags[id(n)])
+        users = readers.get(n.output, [])
+        if len(users) == 1 and n.output not in model.output_names and op_of(n).fuse(em, n, users[0]):
+            step.fused.append(users[0])
+            fused.add(id(users[0]))
+        step.comment = (
+            " + ".join(
+                f"{m.op} {m.name}"
+                + (f" [{em.layout(m.output)}]" if em.int8 and not _trivial(em, m.output) else "")
+                for m in step.nodes
+            )
+            + f" {list(em.shape(n.inputs[0]))} -> {list(em.shape(step.output))}"
         )
-        largest_io = max(largest_io, io)
-    lower = max(
-        (sum(t.size for t in lives if t.first <= s <= t.last) for s in range(len(nodes) + 1)), default=0
+        steps.append(step)
+    return steps
+
+
+def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
+    """Channel-last where the kernels want it; copies where a layer needs the other layout."""
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for i in set(n.inputs):
+            readers.setdefault(i, []).append(n)
+    rules = {id(n): op_of(n).layout_rule(em, n) for n in nodes}
+    prefs: dict[str, str] = {}
+
+    def pref(t: str) -> str:  # the layout the readers of t would like: nchw, nhwc or any
+        if t not in prefs:
+            wants = []
+            for r in readers.get(t, []):
+                rule = rules[id(r)]
+                if rule == "channel_last" or (rule == "canonical" and _absorbs_flatten(em, r, readers)):
+                    wants.append("nhwc")
+                elif rule == "canonical":
+                    wants.append("nchw")
+                else:
+                    wants.append(pref(r.output))
+            if t in model.output_names:
+                wants.append("nchw")
+            prefs[t] = "nhwc" if "nhwc" in wants else ("nchw" if "nchw" in wants else "any")
+        return prefs[t]
+
+    out: list = []
+    copies: dict[tuple[str, str], str] = {}
+
+    def as_layout(t: str, layout: str, reader) -> str:
+        if em.is_const(t) or _trivial(em, t) or em.layout(t) == layout:
+            return t
+        if (t, layout) not in copies:
+            name = f"{t}__{layout}"
+            em.extra_shapes[name] = em.shape(t)
+            em.layouts[name] = layout
+            node = QNode("relayout", f"{t} to {layout}", [t], [name], dict(to=layout))
+            tags[id(node)] = tags[id(reader)]
+            out.append(node)
+            copies[(t, layout)] = name
+        return copies[(t, layout)]
+
+    for n in nodes:
+        rule = rules[id(n)]
+        ins = list(n.inputs)
+        if rule == "channel_last":
+            ins[0] = as_layout(ins[0], "nhwc", n)
+            layout = "nchw" if pref(n.output) == "nchw" else "nhwc"
+        elif rule == "follow":
+            runtime = {em.layout(i) for i in ins if not em.is_const(i) and not _trivial(em, i)}
+            layout = runtime.pop() if len(runtime) == 1 else "nchw"
+            ins = [as_layout(i, layout, n) for i in ins]
+        elif _absorbs_flatten(em, n, readers):
+            em.flat_perm[n.output] = _flat_perm(
+                em.shape(ins[0])
+            )  # the dense reads the channel-last tensor flat
+            layout = "nchw"
+        else:
+            ins = [as_layout(i, "nchw", n) for i in ins]
+            layout = "nchw"
+        em.layouts[n.output] = layout
+        if ins != list(n.inputs):
+            node = replace(n, inputs=ins)
+            tags[id(node)] = tags[id(n)]
+            n = node
+        out.append(n)
+    return out
+
+
+def _absorbs_flatten(em: CEmitter, node, readers) -> bool:
+    """A flatten of a channel-last tensor read only by dense layers: they take their weights in its order."""
+    if node.op != "reshape" or em.layout(node.inputs[0]) != "nhwc" or _trivial(em, node.inputs[0]):
+        return False
+    users = readers.get(node.output, [])
+    shape = em.shape(node.output)
+    return (
+        len(shape) == 2
+        and bool(users)
+        and node.output not in em.model.output_names
+        and all(u.op == "dense" and u.arrays["w"].shape[1] == shape[1] for u in users)
     )
 
-    const_names: dict[str, str] = {}
-    for k, (cname, value) in enumerate(model.constants.items()):
-        const_names[cname] = em.array(em.ctype, f"tm_const{k}", value)
-    for name in list(model.tensors if precision == "int8" else model.shapes):
+
+def _flat_perm(shape) -> np.ndarray:
+    """NCHW flat index of each element of a channel-last tensor, in memory order."""
+    c, spatial = shape[1], int(np.prod(shape[2:]))
+    return np.arange(c * spatial).reshape(c, spatial).T.ravel()
+
+
+# -- memory: buffers, in-place steps, the arena -------------------------------------------------------
+@dataclass
+class _Memory:
+    arena_bytes: int
+    bound: int
+    input_offset: int | None  # the float wrapper's int8 input in the arena
+    output_offset: int | None  # the float wrapper's int8 outputs in the arena
+    copies: list[tuple[int, str]]  # (output index, tensor): outputs copied at the end of the run
+
+
+def _plan_memory(em: CEmitter, model, steps: list[Step]) -> _Memory:
+    """Buffers (views share their input's, in-place steps their first input's), lifetimes, the arena,
+    and the C pointer of every tensor."""
+    wrapper = em.int8  # the float wrapper keeps its int8 input and outputs in the arena
+    root: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+
+    def base(t: str) -> str:
+        return root.get(t, t)
+
+    def bind(t: str, buffer: str) -> None:
+        root[t] = buffer
+        members.setdefault(buffer, [buffer]).append(t)
+
+    last_read: dict[str, int] = {}
+    for k, step in enumerate(steps):
+        for i in step.node.inputs:
+            last_read[i] = k
+    output_chain = set(model.output_names)  # tensors that are, or are viewed as, graph outputs
+    for step in reversed(steps):
+        if step.node.op == "reshape" and step.node.output in output_chain:
+            output_chain.add(step.node.inputs[0])
+    for k, step in enumerate(steps):
+        node = step.node
+        src = base(node.inputs[0])
+        if node.op == "reshape":
+            bind(node.output, src)
+            continue
+        dies_here = all(last_read.get(u, -1) <= k and u not in output_chain for u in members.get(src, [src]))
+        if (
+            dies_here
+            and src != model.input_name
+            and not em.is_const(src)
+            and step.output not in output_chain
+            and [base(i) for i in node.inputs].count(src) == 1
+            and em.size(step.output) <= max(em.size(u) for u in members.get(src, [src]))
+            and op_of(node).in_place(em, node)
+        ):
+            step.in_place = True
+            bind(step.output, src)
+    # the graph outputs: written in place into the caller's out (the wrapper's int8 outputs in the arena)
+    out_offsets, copies, offset = {}, [], 0
+    for k, o in enumerate(model.output_names):
+        b = base(o)
+        if b == model.input_name or em.is_const(b) or b in out_offsets:
+            copies.append((k, o))
+        else:
+            out_offsets[b] = offset
+        offset += em.size(o)
+    sizes: dict[str, int] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    end = len(steps)
+    for k, step in enumerate(steps):
+        for i in step.node.inputs:
+            b = base(i)
+            if not em.is_const(b):
+                last[b] = max(last.get(b, k), k)
+                first.setdefault(b, 0 if b == model.input_name else k)
+        b = base(step.output)
+        first.setdefault(b, k)
+        last[b] = max(last.get(b, k), k)
+        sizes[b] = max(sizes.get(b, 0), em.size(step.output) * em.elem)
+    lives = []
+    for b in first:
+        if b in out_offsets or (b == model.input_name and not wrapper):
+            continue
+        size = em.size(b) * em.elem if b == model.input_name else sizes[b]
+        lives.append(TensorLife(b, size, first[b], last[b]))
+    if wrapper:
+        produced = [first[b] for b in out_offsets if b in first] + ([end] if copies else [])
+        lives.append(TensorLife("__outputs__", offset * em.elem, min(produced, default=end), end))
+    offsets, arena = plan_arena(lives, align=ALIGN)
+    bound = liveness_bound(lives, align=ALIGN)
+    for name in list(model.tensors if em.int8 else model.shapes) + list(em.extra_shapes):
         b = base(name)
         if b == model.input_name:
             em.pointers[name] = "in"
         elif em.is_const(b):
-            em.pointers[name] = const_names[b]
+            em.pointers[name] = f"tm_const{list(model.constants).index(b)}"
+        elif b in out_offsets:
+            em.pointers[name] = f"(out + {out_offsets[b]})" if out_offsets[b] else "out"
         elif b in offsets:
             off = offsets[b] // em.elem
             em.pointers[name] = f"(tm_arena + {off})" if off else "tm_arena"
-
-    layers = []
-    for step in steps:
-        em.tag = step.tag
-        op = op_of(step.node)
-        op.emit_c(em, step)
-        for n in step.nodes:
-            layers.append(
-                dict(
-                    name=n.name,
-                    op=n.op,
-                    output_shape=list(em.shape(n.output)),
-                    macs=int(op_of(n).macs(em, n)),
-                )
-            )
-
-    out_sizes = [em.size(o) for o in model.output_names]
-    in_size = em.size(model.input_name)
-    scratch = (in_size + sum(out_sizes)) if precision == "int8" else 0
-    header = _header(model, precision, arena_bytes, in_size, out_sizes)
-    source = _drop_unused_helpers(_source(model, precision, em, arena_bytes, out_sizes))
-    return GeneratedModel(
-        source=source, header=header, precision=precision, arena_bytes=arena_bytes, arena_lower_bound_bytes=lower,
-        largest_layer_io_bytes=largest_io, weights_bytes=em.weights_bytes, scratch_bytes=scratch,
-        input_size=in_size, output_sizes=out_sizes, layers=layers,
-    )  # fmt: skip
+    for k, value in enumerate(model.constants.values()):
+        em.array(em.ctype, f"tm_const{k}", value)
+    return _Memory(arena, bound, offsets.get(model.input_name) if wrapper else None,
+                   offsets.get("__outputs__") if wrapper else None, copies)  # fmt: skip
 
 
 def _drop_unused_helpers(source: str) -> str:
@@ -220,45 +410,56 @@ def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: li
     return "\n".join(lines)
 
 
-def _source(model, precision, em: CEmitter, arena_bytes: int, out_sizes) -> str:
+def _source(model, precision, em: CEmitter, mem: _Memory, out_sizes) -> str:
     int8 = precision == "int8"
     ctype = "int8_t" if int8 else "float"
-    uses_math = em.uses_math and not int8
     mode = (
         f"int8 (quantization mode {model.mode}, {model.weight_bitwidth}-bit weights)" if int8 else "float32"
     )
     head = [
         "/* Generated by tinyml_tinyverse.common.compilation: do not edit.",
         f" * Model: {safe_comment(model.name)}, {mode}.",
-        " * C99, no dynamic memory, no recursion. */",
+        " * C99, no dynamic memory, no recursion; runs on the CPU (no accelerator instructions). */",
         "#include <stdint.h>",
-        "#include <string.h>",
     ]
-    if uses_math:
+    if em.uses_math and not int8:
         head.append("#include <math.h>")
     head += ['#include "tinyml_model.h"', ""]
+    words = max(1, -(-mem.arena_bytes // 4))
     if int8:
-        arena = f"static int8_t tm_arena[{max(arena_bytes, 4)}];\n"
+        arena = (f"static union {{\n    int32_t align; /* word-aligned */\n    int8_t bytes[{words * 4}];\n}} tm_arena_u;\n"
+                 "#define tm_arena (tm_arena_u.bytes)\n")  # fmt: skip
     else:
-        arena = f"static float tm_arena[{max(arena_bytes // 4, 1)}];\n"
+        arena = f"static float tm_arena[{words}];\n"
+    run = [f"static void tm_run(const {ctype} *in, {ctype} *out)", "{", "\n".join(em.calls)]
+    offsets = np.cumsum([0] + out_sizes)
+    for k, name in mem.copies:
+        run += [
+            "    {",
+            "        int32_t i;",
+            f"        for (i = 0; i < {out_sizes[k]}; ++i) {{",
+            f"            out[{offsets[k]} + i] = ({em.ptr(name)})[i];",
+            "        }",
+            "    }",
+        ]
+    if not any("out" in c for c in em.calls) and not mem.copies:
+        run.append("    (void)out;")
+    run.append("}\n")
     body = [
         "\n".join(head),
         em.kernels(),
         "/* ---- weights and layer parameters ---- */",
         "".join(em.decls),
-        "/* ---- activation arena (offsets planned from tensor lifetimes) ---- */",
+        "/* ---- activation arena (offsets planned from buffer lifetimes) ---- */",
         arena,
+        "\n".join(run),
         f"int tinyml_model_run(const {ctype} *in, {ctype} *out)\n{{",
         "    if (in == 0 || out == 0) {\n        return -1;\n    }",
-        "\n".join(em.calls),
+        "    tm_run(in, out);",
+        "    return 0;\n}\n",
     ]
-    offset = 0
-    for k, name in enumerate(model.output_names):
-        body.append(f"    memcpy(out + {offset}, {em.ptr(name)}, {out_sizes[k]} * sizeof({ctype}));")
-        offset += out_sizes[k]
-    body.append("    return 0;\n}\n")
     if int8:
-        body.append(_float_wrapper(model, out_sizes))
+        body.append(_float_wrapper(model, out_sizes, mem))
     else:
         body.append(
             "int tinyml_model_run_float(const float *in, float *out)\n{\n    return tinyml_model_run(in, out);\n}\n"
@@ -266,12 +467,12 @@ def _source(model, precision, em: CEmitter, arena_bytes: int, out_sizes) -> str:
     return "\n".join(body)
 
 
-def _float_wrapper(model: QuantizedGraph, out_sizes: list[int]) -> str:
+def _float_wrapper(model: QuantizedGraph, out_sizes: list[int], mem: _Memory) -> str:
     lines = [
         "int tinyml_model_run_float(const float *in, float *out)",
         "{",
-        "    static int8_t in_q[TINYML_MODEL_INPUT_SIZE];",
-        "    static int8_t out_q[TINYML_MODEL_OUTPUT_SIZE];",
+        f"    int8_t *const in_q = tm_arena + {mem.input_offset}; /* the arena holds the int8 input and outputs */",
+        f"    int8_t *const out_q = tm_arena + {mem.output_offset};",
         "    int32_t i;",
         "    if (in == 0 || out == 0) {",
         "        return -1;",
@@ -283,7 +484,7 @@ def _float_wrapper(model: QuantizedGraph, out_sizes: list[int]) -> str:
         "        q = (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f) + TINYML_MODEL_INPUT_ZERO_POINT;",
         "        in_q[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));",
         "    }",
-        "    (void)tinyml_model_run(in_q, out_q);",
+        "    tm_run(in_q, out_q);",
     ]
     for k in range(len(out_sizes)):
         lines += [

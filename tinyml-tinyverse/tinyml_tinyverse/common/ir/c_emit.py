@@ -113,10 +113,13 @@ class CEmitter:
             str, np.ndarray
         ] = {}  # a flattened channel-last tensor: NCHW index per memory index
         self.pointers: dict[str, str] = {}
+        self.extra_shapes: dict[str, tuple[int, ...]] = {}  # tensors the schedule adds (layout copies)
         self.tag = "L0"
 
     # -- the model
     def shape(self, name: str) -> tuple[int, ...]:
+        if name in self.extra_shapes:
+            return self.extra_shapes[name]
         if self.int8:
             return tuple(self.model.tensors[name]["shape"])
         return tuple(self.model.shapes[name])
@@ -130,6 +133,19 @@ class CEmitter:
     def layout(self, name: str) -> str:
         """``"nchw"`` (C-contiguous in the logical order) or ``"nhwc"`` (channels innermost)."""
         return self.layouts.get(name, "nchw")
+
+    def memory_order(self, name: str) -> list[int]:
+        """The logical axes of ``name`` (batch excluded) from the outermost in memory to the innermost."""
+        axes = list(range(1, len(self.shape(name))))
+        return axes[1:] + axes[:1] if self.layout(name) == "nhwc" and len(axes) >= 2 else axes
+
+    def strides(self, name: str) -> dict[int, int]:
+        """Element stride in memory of each logical axis of ``name`` (batch excluded)."""
+        shape, out, acc = self.shape(name), {}, 1
+        for ax in reversed(self.memory_order(name)):
+            out[ax] = acc
+            acc *= shape[ax]
+        return out
 
     def ptr(self, name: str) -> str:
         """The C expression of a tensor's first element."""

@@ -78,6 +78,10 @@ class Op:
         """Emit the C of ``step`` (its node and any fused ones) through the emitter ``em``."""
         raise self._missing("C kernel", step.node)
 
+    def layout_rule(self, em, node) -> str:
+        """The memory layout rule of ``node`` in ``em``'s model (see ``layout``; float C is all NCHW)."""
+        return self.layout if em.int8 else "canonical"
+
     def macs(self, em, node) -> int:
         """Multiply-accumulates of one inference of ``node``."""
         return 0

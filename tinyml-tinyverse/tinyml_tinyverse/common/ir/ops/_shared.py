@@ -63,3 +63,14 @@ def check_acc_range(node, w: np.ndarray, bias: np.ndarray, terms: int) -> None:
             f"layer {node.name!r} ({node.op}) may overflow its int32 accumulator ({terms} products per output); "
             "split the layer or reduce its input size"
         )
+
+
+def pow2_multipliers(mult) -> bool:
+    return bool(np.all(np.asarray(mult) == 1 << 30))
+
+
+def requant_tables(em, tag: str, node) -> tuple[str, str]:
+    """Multiplier (``0``: all ``2^30``, power-of-two scales) and int8 shift tables of a struct kernel."""
+    mult, shift = node.arrays["mult"], node.arrays["shift"]
+    mname = "0" if pow2_multipliers(mult) else em.array("int32_t", f"{tag}_mult", mult)
+    return mname, em.array("int8_t", f"{tag}_shift", shift)

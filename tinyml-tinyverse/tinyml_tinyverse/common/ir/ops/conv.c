@@ -1,79 +1,12 @@
 /* C kernels of the conv op family (tinyml_tinyverse.common.ir.ops.conv); sections <precision>_<name>. */
 
-/* @section int8_conv */
-typedef struct {
-    int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
-    int32_t in_zp, out_zp, act_min, act_max;
-    const int8_t *w;
-    const int32_t *bias, *mult, *shift;
-} tm_conv_t;
-
-static void tm_conv(const tm_conv_t *p, const int8_t *x, int8_t *y)
-{
-    const int32_t cin_g = p->cin / p->groups;
-    const int32_t cout_g = p->cout / p->groups;
-    const int32_t plane = p->ih * p->iw;
-    const int32_t ksize = p->kh * p->kw;
-    const int32_t one_d = p->kw == 1 && p->iw == 1;
-    const int32_t in_zp = p->in_zp;
-    const int32_t dh = p->dh;
-    int32_t oc, oy, ox, ic, ky, kx;
-    for (oc = 0; oc < p->cout; ++oc) {
-        const int8_t *xg = x + (oc / cout_g) * cin_g * plane;
-        const int8_t *wo = p->w + oc * cin_g * ksize;
-        int8_t *yo = y + oc * p->oh * p->ow;
-        for (oy = 0; oy < p->oh; ++oy) {
-            const int32_t iy0 = oy * p->sh - p->pt;
-            const int32_t ky0 = tm_kfirst(iy0, p->dh);
-            const int32_t ky1 = tm_klast(iy0, p->ih, p->kh, p->dh);
-            for (ox = 0; ox < p->ow; ++ox) {
-                int32_t acc = p->bias[oc];
-                int32_t ix0, kx0, kx1;
-                if (one_d) {
-                    /* time series (W = 1): one strided dot product per input channel */
-                    const int32_t taps = ky1 - ky0;
-                    const int8_t *xp = xg + iy0 + ky0 * dh;
-                    const int8_t *wp = wo + ky0;
-                    int32_t k;
-                    for (ic = 0; ic < cin_g; ++ic, xp += plane, wp += ksize) {
-                        if (dh == 1) {
-                            for (k = 0; k < taps; ++k) {
-                                acc += ((int32_t)xp[k] - in_zp) * (int32_t)wp[k];
-                            }
-                        } else {
-                            for (k = 0; k < taps; ++k) {
-                                acc += ((int32_t)xp[k * dh] - in_zp) * (int32_t)wp[k];
-                            }
-                        }
-                    }
-                    yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-                    continue;
-                }
-                ix0 = ox * p->sw - p->pl;
-                kx0 = tm_kfirst(ix0, p->dw);
-                kx1 = tm_klast(ix0, p->iw, p->kw, p->dw);
-                for (ic = 0; ic < cin_g; ++ic) {
-                    const int8_t *xc = xg + ic * plane;
-                    const int8_t *wc = wo + ic * ksize;
-                    for (ky = ky0; ky < ky1; ++ky) {
-                        const int8_t *xr = xc + (iy0 + ky * dh) * p->iw + ix0;
-                        for (kx = kx0; kx < kx1; ++kx) {
-                            acc += ((int32_t)xr[kx * p->dw] - in_zp) * wc[ky * p->kw + kx];
-                        }
-                    }
-                }
-                yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
-            }
-        }
-    }
-}
-
 /* @section int8_conv_packed */
 typedef struct {
     int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
     int32_t in_zp, out_zp, act_min, act_max, wbits;
     const uint8_t *w;
-    const int32_t *bias, *mult, *shift;
+    const int32_t *bias, *mult; /* mult 0: every multiplier is 2^30 (power-of-two scales) */
+    const int8_t *shift;
 } tm_conv_packed_t;
 
 static void tm_conv_packed(const tm_conv_packed_t *p, const int8_t *x, int8_t *y)
@@ -114,7 +47,7 @@ static void tm_conv_packed(const tm_conv_packed_t *p, const int8_t *x, int8_t *y
                         }
                     }
                 }
-                yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+                yo[oy * p->ow + ox] = tm_sat(tm_requant(acc, p->mult ? p->mult[oc] : 1073741824, p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
             }
         }
     }
@@ -125,7 +58,8 @@ typedef struct {
     int32_t cin, ih, iw, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, groups;
     int32_t in_zp, out_zp, act_min, act_max;
     const int8_t *w; /* [cout][cin / groups][kh][kw] */
-    const int32_t *bias, *mult, *shift;
+    const int32_t *bias, *mult; /* mult 0: every multiplier is 2^30 (power-of-two scales) */
+    const int8_t *shift;
 } tm_conv_transpose_t;
 
 static void tm_conv_transpose(const tm_conv_transpose_t *p, const int8_t *x, int8_t *y)
@@ -166,7 +100,7 @@ static void tm_conv_transpose(const tm_conv_transpose_t *p, const int8_t *x, int
                     }
                 }
                 y[(oc * p->oh + oy) * p->ow + ox] =
-                    tm_sat(tm_requant(acc, p->mult[oc], p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
+                    tm_sat(tm_requant(acc, p->mult ? p->mult[oc] : 1073741824, p->shift[oc]) + p->out_zp, p->act_min, p->act_max);
             }
         }
     }

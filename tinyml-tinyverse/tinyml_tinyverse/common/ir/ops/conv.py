@@ -8,16 +8,20 @@ Quantized: int8 weights per output channel, int32 bias, ``requant`` to the outpu
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import act_bounds_f, chw, pack_weights
+from ..c_text import CText, c_function
 from ..constant_folding import describe_node
 from ..importer import hw2, spatial_pads, text_attr
 from ..numpy_kernels import as_nchw, conv2d, conv_transpose2d, restore_rank
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
-from ._shared import check_acc_range, clip_act, qdq_act, qdq_spatial, quantize_weighted
+from ._requant import Requant
+from ._shared import check_acc_range, clip_act, qdq_act, qdq_spatial, quantize_weighted, requant_tables
 
 
 def _conv_common(imp, node, a, kernel_shape):
@@ -109,7 +113,25 @@ class _ConvBase(Op):
             return cout * oh * ow * cin_g * kh * kw
         return cin * ih * iw * (cout // node.attrs["group"]) * kh * kw
 
+    def layout_rule(self, em, node) -> str:
+        return "channel_last" if em.int8 and self._specialised(em, node) else "canonical"
+
+    def _specialised(self, em, node) -> bool:
+        """int8 conv with one weight per byte: the per-layer channel-last kernel."""
+        return self.name == "conv" and not _packed(em, node)
+
+    def fuse(self, em, node, consumer) -> bool:
+        """A max pool right after an int8 conv, windows not overlapping: computed in the conv's loop."""
+        if not (
+            em.int8 and self._specialised(em, node) and consumer.op == "maxpool" and node.attrs["group"] == 1
+        ):
+            return False
+        return all(k <= s for k, s in zip(consumer.attrs["kernel"], consumer.attrs["strides"]))
+
     def emit_c(self, em, step):
+        if em.int8 and self._specialised(em, step.node):
+            _emit_conv_int8(em, step)
+            return
         node, a = step.node, step.node.attrs
         tag = step.tag
         cin, ih, iw = chw(em.shape(node.inputs[0]))
@@ -119,7 +141,7 @@ class _ConvBase(Op):
         dims = [cin, ih, iw, cout, oh, ow, kh, kw, a["strides"][0], a["strides"][1], a["pads"][0], a["pads"][1],
                 a["dilations"][0], a["dilations"][1], a["group"]]  # fmt: skip
         bits = int(a.get("weight_bits", 8)) if em.int8 else 32
-        packed = em.int8 and em.pack_bits and bits < 8 and self.name == "conv"
+        packed = _packed(em, node) and self.name == "conv"
         kind = "conv_packed" if packed else self.name
         if packed:
             em.need_common("packed")
@@ -132,8 +154,7 @@ class _ConvBase(Op):
                 else em.array("int8_t", f"{tag}_w", w)
             )
             bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
+            mname, sname = requant_tables(em, tag, node)
             q = [a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
             fields = ", ".join(str(int(v)) for v in dims + q) + f", {wname}, {bname}, {mname}, {sname}"
         else:
@@ -167,6 +188,38 @@ class ConvTranspose(_ConvBase):
         return _export_conv(b, node, xs)
 
 
+def _packed(em, node) -> bool:
+    return em.int8 and em.pack_bits and int(node.attrs.get("weight_bits", 8)) < 8
+
+
+def _emit_conv_int8(em, step) -> None:
+    node, a = step.node, step.node.attrs
+    tag = f"tm_{step.tag}"
+    g = ConvGeometry.of(em, node)
+    w = np.ascontiguousarray(node.arrays["w"].transpose(0, 2, 3, 1))  # [Cout][kh][kw][Cin/g]
+    bias, bound = fold_zero_point(w, node.arrays["bias"], a["in_zp"], node.name)
+    em.array("int8_t", f"{tag}_w", w)
+    em.array("int32_t", f"{tag}_b", bias)
+    rq = Requant(
+        em, tag, node.arrays["mult"], node.arrays["shift"], bound, a["out_zp"], a["act_min"], a["act_max"]
+    )
+    pool = None
+    if step.fused:
+        p = step.fused[0].attrs
+        pool = dict(
+            kernel=tuple(p["kernel"]),
+            strides=tuple(p["strides"]),
+            pads=tuple(p["pads"]),
+            out_hw=tuple(p["out_hw"]),
+        )
+        if g.oh == 1 and chw(em.shape(node.output))[1] > 1:  # the conv runs as one row: so does its pool
+            pool = {k: (v[1], v[0]) if k != "pads" else (v[1], v[0], v[3], v[2]) for k, v in pool.items()}
+    em.need_common("dsp")
+    em.define(rq.function())
+    em.define(conv_int8_c(tag, g, a["in_zp"], em.layout(step.output) == "nhwc", pool))
+    em.call(step.comment, f"{tag}({em.ptr(node.inputs[0])}, {em.ptr(step.output)});")
+
+
 def _export_conv(b, node, xs):
     a = node.attrs
     in_t, out_t = b.q.tensors[node.inputs[0]], b.q.tensors[node.output]
@@ -198,3 +251,334 @@ def _export_conv(b, node, xs):
 
 OPS.register("conv", Conv())
 OPS.register("conv_transpose", ConvTranspose())
+
+
+# -- int8 C: one function per layer, specialised to its shapes ---------------------------------------
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A conv as its int8 kernel sees it: channel-last input, weights ``[Cout][kh][kw][Cin/g]``.
+
+    A 1-D conv (W = 1) becomes a one-row conv along W (the same memory), so every conv pairs output
+    positions along a row.
+    """
+
+    cin: int
+    ih: int
+    iw: int
+    cout: int
+    oh: int
+    ow: int
+    kh: int = 1
+    kw: int = 1
+    sh: int = 1
+    sw: int = 1
+    pt: int = 0
+    pl: int = 0
+    dh: int = 1
+    dw: int = 1
+    groups: int = 1
+
+    @classmethod
+    def of(cls, em, node) -> ConvGeometry:
+        a = node.attrs
+        cin, ih, iw = chw(em.shape(node.inputs[0]))
+        cout, oh, ow = chw(em.shape(node.output))
+        _, _, kh, kw = node.arrays["w"].shape
+        return cls(cin, ih, iw, cout, oh, ow, kh, kw, a["strides"][0], a["strides"][1], a["pads"][0], a["pads"][1],
+                   a["dilations"][0], a["dilations"][1], int(a["group"])).one_row()  # fmt: skip
+
+    def one_row(self) -> ConvGeometry:
+        """The same conv with H and W swapped when it is 1-D along H (nothing changes in memory)."""
+        if not (self.iw == 1 and self.kw == 1 and self.ow == 1 and self.pl == 0 and self.ih > 1):
+            return self
+        return replace(self, ih=1, iw=self.ih, oh=1, ow=self.oh, kh=1, kw=self.kh, sh=1, sw=self.sh, pt=0,
+                       pl=self.pt, dh=1, dw=self.dh)  # fmt: skip
+
+    @property
+    def k(self) -> int:
+        """Weights per output channel."""
+        return self.kh * self.kw * (self.cin // self.groups)
+
+    def interior(self) -> tuple[int, int, int, int]:
+        """``(oy0, oy1, ox0, ox1)``: the output positions whose taps all lie inside the input."""
+
+        def span(n_in, n_out, k, s, p, d):
+            lo = min(-(-p // s), n_out)
+            last = n_in - 1 - (k - 1) * d + p
+            hi = min(last // s + 1, n_out) if last >= 0 else 0
+            return lo, max(lo, hi)
+
+        return (*span(self.ih, self.oh, self.kh, self.sh, self.pt, self.dh),
+                *span(self.iw, self.ow, self.kw, self.sw, self.pl, self.dw))  # fmt: skip
+
+    def segments(self) -> list[tuple[int, int, int]]:
+        """One position's patch as ``(input offset, weight offset, length)`` runs of contiguous values."""
+        runs: list[list[int]] = []
+        wo = 0
+        step = self.kw * self.cin if self.dw == 1 else self.cin
+        for ky in range(self.kh):
+            for kx in range(1 if self.dw == 1 else self.kw):
+                xo = (ky * self.dh * self.iw + kx * self.dw) * self.cin
+                if runs and runs[-1][0] + runs[-1][2] == xo:
+                    runs[-1][2] += step
+                else:
+                    runs.append([xo, wo, step])
+                wo += step
+        return [(r[0], r[1], r[2]) for r in runs]
+
+
+def fold_zero_point(w: np.ndarray, bias: np.ndarray, in_zp: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``bias - in_zp * sum(w)`` per output (the input zero point folded in) and each accumulator's bound."""
+    w64 = w.reshape(w.shape[0], -1).astype(np.int64)
+    folded = bias.astype(np.int64) - int(in_zp) * w64.sum(axis=1)
+    bound = np.abs(folded) + 128 * np.abs(w64).sum(axis=1)
+    if np.any(bound >= 2**31):
+        raise CompilationError(
+            f"layer {name!r} may overflow its int32 accumulator ({w64.shape[1]} products per output); "
+            "split the layer or reduce its input size"
+        )
+    return folded.astype(np.int32), bound
+
+
+UNROLL = 16  # runs of at most this many values are unrolled in the plain C path
+
+
+def _mac(t: CText, npos: int, nch: int, d: int, k_total: int, segs) -> None:
+    """``s<p><c> += patch(a + p * d) . weights(w + c * K)`` over the runs of the patch.
+
+    Plain C: the long loop innermost over contiguous values, in a part of a multiple of 16 (which
+    compilers vectorize) and the rest; with the DSP extension, SMLAD on pairs of sign-extended bytes.
+    """
+    for xo, wo, length in segs:
+        t.block()
+        t(
+            f"const int8_t *pa = a{f' + {xo}' if xo else ''};",
+            f"const int8_t *pw = w{f' + {wo}' if wo else ''};",
+        )
+
+        def loop(start: int, end: int) -> None:
+            if end <= start:
+                return
+            t.block(f"for (k = {start}; k < {end}; ++k)")
+            t(
+                "const int32_t "
+                + ", ".join(f"x{p} = pa[{f'{p * d} + ' if p else ''}k]" for p in range(npos))
+                + ";"
+            )
+            t(
+                "const int32_t "
+                + ", ".join(f"v{c} = pw[{f'{c * k_total} + ' if c else ''}k]" for c in range(nch))
+                + ";"
+            )
+            t(" ".join(f"s{p}{c} += x{p} * v{c};" for p in range(npos) for c in range(nch)))
+            t.end()
+
+        dsp = length >= 4
+        if dsp:
+            end4 = length & ~3
+            t("#if TM_DSP", "int32_t k;")
+            t.block(f"for (k = 0; k < {end4}; k += 4)")
+            t(
+                "const int32_t "
+                + ", ".join(f"x{p} = tm_read4(pa + {f'{p * d} + ' if p else ''}k)" for p in range(npos))
+                + ";"
+            )
+            t(
+                "const int32_t "
+                + ", ".join(f"v{c} = tm_read4(pw + {f'{c * k_total} + ' if c else ''}k)" for c in range(nch))
+                + ";"
+            )
+            t(
+                "const int32_t "
+                + ", ".join(f"x{p}l = tm_sxtb16(x{p}), x{p}h = tm_sxtb16_ror8(x{p})" for p in range(npos))
+                + ";"
+            )
+            t(
+                "const int32_t "
+                + ", ".join(f"v{c}l = tm_sxtb16(v{c}), v{c}h = tm_sxtb16_ror8(v{c})" for c in range(nch))
+                + ";"
+            )
+            for p in range(npos):
+                for c in range(nch):
+                    t(f"s{p}{c} = tm_smlad(x{p}h, v{c}h, tm_smlad(x{p}l, v{c}l, s{p}{c}));")
+            t.end()
+            loop(end4, length)
+            t("#else")
+        if length <= UNROLL:  # short runs (the first conv's few taps): straight-line code, no loop
+            for k in range(length):
+                t(
+                    " ".join(
+                        f"s{p}{c} += pa[{p * d + k}] * pw[{c * k_total + k}];"
+                        for p in range(npos)
+                        for c in range(nch)
+                    )
+                )
+        else:
+            t("int32_t k;")
+            loop(0, length & ~15)
+            loop(length & ~15, length)
+        if dsp:
+            t("#endif")
+        t.end()
+
+
+def _accumulate(t: CText, tag: str, g: ConvGeometry, npos: int, nch: int, d: int) -> None:
+    """Declare ``s<p><c>`` (from the folded bias) and accumulate ``npos`` positions x ``nch`` channels."""
+    for c in range(nch):
+        oc = f"oc + {c}" if c else "oc"
+        t("int32_t " + ", ".join(f"s{p}{c} = {tag}_b[{oc}]" for p in range(npos)) + ";")
+    _mac(t, npos, nch, d, g.k, g.segments())
+
+
+def _grid(
+    t: CText, rows: int, cols: int, inner: tuple[int, int, int, int], step: int, edge: str, fast
+) -> None:
+    """Visit ``rows x cols`` outputs ``(r, q)``: ``edge`` (a call) outside ``inner`` = (r0, r1, q0, q1),
+    ``fast(t, n)`` for ``n`` consecutive columns at a time inside (``step``, then what is left)."""
+    r0, r1, q0, q1 = inner
+    t.block(f"for (r = 0; r < {rows}; ++r)")
+    if r0 > 0 or r1 < rows:
+        t.block(f"if (r < {r0} || r >= {r1})").block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
+        t("continue;").end()
+    if q0 > 0:
+        t.block(f"for (q = 0; q < {q0}; ++q)")(edge).end()
+    full = (q1 - q0) // step * step
+    if full:
+        t.block(f"for (q = {q0}; q < {q0 + full}; q += {step})")
+        fast(t, step)
+        t.end()
+    if q1 - q0 - full:
+        t.block()(f"q = {q0 + full};")
+        fast(t, q1 - q0 - full)
+        t.end()
+    if q1 < cols:
+        t.block(f"for (q = {q1}; q < {cols}; ++q)")(edge).end()
+    t.end()
+
+
+def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dict | None = None) -> str:
+    """The C of a conv layer ``<tag>(x, y)``: channel-last ``x``, ``y`` channel-last or NCHW.
+
+    Tables ``<tag>_w`` (weights ``[Cout][kh][kw][Cin/g]``), ``<tag>_b`` (bias with the input zero point
+    folded in) and the requantization ``<tag>_out`` are emitted by the caller. Inside the input,
+    2 positions x 2 output channels per step (four accumulators, each input and weight value read
+    once per step); at the padded edges one position and channel at a time (padding reads as the
+    zero point). ``pool`` (``kernel``, ``strides``, ``pads``, ``out_hw``, one-row order like ``g``):
+    a max pool in the same loop; max commutes with the monotonic requantization, so each window
+    takes the max of its accumulators and requantizes once.
+    """
+    cg, cout_g = g.cin // g.groups, g.cout // g.groups
+    n_out = (pool["out_hw"][0] * pool["out_hw"][1]) if pool else g.oh * g.ow
+
+    def y_at(pos: str, oc: str) -> str:
+        return f"y[({pos}) * {g.cout} + {oc}]" if out_nhwc else f"y[({oc}) * {n_out} + {pos}]"
+
+    at = CText()
+    at(f"const int8_t *w = {tag}_w + oc * {g.k};", f"const int8_t *xg = x + (oc / {cout_g}) * {cg};")
+    at(f"int32_t acc = {tag}_b[oc];", "int32_t ky, kx, c;")
+    at.block(f"for (ky = 0; ky < {g.kh}; ++ky)")(f"const int32_t iy = oy * {g.sh} - {g.pt} + ky * {g.dh};")
+    at.block(f"for (kx = 0; kx < {g.kw}; ++kx, w += {cg})")(
+        f"const int32_t ix = ox * {g.sw} - {g.pl} + kx * {g.dw};"
+    )
+    at.block(f"if (iy >= 0 && iy < {g.ih} && ix >= 0 && ix < {g.iw})")
+    at(f"const int8_t *xk = xg + (iy * {g.iw} + ix) * {g.cin};")
+    at.block(f"for (c = 0; c < {cg}; ++c)")("acc += (int32_t)xk[c] * w[c];").end()
+    at.end().block("else").block(f"for (c = 0; c < {cg}; ++c)")(
+        f"acc += {int(in_zp)} * (int32_t)w[c];"
+    ).end().end()
+    at.end().end()("return acc;")
+    parts = [c_function(f"static int32_t {tag}_at(const int8_t *x, int32_t oy, int32_t ox, int32_t oc)", at,
+                        f"{tag}: the accumulator of channel oc at (oy, ox); taps outside the input read as the zero point")]  # fmt: skip
+    body = CText()
+    blocked = g.groups == 1
+    if pool is None:
+        edge = CText()("int32_t oc;").block(f"for (oc = 0; oc < {g.cout}; ++oc)")
+        edge(f"{y_at(f'oy * {g.ow} + ox', 'oc')} = {tag}_out({tag}_at(x, oy, ox, oc), oc);").end()
+        parts.append(
+            c_function(f"static void {tag}_edge(const int8_t *x, int8_t *y, int32_t oy, int32_t ox)", edge)
+        )
+        body("int32_t r, q;" + (" int32_t oc;" if blocked else ""))
+        inner = g.interior() if blocked else (0, 0, 0, 0)
+
+        def fast(t: CText, npos: int) -> None:
+            t(f"const int8_t *a = x + ((r * {g.sh} - {g.pt}) * {g.iw} + q * {g.sw} - {g.pl}) * {g.cin};")
+            for nch, lo, hi in ((2, 0, g.cout & ~1), (1, g.cout & ~1, g.cout)):
+                if hi <= lo:
+                    continue
+                t.block(f"for (oc = {lo}; oc < {hi}; oc += {nch})")(
+                    f"const int8_t *w = {tag}_w + oc * {g.k};"
+                )
+                _accumulate(t, tag, g, npos, nch, g.sw * g.cin)
+                for p in range(npos):
+                    for c in range(nch):
+                        oc = f"oc + {c}" if c else "oc"
+                        t(
+                            f"{y_at(f'r * {g.ow} + q' + (f' + {p}' if p else ''), oc)} = {tag}_out(s{p}{c}, {oc});"
+                        )
+                t.end()
+
+        _grid(body, g.oh, g.ow, inner, 2, f"{tag}_edge(x, y, r, q);", fast)
+    else:
+        (pkh, pkw), (psh, psw), pp, (poh, pow_) = (
+            pool["kernel"],
+            pool["strides"],
+            pool["pads"],
+            pool["out_hw"],
+        )
+        win = CText()("int32_t oc, i, j;").block(f"for (oc = 0; oc < {g.cout}; ++oc)")(
+            "int32_t best = -2147483647 - 1;"
+        )
+        win.block(f"for (i = 0; i < {pkh}; ++i)")(f"const int32_t oy = qy * {psh} - {pp[0]} + i;")
+        win.block(f"for (j = 0; j < {pkw}; ++j)")(f"const int32_t ox = qx * {psw} - {pp[1]} + j;")
+        win.block(f"if (oy >= 0 && oy < {g.oh} && ox >= 0 && ox < {g.ow})")
+        win(
+            f"const int32_t acc = {tag}_at(x, oy, ox, oc);", "best = acc > best ? acc : best;"
+        ).end().end().end()
+        win(f"{y_at(f'qy * {pow_} + qx', 'oc')} = {tag}_out(best, oc);").end()
+        parts.append(
+            c_function(f"static void {tag}_window(const int8_t *x, int8_t *y, int32_t qy, int32_t qx)", win)
+        )
+        oy0, oy1, ox0, ox1 = g.interior()
+
+        def span(lo, hi, k, s, p, n):  # windows whose positions are all interior
+            first = min(-(-(lo + p) // s), n)
+            last = hi - k + p
+            return first, max(first, min(last // s + 1, n) if last >= 0 else 0)
+
+        inner = (*span(oy0, oy1, pkh, psh, pp[0], poh), *span(ox0, ox1, pkw, psw, pp[1], pow_))
+        positions = [(i, j) for i in range(pkh) for j in range(pkw)]
+        body("int32_t r, q, oc;")
+
+        def fast(t: CText, _n: int) -> None:
+            t(f"const int8_t *a0 = x + (((r * {psh} - {pp[0]}) * {g.sh} - {g.pt}) * {g.iw} + "
+              f"(q * {psw} - {pp[1]}) * {g.sw} - {g.pl}) * {g.cin};")  # fmt: skip
+            for nch, lo, hi in ((2, 0, g.cout & ~1), (1, g.cout & ~1, g.cout)):
+                if hi <= lo:
+                    continue
+                t.block(f"for (oc = {lo}; oc < {hi}; oc += {nch})")(
+                    f"const int8_t *w = {tag}_w + oc * {g.k};"
+                )
+                t("int32_t " + ", ".join(f"m{c}" for c in range(nch)) + ";")
+                for n, first in enumerate(range(0, len(positions), 2)):
+                    pair = positions[first : first + 2]
+                    offs = [(i * g.sh * g.iw + j * g.sw) * g.cin for i, j in pair]
+                    t.block()(f"const int8_t *a = a0{f' + {offs[0]}' if offs[0] else ''};")
+                    _accumulate(t, tag, g, len(pair), nch, offs[-1] - offs[0])
+                    for c in range(nch):
+                        vals = [f"s{p}{c}" for p in range(len(pair))]
+                        if not n:
+                            t(f"m{c} = {vals.pop(0)};")
+                        for v in vals:
+                            t(f"m{c} = {v} > m{c} ? {v} : m{c};")
+                    t.end()
+                for c in range(nch):
+                    oc = f"oc + {c}" if c else "oc"
+                    t(f"{y_at(f'r * {pow_} + q', oc)} = {tag}_out(m{c}, {oc});")
+                t.end()
+
+        _grid(body, poh, pow_, inner, 1, f"{tag}_window(x, y, r, q);", fast)
+    main = c_function(f"static void {tag}(const int8_t *restrict x, int8_t *restrict y)", body)
+    used = [
+        f for f in parts[1:] if f.split("(")[0].split()[-1] + "(" in main
+    ]  # the edge paths this layer has
+    return "\n".join(([parts[0]] if used else []) + used + [main])

@@ -13,7 +13,9 @@ from ..c_emit import act_bounds_f, pack_weights
 from ..constant_folding import describe_node
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
-from ._shared import check_acc_range, clip_act, qdq_act, quantize_weighted
+from ._requant import Requant
+from ._shared import check_acc_range, clip_act, qdq_act, quantize_weighted, requant_tables
+from .conv import ConvGeometry, conv_int8_c, fold_zero_point
 
 
 @ONNX_OPS.register("Gemm")
@@ -75,6 +77,9 @@ class Dense(Op):
         return em.size(node.inputs[0]) // k * n * k
 
     def emit_c(self, em, step):
+        if em.int8 and not (em.pack_bits and int(step.node.attrs.get("weight_bits", 8)) < 8):
+            _emit_dense_int8(em, step)
+            return
         node, a, tag = step.node, step.node.attrs, step.tag
         w = node.arrays["w"] if em.int8 else node.params["w"]
         n, k = w.shape
@@ -93,8 +98,7 @@ class Dense(Op):
                 else em.array("int8_t", f"{tag}_w", w)
             )
             bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
+            mname, sname = requant_tables(em, tag, node)
             q = [rows, k, n, a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
             fields = ", ".join(str(int(v)) for v in q) + f", {wname}, {bname}, {mname}, {sname}"
         else:
@@ -104,6 +108,28 @@ class Dense(Op):
             fields = f"{rows}, {k}, {n}, {lo}, {hi}, {wname}, {bname}"
         em.define(f"static const tm_{kind}_t {tag} = {{{fields}}};")
         em.call(step.comment, f"tm_{kind}(&{tag}, {em.ptr(node.inputs[0])}, {em.ptr(node.output)});")
+
+
+def _emit_dense_int8(em, step) -> None:
+    """A dense layer is a 1 x 1 conv over its rows: the conv family's per-layer kernel."""
+    node, a = step.node, step.node.attrs
+    tag = f"tm_{step.tag}"
+    w = node.arrays["w"]
+    n, k = w.shape
+    perm = em.flat_perm.get(node.inputs[0])
+    if perm is not None:  # the input is a channel-last tensor read flat: weights in its memory order
+        w = w[:, perm]
+    rows = em.size(node.inputs[0]) // k
+    bias, bound = fold_zero_point(w, node.arrays["bias"], a["in_zp"], node.name)
+    em.array("int8_t", f"{tag}_w", np.ascontiguousarray(w))
+    em.array("int32_t", f"{tag}_b", bias)
+    rq = Requant(
+        em, tag, node.arrays["mult"], node.arrays["shift"], bound, a["out_zp"], a["act_min"], a["act_max"]
+    )
+    em.need_common("dsp")
+    em.define(rq.function())
+    em.define(conv_int8_c(tag, ConvGeometry(k, 1, rows, n, 1, rows), a["in_zp"], out_nhwc=True))
+    em.call(step.comment, f"{tag}({em.ptr(node.inputs[0])}, {em.ptr(node.output)});")
 
 
 OPS.register("dense", Dense())

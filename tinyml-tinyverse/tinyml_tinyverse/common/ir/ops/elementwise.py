@@ -164,30 +164,26 @@ class Binary(Op):
 
 
 def broadcast_strides(em, node) -> tuple[list[int], list[int], list[int]]:
-    """Output dims (4, memory order) and the element strides of both inputs (0 repeats an input)."""
+    """Output dims in memory order (padded to 4) and each input's element strides along them (0 repeats)."""
     out_shape = em.shape(node.output)
     rank = len(out_shape)
-
-    def per_sample(shape):
-        return ([1] * (rank - len(shape)) + list(shape))[1:]
-
-    out = per_sample(out_shape)
-    if len(out) > 4:
+    order = em.memory_order(node.output)
+    if len(order) > 4:
         raise CompilationError(
             f"node {node.name!r}: broadcasting over more than 4 dimensions is not supported"
         )
-    pad = 4 - len(out)
-    out4 = [1] * pad + out
+    pad = 4 - len(order)
 
-    def strides(shape):
-        s4 = [1] * pad + per_sample(shape)
-        st, acc = [0] * 4, 1
-        for i in range(3, -1, -1):
-            st[i] = 0 if s4[i] == 1 and out4[i] != 1 else acc
-            acc *= s4[i]
-        return st
+    def strides(name: str) -> list[int]:
+        shape = [1] * (rank - len(em.shape(name))) + list(em.shape(name))
+        own = em.memory_order(name) if len(em.shape(name)) == rank else list(range(1, rank))
+        stride, acc = {}, 1
+        for ax in reversed(own):
+            stride[ax] = acc
+            acc *= shape[ax]
+        return [0] * pad + [0 if shape[ax] == 1 and out_shape[ax] != 1 else stride[ax] for ax in order]
 
-    return out4, strides(em.shape(node.inputs[0])), strides(em.shape(node.inputs[1]))
+    return [1] * pad + [out_shape[ax] for ax in order], strides(node.inputs[0]), strides(node.inputs[1])
 
 
 class BatchNorm(Op):

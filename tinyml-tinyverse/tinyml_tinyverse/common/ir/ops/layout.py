@@ -13,6 +13,7 @@ import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import chw, fmt_float
+from ..c_text import CText, c_function
 from ..constant_folding import describe_node, int_list
 from ..importer import text_attr
 from ..numpy_kernels import as_nchw, pad2d, restore_rank, slice_nd
@@ -322,6 +323,39 @@ class Pad(_Move):
         em.call(step.comment, f"tm_pad({args});")
 
 
+class Relayout(Op):
+    """A copy of a tensor into the other memory layout (NCHW <-> channel-last); the C generator adds
+    these where a layer needs the layout its producer did not write. Not an ONNX op."""
+
+    name = "relayout"
+    output_qparams = "input"
+
+    def run_float(self, node, xs):
+        return xs[0]
+
+    def run_int(self, node, xs):
+        return xs[0]
+
+    def emit_c(self, em, step):
+        node = step.node
+        src, dst = node.inputs[0], node.output
+        c, h, w = chw(em.shape(src))
+        p = h * w
+        to_nhwc = em.layout(dst) == "nhwc"
+        fn = f"tm_{step.tag}_to_{'nhwc' if to_nhwc else 'nchw'}"
+        t = (
+            CText()("int32_t p, ch;")
+            .block(f"for (p = 0; p < {p}; ++p)")
+            .block(f"for (ch = 0; ch < {c}; ++ch)")
+        )
+        t(
+            f"y[p * {c} + ch] = x[ch * {p} + p];" if to_nhwc else f"y[ch * {p} + p] = x[p * {c} + ch];"
+        ).end().end()
+        em.define(c_function(f"static void {fn}(const int8_t *restrict x, int8_t *restrict y)", t))
+        em.call(step.comment, f"{fn}({em.ptr(src)}, {em.ptr(dst)});")
+
+
+OPS.register("relayout", Relayout())
 OPS.register("reshape", Reshape())
 OPS.register("transpose", Transpose())
 OPS.register("slice", Slice())

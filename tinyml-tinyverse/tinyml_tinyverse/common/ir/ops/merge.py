@@ -53,12 +53,14 @@ class Concat(Op):
     def emit_c(self, em, step):
         node, a = step.node, step.node.attrs
         em.need(self, "concat")
-        ax = a["axis"]
+        order = em.memory_order(node.output)  # every input has the output's layout
+        pos = order.index(a["axis"])
         y_shape = em.shape(node.output)
-        outer, out_inner = int(np.prod(y_shape[:ax])), int(np.prod(y_shape[ax:]))
+        outer = int(np.prod([y_shape[i] for i in order[:pos]]))
+        out_inner = int(np.prod([y_shape[i] for i in order[pos:]]))
         offset, lines = 0, []
         for j, name in enumerate(node.inputs):
-            inner = int(np.prod(em.shape(name)[ax:]))
+            inner = int(np.prod([em.shape(name)[i] for i in order[pos:]]))
             q = f", {a['in_zps'][j]}, {a['mults'][j]}, {a['shifts'][j]}, {a['out_zp']}" if em.int8 else ""
             lines.append(
                 f"tm_concat_part({em.ptr(name)}, {em.ptr(node.output)}, {outer}, {inner}, {out_inner}, {offset}{q});"

@@ -12,6 +12,7 @@ import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import chw
+from ..c_text import CText, c_function
 from ..constant_folding import describe_node, int_list
 from ..importer import hw2, spatial_pads
 from ..numpy_kernels import as_nchw, pool2d, pool_counts, restore_rank
@@ -135,7 +136,24 @@ class _Pool(Op):
             return b.node("AveragePool", [xs[0]], **attrs)
         return b.node("MaxPool", [xs[0]], **attrs)
 
+    def layout_rule(self, em, node) -> str:
+        return "follow" if em.int8 else "canonical"
+
+    def in_place(self, em, node) -> bool:
+        """Whether the int8 kernel's loop order never overwrites an input value it still has to read."""
+        if not em.int8:
+            return False
+        reads, writes = _access(em, node)
+        last_read = np.full(int(max(reads.max(initial=0), writes.max(initial=0))) + 1, -1)
+        order = np.repeat(np.arange(len(writes)), reads.shape[1])
+        valid = reads.ravel() >= 0
+        np.maximum.at(last_read, reads.ravel()[valid], order[valid])
+        return bool(np.all(last_read[writes] <= np.arange(len(writes))))
+
     def emit_c(self, em, step):
+        if em.int8:
+            _emit_pool_int8(em, step, self.name)
+            return
         node, a, tag = step.node, step.node.attrs, step.tag
         em.need(self, "pool")
         em.need(self, self.name)
@@ -191,6 +209,93 @@ class AvgPool(_Pool):
             x4.shape[2:], a["kernel"], a["strides"], a["pads"], a["out_hw"], a["count_include_pad"]
         )
         return restore_rank(saturate(round_div(total, count) + a["zp"]), xs[0])
+
+
+def _geometry(em, node):
+    a = node.attrs
+    c, ih, iw = chw(em.shape(node.inputs[0]))
+    _, oh, ow = chw(em.shape(node.output))
+    return c, ih, iw, oh, ow, a["kernel"], a["strides"], a["pads"]
+
+
+def _loop_order(em, node):
+    """Output elements ``(ch, oy, ox)`` in the kernel's order: channels innermost when channel-last."""
+    c, _, _, oh, ow, _, _, _ = _geometry(em, node)
+    ch, oy, ox = np.meshgrid(np.arange(c), np.arange(oh), np.arange(ow), indexing="ij")
+    if em.layout(node.inputs[0]) == "nhwc":
+        return ch.transpose(1, 2, 0).ravel(), oy.transpose(1, 2, 0).ravel(), ox.transpose(1, 2, 0).ravel()
+    return ch.ravel(), oy.ravel(), ox.ravel()
+
+
+def _access(em, node) -> tuple[np.ndarray, np.ndarray]:
+    """Per output element in loop order: the input indices it reads (-1: padding) and the index it writes."""
+    c, ih, iw, oh, ow, (kh, kw), (sh, sw), pads = _geometry(em, node)
+    ch, oy, ox = _loop_order(em, node)
+    iy = oy[:, None, None] * sh - pads[0] + np.arange(kh)[None, :, None]
+    ix = ox[:, None, None] * sw - pads[1] + np.arange(kw)[None, None, :]
+    iy, ix = np.broadcast_to(iy, (len(ch), kh, kw)), np.broadcast_to(ix, (len(ch), kh, kw))
+    inside = (iy >= 0) & (iy < ih) & (ix >= 0) & (ix < iw)
+    chb = ch[:, None, None]
+    if em.layout(node.inputs[0]) == "nhwc":
+        reads, writes = (iy * iw + ix) * c + chb, (oy * ow + ox) * c + ch
+    else:
+        reads, writes = (chb * ih + iy) * iw + ix, (ch * oh + oy) * ow + ox
+    return np.where(inside, reads, -1).reshape(len(ch), -1), writes
+
+
+def _emit_pool_int8(em, step, kind: str) -> None:
+    """One function per layer: channels innermost for channel-last tensors; may run in place."""
+    node, a = step.node, step.node.attrs
+    tag = f"tm_{step.tag}"
+    c, ih, iw, oh, ow, (kh, kw), (sh, sw), pads = _geometry(em, node)
+    nhwc = em.layout(node.inputs[0]) == "nhwc"
+    reads, _ = _access(em, node)
+    checks = bool(np.any(reads < 0))
+
+    def x_at(iy: str, ix: str) -> str:
+        return f"x[(({iy}) * {iw} + {ix}) * {c} + ch]" if nhwc else f"x[(ch * {ih} + {iy}) * {iw} + {ix}]"
+
+    y_at = f"y[(oy * {ow} + ox) * {c} + ch]" if nhwc else f"y[(ch * {oh} + oy) * {ow} + ox]"
+    t = CText()("int32_t ch, oy, ox, i, j;")
+    loops = ["oy", "ox", "ch"] if nhwc else ["ch", "oy", "ox"]
+    bounds = dict(ch=c, oy=oh, ox=ow)
+    for v in loops:
+        t.block(f"for ({v} = 0; {v} < {bounds[v]}; ++{v})")
+    if kind == "maxpool":
+        t("int32_t m = -128;")
+    else:
+        t("int32_t sum = 0;")
+    t.block(f"for (i = 0; i < {kh}; ++i)")(f"const int32_t iy = oy * {sh} - {pads[0]} + i;")
+    t.block(f"for (j = 0; j < {kw}; ++j)")(f"const int32_t ix = ox * {sw} - {pads[1]} + j;")
+    if checks:
+        t.block(f"if (iy >= 0 && iy < {ih} && ix >= 0 && ix < {iw})")
+    if kind == "maxpool":
+        t(f"const int32_t v = {x_at('iy', 'ix')};", "m = v > m ? v : m;")
+    else:
+        t(f"sum += {x_at('iy', 'ix')} - {int(a['zp'])};")
+    if checks:
+        t.end()
+    t.end().end()
+    if kind == "maxpool":
+        t(f"{y_at} = (int8_t)m;")
+    else:
+        counts = pool_counts(
+            (ih, iw), a["kernel"], a["strides"], a["pads"], a["out_hw"], a["count_include_pad"]
+        )
+        if np.all(counts == counts.flat[0]):
+            count = str(int(counts.flat[0]))
+        else:
+            ctype = "int16_t" if counts.max() < 2**15 else "int32_t"
+            count = f"{em.array(ctype, f'{tag}_count', counts.ravel())}[oy * {ow} + ox]"
+        em.need_common("common")
+        t(f"const int32_t v = tm_round_div32(sum, {count}) + {int(a['zp'])};")
+        t(f"{y_at} = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));")
+    for _ in loops:
+        t.end()
+    restrict = "" if step.in_place else "restrict "
+    comment = f"{tag}: {'in place, ' if step.in_place else ''}{'channel-last' if nhwc else 'NCHW'}"
+    em.define(c_function(f"static void {tag}(const int8_t *{restrict}x, int8_t *{restrict}y)", t, comment))
+    em.call(step.comment, f"{tag}({em.ptr(node.inputs[0])}, {em.ptr(node.output)});")
 
 
 OPS.register("maxpool", MaxPool())

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import chw
+from ..c_text import CText, c_function
 from ..constant_folding import describe_node
 from ..importer import text_attr
 from ..numpy_kernels import as_nchw, restore_rank
@@ -109,14 +110,32 @@ class Resize(Op):
             y = b.node("Gather", [y, b.init("index_w", np.array(node.attrs["index_w"], np.int64))], axis=3)
         return y
 
+    def layout_rule(self, em, node) -> str:
+        return "follow" if em.int8 else "canonical"
+
     def emit_c(self, em, step):
         node, a, tag = step.node, step.node.attrs, step.tag
-        em.need(self, "resize")
         c, ih, iw = chw(em.shape(node.inputs[0]))
         _, oh, ow = chw(em.shape(node.output))
         th = em.array("int16_t", f"{tag}_index_h", np.asarray(a["index_h"]))
         tw = em.array("int16_t", f"{tag}_index_w", np.asarray(a["index_w"]))
         x, y = em.ptr(node.inputs[0]), em.ptr(node.output)
+        if em.layout(node.inputs[0]) == "nhwc":  # one run of c channels per output position
+            fn = f"tm_{tag}"
+            t = (
+                CText()("int32_t oy, ox, ch;")
+                .block(f"for (oy = 0; oy < {oh}; ++oy)")
+                .block(f"for (ox = 0; ox < {ow}; ++ox)")
+            )
+            t(
+                f"const int8_t *s = x + ({th}[oy] * {iw} + {tw}[ox]) * {c};",
+                f"int8_t *d = y + (oy * {ow} + ox) * {c};",
+            )
+            t.block(f"for (ch = 0; ch < {c}; ++ch)")("d[ch] = s[ch];").end().end().end()
+            em.define(c_function(f"static void {fn}(const int8_t *restrict x, int8_t *restrict y)", t))
+            em.call(step.comment, f"{fn}({x}, {y});")
+            return
+        em.need(self, "resize")
         em.call(step.comment, f"tm_resize({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {th}, {tw});")
 
 

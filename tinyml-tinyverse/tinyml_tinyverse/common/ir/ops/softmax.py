@@ -59,8 +59,10 @@ class Softmax(Op):
         node = step.node
         em.need(self, "softmax")
         ax = node.attrs["axis"]
-        shape = em.shape(node.inputs[0])
-        outer, n, inner = int(np.prod(shape[:ax])), shape[ax], int(np.prod(shape[ax + 1 :]))
+        shape, order = em.shape(node.inputs[0]), em.memory_order(node.inputs[0])
+        pos = order.index(ax)
+        outer = int(np.prod([shape[i] for i in order[:pos]]))
+        n, inner = shape[ax], int(np.prod([shape[i] for i in order[pos + 1 :]]))
         x, y = em.ptr(node.inputs[0]), em.ptr(node.output)
         if em.int8:
             t = em.array("int32_t", f"{step.tag}_exp", node.arrays["table"])
