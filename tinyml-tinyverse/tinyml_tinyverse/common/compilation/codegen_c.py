@@ -39,6 +39,7 @@ class GeneratedModel:
     input_size: int
     output_sizes: list[int]
     layers: list[dict] = field(default_factory=list)
+    const_elements: dict[str, int] = field(default_factory=dict)  # C type -> elements of the const arrays
 
     @property
     def elem_bytes(self) -> int:
@@ -84,6 +85,7 @@ def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> G
         source=source, header=header, precision=precision, arena_bytes=mem.arena_bytes,
         arena_lower_bound_bytes=mem.bound, largest_layer_io_bytes=largest_io, weights_bytes=em.weights_bytes,
         scratch_bytes=0, input_size=in_size, output_sizes=out_sizes, layers=layers,
+        const_elements=dict(em.const_elements),
     )  # fmt: skip
 
 

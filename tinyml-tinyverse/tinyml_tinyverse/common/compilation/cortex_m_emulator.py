@@ -42,6 +42,10 @@ EMULATOR_OPT = "-O2"
 MAX_INSTRUCTIONS = 2_000_000_000
 TIMEOUT_S = 600
 
+# the emulator's Cortex-M7 has no double-precision FPU: its image uses the single-precision variant
+# (the same code for int8 models; a float model's double arithmetic, e.g. inside libm, runs in software)
+EMULATOR_FLAG_SUBSTITUTES = {"-mfpu=fpv5-d16": "-mfpu=fpv5-sp-d16"}
+
 # device cpu -> unicorn CPU model name (unicorn has no M0+; the M0 runs the same ARMv6-M code)
 _UNICORN_CPU = {
     "cortex-m0plus": "UC_CPU_ARM_CORTEX_M0",
@@ -166,7 +170,8 @@ def build_image(
     )
     (work / "cortex_m.ld").write_text(ld)
     gcc = shutil.which(ARM_GCC)
-    flags = [opt, "-std=c99", "-ffunction-sections", "-fdata-sections", *device.arm_gcc_flags]
+    core = [EMULATOR_FLAG_SUBSTITUTES.get(f, f) for f in device.arm_gcc_flags]
+    flags = [opt, "-std=c99", "-ffunction-sections", "-fdata-sections", *core]
     objs = []
     for src, extra in (
         (Path(model_dir) / "tinyml_model.c", []),
@@ -178,7 +183,7 @@ def build_image(
                       f"{src.name} for the {device.name} emulator image")  # fmt: skip
         objs.append(str(obj))
     elf = work / "tinyml_emu.elf"
-    link = [gcc, *device.arm_gcc_flags, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
+    link = [gcc, *core, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
     _run_compiler([*link, *objs, "-o", str(elf), "-lm", "-lc", "-lgcc"], f"the {device.name} emulator image")
     return elf, flags
 
@@ -367,5 +372,10 @@ def latency_method(run: EmulatorRun, device: Device) -> str:
         f"build for {device.cpu}, run under the unicorn emulator; cycles from the executed instruction mix "
         f"with the {timing.name} instruction timings (zero-wait-state memory, no caches, no bus contention"
         + (", dual issue not modelled: an upper estimate" if device.cpu == "cortex-m7" else "")
+        + (
+            "; the emulator's M7 has no double-precision FPU, so doubles run in software"
+            if any(f in EMULATOR_FLAG_SUBSTITUTES for f in device.arm_gcc_flags)
+            else ""
+        )
         + f"); time at the {device.clock_mhz:g} MHz CPU clock"
     )

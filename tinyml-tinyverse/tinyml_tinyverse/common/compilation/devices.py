@@ -2,7 +2,8 @@
 
 Torch-free and cheap to import, so the modelmaker can check a config against the target before any
 heavy import. Memory figures are the on-chip flash and RAM of the part as published in its data
-sheet; generic Cortex-M entries describe a typical part of that class.
+sheet, ``clock_mhz`` its maximum CPU clock (the latency estimate's clock); generic Cortex-M entries
+describe a typical part of that class.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from dataclasses import dataclass
 from ..registry import Registry
 
 DEVICE_REGISTRY = Registry("target device")
+
+NPU_NOTE = (
+    "NPU: the generated C runs on the CPU; no NPU instructions are emitted. For an NPU part the model "
+    "follows the NPU's rules (layer shapes, power-of-two scales, packed 8/4/2-bit weights), so it is ready "
+    "for the NPU, but it is not run on it."
+)
 
 
 @dataclass(frozen=True)

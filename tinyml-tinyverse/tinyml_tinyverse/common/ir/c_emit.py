@@ -107,6 +107,7 @@ class CEmitter:
         self.calls: list[str] = []
         self.sections: list[tuple[str, str]] = [(str(_COMMON_C), f"{precision}_common")]
         self.weights_bytes = 0
+        self.const_elements: dict[str, int] = {}  # C type -> elements of the const arrays
         self.uses_math = False
         self.layouts: dict[str, str] = {}
         self.flat_perm: dict[
@@ -164,6 +165,7 @@ class CEmitter:
             )
         self.decls.append(text)
         self.weights_bytes += CTYPE_BYTES[ctype] * max(1, values.size)
+        self.const_elements[ctype] = self.const_elements.get(ctype, 0) + max(1, values.size)
         return name
 
     def define(self, text: str) -> None:
