@@ -128,11 +128,12 @@ def _parse_callgrind(path: Path, exe: Path) -> tuple[dict[int, int], dict[int, i
     last_addr = 0
     in_call = False
     for line in path.read_text().splitlines():
-        if line.startswith("ob="):
-            ref, _, name = line[3:].partition(" ")
+        if line.startswith(("ob=", "cob=")):  # object names are defined on either, then referred to by id
+            ref, _, name = line.split("=", 1)[1].partition(" ")
             if name:
                 objects[ref] = name
-            ours = objects.get(ref, "") == str(exe)
+            if line.startswith("ob="):
+                ours = objects.get(ref, "") == str(exe)
             continue
         if not line or line[0].isalpha():
             in_call = line.startswith("calls=")

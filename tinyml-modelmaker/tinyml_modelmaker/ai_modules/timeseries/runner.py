@@ -318,6 +318,9 @@ def compilation_line(comp: dict) -> str:
         text += f", RAM {ram.get('total_bytes')} B (arena {ram.get('arena_bytes')})"
     if memory.get("macs_total") is not None:
         text += f", {memory['macs_total']} MACs"
+    latency = memory.get("latency") or {}
+    if latency.get("estimated_us") is not None:  # memory_report.json says how it was estimated
+        text += f", about {latency['estimated_us']:.0f} us per inference at {latency['clock_mhz']:g} MHz (estimate)"
     return text
 
 

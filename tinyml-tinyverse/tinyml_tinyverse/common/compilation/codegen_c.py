@@ -142,8 +142,12 @@ def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
             wants = []
             for r in readers.get(t, []):
                 rule = rules[id(r)]
-                if rule == "channel_last" or (rule == "canonical" and _absorbs_flatten(em, r, readers)):
+                if rule == "channel_last":
                     wants.append("nhwc")
+                elif rule == "canonical" and _flatten_into_dense(em, r, readers):
+                    wants.append(
+                        "any"
+                    )  # read flat in either layout: the dense takes its weights in that order
                 elif rule == "canonical":
                     wants.append("nchw")
                 else:
@@ -198,7 +202,14 @@ def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
 
 def _absorbs_flatten(em: CEmitter, node, readers) -> bool:
     """A flatten of a channel-last tensor read only by dense layers: they take their weights in its order."""
-    if node.op != "reshape" or em.layout(node.inputs[0]) != "nhwc" or _trivial(em, node.inputs[0]):
+    if em.layout(node.inputs[0]) != "nhwc" or _trivial(em, node.inputs[0]):
+        return False
+    return _flatten_into_dense(em, node, readers)
+
+
+def _flatten_into_dense(em: CEmitter, node, readers) -> bool:
+    """A reshape to ``(1, K)`` read only by dense layers of ``K`` inputs (and not a graph output)."""
+    if node.op != "reshape":
         return False
     users = readers.get(node.output, [])
     shape = em.shape(node.output)

@@ -153,17 +153,10 @@ class CEmitter:
         return self.pointers[name]
 
     # -- writing C
-    def array(self, ctype: str, name: str, values, align: bool = False) -> str:
+    def array(self, ctype: str, name: str, values) -> str:
         """Declare ``static const ctype name[] = {values}`` (flash) and return ``name``."""
         values = np.asarray(values)
-        text = c_array(ctype, name, values)
-        if align:  # a word-aligned array for word-wise reads (C99: a union with an int32_t)
-            n = max(1, values.size)
-            text = (
-                f"static const union {{ int32_t align; {ctype} v[{n}]; }} {name}_u = {{.v = {{\n"
-                f"    {c_values(ctype, values)}\n}}}};\n#define {name} ({name}_u.v)\n"
-            )
-        self.decls.append(text)
+        self.decls.append(c_array(ctype, name, values))
         self.weights_bytes += CTYPE_BYTES[ctype] * max(1, values.size)
         self.const_elements[ctype] = self.const_elements.get(ctype, 0) + max(1, values.size)
         return name

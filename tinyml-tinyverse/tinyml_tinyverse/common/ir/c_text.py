@@ -20,6 +20,13 @@ class CText:
         self.depth += 1
         return self
 
+    def otherwise(self) -> CText:
+        """Close the open block and open its ``else``."""
+        self.depth -= 1
+        self.lines.append("    " * self.depth + "} else {")
+        self.depth += 1
+        return self
+
     def end(self) -> CText:
         self.depth -= 1
         self.lines.append("    " * self.depth + "}")
@@ -33,3 +40,15 @@ def c_function(signature: str, body: CText, comment: str = "") -> str:
     """``/* comment */ signature { body }``."""
     head = f"/* {comment} */\n" if comment else ""
     return f"{head}{signature}\n{{\n{body.text()}}}\n"
+
+
+def linear(*terms: tuple[int, str], const: int = 0) -> str:
+    """The C expression ``c1 * v1 + c2 * v2 + ... + const`` without terms that are zero or factors of one."""
+    parts = []
+    for coef, var in terms:
+        if coef:
+            parts.append(var if coef == 1 else (f"-{var}" if coef == -1 else f"{var} * {coef}"))
+    if const or not parts:
+        parts.append(str(const))
+    text = " + ".join(parts)
+    return text.replace("+ -", "- ")

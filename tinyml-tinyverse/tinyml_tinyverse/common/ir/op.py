@@ -24,10 +24,8 @@ OPS = Registry("compiler op", locations=[OPS_PACKAGE])
 
 def add_op_package(package: str) -> None:
     """Register the ops defined by the modules of ``package`` (imported on the next lookup)."""
-    for reg in (ONNX_OPS, OPS):
-        if package not in reg.locations:
-            reg.locations.append(package)
-            reg._loaded = False
+    ONNX_OPS.add_location(package)
+    OPS.add_location(package)
 
 
 def op_of(node: Any) -> Op:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import act_bounds_f, chw, pack_weights
-from ..c_text import CText, c_function
+from ..c_text import CText, c_function, linear
 from ..constant_folding import describe_node
 from ..importer import hw2, spatial_pads, text_attr
 from ..numpy_kernels import as_nchw, conv2d, conv_transpose2d, restore_rank
@@ -471,21 +471,24 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
     n_out = (pool["out_hw"][0] * pool["out_hw"][1]) if pool else g.oh * g.ow
 
     def y_at(pos: str, oc: str) -> str:
-        return f"y[({pos}) * {g.cout} + {oc}]" if out_nhwc else f"y[({oc}) * {n_out} + {pos}]"
+        if out_nhwc:
+            return f"y[({pos}) * {g.cout} + {oc}]" if g.cout > 1 else f"y[{pos} + {oc}]"
+        return f"y[({oc}) * {n_out} + {pos}]" if n_out > 1 else f"y[{oc} + {pos}]"
 
     at = CText()
-    at(f"const int8_t *w = {tag}_w + oc * {g.k};", f"const int8_t *xg = x + (oc / {cout_g}) * {cg};")
+    at(f"const int8_t *w = {tag}_w + oc * {g.k};")
+    if g.groups > 1:
+        at(f"const int8_t *xg = x + (oc / {cout_g}) * {cg};")
     at(f"int32_t acc = {tag}_b[oc];", "int32_t ky, kx, c;")
-    at.block(f"for (ky = 0; ky < {g.kh}; ++ky)")(f"const int32_t iy = oy * {g.sh} - {g.pt} + ky * {g.dh};")
-    at.block(f"for (kx = 0; kx < {g.kw}; ++kx, w += {cg})")(
-        f"const int32_t ix = ox * {g.sw} - {g.pl} + kx * {g.dw};"
+    at.block(f"for (ky = 0; ky < {g.kh}; ++ky)")(
+        f"const int32_t iy = {linear((g.sh, 'oy'), (g.dh, 'ky'), const=-g.pt)};"
     )
+    at.block(f"for (kx = 0; kx < {g.kw}; ++kx, w += {cg})")
+    at(f"const int32_t ix = {linear((g.sw, 'ox'), (g.dw, 'kx'), const=-g.pl)};")
     at.block(f"if (iy >= 0 && iy < {g.ih} && ix >= 0 && ix < {g.iw})")
-    at(f"const int8_t *xk = xg + (iy * {g.iw} + ix) * {g.cin};")
+    at(f"const int8_t *xk = {'xg' if g.groups > 1 else 'x'} + {linear((g.iw * g.cin, 'iy'), (g.cin, 'ix'))};")
     at.block(f"for (c = 0; c < {cg}; ++c)")("acc += (int32_t)xk[c] * w[c];").end()
-    at.end().block("else").block(f"for (c = 0; c < {cg}; ++c)")(
-        f"acc += {int(in_zp)} * (int32_t)w[c];"
-    ).end().end()
+    at.otherwise().block(f"for (c = 0; c < {cg}; ++c)")(f"acc += {int(in_zp)} * (int32_t)w[c];").end().end()
     at.end().end()("return acc;")
     parts = [c_function(f"static int32_t {tag}_at(const int8_t *x, int32_t oy, int32_t ox, int32_t oc)", at,
                         f"{tag}: the accumulator of channel oc at (oy, ox); taps outside the input read as the zero point")]  # fmt: skip
@@ -493,7 +496,7 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
     blocked = g.groups == 1
     if pool is None:
         edge = CText()("int32_t oc;").block(f"for (oc = 0; oc < {g.cout}; ++oc)")
-        edge(f"{y_at(f'oy * {g.ow} + ox', 'oc')} = {tag}_out({tag}_at(x, oy, ox, oc), oc);").end()
+        edge(f"{y_at(linear((g.ow, 'oy'), (1, 'ox')), 'oc')} = {tag}_out({tag}_at(x, oy, ox, oc), oc);").end()
         parts.append(
             c_function(f"static void {tag}_edge(const int8_t *x, int8_t *y, int32_t oy, int32_t ox)", edge)
         )
@@ -501,7 +504,10 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
         inner = g.interior() if blocked else (0, 0, 0, 0)
 
         def fast(t: CText, npos: int) -> None:
-            t(f"const int8_t *a = x + ((r * {g.sh} - {g.pt}) * {g.iw} + q * {g.sw} - {g.pl}) * {g.cin};")
+            base = linear(
+                (g.sh * g.iw * g.cin, "r"), (g.sw * g.cin, "q"), const=-(g.pt * g.iw + g.pl) * g.cin
+            )
+            t(f"const int8_t *a = x + {base};")
             for nch, lo, hi in ((2, 0, g.cout & ~1), (1, g.cout & ~1, g.cout)):
                 if hi <= lo:
                     continue
@@ -512,9 +518,7 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
                 for p in range(npos):
                     for c in range(nch):
                         oc = f"oc + {c}" if c else "oc"
-                        t(
-                            f"{y_at(f'r * {g.ow} + q' + (f' + {p}' if p else ''), oc)} = {tag}_out(s{p}{c}, {oc});"
-                        )
+                        t(f"{y_at(linear((g.ow, 'r'), (1, 'q'), const=p), oc)} = {tag}_out(s{p}{c}, {oc});")
                 t.end()
 
         _grid(body, g.oh, g.ow, inner, 2, f"{tag}_edge(x, y, r, q);", fast)
@@ -528,13 +532,17 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
         win = CText()("int32_t oc, i, j;").block(f"for (oc = 0; oc < {g.cout}; ++oc)")(
             "int32_t best = -2147483647 - 1;"
         )
-        win.block(f"for (i = 0; i < {pkh}; ++i)")(f"const int32_t oy = qy * {psh} - {pp[0]} + i;")
-        win.block(f"for (j = 0; j < {pkw}; ++j)")(f"const int32_t ox = qx * {psw} - {pp[1]} + j;")
+        win.block(f"for (i = 0; i < {pkh}; ++i)")(
+            f"const int32_t oy = {linear((psh, 'qy'), (1, 'i'), const=-pp[0])};"
+        )
+        win.block(f"for (j = 0; j < {pkw}; ++j)")(
+            f"const int32_t ox = {linear((psw, 'qx'), (1, 'j'), const=-pp[1])};"
+        )
         win.block(f"if (oy >= 0 && oy < {g.oh} && ox >= 0 && ox < {g.ow})")
         win(
             f"const int32_t acc = {tag}_at(x, oy, ox, oc);", "best = acc > best ? acc : best;"
         ).end().end().end()
-        win(f"{y_at(f'qy * {pow_} + qx', 'oc')} = {tag}_out(best, oc);").end()
+        win(f"{y_at(linear((pow_, 'qy'), (1, 'qx')), 'oc')} = {tag}_out(best, oc);").end()
         parts.append(
             c_function(f"static void {tag}_window(const int8_t *x, int8_t *y, int32_t qy, int32_t qx)", win)
         )
@@ -550,8 +558,14 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
         body("int32_t r, q, oc;")
 
         def fast(t: CText, _n: int) -> None:
-            t(f"const int8_t *a0 = x + (((r * {psh} - {pp[0]}) * {g.sh} - {g.pt}) * {g.iw} + "
-              f"(q * {psw} - {pp[1]}) * {g.sw} - {g.pl}) * {g.cin};")  # fmt: skip
+            row, col = (
+                g.iw * g.cin,
+                g.cin,
+            )  # the window's first position: row r * psh - pp[0], column q * psw - pp[1]
+            const = -(pp[0] * g.sh + g.pt) * row - (pp[1] * g.sw + g.pl) * col
+            t(
+                f"const int8_t *a0 = x + {linear((psh * g.sh * row, 'r'), (psw * g.sw * col, 'q'), const=const)};"
+            )
             for nch, lo, hi in ((2, 0, g.cout & ~1), (1, g.cout & ~1, g.cout)):
                 if hi <= lo:
                     continue
@@ -573,7 +587,7 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
                     t.end()
                 for c in range(nch):
                     oc = f"oc + {c}" if c else "oc"
-                    t(f"{y_at(f'r * {pow_} + q', oc)} = {tag}_out(m{c}, {oc});")
+                    t(f"{y_at(linear((pow_, 'r'), (1, 'q')), oc)} = {tag}_out(m{c}, {oc});")
                 t.end()
 
         _grid(body, poh, pow_, inner, 1, f"{tag}_window(x, y, r, q);", fast)

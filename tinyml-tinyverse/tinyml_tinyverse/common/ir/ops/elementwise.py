@@ -145,6 +145,12 @@ class Binary(Op):
     def export_qdq(self, b, node, xs):
         return qdq_act(b, b.node(_ONNX[self.name], xs[:2]), node, b.q.tensors[node.output])
 
+    def in_place(self, em, node) -> bool:
+        """When the first input is read at the output's own index (same shape and layout)."""
+        dims, sa, _ = broadcast_strides(em, node)
+        natural = [int(np.prod(dims[i + 1 :])) if d > 1 else sa[i] for i, d in enumerate(dims)]
+        return em.shape(node.inputs[0]) == em.shape(node.output) and sa == natural
+
     def emit_c(self, em, step):
         node, a, tag = step.node, step.node.attrs, step.tag
         em.need(self, "binary")
