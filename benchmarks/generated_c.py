@@ -331,14 +331,16 @@ def print_rows(rows: list[dict], target: str) -> None:
                       f"{e['instructions'] / r['macs']:.2f} | {e['cycles']:,} |")  # fmt: skip
     print()
     print(f"## Memory (compiled for {target}): arena next to the liveness bound, flash next to the weights")
-    print(
-        "| model | arena B | liveness bound B | float wrapper buffers outside the arena B | flash B (measured on) | weights+params B |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    head = "| model | arena B | liveness bound B | float wrapper buffers outside the arena B | flash B (measured on)"
+    print(head + " | weights+params B | latency estimate in the memory report |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print(
-            f"| {r['model']} | {r['arena']} | {r['arena_bound']} | {r['wrapper_scratch']} | {r['flash']} ({r['flash_on']}) | {r['weights']} |"
+        lat = r["latency"] or {}
+        est = (
+            f"{lat['estimated_us']:,.0f} us at {lat['clock_mhz']:g} MHz" if lat.get("estimated_us") else "n/a"
         )
+        print(f"| {r['model']} | {r['arena']} | {r['arena_bound']} | {r['wrapper_scratch']} | {r['flash']} "
+              f"({r['flash_on']}) | {r['weights']} | {est} |")  # fmt: skip
     print()
     print("## Per layer (host -O2, callgrind): instructions and instructions per MAC")
     for r in rows:

@@ -195,9 +195,10 @@ class Step:
 
     def __init__(self, node, tag: str, fused: list | None = None, in_place: bool = False):
         self.node = node
-        self.tag = tag
+        self.tag = tag  # "L<k>": k is the node's index in the model (the memory report's per-layer order)
         self.fused = list(fused or [])
-        self.in_place = in_place
+        self.in_place = in_place  # the output overwrites the first input
+        self.comment = node.op  # the run function's comment of this step
 
     @property
     def nodes(self) -> list:

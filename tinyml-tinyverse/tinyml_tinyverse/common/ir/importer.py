@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import CompilationError
+from ..errors import CompilationError, TinyMLError
 from ..registry import unknown_name_message
 from .constant_folding import FOLDABLE, describe_node, fold_constant_node, node_attrs
 from .graph import Graph, Node, run_float_node
@@ -191,6 +191,17 @@ class Importer:
         )
 
     def translate(self, node: onnx.NodeProto) -> None:
+        try:
+            self._translate(node)
+        except TinyMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed node: name it, never a deep traceback
+            raise CompilationError(
+                f"{describe_node(node)} cannot be translated ({type(exc).__name__}: {exc}); "
+                "check the model with onnx.checker.check_model(model, full_check=True)"
+            ) from exc
+
+    def _translate(self, node: onnx.NodeProto) -> None:
         op = node.op_type
         if not self._known(node):
             self._unsupported(node, [op])

@@ -343,12 +343,19 @@ def fold_zero_point(w: np.ndarray, bias: np.ndarray, in_zp: int, name: str) -> t
 UNROLL = 16  # runs of at most this many values are unrolled in the plain C path
 
 
+def _ints(items) -> str:
+    return "const int32_t " + ", ".join(items) + ";"
+
+
 def _mac(t: CText, npos: int, nch: int, d: int, k_total: int, segs) -> None:
     """``s<p><c> += patch(a + p * d) . weights(w + c * K)`` over the runs of the patch.
 
     Plain C: the long loop innermost over contiguous values, in a part of a multiple of 16 (which
-    compilers vectorize) and the rest; with the DSP extension, SMLAD on pairs of sign-extended bytes.
+    compilers vectorize) and the rest; short runs unrolled; with the DSP extension, SMLAD on pairs
+    of sign-extended bytes.
     """
+    xoff = [f"{p * d} + " if p else "" for p in range(npos)]  # position p's patch: a + p * d
+    woff = [f"{c * k_total} + " if c else "" for c in range(nch)]  # channel c's weights: w + c * K
     for xo, wo, length in segs:
         t.block()
         t(
@@ -357,52 +364,26 @@ def _mac(t: CText, npos: int, nch: int, d: int, k_total: int, segs) -> None:
         )
 
         def loop(start: int, end: int) -> None:
-            if end <= start:
-                return
-            t.block(f"for (k = {start}; k < {end}; ++k)")
-            t(
-                "const int32_t "
-                + ", ".join(f"x{p} = pa[{f'{p * d} + ' if p else ''}k]" for p in range(npos))
-                + ";"
-            )
-            t(
-                "const int32_t "
-                + ", ".join(f"v{c} = pw[{f'{c * k_total} + ' if c else ''}k]" for c in range(nch))
-                + ";"
-            )
-            t(" ".join(f"s{p}{c} += x{p} * v{c};" for p in range(npos) for c in range(nch)))
-            t.end()
+            if end > start:
+                t.block(f"for (k = {start}; k < {end}; ++k)")
+                t(
+                    _ints(f"x{p} = pa[{xoff[p]}k]" for p in range(npos)),
+                    _ints(f"v{c} = pw[{woff[c]}k]" for c in range(nch)),
+                )
+                t(" ".join(f"s{p}{c} += x{p} * v{c};" for p in range(npos) for c in range(nch))).end()
 
         dsp = length >= 4
         if dsp:
-            end4 = length & ~3
-            t("#if TM_DSP", "int32_t k;")
-            t.block(f"for (k = 0; k < {end4}; k += 4)")
-            t(
-                "const int32_t "
-                + ", ".join(f"x{p} = tm_read4(pa + {f'{p * d} + ' if p else ''}k)" for p in range(npos))
-                + ";"
-            )
-            t(
-                "const int32_t "
-                + ", ".join(f"v{c} = tm_read4(pw + {f'{c * k_total} + ' if c else ''}k)" for c in range(nch))
-                + ";"
-            )
-            t(
-                "const int32_t "
-                + ", ".join(f"x{p}l = tm_sxtb16(x{p}), x{p}h = tm_sxtb16_ror8(x{p})" for p in range(npos))
-                + ";"
-            )
-            t(
-                "const int32_t "
-                + ", ".join(f"v{c}l = tm_sxtb16(v{c}), v{c}h = tm_sxtb16_ror8(v{c})" for c in range(nch))
-                + ";"
-            )
+            t("#if TM_DSP", "int32_t k;").block(f"for (k = 0; k < {length & ~3}; k += 4)")
+            t(_ints(f"x{p} = tm_read4(pa + {xoff[p]}k)" for p in range(npos)))
+            t(_ints(f"v{c} = tm_read4(pw + {woff[c]}k)" for c in range(nch)))
+            t(_ints(f"x{p}l = tm_sxtb16(x{p}), x{p}h = tm_sxtb16_ror8(x{p})" for p in range(npos)))
+            t(_ints(f"v{c}l = tm_sxtb16(v{c}), v{c}h = tm_sxtb16_ror8(v{c})" for c in range(nch)))
             for p in range(npos):
                 for c in range(nch):
                     t(f"s{p}{c} = tm_smlad(x{p}h, v{c}h, tm_smlad(x{p}l, v{c}l, s{p}{c}));")
             t.end()
-            loop(end4, length)
+            loop(length & ~3, length)
             t("#else")
         if length <= UNROLL:  # short runs (the first conv's few taps): straight-line code, no loop
             for k in range(length):
