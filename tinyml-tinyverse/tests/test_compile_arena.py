@@ -85,3 +85,32 @@ def test_in_place_pool_and_fused_conv_pool_meet_the_liveness_bound(tmp_path):
     assert "tm_binary(&L3, (tm_arena + 128), tm_arena, (tm_arena + 128))" in source  # the add too
     ram = report.memory["ram"]
     assert ram["arena_bytes"] == ram["arena_lower_bound_bytes"] == 2 * 8 * 16 and ram["scratch_bytes"] == 0
+
+
+def test_a_graph_output_read_by_later_layers_stays_nchw(tmp_path):
+    """Two outputs: the first conv's (also read by the next conv) and a relu after a conv; both NCHW."""
+    import numpy as np
+    import torch
+    import torch.nn as nn
+    from tinyml_tinyverse.common.compilation import compile_model
+    from tinyml_tinyverse.common.quantization import quantize_onnx
+
+    class TwoOutputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(2, 4, (3, 1), padding=(1, 0))
+            self.b = nn.Conv2d(4, 4, (3, 1), padding=(1, 0))
+
+        def forward(self, x):
+            h = self.a(x)
+            return h, torch.relu(self.b(h))
+
+    torch.manual_seed(0)
+    path = tmp_path / "two.onnx"
+    torch.onnx.export(TwoOutputs().eval(), (torch.randn(1, 2, 16, 1),), str(path), dynamo=False)
+    x = np.random.default_rng(0).standard_normal((16, 2, 16, 1)).astype(np.float32)
+    q = quantize_onnx(path, x)
+    report = compile_model(q, tmp_path / "out", target_device="CORTEX_M4F", test_vectors=dict(x=x))
+    assert report.passed and report.max_abs_diff == 0 and len(q.output_names) == 2
+    ram = report.memory["ram"]
+    assert ram["arena_bytes"] == ram["arena_lower_bound_bytes"]

@@ -137,7 +137,11 @@ def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
     rules = {id(n): op_of(n).layout_rule(em, n) for n in nodes}
     prefs: dict[str, str] = {}
 
+    outputs = set(model.output_names)
+
     def pref(t: str) -> str:  # the layout the readers of t would like: nchw, nhwc or any
+        if t in outputs and not _trivial(em, t):
+            return "nchw"  # the caller's outputs are C-contiguous NCHW
         if t not in prefs:
             wants = []
             for r in readers.get(t, []):
@@ -152,8 +156,6 @@ def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
                     wants.append("nchw")
                 else:
                     wants.append(pref(r.output))
-            if t in model.output_names:
-                wants.append("nchw")
             prefs[t] = "nhwc" if "nhwc" in wants else ("nchw" if "nchw" in wants else "any")
         return prefs[t]
 
@@ -181,7 +183,8 @@ def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
             layout = "nchw" if pref(n.output) == "nchw" else "nhwc"
         elif rule == "follow":
             runtime = {em.layout(i) for i in ins if not em.is_const(i) and not _trivial(em, i)}
-            layout = runtime.pop() if len(runtime) == 1 else "nchw"
+            is_output = n.output in outputs and not _trivial(em, n.output)  # written NCHW for the caller
+            layout = runtime.pop() if len(runtime) == 1 and not is_output else "nchw"
             ins = [as_layout(i, layout, n) for i in ins]
         elif _absorbs_flatten(em, n, readers):
             em.flat_perm[n.output] = _flat_perm(
