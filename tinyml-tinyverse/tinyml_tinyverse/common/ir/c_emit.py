@@ -176,8 +176,10 @@ class CEmitter:
         self._need(path, f"{self.precision}_{section}")
 
     def need_common(self, section: str) -> None:
-        """Include a section of ``ir/ops/common.c`` (helpers shared by several families)."""
-        self._need(str(_COMMON_C), f"{self.precision}_{section}")
+        """Include a section of ``ir/ops/common.c`` (helpers shared by several families): the
+        precision's own (``<precision>_<section>``) or one for both (``any_<section>``)."""
+        name = f"{self.precision}_{section}"
+        self._need(str(_COMMON_C), name if name in c_sections(str(_COMMON_C)) else f"any_{section}")
 
     def _need(self, path: str, section: str) -> None:
         if (path, section) in self.sections:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CompilationError
+from ..c_emit import pack_weights
 from ..graph import QNode
 from ..qparams import act_range, weight_qparams
 from ..rounding import quantize_multipliers
@@ -69,8 +70,16 @@ def pow2_multipliers(mult) -> bool:
     return bool(np.all(np.asarray(mult) == 1 << 30))
 
 
-def requant_tables(em, tag: str, node) -> tuple[str, str]:
-    """Multiplier (``0``: all ``2^30``, power-of-two scales) and int8 shift tables of a struct kernel."""
-    mult, shift = node.arrays["mult"], node.arrays["shift"]
+def weighted_tables(em, tag: str, node, terms: int, packed: bool) -> str:
+    """The table fields ``w, bias, mult, shift`` of an int8 struct kernel (conv_packed, dense_packed,
+    conv_transpose): weights (packed when asked), int32 bias, multipliers (``0``: every one is
+    ``2^30``, power-of-two scales) and int8 shifts."""
+    w, bias, mult = node.arrays["w"], node.arrays["bias"], node.arrays["mult"]
+    check_acc_range(node, w, bias, terms)
+    if packed:
+        wname = em.array("uint8_t", f"{tag}_w", pack_weights(w, int(node.attrs.get("weight_bits", 8))))
+    else:
+        wname = em.array("int8_t", f"{tag}_w", w)
+    bname = em.array("int32_t", f"{tag}_bias", bias)
     mname = "0" if pow2_multipliers(mult) else em.array("int32_t", f"{tag}_mult", mult)
-    return mname, em.array("int8_t", f"{tag}_shift", shift)
+    return f"{wname}, {bname}, {mname}, {em.array('int8_t', f'{tag}_shift', node.arrays['shift'])}"

@@ -1,4 +1,4 @@
-/* C kernels of the common op family (tinyml_tinyverse.common.ir.ops.common); sections <precision>_<name>. */
+/* C helpers shared by the op families (tinyml_tinyverse.common.ir.c_emit.CEmitter.need_common): sections <precision>_<name>, or any_<name> for both precisions. */
 
 /* @section int8_common */
 /* THE rounding rule (tinyml_tinyverse/common/ir/rounding.py): one rounding of the exact 64-bit
@@ -28,20 +28,6 @@ static inline int64_t tm_round_div(int64_t a, int64_t b)
     return q;
 }
 
-/* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
-static inline int32_t tm_kfirst(int32_t i0, int32_t d)
-{
-    if (i0 >= 0) {
-        return 0;
-    }
-    return d == 1 ? -i0 : (-i0 + d - 1) / d;
-}
-
-static inline int32_t tm_klast(int32_t i0, int32_t n, int32_t k, int32_t d)
-{
-    const int32_t last = n - i0 <= 0 ? 0 : (d == 1 ? n - i0 : (n - i0 + d - 1) / d);
-    return last < k ? last : k;
-}
 
 /* round(a / b) with halves up, b > 0, in 32 bits (|2a + b| < 2^31): floor((2a + b) / (2b)) */
 static inline int32_t tm_round_div32(int32_t a, int32_t b)
@@ -115,6 +101,7 @@ static inline float tm_clampf(float v, float lo, float hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* @section any_taps */
 /* first kernel tap k with i0 + k * d >= 0, and one past the last with i0 + k * d < n */
 static inline int32_t tm_kfirst(int32_t i0, int32_t d)
 {

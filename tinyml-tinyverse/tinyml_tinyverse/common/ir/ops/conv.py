@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ...errors import CompilationError
-from ..c_emit import act_bounds_f, chw, pack_weights
+from ..c_emit import act_bounds_f, chw
 from ..c_text import CText, c_function, linear
 from ..constant_folding import describe_node
 from ..importer import hw2, spatial_pads, text_attr
@@ -21,7 +21,7 @@ from ..numpy_kernels import as_nchw, conv2d, conv_transpose2d, restore_rank
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
 from ._requant import Requant
-from ._shared import check_acc_range, clip_act, qdq_act, qdq_spatial, quantize_weighted, requant_tables
+from ._shared import clip_act, qdq_act, qdq_spatial, quantize_weighted, weighted_tables
 
 
 def _conv_common(imp, node, a, kernel_shape):
@@ -145,18 +145,13 @@ class _ConvBase(Op):
         kind = "conv_packed" if packed else self.name
         if packed:
             em.need_common("packed")
+        if kind != "conv_transpose":
+            em.need_common("taps")
         em.need(self, kind)
         if em.int8:
-            check_acc_range(node, w, node.arrays["bias"], cin_g * kh * kw)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname, sname = requant_tables(em, tag, node)
             q = [a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in dims + q) + f", {wname}, {bname}, {mname}, {sname}"
+            tables = weighted_tables(em, tag, node, cin_g * kh * kw, packed)
+            fields = ", ".join(str(int(v)) for v in dims + q) + f", {tables}"
         else:
             wname = em.array("float", f"{tag}_w", w)
             bname = em.array("float", f"{tag}_b", node.params["b"])

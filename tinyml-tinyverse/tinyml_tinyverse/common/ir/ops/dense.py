@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import CompilationError
-from ..c_emit import act_bounds_f, pack_weights
+from ..c_emit import act_bounds_f
 from ..constant_folding import describe_node
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
 from ._requant import Requant
-from ._shared import check_acc_range, clip_act, qdq_act, quantize_weighted, requant_tables
+from ._shared import clip_act, qdq_act, quantize_weighted, weighted_tables
 from .conv import ConvGeometry, conv_int8_c, fold_zero_point
 
 
@@ -91,16 +91,8 @@ class Dense(Op):
             em.need_common("packed")
         em.need(self, kind)
         if em.int8:
-            check_acc_range(node, w, node.arrays["bias"], k)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname, sname = requant_tables(em, tag, node)
             q = [rows, k, n, a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in q) + f", {wname}, {bname}, {mname}, {sname}"
+            fields = ", ".join(str(int(v)) for v in q) + f", {weighted_tables(em, tag, node, k, packed)}"
         else:
             wname = em.array("float", f"{tag}_w", w)
             bname = em.array("float", f"{tag}_b", node.params["b"])
