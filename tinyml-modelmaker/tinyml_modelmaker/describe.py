@@ -83,29 +83,31 @@ def _presets_lines(module: ModuleType, markdown: bool) -> list[str]:
 
 
 def _devices_lines(markdown: bool) -> list[str]:
-    from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
+    from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY, NPU_NOTE
 
     if markdown:
         lines = [
             "## Target devices",
             "",
-            "| device | family | CPU | flash KiB | RAM KiB | FPU | NPU |",
-            "|---|---|---|---|---|---|---|",
+            "| device | family | CPU | clock MHz | flash KiB | RAM KiB | FPU | NPU |",
+            "|---|---|---|---|---|---|---|---|",
         ]
     else:
         lines = ["devices (common.target_device):"]
     for name in sorted(DEVICE_REGISTRY):
         d = DEVICE_REGISTRY[name]
-        fpu, npu = ("yes" if d.has_fpu else "no"), ("yes" if d.has_npu else "no")
+        fpu, npu = ("yes" if d.has_fpu else "no"), ("yes*" if d.has_npu else "no")
         if markdown:
             lines.append(
-                f"| `{name}` | {d.family} | {d.cpu} | {d.flash_kib:g} | {d.ram_kib:g} | {fpu} | {npu} |"
+                f"| `{name}` | {d.family} | {d.cpu} | {d.clock_mhz:g} | {d.flash_kib:g} | {d.ram_kib:g} | {fpu} | {npu} |"
             )
         else:
             lines.append(
-                f"  {name:<14} {d.family:<8} {d.cpu:<14} flash {d.flash_kib:>6g} KiB  RAM {d.ram_kib:>5g} KiB  FPU {fpu:<3} NPU {npu}"
+                f"  {name:<14} {d.family:<8} {d.cpu:<14} {d.clock_mhz:>4g} MHz  flash {d.flash_kib:>6g} KiB  "
+                f"RAM {d.ram_kib:>5g} KiB  FPU {fpu:<3} NPU {npu}"
             )
-    return lines + [""]
+    note = f"* {NPU_NOTE}"
+    return lines + (["", note] if markdown else [_wrap(note, "  ")]) + [""]
 
 
 def _models_lines(module: ModuleType) -> list[str]:
@@ -162,15 +164,15 @@ def describe(topic: str | None = None, *, markdown: bool = False, target_module:
     elif topic in module.descriptions.PRESET_DESCRIPTIONS:
         lines = [topic, _wrap(module.descriptions.PRESET_DESCRIPTIONS[topic], "  ")]
     else:
-        from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
+        from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY, NPU_NOTE
 
         if topic in DEVICE_REGISTRY:
             d = DEVICE_REGISTRY[topic]
             lines = [
                 f"{d.name}: {d.description}",
-                f"  family {d.family}, CPU {d.cpu}, flash {d.flash_kib:g} KiB, "
+                f"  family {d.family}, CPU {d.cpu} at {d.clock_mhz:g} MHz, flash {d.flash_kib:g} KiB, "
                 f"RAM {d.ram_kib:g} KiB, FPU {d.has_fpu}, NPU {d.has_npu}",
-            ]
+            ] + ([_wrap(NPU_NOTE, "  ")] if d.has_npu else [])
         else:
             known = list(TOPICS) + sections + list(module.descriptions.TASK_DESCRIPTIONS)
             raise ConfigError(

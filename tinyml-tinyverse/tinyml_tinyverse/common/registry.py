@@ -71,6 +71,12 @@ class Registry(dict):
 
         return add(obj) if obj is not None else add
 
+    def add_location(self, package: str) -> None:
+        """Also import every module of ``package`` on the next lookup (a package of your own entries)."""
+        if package not in self.locations:
+            self.locations.append(package)
+            self._loaded = False
+
     def _load(self) -> None:
         if self._loaded:
             return

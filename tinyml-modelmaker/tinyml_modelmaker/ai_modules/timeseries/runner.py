@@ -319,6 +319,9 @@ def compilation_line(comp: dict) -> str:
         text += f", RAM {ram.get('total_bytes')} B (arena {ram.get('arena_bytes')})"
     if memory.get("macs_total") is not None:
         text += f", {memory['macs_total']} MACs"
+    latency = memory.get("latency") or {}
+    if latency.get("estimated_us") is not None:  # memory_report.json says how it was estimated
+        text += f", about {latency['estimated_us']:.0f} us per inference at {latency['clock_mhz']:g} MHz (estimate)"
     fe = memory.get("frontend")
     if isinstance(fe, dict):  # the on-chip pipeline (feature_extract.c + tinyml_pipeline.c)
         checks = fe.get("checks") or {}

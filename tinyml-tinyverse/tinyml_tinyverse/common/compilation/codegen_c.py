@@ -1,110 +1,27 @@
 """C99 code generation for int8 (:class:`QuantizedGraph`) and float32 (:class:`Graph`) models.
 
-The generated ``tinyml_model.c`` holds the weights as ``const`` arrays, one ``const`` parameter
-block per layer, one static activation arena planned from tensor lifetimes (``arena.py``), and a
-``tinyml_model_run`` that calls one kernel per layer in order: no malloc, no recursion, and no
-float in the int8 path (only the ``tinyml_model_run_float`` convenience wrapper converts). The
-kernels come from ``c_templates/kernels_{int8,float}.c``; only the sections a model uses are
-emitted.
+The generated ``tinyml_model.c`` holds the weights as ``const`` arrays, one static arena planned
+from tensor lifetimes (``arena.py``), and a ``tinyml_model_run`` that runs one kernel per layer in
+order: no malloc, no recursion, and no float in the int8 path (only the ``tinyml_model_run_float``
+convenience wrapper converts). What each op emits is defined in its op family
+(``tinyml_tinyverse.common.ir.ops``, ``Op.emit_c``); this module plans the schedule and the memory
+and assembles the file.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..errors import CompilationError
-from ..quantization.graph_ir import Graph
+from ..ir.c_emit import CEmitter, Step, c_array, chw, fmt_float, pack_weights, safe_comment  # noqa: F401
+from ..ir.graph import Graph, QNode
+from ..ir.op import op_of
 from ..quantization.quantized_graph import QuantizedGraph
-from .arena import lifetimes, plan_arena
+from .arena import TensorLife, liveness_bound, plan_arena
 
-FLOAT_MAX = "3.402823466e+38f"
-_SECTION_RE = re.compile(r"^/\* @section (\w+) \*/$", re.MULTILINE)
-# kernel sections each op needs (besides "common")
-_SECTIONS = {
-    "conv": ["conv"],
-    "conv_packed": ["packed", "conv_packed"],
-    "conv_transpose": ["conv_transpose"],
-    "dense": ["dense"],
-    "dense_packed": ["packed", "dense_packed"],
-    "maxpool": ["pool", "maxpool"],
-    "avgpool": ["pool", "avgpool"],
-    "clamp": ["clamp"],
-    "lut": ["lut"],
-    "sigmoid": ["sigmoid"],
-    "tanh": ["tanh"],
-    "softmax": ["softmax"],
-    "add": ["binary"],
-    "sub": ["binary"],
-    "mul": ["binary"],
-    "concat": ["concat"],
-    "resize": ["resize"],
-    "reshape": [],
-    "transpose": ["transpose"],
-    "pad": ["pad"],
-    "slice": ["transpose"],
-}
-
-
-def kernel_sections(precision: str) -> dict[str, str]:
-    """The named sections of the kernel template of ``precision`` (``int8`` or ``float``)."""
-    text = resources.files(__package__).joinpath(f"c_templates/kernels_{precision}.c").read_text()
-    parts = _SECTION_RE.split(text)
-    return {parts[i]: parts[i + 1].strip("\n") + "\n" for i in range(1, len(parts), 2)}
-
-
-def fmt_float(v: float) -> str:
-    """A C float literal that reads back as exactly ``float32(v)``."""
-    v = float(np.float32(v))
-    if not np.isfinite(v):
-        return FLOAT_MAX if v > 0 else "-" + FLOAT_MAX
-    s = f"{v:.9g}"
-    if not any(ch in s for ch in ".e"):
-        s += ".0"
-    return s + "f"
-
-
-def c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 16) -> str:
-    """``static const ctype name[n] = {...};`` with values wrapped ``per_line`` to a line."""
-    flat = np.asarray(values).ravel()
-    if ctype == "float":
-        items = [fmt_float(v) for v in flat.tolist()]
-    else:
-        items = [str(int(v)) for v in flat.tolist()]
-    if not items:
-        items = ["0"]
-    lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
-    return f"static const {ctype} {name}[{len(items)}] = {{\n    " + ",\n    ".join(lines) + "\n};\n"
-
-
-def pack_weights(w: np.ndarray, bits: int) -> np.ndarray:
-    """Pack int8 values of ``bits`` (4 or 2) bits, lowest bits first, into uint8 bytes."""
-    per = 8 // bits
-    flat = (w.astype(np.int64).ravel() & ((1 << bits) - 1)).astype(np.uint8)
-    flat = np.concatenate([flat, np.zeros((-len(flat)) % per, np.uint8)])
-    groups = flat.reshape(-1, per)
-    out = np.zeros(len(groups), dtype=np.uint8)
-    for k in range(per):
-        out |= (groups[:, k] << (k * bits)).astype(np.uint8)
-    return out
-
-
-def chw(shape) -> tuple[int, int, int]:
-    """``(C, H, W)`` of a per-sample shape ``(1, C[, H[, W]])``."""
-    s = list(shape[1:]) + [1] * (4 - len(shape))
-    return int(s[0]), int(s[1]), int(s[2])
-
-
-def _safe(text: str) -> str:
-    """Text that cannot end a C comment or break a line."""
-    return str(text).replace("*/", "* /").replace("\n", " ")
-
-
-def _size(shape) -> int:
-    return int(np.prod(shape))
+__all__ = ["GeneratedModel", "c_array", "chw", "fmt_float", "generate", "pack_weights"]
 
 
 @dataclass
@@ -122,6 +39,7 @@ class GeneratedModel:
     input_size: int
     output_sizes: list[int]
     layers: list[dict] = field(default_factory=list)
+    const_elements: dict[str, int] = field(default_factory=dict)  # C type -> elements of the const arrays
 
     @property
     def elem_bytes(self) -> int:
@@ -132,106 +50,285 @@ class GeneratedModel:
         return sum(self.output_sizes)
 
 
-class _Emitter:
-    def __init__(self, model, precision: str, pack_bits: bool):
-        self.model = model
-        self.precision = precision
-        self.ctype = "int8_t" if precision == "int8" else "float"
-        self.elem = 1 if precision == "int8" else 4
-        self.pack_bits = pack_bits
-        self.decls: list[str] = []
-        self.calls: list[str] = []
-        self.sections: list[str] = ["common"]
-        self.weights_bytes = 0
-        self.layers: list[dict] = []
-        self.uses_math = False
-
-    # -- model access independent of precision
-    def shape(self, name: str) -> tuple[int, ...]:
-        if self.precision == "int8":
-            return tuple(self.model.tensors[name]["shape"])
-        return tuple(self.model.shapes[name])
-
-    def is_const(self, name: str) -> bool:
-        return name in self.model.constants
-
-    def array(self, ctype: str, name: str, values) -> str:
-        values = np.asarray(values)
-        self.decls.append(c_array(ctype, name, values))
-        nbytes = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}[ctype]
-        self.weights_bytes += nbytes * max(1, values.size)
-        return name
-
-    def need(self, key: str) -> None:
-        for s in _SECTIONS[key]:
-            if s not in self.sections:
-                self.sections.append(s)
-
-
-def _act_f(act) -> tuple[str, str]:
-    if act is None:
-        return "-" + FLOAT_MAX, FLOAT_MAX
-    return fmt_float(act[0]), fmt_float(act[1])
+ALIGN = 4  # every buffer of the arena starts on a word boundary
 
 
 def generate(model: QuantizedGraph | Graph, *, pack_sub_byte: bool = False) -> GeneratedModel:
     """Generate ``tinyml_model.c`` / ``.h`` text for an int8 or a float model."""
     precision = "int8" if isinstance(model, QuantizedGraph) else "float"
-    em = _Emitter(model, precision, pack_sub_byte)
-    nodes = model.nodes
-    # tensors are written once, so a reshape's output can share its input's memory (no copy)
-    root: dict[str, str] = {}
-    for n in nodes:
-        if n.op == "reshape":
-            root[n.output] = root.get(n.inputs[0], n.inputs[0])
-
-    def base(name: str) -> str:
-        return root.get(name, name)
-
-    sizes = {base(n.output): _size(em.shape(n.output)) * em.elem for n in nodes}
-    steps = [([base(i) for i in n.inputs], base(n.output)) for n in nodes]
-    lives = lifetimes(steps, [base(o) for o in model.output_names], sizes, external={model.input_name})
-    offsets, arena_bytes = plan_arena(lives, align=4)
+    em = CEmitter(model, precision, pack_sub_byte)
+    steps = _schedule(em, model)
+    mem = _plan_memory(em, model, steps)
+    layers = []
+    for step in steps:
+        em.tag = step.tag
+        op_of(step.node).emit_c(em, step)
+        for n in step.nodes:
+            if n.op != "relayout":
+                layers.append(
+                    dict(
+                        name=n.name,
+                        op=n.op,
+                        output_shape=list(em.shape(n.output)),
+                        macs=int(op_of(n).macs(em, n)),
+                    )
+                )
     largest_io = 0
+    for n in model.nodes:
+        io = em.size(n.output) + sum(em.size(i) for i in set(n.inputs) if not em.is_const(i))
+        largest_io = max(largest_io, io * em.elem)
+    out_sizes = [em.size(o) for o in model.output_names]
+    in_size = em.size(model.input_name)
+    header = _header(model, precision, mem.arena_bytes, in_size, out_sizes)
+    source = _drop_unused_helpers(_source(model, precision, em, mem, out_sizes))
+    return GeneratedModel(
+        source=source, header=header, precision=precision, arena_bytes=mem.arena_bytes,
+        arena_lower_bound_bytes=mem.bound, largest_layer_io_bytes=largest_io, weights_bytes=em.weights_bytes,
+        scratch_bytes=0, input_size=in_size, output_sizes=out_sizes, layers=layers,
+        const_elements=dict(em.const_elements),
+    )  # fmt: skip
+
+
+# -- the schedule: memory layouts, layout copies, fused layers ---------------------------------------
+def _trivial(em: CEmitter, name: str) -> bool:
+    """Both layouts are the same memory (one channel, or one position per channel)."""
+    shape = em.shape(name)
+    return len(shape) <= 2 or shape[1] == 1 or int(np.prod(shape[2:])) == 1
+
+
+def _schedule(em: CEmitter, model) -> list[Step]:
+    """The steps of ``tinyml_model_run``: layouts chosen (int8), layout copies added, fusions made."""
+    nodes = list(model.nodes)
+    tags = {id(n): f"L{i}" for i, n in enumerate(nodes)}
+    if em.int8:
+        nodes = _assign_layouts(em, model, nodes, tags)
+    readers: dict[str, list] = {}
     for n in nodes:
-        io = _size(em.shape(n.output)) * em.elem + sum(
-            _size(em.shape(i)) * em.elem for i in set(n.inputs) if not em.is_const(i)
+        for i in set(n.inputs):
+            readers.setdefault(i, []).append(n)
+    steps: list[Step] = []
+    fused: set[int] = set()
+    for n in nodes:
+        if id(n) in fused:
+            continue
+        step = Step(n, tags[id(n)])
+        users = readers.get(n.output, [])
+        if len(users) == 1 and n.output not in model.output_names and op_of(n).fuse(em, n, users[0]):
+            step.fused.append(users[0])
+            fused.add(id(users[0]))
+        step.comment = (
+            " + ".join(
+                f"{m.op} {m.name}"
+                + (f" [{em.layout(m.output)}]" if em.int8 and not _trivial(em, m.output) else "")
+                for m in step.nodes
+            )
+            + f" {list(em.shape(n.inputs[0]))} -> {list(em.shape(step.output))}"
         )
-        largest_io = max(largest_io, io)
-    # no plan can beat the largest total of tensors alive at one step
-    lower = max(
-        (sum(t.size for t in lives if t.first <= step <= t.last) for step in range(len(nodes) + 1)), default=0
+        steps.append(step)
+    return steps
+
+
+def _assign_layouts(em: CEmitter, model, nodes: list, tags: dict) -> list:
+    """Channel-last where the kernels want it; copies where a layer needs the other layout."""
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for i in set(n.inputs):
+            readers.setdefault(i, []).append(n)
+    rules = {id(n): op_of(n).layout_rule(em, n) for n in nodes}
+    prefs: dict[str, str] = {}
+
+    outputs = set(model.output_names)
+
+    def pref(t: str) -> str:  # the layout the readers of t would like: nchw, nhwc or any
+        if t in outputs and not _trivial(em, t):
+            return "nchw"  # the caller's outputs are C-contiguous NCHW
+        if t not in prefs:
+            wants = []
+            for r in readers.get(t, []):
+                rule = rules[id(r)]
+                if rule == "channel_last":
+                    wants.append("nhwc")
+                elif rule == "canonical" and _flatten_into_dense(em, r, readers):
+                    wants.append(
+                        "any"
+                    )  # read flat in either layout: the dense takes its weights in that order
+                elif rule == "canonical":
+                    wants.append("nchw")
+                else:
+                    wants.append(pref(r.output))
+            prefs[t] = "nhwc" if "nhwc" in wants else ("nchw" if "nchw" in wants else "any")
+        return prefs[t]
+
+    out: list = []
+    copies: dict[tuple[str, str], str] = {}
+
+    def as_layout(t: str, layout: str, reader) -> str:
+        if em.is_const(t) or _trivial(em, t) or em.layout(t) == layout:
+            return t
+        if (t, layout) not in copies:
+            name = f"{t}__{layout}"
+            em.extra_shapes[name] = em.shape(t)
+            em.layouts[name] = layout
+            node = QNode("relayout", f"{t} to {layout}", [t], [name], dict(to=layout))
+            tags[id(node)] = tags[id(reader)]
+            out.append(node)
+            copies[(t, layout)] = name
+        return copies[(t, layout)]
+
+    for n in nodes:
+        rule = rules[id(n)]
+        ins = list(n.inputs)
+        if rule == "channel_last":
+            ins[0] = as_layout(ins[0], "nhwc", n)
+            layout = "nchw" if pref(n.output) == "nchw" else "nhwc"
+        elif rule == "follow":
+            runtime = {em.layout(i) for i in ins if not em.is_const(i) and not _trivial(em, i)}
+            is_output = n.output in outputs and not _trivial(em, n.output)  # written NCHW for the caller
+            layout = runtime.pop() if len(runtime) == 1 and not is_output else "nchw"
+            ins = [as_layout(i, layout, n) for i in ins]
+        elif _absorbs_flatten(em, n, readers):
+            em.flat_perm[n.output] = _flat_perm(
+                em.shape(ins[0])
+            )  # the dense reads the channel-last tensor flat
+            layout = "nchw"
+        else:
+            ins = [as_layout(i, "nchw", n) for i in ins]
+            layout = "nchw"
+        em.layouts[n.output] = layout
+        if ins != list(n.inputs):
+            node = replace(n, inputs=ins)
+            tags[id(node)] = tags[id(n)]
+            n = node
+        out.append(n)
+    return out
+
+
+def _absorbs_flatten(em: CEmitter, node, readers) -> bool:
+    """A flatten of a channel-last tensor read only by dense layers: they take their weights in its order."""
+    if em.layout(node.inputs[0]) != "nhwc" or _trivial(em, node.inputs[0]):
+        return False
+    return _flatten_into_dense(em, node, readers)
+
+
+def _flatten_into_dense(em: CEmitter, node, readers) -> bool:
+    """A reshape to ``(1, K)`` read only by dense layers of ``K`` inputs (and not a graph output)."""
+    if node.op != "reshape":
+        return False
+    users = readers.get(node.output, [])
+    shape = em.shape(node.output)
+    return (
+        len(shape) == 2
+        and bool(users)
+        and node.output not in em.model.output_names
+        and all(u.op == "dense" and u.arrays["w"].shape[1] == shape[1] for u in users)
     )
 
-    def ptr(name: str) -> str:
-        name = base(name)
-        if name == model.input_name:
-            return "in"
-        if em.is_const(name):
-            return const_names[name]
-        off = offsets[name] // em.elem
-        return f"(tm_arena + {off})" if off else "tm_arena"
 
-    const_names: dict[str, str] = {}
-    for k, (cname, value) in enumerate(model.constants.items()):
-        const_names[cname] = em.array(em.ctype, f"tm_const{k}", value)
+def _flat_perm(shape) -> np.ndarray:
+    """NCHW flat index of each element of a channel-last tensor, in memory order."""
+    c, spatial = shape[1], int(np.prod(shape[2:]))
+    return np.arange(c * spatial).reshape(c, spatial).T.ravel()
 
-    for idx, node in enumerate(nodes):
-        _emit_node(em, idx, node, ptr)
-    gm_layers = em.layers
 
-    out_sizes = [_size(em.shape(o)) for o in model.output_names]
-    in_size = _size(em.shape(model.input_name))
-    sections = kernel_sections(precision)
-    kernels = "\n".join(sections[s] for s in em.sections)
-    scratch = (in_size + sum(out_sizes)) if precision == "int8" else 0
-    header = _header(model, precision, arena_bytes, in_size, out_sizes)
-    source = _drop_unused_helpers(_source(model, precision, em, kernels, arena_bytes, ptr, out_sizes))
-    return GeneratedModel(
-        source=source, header=header, precision=precision, arena_bytes=arena_bytes, arena_lower_bound_bytes=lower,
-        largest_layer_io_bytes=largest_io,
-        weights_bytes=em.weights_bytes, scratch_bytes=scratch, input_size=in_size, output_sizes=out_sizes, layers=gm_layers,
-    )  # fmt: skip
+# -- memory: buffers, in-place steps, the arena -------------------------------------------------------
+@dataclass
+class _Memory:
+    arena_bytes: int
+    bound: int
+    input_offset: int | None  # the float wrapper's int8 input in the arena
+    output_offset: int | None  # the float wrapper's int8 outputs in the arena
+    copies: list[tuple[int, str]]  # (output index, tensor): outputs copied at the end of the run
+
+
+def _plan_memory(em: CEmitter, model, steps: list[Step]) -> _Memory:
+    """Buffers (views share their input's, in-place steps their first input's), lifetimes, the arena,
+    and the C pointer of every tensor."""
+    wrapper = em.int8  # the float wrapper keeps its int8 input and outputs in the arena
+    root: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+
+    def base(t: str) -> str:
+        return root.get(t, t)
+
+    def bind(t: str, buffer: str) -> None:
+        root[t] = buffer
+        members.setdefault(buffer, [buffer]).append(t)
+
+    last_read: dict[str, int] = {}
+    for k, step in enumerate(steps):
+        for i in step.node.inputs:
+            last_read[i] = k
+    output_chain = set(model.output_names)  # tensors that are, or are viewed as, graph outputs
+    for step in reversed(steps):
+        if step.node.op == "reshape" and step.node.output in output_chain:
+            output_chain.add(step.node.inputs[0])
+    for k, step in enumerate(steps):
+        node = step.node
+        src = base(node.inputs[0])
+        if node.op == "reshape":
+            bind(node.output, src)
+            continue
+        dies_here = all(last_read.get(u, -1) <= k and u not in output_chain for u in members.get(src, [src]))
+        if (
+            dies_here
+            and src != model.input_name
+            and not em.is_const(src)
+            and step.output not in output_chain
+            and [base(i) for i in node.inputs].count(src) == 1
+            and em.size(step.output) <= max(em.size(u) for u in members.get(src, [src]))
+            and op_of(node).in_place(em, node)
+        ):
+            step.in_place = True
+            bind(step.output, src)
+    # the graph outputs: written in place into the caller's out (the wrapper's int8 outputs in the arena)
+    out_offsets, copies, offset = {}, [], 0
+    for k, o in enumerate(model.output_names):
+        b = base(o)
+        if b == model.input_name or em.is_const(b) or b in out_offsets:
+            copies.append((k, o))
+        else:
+            out_offsets[b] = offset
+        offset += em.size(o)
+    sizes: dict[str, int] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    end = len(steps)
+    for k, step in enumerate(steps):
+        for i in step.node.inputs:
+            b = base(i)
+            if not em.is_const(b):
+                last[b] = max(last.get(b, k), k)
+                first.setdefault(b, 0 if b == model.input_name else k)
+        b = base(step.output)
+        first.setdefault(b, k)
+        last[b] = max(last.get(b, k), k)
+        sizes[b] = max(sizes.get(b, 0), em.size(step.output) * em.elem)
+    lives = []
+    for b in first:
+        if b in out_offsets or (b == model.input_name and not wrapper):
+            continue
+        size = em.size(b) * em.elem if b == model.input_name else sizes[b]
+        lives.append(TensorLife(b, size, first[b], last[b]))
+    if wrapper:
+        produced = [first[b] for b in out_offsets if b in first] + ([end] if copies else [])
+        lives.append(TensorLife("__outputs__", offset * em.elem, min(produced, default=end), end))
+    offsets, arena = plan_arena(lives, align=ALIGN)
+    bound = liveness_bound(lives, align=ALIGN)
+    for name in list(model.tensors if em.int8 else model.shapes) + list(em.extra_shapes):
+        b = base(name)
+        if b == model.input_name:
+            em.pointers[name] = "in"
+        elif em.is_const(b):
+            em.pointers[name] = f"tm_const{list(model.constants).index(b)}"
+        elif b in out_offsets:
+            em.pointers[name] = f"(out + {out_offsets[b]})" if out_offsets[b] else "out"
+        elif b in offsets:
+            off = offsets[b] // em.elem
+            em.pointers[name] = f"(tm_arena + {off})" if off else "tm_arena"
+    for k, value in enumerate(model.constants.values()):
+        em.array(em.ctype, f"tm_const{k}", value)
+    return _Memory(arena, bound, offsets.get(model.input_name) if wrapper else None,
+                   offsets.get("__outputs__") if wrapper else None, copies)  # fmt: skip
 
 
 def _drop_unused_helpers(source: str) -> str:
@@ -245,229 +342,6 @@ def _drop_unused_helpers(source: str) -> str:
                 flags=re.M | re.S,
             )
     return source
-
-
-def _check_acc_range(node, w: np.ndarray, bias: np.ndarray, terms: int) -> None:
-    bound = terms * 255 * int(np.abs(w.astype(np.int64)).max(initial=0)) + int(
-        np.abs(bias.astype(np.int64)).max(initial=0)
-    )
-    if bound >= 2**31:
-        raise CompilationError(
-            f"layer {node.name!r} ({node.op}) may overflow its int32 accumulator ({terms} products per output); "
-            "split the layer or reduce its input size"
-        )
-
-
-def _emit_node(em: _Emitter, idx: int, node, ptr) -> None:
-    a = node.attrs
-    op = node.op
-    tag = f"L{idx}"
-    x_shape = em.shape(node.inputs[0])
-    y_shape = em.shape(node.output)
-    x, y = ptr(node.inputs[0]), ptr(node.output)
-    n_out = _size(y_shape)
-    macs = 0
-    comment = f"/* {tag}: {op} {_safe(node.name)} {list(x_shape)} -> {list(y_shape)} */"
-    int8 = em.precision == "int8"
-    if op in ("conv", "conv_transpose"):
-        cin, ih, iw = chw(x_shape)
-        cout, oh, ow = chw(y_shape)
-        w = node.arrays["w"] if int8 else node.params["w"]
-        _, cin_g, kh, kw = w.shape
-        pt, pl = a["pads"][0], a["pads"][1]
-        dims = [cin, ih, iw, cout, oh, ow, kh, kw, a["strides"][0], a["strides"][1], pt, pl,
-                a["dilations"][0], a["dilations"][1], a["group"]]  # fmt: skip
-        macs = (
-            (cout * oh * ow * cin_g * kh * kw)
-            if op == "conv"
-            else (cin * ih * iw * (cout // a["group"]) * kh * kw)
-        )
-        bits = int(a.get("weight_bits", 8)) if int8 else 32
-        packed = int8 and em.pack_bits and bits < 8 and op == "conv"
-        kind = "conv_packed" if packed else op
-        em.need(kind)
-        if int8:
-            _check_acc_range(node, w, node.arrays["bias"], cin_g * kh * kw)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
-            q = [a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in dims + q) + f", {wname}, {bname}, {mname}, {sname}"
-        else:
-            wname = em.array("float", f"{tag}_w", w)
-            bname = em.array("float", f"{tag}_b", node.params["b"])
-            lo, hi = _act_f(a.get("act"))
-            fields = ", ".join(str(int(v)) for v in dims) + f", {lo}, {hi}, {wname}, {bname}"
-        em.decls.append(f"static const tm_{kind}_t {tag} = {{{fields}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{kind}(&{tag}, {x}, {y});")
-    elif op == "dense":
-        w = node.arrays["w"] if int8 else node.params["w"]
-        n, k = w.shape
-        rows = _size(x_shape) // k
-        macs = rows * n * k
-        bits = int(a.get("weight_bits", 8)) if int8 else 32
-        packed = int8 and em.pack_bits and bits < 8
-        kind = "dense_packed" if packed else "dense"
-        em.need(kind)
-        if int8:
-            _check_acc_range(node, w, node.arrays["bias"], k)
-            wname = (
-                em.array("uint8_t", f"{tag}_w", pack_weights(w, bits))
-                if packed
-                else em.array("int8_t", f"{tag}_w", w)
-            )
-            bname = em.array("int32_t", f"{tag}_bias", node.arrays["bias"])
-            mname = em.array("int32_t", f"{tag}_mult", node.arrays["mult"])
-            sname = em.array("int32_t", f"{tag}_shift", node.arrays["shift"])
-            q = [rows, k, n, a["in_zp"], a["out_zp"], a["act_min"], a["act_max"]] + ([bits] if packed else [])
-            fields = ", ".join(str(int(v)) for v in q) + f", {wname}, {bname}, {mname}, {sname}"
-        else:
-            wname = em.array("float", f"{tag}_w", w)
-            bname = em.array("float", f"{tag}_b", node.params["b"])
-            lo, hi = _act_f(a.get("act"))
-            fields = f"{rows}, {k}, {n}, {lo}, {hi}, {wname}, {bname}"
-        em.decls.append(f"static const tm_{kind}_t {tag} = {{{fields}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{kind}(&{tag}, {x}, {y});")
-    elif op in ("maxpool", "avgpool"):
-        em.need(op)
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        p = a["pads"]
-        vals = [c, ih, iw, oh, ow, a["kernel"][0], a["kernel"][1], a["strides"][0], a["strides"][1], p[0], p[1], p[2], p[3],
-                int(a.get("zp", 0)), int(a.get("count_include_pad", 0))]  # fmt: skip
-        em.decls.append(f"static const tm_pool_t {tag} = {{{', '.join(str(int(v)) for v in vals)}}};\n")
-        em.calls.append(f"    {comment}\n    tm_{op}(&{tag}, {x}, {y});")
-    elif op == "clamp":
-        em.need("clamp")
-        lo, hi = (str(a["lo"]), str(a["hi"])) if int8 else (fmt_float(a["lo"]), fmt_float(a["hi"]))
-        em.calls.append(f"    {comment}\n    tm_clamp({x}, {y}, {n_out}, {lo}, {hi});")
-    elif op == "lut":
-        em.need("lut")
-        t = em.array("int8_t", f"{tag}_table", node.arrays["table"])
-        em.calls.append(f"    {comment}\n    tm_lut({x}, {y}, {n_out}, {t});")
-    elif op == "unary":
-        from ..quantization.unary import unary_c_expression
-
-        expr = unary_c_expression(a["function"], {k: v for k, v in a.items() if k != "function"}, fmt_float)
-        em.decls.append(
-            f"static void tm_{tag}_{a['function'].lower()}(const float *x, float *y, int32_t n)\n{{\n"
-            f"    int32_t i;\n    for (i = 0; i < n; ++i) {{\n        const float v = x[i];\n"
-            f"        y[i] = {expr};\n    }}\n}}\n"
-        )
-        em.uses_math = True
-        em.calls.append(f"    {comment}\n    tm_{tag}_{a['function'].lower()}({x}, {y}, {n_out});")
-    elif op in ("sigmoid", "tanh"):
-        em.need(op)
-        em.calls.append(f"    {comment}\n    tm_{op}({x}, {y}, {n_out});")
-    elif op == "softmax":
-        em.need("softmax")
-        ax = a["axis"]
-        outer, n, inner = _size(x_shape[:ax]), x_shape[ax], _size(x_shape[ax + 1 :])
-        if int8:
-            t = em.array("int32_t", f"{tag}_exp", node.arrays["table"])
-            em.calls.append(f"    {comment}\n    tm_softmax({x}, {y}, {outer}, {n}, {inner}, {t});")
-        else:
-            em.calls.append(f"    {comment}\n    tm_softmax({x}, {y}, {outer}, {n}, {inner});")
-    elif op in ("add", "sub", "mul"):
-        em.need(op)
-        dims, sa, sb = _broadcast(y_shape, em.shape(node.inputs[0]), em.shape(node.inputs[1]), node)
-        kind = {"add": 0, "sub": 1, "mul": 2}[op]
-        shape_fields = ", ".join("{" + ", ".join(str(int(v)) for v in arr) + "}" for arr in (dims, sa, sb))
-        if int8:
-            mult_a, mult_b = (a["mult"], 0) if op == "mul" else (a["mult_a"], a["mult_b"])
-            q = [a["zp_a"], a["zp_b"], mult_a, mult_b, a["shift"], a["out_zp"], a["act_min"], a["act_max"]]
-            fields = f"{kind}, {shape_fields}, " + ", ".join(str(int(v)) for v in q)
-        else:
-            lo, hi = _act_f(a.get("act"))
-            fields = f"{kind}, {shape_fields}, {lo}, {hi}"
-        em.decls.append(f"static const tm_binary_t {tag} = {{{fields}}};\n")
-        b = ptr(node.inputs[1])
-        em.calls.append(f"    {comment}\n    tm_binary(&{tag}, {x}, {b}, {y});")
-    elif op == "concat":
-        em.need("concat")
-        ax = a["axis"]
-        outer, out_inner = _size(y_shape[:ax]), _size(y_shape[ax:])
-        offset = 0
-        lines = [f"    {comment}"]
-        for j, name in enumerate(node.inputs):
-            inner = _size(em.shape(name)[ax:])
-            if int8:
-                q = f", {a['in_zps'][j]}, {a['mults'][j]}, {a['shifts'][j]}, {a['out_zp']}"
-            else:
-                q = ""
-            lines.append(f"    tm_concat_part({ptr(name)}, {y}, {outer}, {inner}, {out_inner}, {offset}{q});")
-            offset += inner
-        em.calls.append("\n".join(lines))
-    elif op == "reshape":
-        em.calls.append(f"    {comment} /* shares its input's memory */")
-    elif op == "slice":
-        em.need("slice")
-        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
-        offset = sum(int(b) * st for b, st in zip(a["begin"], in_strides))
-        pad = 5 - len(x_shape)
-        dims = [1] * pad + [int(c) for c in a["count"][1:]]
-        strides = [0] * pad + [int(st) * int(step) for st, step in zip(in_strides[1:], a["step"][1:])]
-        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
-        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
-        em.calls.append(f"    {comment}\n    tm_transpose({x} + {offset}, {y}, {td}, {ts});")
-    elif op == "pad":
-        em.need("pad")
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        value = str(int(a["value_q"])) if int8 else fmt_float(a["value"])
-        em.calls.append(
-            f"    {comment}\n    tm_pad({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {a['pads'][0]}, {a['pads'][1]}, {value});"
-        )
-    elif op == "transpose":
-        em.need("transpose")
-        perm = [int(i) for i in a["perm"]]
-        in_strides = [int(np.prod(x_shape[i + 1 :])) for i in range(len(x_shape))]
-        dims = [1] * (5 - len(perm)) + [int(y_shape[i]) for i in perm[1:]]
-        strides = [0] * (5 - len(perm)) + [in_strides[i] for i in perm[1:]]
-        td = em.array("int32_t", f"{tag}_dims", np.array(dims))
-        ts = em.array("int32_t", f"{tag}_strides", np.array(strides))
-        em.calls.append(f"    {comment}\n    tm_transpose({x}, {y}, {td}, {ts});")
-    elif op == "resize":
-        em.need("resize")
-        c, ih, iw = chw(x_shape)
-        _, oh, ow = chw(y_shape)
-        th = em.array("int16_t", f"{tag}_index_h", np.asarray(a["index_h"]))
-        tw = em.array("int16_t", f"{tag}_index_w", np.asarray(a["index_w"]))
-        em.calls.append(f"    {comment}\n    tm_resize({x}, {y}, {c}, {ih}, {iw}, {oh}, {ow}, {th}, {tw});")
-    else:
-        raise CompilationError(f"node {node.name!r}: the C generator has no kernel for op {op!r}")
-    em.layers.append(dict(name=node.name, op=op, output_shape=list(y_shape), macs=int(macs)))
-
-
-def _broadcast(out_shape, a_shape, b_shape, node) -> tuple[list[int], list[int], list[int]]:
-    rank = len(out_shape)
-
-    def per_sample(shape):
-        s = [1] * (rank - len(shape)) + list(shape)
-        return s[1:]
-
-    out = per_sample(out_shape)
-    if len(out) > 4:
-        raise CompilationError(
-            f"node {node.name!r}: broadcasting over more than 4 dimensions is not supported"
-        )
-    pad = 4 - len(out)
-    out4 = [1] * pad + out
-
-    def strides(shape):
-        s4 = [1] * pad + per_sample(shape)
-        st, acc = [0] * 4, 1
-        for i in range(3, -1, -1):
-            st[i] = 0 if s4[i] == 1 and out4[i] != 1 else acc
-            acc *= s4[i]
-        return st
-
-    return out4, strides(a_shape), strides(b_shape)
 
 
 def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: list[int]) -> str:
@@ -552,42 +426,56 @@ def _header(model, precision: str, arena_bytes: int, in_size: int, out_sizes: li
     return "\n".join(lines)
 
 
-def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr, out_sizes) -> str:
+def _source(model, precision, em: CEmitter, mem: _Memory, out_sizes) -> str:
     int8 = precision == "int8"
     ctype = "int8_t" if int8 else "float"
-    uses_math = (em.uses_math or any(s in em.sections for s in ("sigmoid", "tanh", "softmax"))) and not int8
+    mode = (
+        f"int8 (quantization mode {model.mode}, {model.weight_bitwidth}-bit weights)" if int8 else "float32"
+    )
     head = [
         "/* Generated by tinyml_tinyverse.common.compilation: do not edit.",
-        f" * Model: {_safe(model.name)}, {f'int8 (quantization mode {model.mode}, {model.weight_bitwidth}-bit weights)' if int8 else 'float32'}.",
-        " * C99, no dynamic memory, no recursion. */",
+        f" * Model: {safe_comment(model.name)}, {mode}.",
+        " * C99, no dynamic memory, no recursion; runs on the CPU (no accelerator instructions). */",
         "#include <stdint.h>",
-        "#include <string.h>",
     ]
-    if uses_math:
+    if em.uses_math and not int8:
         head.append("#include <math.h>")
     head += ['#include "tinyml_model.h"', ""]
+    words = max(1, -(-mem.arena_bytes // 4))
     if int8:
-        arena = f"static int8_t tm_arena[{max(arena_bytes, 4)}];\n"
+        arena = (f"static union {{\n    int32_t align; /* word-aligned */\n    int8_t bytes[{words * 4}];\n}} tm_arena_u;\n"
+                 "#define tm_arena (tm_arena_u.bytes)\n")  # fmt: skip
     else:
-        arena = f"static float tm_arena[{max(arena_bytes // 4, 1)}];\n"
+        arena = f"static float tm_arena[{words}];\n"
+    run = [f"static void tm_run(const {ctype} *in, {ctype} *out)", "{", "\n".join(em.calls)]
+    offsets = np.cumsum([0] + out_sizes)
+    for k, name in mem.copies:
+        run += [
+            "    {",
+            "        int32_t i;",
+            f"        for (i = 0; i < {out_sizes[k]}; ++i) {{",
+            f"            out[{offsets[k]} + i] = ({em.ptr(name)})[i];",
+            "        }",
+            "    }",
+        ]
+    if not any("out" in c for c in em.calls) and not mem.copies:
+        run.append("    (void)out;")
+    run.append("}\n")
     body = [
         "\n".join(head),
-        kernels,
+        em.kernels(),
         "/* ---- weights and layer parameters ---- */",
         "".join(em.decls),
-        "/* ---- activation arena (offsets planned from tensor lifetimes) ---- */",
+        "/* ---- activation arena (offsets planned from buffer lifetimes) ---- */",
         arena,
+        "\n".join(run),
         f"int tinyml_model_run(const {ctype} *in, {ctype} *out)\n{{",
         "    if (in == 0 || out == 0) {\n        return -1;\n    }",
-        "\n".join(em.calls),
+        "    tm_run(in, out);",
+        "    return 0;\n}\n",
     ]
-    offset = 0
-    for k, name in enumerate(model.output_names):
-        body.append(f"    memcpy(out + {offset}, {ptr(name)}, {out_sizes[k]} * sizeof({ctype}));")
-        offset += out_sizes[k]
-    body.append("    return 0;\n}\n")
     if int8:
-        body.append(_float_wrapper(model, out_sizes))
+        body.append(_float_wrapper(model, out_sizes, mem))
     else:
         body.append(
             "int tinyml_model_run_float(const float *in, float *out)\n{\n    return tinyml_model_run(in, out);\n}\n"
@@ -595,12 +483,12 @@ def _source(model, precision, em: _Emitter, kernels: str, arena_bytes: int, ptr,
     return "\n".join(body)
 
 
-def _float_wrapper(model: QuantizedGraph, out_sizes: list[int]) -> str:
+def _float_wrapper(model: QuantizedGraph, out_sizes: list[int], mem: _Memory) -> str:
     lines = [
         "int tinyml_model_run_float(const float *in, float *out)",
         "{",
-        "    static int8_t in_q[TINYML_MODEL_INPUT_SIZE];",
-        "    static int8_t out_q[TINYML_MODEL_OUTPUT_SIZE];",
+        f"    int8_t *const in_q = tm_arena + {mem.input_offset}; /* the arena holds the int8 input and outputs */",
+        f"    int8_t *const out_q = tm_arena + {mem.output_offset};",
         "    int32_t i;",
         "    if (in == 0 || out == 0) {",
         "        return -1;",
@@ -612,7 +500,7 @@ def _float_wrapper(model: QuantizedGraph, out_sizes: list[int]) -> str:
         "        q = (int32_t)(v >= 0.0f ? v + 0.5f : v - 0.5f) + TINYML_MODEL_INPUT_ZERO_POINT;",
         "        in_q[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));",
         "    }",
-        "    (void)tinyml_model_run(in_q, out_q);",
+        "    tm_run(in_q, out_q);",
     ]
     for k in range(len(out_sizes)):
         lines += [

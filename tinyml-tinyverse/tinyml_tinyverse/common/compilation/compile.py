@@ -20,16 +20,18 @@ import numpy as np
 import onnx
 
 from ..errors import CompilationError, ConfigError, DataError
+from ..ir.graph import Graph, run_float
+from ..ir.importer import import_onnx
+from ..ir.onnx_loader import load_onnx_model
 from ..model_aux import model_aux_header
-from ..quantization.graph_ir import Graph, run_float
-from ..quantization.onnx_import import import_onnx, load_onnx_model
 from ..quantization.quantize import quantize_graph
 from ..quantization.quantized_graph import QuantizedGraph
 from . import toolchain
 from .codegen_c import generate
 from .devices import Device, get_device
 from .fit_check import check_model_fits
-from .memory_report import build_memory_report, check_fit
+from .latency import measure_latency
+from .memory_report import build_memory_report, check_fit, fit_problems, target_notes
 from .test_vectors import (
     harness_source,
     parse_harness_outputs,
@@ -290,6 +292,9 @@ def compile_model(
         )
     memory = build_memory_report(gm, host_size, device, device_size, device_note)
     memory["model"] = resolved.name
+    if passed and not fit_problems(memory, device):  # one inference on the target's ISA (Cortex-M: emulated)
+        memory["latency"] = measure_latency(gm, device, partial, inputs[0], got[0], build / "emulator")
+    notes += target_notes(device)
     if int8:
         memory["quantization"] = dict(
             mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name

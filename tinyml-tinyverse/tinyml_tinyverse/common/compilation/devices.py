@@ -2,7 +2,8 @@
 
 Torch-free and cheap to import, so the modelmaker can check a config against the target before any
 heavy import. Memory figures are the on-chip flash and RAM of the part as published in its data
-sheet; generic Cortex-M entries describe a typical part of that class.
+sheet, ``clock_mhz`` its maximum CPU clock (the latency estimate's clock); generic Cortex-M entries
+describe a typical part of that class.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from dataclasses import dataclass
 from ..registry import Registry
 
 DEVICE_REGISTRY = Registry("target device")
+
+NPU_NOTE = (
+    "NPU: the generated C runs on the CPU; no NPU instructions are emitted. For an NPU part the model "
+    "follows the NPU's rules (layer shapes, power-of-two scales, packed 8/4/2-bit weights), so it is ready "
+    "for the NPU, but it is not run on it."
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class Device:
     has_npu: bool
     arm_gcc_flags: tuple[str, ...] = ()  # empty: arm-none-eabi-gcc cannot build for this core
     description: str = ""
+    clock_mhz: float = 0.0  # the CPU clock the latency estimate uses (the part's maximum)
 
     @property
     def flash_kib(self) -> float:
@@ -56,6 +64,7 @@ _add(
     has_fpu=True,
     has_npu=True,
     description="TMS320F28P55x real-time MCU with integrated NPU",
+    clock_mhz=150,
 )
 _add(
     name="F28P65",
@@ -66,6 +75,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F28P65x dual-core real-time MCU",
+    clock_mhz=200,
 )
 _add(
     name="F2837",
@@ -76,6 +86,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F2837xD dual-core real-time MCU",
+    clock_mhz=200,
 )
 _add(
     name="F28003",
@@ -86,6 +97,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F28003x real-time MCU",
+    clock_mhz=120,
 )
 _add(
     name="F28004",
@@ -96,6 +108,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F28004x real-time MCU",
+    clock_mhz=100,
 )
 _add(
     name="F280013",
@@ -106,6 +119,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F280013x entry real-time MCU",
+    clock_mhz=120,
 )
 _add(
     name="F280015",
@@ -116,6 +130,7 @@ _add(
     has_fpu=True,
     has_npu=False,
     description="TMS320F280015x entry real-time MCU",
+    clock_mhz=120,
 )
 _add(
     name="MSPM0G3507",
@@ -127,6 +142,7 @@ _add(
     has_npu=False,
     arm_gcc_flags=_M0P,
     description="MSPM0G3507 Arm Cortex-M0+ MCU",
+    clock_mhz=80,
 )
 _add(
     name="MSPM0G5187",
@@ -138,6 +154,7 @@ _add(
     has_npu=True,
     arm_gcc_flags=_M0P,
     description="MSPM0G5187 Arm Cortex-M0+ MCU with NPU",
+    clock_mhz=80,
 )
 _add(
     name="MSPM0L1306",
@@ -149,6 +166,7 @@ _add(
     has_npu=False,
     arm_gcc_flags=_M0P,
     description="MSPM0L1306 low-power Arm Cortex-M0+ MCU",
+    clock_mhz=32,
 )
 _add(
     name="AM13E2",
@@ -160,6 +178,7 @@ _add(
     has_npu=True,
     arm_gcc_flags=_M33,
     description="AM13E2x Arm Cortex-M33 MCU with NPU",
+    clock_mhz=200,
 )
 _add(
     name="CORTEX_M0PLUS",
@@ -171,6 +190,7 @@ _add(
     has_npu=False,
     arm_gcc_flags=_M0P,
     description="generic Arm Cortex-M0+ part",
+    clock_mhz=48,
 )
 _add(
     name="CORTEX_M4F",
@@ -182,6 +202,7 @@ _add(
     has_npu=False,
     arm_gcc_flags=_M4F,
     description="generic Arm Cortex-M4F part",
+    clock_mhz=80,
 )
 _add(
     name="CORTEX_M7",
@@ -193,6 +214,7 @@ _add(
     has_npu=False,
     arm_gcc_flags=_M7,
     description="generic Arm Cortex-M7 part",
+    clock_mhz=216,
 )
 
 

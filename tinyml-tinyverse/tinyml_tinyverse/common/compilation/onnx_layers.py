@@ -17,10 +17,10 @@ from os import PathLike
 
 import numpy as np
 import onnx
-import onnx.inliner
-from onnx import numpy_helper, shape_inference
+from onnx import numpy_helper
 
 from ..errors import CompilationError
+from ..ir.onnx_loader import load_onnx_model, with_inferred_shapes
 from ..models.npu_rules import LayerInfo, NpuViolation, check_npu_rules
 
 LAYER_OPS = {
@@ -36,25 +36,9 @@ LAYER_OPS = {
 }
 
 
-def _load(model: onnx.ModelProto | str | PathLike) -> onnx.ModelProto:
-    if isinstance(model, onnx.ModelProto):
-        return model
-    try:
-        return onnx.load(str(model))
-    except Exception as exc:
-        raise CompilationError(f"cannot read ONNX model {model}: {exc}") from exc
-
-
-def flat_graph_with_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """``model`` with local functions inlined and shapes inferred (the input is not modified)."""
-    if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
-    try:
-        return shape_inference.infer_shapes(model, data_prop=True)
-    except Exception as exc:
-        raise CompilationError(
-            f"ONNX shape inference failed ({exc}); check the model with onnx.checker"
-        ) from exc
+def flat_graph_with_shapes(model: onnx.ModelProto | str | PathLike) -> onnx.ModelProto:
+    """``model`` (loaded by the one ONNX loader) with local functions inlined and shapes inferred."""
+    return with_inferred_shapes(load_onnx_model(model))
 
 
 def _tensor_shapes(model: onnx.ModelProto) -> dict[str, list]:
@@ -148,7 +132,7 @@ def onnx_to_layer_infos(model: onnx.ModelProto | str | PathLike) -> list[LayerIn
     The first Conv node is marked ``is_first``. A dynamic dimension other than the batch axis
     raises :class:`CompilationError` naming the node.
     """
-    model = flat_graph_with_shapes(_load(model))
+    model = flat_graph_with_shapes(model)
     shapes = _tensor_shapes(model)
     constants = _constants(model)
     static_tensors = _constant_derived(model, constants)

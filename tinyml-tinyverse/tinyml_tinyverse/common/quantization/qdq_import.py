@@ -19,7 +19,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import CompilationError
-from .onnx_import import import_onnx, load_onnx_model
+from ..ir.importer import import_onnx
+from ..ir.onnx_loader import load_onnx_model
 from .quantize import quantize_graph
 from .quantized_graph import QuantizedGraph
 

@@ -9,66 +9,35 @@ The int8 scheme (mode 1):
 Mode 2 rounds every scale up to a power of two, so each requantization is a rounding shift; its
 weights may be 8, 4 or 2 bits. Sigmoid / Tanh are int8 lookup tables (output scales 1/256, 1/128),
 Softmax an integer exp table (output scale 1/256). Ranges come from running the float graph in numpy
-on the calibration batch and feeding each tensor to an observer (``observers.py``).
+on the calibration batch and feeding each tensor to an observer (``observers.py``). How each op is
+quantized is defined in its op family under ``tinyml_tinyverse.common.ir.ops``.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import onnx
 from tqdm import tqdm
 
-from ..errors import CompilationError, ConfigError, DataError
+from ..errors import ConfigError, DataError
+from ..ir.graph import Graph, run_float
+from ..ir.importer import import_onnx
+from ..ir.onnx_loader import load_onnx_model
+from ..ir.op import op_of
+from ..ir.qparams import act_range, activation_qparams, pow2_ceil, weight_qparams
 from ..utils.progress import bar_disabled
-from .graph_ir import Graph, run_float
-from .onnx_import import import_onnx, load_onnx_model
-from .quantized_graph import QNode, QuantizedGraph
-from .rounding import common_shift_multipliers, quantize_multiplier, quantize_multipliers
-from .unary import unary_numpy
+from .quantized_graph import QuantizedGraph
 
-OBSERVED_OPS = ("conv", "conv_transpose", "dense", "add", "sub", "mul", "concat", "unary")
-PASS_THROUGH_OPS = ("maxpool", "avgpool", "clamp", "reshape", "resize", "transpose", "pad", "slice")
-FIXED_OUTPUT = {"sigmoid": (1.0 / 256, -128), "tanh": (1.0 / 128, 0), "softmax": (1.0 / 256, -128)}
 SUPPORTED_BITWIDTHS = (8, 4, 2)
+__all__ = ["act_range", "activation_qparams", "calibrate", "pow2_ceil", "quantize_graph", "quantize_onnx",
+           "weight_qparams"]  # fmt: skip
 
 
-def _pow2_ceil(x: float) -> float:
-    return float(2.0 ** math.ceil(math.log2(x)))
-
-
-def activation_qparams(lo: float, hi: float, mode: int) -> tuple[float, int]:
-    """``(scale, zero_point)`` of an int8 tensor covering ``[lo, hi]`` (widened to hold 0)."""
-    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
-    span = hi - lo
-    if span <= 1e-12:
-        return 1.0, 0
-    scale = span / 255.0
-    if mode == 2:
-        scale = _pow2_ceil(scale)
-    zp = int(np.clip(round(-128 - lo / scale), -128, 127))
-    return scale, zp
-
-
-def weight_qparams(w: np.ndarray, bits: int, mode: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel symmetric quantization: ``(w_q int8, scales float64[Cout])``."""
-    qmax = 2 ** (bits - 1) - 1
-    amax = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
-    scales = np.where(amax > 0, amax / qmax, 1.0)
-    if mode == 2:
-        scales = np.array([_pow2_ceil(s) for s in scales])
-    wq = np.clip(np.round(w / scales.reshape((-1,) + (1,) * (w.ndim - 1))), -qmax, qmax).astype(np.int8)
-    return wq, scales
-
-
-def _act_range(act, scale: float, zp: int) -> tuple[int, int]:
-    if act is None:
-        return -128, 127
-    lo = -128 if not math.isfinite(act[0]) else int(np.clip(zp + round(act[0] / scale), -128, 127))
-    hi = 127 if not math.isfinite(act[1]) else int(np.clip(zp + round(act[1] / scale), -128, 127))
-    return lo, hi
+def observed_tensors(graph: Graph) -> list[str]:
+    """The tensors whose range calibration measures: the input and every ``"observed"`` op's output."""
+    return [graph.input_name] + [n.output for n in graph.nodes if op_of(n).output_qparams == "observed"]
 
 
 def calibrate(
@@ -77,7 +46,7 @@ def calibrate(
     """Run the float graph on ``calib_x`` and return the observed ``(lo, hi)`` of each tensor that needs one."""
     from .observers import make_observer
 
-    wanted = [graph.input_name] + [n.output for n in graph.nodes if n.op in OBSERVED_OPS]
+    wanted = observed_tensors(graph)
     observers = {t: make_observer(observer) for t in wanted}
     starts = range(0, len(calib_x), batch_size)
     for s in tqdm(
@@ -124,7 +93,7 @@ def quantize_graph(
     if weight_bitwidth not in SUPPORTED_BITWIDTHS:
         raise ConfigError(f"weight_bitwidth must be one of {SUPPORTED_BITWIDTHS}, got {weight_bitwidth!r}")
     forced = dict(forced_qparams or {})
-    needed = [graph.input_name] + [n.output for n in graph.nodes if n.op in OBSERVED_OPS]
+    needed = observed_tensors(graph)
     missing = [t for t in needed if t not in forced]
     ranges: dict[str, tuple[float, float]] = {}
     if missing:
@@ -152,17 +121,16 @@ def quantize_graph(
 
     qnodes = []
     for node in graph.nodes:
+        op = op_of(node)
         ins = [tensors[i] for i in node.inputs]
         out = node.output
-        if node.op in OBSERVED_OPS:
+        if op.output_qparams == "observed":
             set_q(out, *observed_q(out))
-        elif node.op in PASS_THROUGH_OPS:
+        elif op.output_qparams == "input":
             set_q(out, ins[0]["scale"], ins[0]["zero_point"])
-        elif node.op in FIXED_OUTPUT:
-            set_q(out, *FIXED_OUTPUT[node.op])
         else:
-            raise CompilationError(f"node {node.name!r}: op {node.op!r} cannot be quantized")
-        qnodes.append(_quantize_node(node, ins, tensors[out], weight_bitwidth, mode))
+            set_q(out, *op.output_qparams)
+        qnodes.append(op.quantize(node, ins, tensors[out], weight_bitwidth, mode))
     return QuantizedGraph(
         qnodes,
         graph.input_name,
@@ -173,74 +141,6 @@ def quantize_graph(
         weight_bitwidth,
         graph.name,
     )
-
-
-def _quantize_node(node, ins: list[dict], outq: dict, bits: int, mode: int) -> QNode:
-    a = node.attrs
-    s_in, zp_in = ins[0]["scale"], ins[0]["zero_point"]
-    s_out, zp_out = outq["scale"], outq["zero_point"]
-    qn = QNode(node.op, node.name, list(node.inputs), list(node.outputs))
-    if node.op in ("conv", "conv_transpose", "dense"):
-        wq, ws = weight_qparams(node.params["w"], bits, mode)
-        bias = np.clip(
-            np.round(node.params["b"].astype(np.float64) / (s_in * ws)), -(2**31), 2**31 - 1
-        ).astype(np.int32)
-        mult, shift = quantize_multipliers(s_in * ws / s_out)
-        act_min, act_max = _act_range(a.get("act"), s_out, zp_out)
-        qn.attrs = {k: v for k, v in a.items() if k != "act"}
-        qn.attrs.update(in_zp=zp_in, out_zp=zp_out, act_min=act_min, act_max=act_max, weight_bits=bits)
-        qn.arrays = dict(w=wq, bias=bias, mult=mult, shift=shift, w_scale=ws.astype(np.float64))
-    elif node.op == "maxpool":
-        qn.attrs = dict(a)
-    elif node.op == "avgpool":
-        qn.attrs = dict(a, zp=zp_in)
-    elif node.op == "clamp":
-        lo, hi = _act_range((a["lo"], a["hi"]), s_in, zp_in)
-        qn.attrs = dict(lo=lo, hi=hi)
-    elif node.op in ("sigmoid", "tanh"):
-        qn.op = "lut"
-        qn.attrs = dict(function=node.op)
-        real = (np.arange(-128, 128) - zp_in) * s_in
-        f = 1.0 / (1.0 + np.exp(-real)) if node.op == "sigmoid" else np.tanh(real)
-        qn.arrays = dict(table=np.clip(np.rint(f / s_out) + zp_out, -128, 127).astype(np.int8))
-    elif node.op == "unary":
-        qn.op = "lut"
-        qn.attrs = dict(a)
-        params = {k: v for k, v in a.items() if k != "function"}
-        real = (np.arange(-128, 128) - zp_in) * s_in
-        f = unary_numpy(a["function"], real, params)
-        qn.arrays = dict(table=np.clip(np.rint(f / s_out) + zp_out, -128, 127).astype(np.int8))
-    elif node.op == "softmax":
-        qn.attrs = dict(axis=a["axis"])
-        d = np.arange(-255, 1)
-        qn.arrays = dict(table=np.round(np.exp(d * s_in) * 65536.0).astype(np.int32))
-    elif node.op in ("add", "sub"):
-        (ma, mb), shift = common_shift_multipliers([ins[0]["scale"] / s_out, ins[1]["scale"] / s_out])
-        act_min, act_max = _act_range(a.get("act"), s_out, zp_out)
-        qn.attrs = dict(zp_a=ins[0]["zero_point"], zp_b=ins[1]["zero_point"], mult_a=ma, mult_b=mb, shift=shift,
-                        out_zp=zp_out, act_min=act_min, act_max=act_max)  # fmt: skip
-    elif node.op == "mul":
-        m, s = quantize_multiplier(ins[0]["scale"] * ins[1]["scale"] / s_out)
-        qn.attrs = dict(
-            zp_a=ins[0]["zero_point"],
-            zp_b=ins[1]["zero_point"],
-            mult=m,
-            shift=s,
-            out_zp=zp_out,
-            act_min=-128,
-            act_max=127,
-        )
-    elif node.op == "concat":
-        pairs = [quantize_multiplier(q["scale"] / s_out) for q in ins]
-        qn.attrs = dict(axis=a["axis"], in_zps=[q["zero_point"] for q in ins], mults=[p[0] for p in pairs],
-                        shifts=[p[1] for p in pairs], out_zp=zp_out)  # fmt: skip
-    elif node.op == "pad":
-        qn.attrs = dict(a, value_q=int(np.clip(zp_in + round(a["value"] / s_in), -128, 127)))
-    elif node.op in ("reshape", "resize", "transpose", "slice"):
-        qn.attrs = dict(a)
-    else:
-        raise CompilationError(f"node {node.name!r}: op {node.op!r} cannot be quantized")
-    return qn
 
 
 def quantize_onnx(

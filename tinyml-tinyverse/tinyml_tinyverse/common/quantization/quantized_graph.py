@@ -13,26 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CompilationError
+from ..ir.graph import QNode
+from ..ir.rounding import round_half_away
 from .reference import run_int
-from .rounding import round_half_away
 
 FORMAT_VERSION = 1
-
-
-@dataclass
-class QNode:
-    """One quantized op; ``attrs`` are JSON values, ``arrays`` integer numpy arrays."""
-
-    op: str
-    name: str
-    inputs: list[str]
-    outputs: list[str]
-    attrs: dict = field(default_factory=dict)
-    arrays: dict = field(default_factory=dict)
-
-    @property
-    def output(self) -> str:
-        return self.outputs[0]
 
 
 @dataclass

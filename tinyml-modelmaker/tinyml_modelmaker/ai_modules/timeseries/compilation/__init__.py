@@ -103,15 +103,12 @@ def test_vectors_from_split(
 
 def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[dict, np.ndarray | None]:
     """Compile only: test vectors (and calibration inputs) for a user's ONNX model."""
-    import onnx
+    from tinyml_tinyverse.common.ir.onnx_loader import load_onnx_model
 
-    try:
-        model = onnx.load(model_path, load_external_data=False)
-    except Exception as exc:  # protobuf raises its own DecodeError for a file that is not ONNX
-        raise ConfigError(
-            f"compilation.model_path {model_path}: not a readable ONNX model ({type(exc).__name__}: {exc}); "
-            f"give an .onnx file exported from your framework (e.g. torch.onnx.export)"
-        ) from None
+    try:  # the toolchain's one ONNX loader
+        model = load_onnx_model(model_path, load_external_data=False)
+    except CompilationError as exc:
+        raise ConfigError(f"compilation.model_path {model_path}: not a readable ONNX model ({exc})") from None
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1:
         raise CompilationError(
