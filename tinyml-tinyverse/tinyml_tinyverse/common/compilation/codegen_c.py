@@ -480,6 +480,8 @@ def _source(model, precision, em: CEmitter, mem: _Memory, out_sizes) -> str:
         body.append(
             "int tinyml_model_run_float(const float *in, float *out)\n{\n    return tinyml_model_run(in, out);\n}\n"
         )
+    if mem.arena_bytes == 0 and not any("tm_arena" in part for part in body if part is not arena):
+        body.remove(arena)  # a float model of one layer reads its input and writes its output in place
     return "\n".join(body)
 
 
