@@ -24,6 +24,7 @@ from ..utils.progress import bar_disabled
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
 from .layout import NORMAL, SPLITS, Layout, class_names_of, label_of, list_data_files, locate_input, read_list
+from .read_once import read_once
 from .readers import read_recording
 from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
 from .targets import window_targets
@@ -105,6 +106,7 @@ def _warn_time_like_inputs(path: Path, rec) -> None:
             )
 
 
+@read_once()  # the checks, the splits' processing and the plots parse each file once
 def prepare_dataset(
     input_data_path: str | Path,
     output_dir: str | Path,
@@ -114,13 +116,14 @@ def prepare_dataset(
     split_factor=(0.6, 0.2, 0.2),
     seed: int = 42,
     data_config: dict[str, Any] | None = None,
-    plots: bool = True,
+    plots: bool | str = True,
 ) -> DatasetInfo:
     """Check, split and summarise the dataset at ``input_data_path`` into ``output_dir``.
 
     Writes ``annotations/{train,val,test,file}_list.txt``, ``dataset_info.yaml``,
     ``dataset_summary.yaml`` and (``plots``) ``recordings_per_class.png``, ``class_counts.png``
-    and ``feature_pca.png``. Raises :class:`DataError` / :class:`ConfigError` naming the file or
+    and ``feature_pca.png`` (``plots="later"``: their thinned data, drawn by
+    ``report.draw_pending_plots(output_dir)``). Raises :class:`DataError` / :class:`ConfigError` naming the file or
     key at fault. Nothing is written into the user's folder.
     """
     _check_task(task)
