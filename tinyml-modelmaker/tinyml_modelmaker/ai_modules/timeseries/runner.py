@@ -291,7 +291,9 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
             except BaseException as exc:
                 current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
                 raise
-            current.record(stage, status, time.perf_counter() - t0, peak_rss_mib=round(memory.mib or 0))
+            if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB
+                summary.setdefault("peak_rss_mib", {})[stage] = round(memory.mib)
+            current.record(stage, status, time.perf_counter() - t0)
             if status == INTERRUPTED:
                 print(f"{stage}: interrupted; continue with --resume --run-name {run_name}")
                 break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 from ..errors import ConfigError
 from ._base import FEATURE_REGISTRY, FeatureTransform
@@ -28,5 +27,7 @@ class Hadamard(FeatureTransform):
         n = x.shape[-1]
         if n & (n - 1):
             raise ConfigError(f"HADAMARD needs a power-of-two frame length, got {n}; change frame_size")
+        from scipy import linalg
+
         h = linalg.hadamard(n).astype(np.float32) / np.float32(np.sqrt(n))
         return x @ h.T
