@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..utils.signal_windows import periodic_hann
 from ._base import FEATURE_REGISTRY, FeatureTransform
 
 
@@ -22,9 +23,7 @@ class Windowing(FeatureTransform):
     """Multiply each frame by a periodic Hann window (``scipy.signal.get_window('hann', L)``)."""
 
     def __call__(self, x, ctx):
-        from scipy import signal  # scipy.signal only when a step needs it (~0.3 s, 70 MiB)
-
-        return x * signal.get_window("hann", x.shape[-1]).astype(np.float32)
+        return x * periodic_hann(x.shape[-1]).astype(np.float32)  # scipy's, without importing scipy.signal
 
 
 @FEATURE_REGISTRY.register("FFT_FE")
