@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from tinyml_tinyverse.common.errors import ConfigError
-from tinyml_tinyverse.common.utils.memory import PeakRss
+from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 
 from ...config import dump_yaml, plain
@@ -291,6 +291,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
             except BaseException as exc:
                 current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
                 raise
+            release_free_memory()  # what the stage freed goes back to the OS, not under the next stage's peak
             if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB
                 summary.setdefault("peak_rss_mib", {})[stage] = round(memory.mib)
             current.record(stage, status, time.perf_counter() - t0)

@@ -4,7 +4,8 @@ The dataset stage checks every file, then processes each split and plots a few r
 ``with read_once():`` (``prepare_dataset`` runs in one) :func:`readers.read_recording` keeps what it
 parsed, and a later read of the same file (same size, modification and change times) with the same
 column settings gets the recording read first. Recordings are kept up to ``budget_bytes``; past it
-a file is parsed again when it is read again. Outside the block nothing is kept.
+a file is parsed again when it is read again. Outside the block nothing is kept, and the block's end
+gives the memory the parsing freed back to the OS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from ..utils.memory import release_free_memory
 
 DEFAULT_BUDGET_BYTES = 1 << 30
 # the data config keys that decide what read_recording returns for a file
@@ -36,6 +39,7 @@ def read_once(budget_bytes: int = DEFAULT_BUDGET_BYTES) -> Iterator[None]:
         yield
     finally:
         _kept, _room = None, 0
+        release_free_memory()  # the parsed recordings' memory goes back to the OS, not to the next stage
 
 
 def recall(
