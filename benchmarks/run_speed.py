@@ -185,11 +185,19 @@ def child_data(config_path: Path) -> None:
     import argparse as _argparse
 
     from tinyml_modelmaker.ai_modules.timeseries import datasets
+    from tinyml_modelmaker.ai_modules.timeseries.model_check import (
+        check_model,
+        check_model_name,
+        input_channels_known,
+    )
     from tinyml_modelmaker.config import dump_yaml, resolve_config
     from tinyml_modelmaker.run_folder import open_run_folder
     from tinyml_tinyverse.references.common import data_setup
 
     config = resolve_config(str(config_path), [])
+    check_model_name(config)  # what the run does before its dataset stage (and the imports it makes)
+    if input_channels_known(config):
+        check_model(config)
     paths = open_run_folder(config)
     dump_yaml(config["data_processing_feature_extraction"], paths.data_config)
     t0 = time.perf_counter()
@@ -206,11 +214,14 @@ def child_data(config_path: Path) -> None:
         args, "classification", data_setup.read_data_config(args, "classification")
     )
     t2 = time.perf_counter()
+    if hasattr(datasets, "draw_plots"):  # drawn after the run's last stage (older code: in the stage)
+        datasets.draw_plots(paths)
+    t3 = time.perf_counter()
     windows = sum(len(splits[s].X) for s in ("train", "val", "test"))
     print(
         json.dumps(
-            {"seconds": t2 - t0, "dataset_stage": t1 - t0, "loading": t2 - t1, "windows": windows,
-             "peak_rss_mib": _peak_rss_mib()}
+            {"seconds": t2 - t0, "dataset_stage": t1 - t0, "loading": t2 - t1, "plots": t3 - t2,
+             "windows": windows, "peak_rss_mib": _peak_rss_mib()}
         )
     )  # fmt: skip
 
@@ -314,8 +325,9 @@ def main() -> None:
                 res.setdefault("data", []).append(d["seconds"])
                 res.setdefault("data_ratio", []).append(d["seconds"] / baseline[-1])
                 res.setdefault("data_rss", []).append(d["peak_rss_mib"])
+                plots = f", then plots {d['plots']:.2f} s" if "plots" in d else ""
                 print(f"[{r + 1}] {name} data: {d['seconds']:.2f} s (dataset stage {d['dataset_stage']:.2f} s, "
-                      f"loading {d['loading']:.2f} s, {d['windows']} windows, peak RSS {d['peak_rss_mib']:.0f} MiB) "
+                      f"loading {d['loading']:.2f} s{plots}, {d['windows']} windows, peak RSS {d['peak_rss_mib']:.0f} MiB) "
                       f"= {d['seconds'] / baseline[-1]:.2f}x baseline; {load()}", flush=True)  # fmt: skip
             if "run" in parts:
                 cfg = write_yaml(

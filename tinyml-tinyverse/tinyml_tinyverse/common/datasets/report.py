@@ -32,12 +32,13 @@ PLOT_FILES = ("recordings_per_class.png", "class_counts.png", "feature_pca.png")
 
 
 def _save(fig, path: Path) -> None:
-    """Write ``fig`` as PNG, cropped to what is drawn (legends beside the axes included)."""
+    """Write ``fig`` as PNG, cropped to what is drawn (legends beside the axes included) unless its
+    layout already fits (``fig.laid_out``): cropping draws the figure twice."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight")
+    fig.savefig(tmp, dpi=90, bbox_inches=None if getattr(fig, "laid_out", False) else "tight")
     os.replace(tmp, path)
 
 
@@ -97,22 +98,29 @@ def draw_recordings(
     rows = list(dict.fromkeys(t[0] for t in traces))
     height = 2.2 * len(rows) + 0.4
     fig = Figure(figsize=(10, height))
+    # one time axis for all, one value axis per class: tick labels on the outer axes only (a third
+    # of the text to lay out; text is most of the drawing time)
+    axes = fig.subplots(len(rows), per_class, sharex=True, sharey="row", squeeze=False)
     lines: list = []
     drawn_in_row: dict[str, int] = {}
     for name, file, index, values in traces:
         col = drawn_in_row[name] = drawn_in_row.get(name, -1) + 1
-        ax = fig.add_subplot(len(rows), per_class, rows.index(name) * per_class + col + 1)
+        ax = axes[rows.index(name), col]
         drawn = ax.plot(index, values, linewidth=0.6)
         lines = lines or drawn
         ax.set_title(f"{name}: {file}", fontsize=8)
         ax.tick_params(labelsize=6)
         ax.locator_params(nbins=4)
+    for ax in axes.flat:
+        ax.label_outer()
+        ax.set_visible(bool(ax.lines))  # a class with fewer recordings than columns
     fig.suptitle(title)
     fig.subplots_adjust(
-        left=0.06, right=0.98, top=1 - 0.55 / height, bottom=0.7 / height, hspace=0.45, wspace=0.2
+        left=0.06, right=0.98, top=1 - 0.55 / height, bottom=0.7 / height, hspace=0.4, wspace=0.08
     )
     if lines and len(names) == len(lines) and len(names) <= 12:  # which colour is which variable
         fig.legend(lines, names, loc="lower center", ncol=min(len(names), 6), fontsize=8, frameon=False)
+    fig.laid_out = True  # for _save: everything lies inside the figure, no cropping pass needed
     _save(fig, path)
 
 

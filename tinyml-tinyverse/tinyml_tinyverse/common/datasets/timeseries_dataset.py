@@ -8,6 +8,7 @@ processed with the data config and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -332,9 +333,43 @@ def prepare_dataset(
     return info
 
 
+_read_infos: dict[tuple, DatasetInfo] = {}  # by the bytes of the files read: a few, small
+
+
+def _info_key(dataset_dir: Path) -> tuple | None:
+    files = [dataset_dir / INFO_FILE, *(dataset_dir / "annotations" / f"{s}_list.txt" for s in SPLITS)]
+    try:
+        return (os.path.abspath(dataset_dir), *(f.read_bytes() if f.is_file() else None for f in files))
+    except OSError:
+        return None
+
+
+def _copy(info: DatasetInfo) -> DatasetInfo:
+    return dataclasses.replace(
+        info, class_names=list(info.class_names), splits={k: list(v) for k, v in info.splits.items()},
+        input_columns=list(info.input_columns), target_columns=list(info.target_columns),
+    )  # fmt: skip
+
+
 def read_dataset_info(dataset_dir: str | Path) -> DatasetInfo:
-    """Load what :func:`prepare_dataset` wrote into ``dataset_dir``."""
+    """Load what :func:`prepare_dataset` wrote into ``dataset_dir``.
+
+    A process reads the same files again only when their bytes changed (a stage loads every split,
+    each split the train statistics: a dozen reads), checking that every listed recording exists."""
     dataset_dir = Path(dataset_dir)
+    key = _info_key(dataset_dir)
+    known = _read_infos.get(key) if key is not None and key[1] is not None else None
+    if known is not None and all(os.path.isfile(known.root / f) for fs in known.splits.values() for f in fs):
+        return _copy(known)
+    info = _read_dataset_info(dataset_dir)
+    if key is not None:
+        if len(_read_infos) >= 16:
+            _read_infos.clear()
+        _read_infos[key] = _copy(info)
+    return info
+
+
+def _read_dataset_info(dataset_dir: Path) -> DatasetInfo:
     path = dataset_dir / INFO_FILE
     if not path.is_file():
         raise DataError(f"{dataset_dir}: no {INFO_FILE}; run the dataset stage (prepare_dataset) first")
