@@ -15,11 +15,11 @@ import numpy as np
 
 
 def parse_plain(
-    raw: bytes, delimiter: str, header_rows: int, ncols: int, skip: set[int]
+    raw: bytes | memoryview, lines: int, delimiter: str, header_rows: int, ncols: int, skip: set[int]
 ) -> np.ndarray | None:
-    """``(rows, ncols)`` float64 of the rows after ``header_rows`` of ``raw`` (BOM and trailing line
-    breaks removed), or None where the file is not plain. Columns in ``skip`` (time columns, which
-    may hold dates) are not parsed and read as 0, as the Python path reads them."""
+    """``(rows, ncols)`` float64 of the rows after ``header_rows`` of the ``lines`` lines of ``raw``
+    (BOM and trailing line breaks removed), or None where the file is not plain. Columns in ``skip``
+    (time columns, which may hold dates) are not parsed and read as 0, as the Python path reads them."""
     try:
         import pyarrow as pa
         import pyarrow.csv as pv
@@ -38,12 +38,13 @@ def parse_plain(
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a ragged row, a cell that is no number, a blank line: the Python path says where
-    rows = raw.count(b"\n") + 1 - header_rows  # every line is a data row: none was blank or skipped
+    rows = lines - header_rows  # every line is a data row: none was blank or skipped
     if table.num_rows != rows or rows < 1:
         return None
-    data = np.zeros((rows, ncols), np.float64)
+    data = np.empty((rows, ncols), np.float64)
     for i, name in enumerate(names):
         if i in skip:
+            data[:, i] = 0.0
             continue
         column = table.column(name)
         if column.null_count:  # an empty cell, NA, NaN...: the Python path applies the missing-value rules

@@ -161,21 +161,28 @@ def _header_rows(fields: list[str], nxt: list[str], decimal_comma: bool) -> int:
 
 def _read_plain(raw: bytes) -> Table | None:
     """The fast path (:mod:`.plain_csv`) for a plain file; None sends the file to the Python path."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    end = len(raw)
+    while end and raw[end - 1] in b"\r\n":  # trailing line breaks (not copied: the parser gets a view)
+        end -= 1
     if b"\x00" in raw[:4096]:
         return None
-    first_end = raw.find(b"\n")
-    second_end = raw.find(b"\n", first_end + 1) if first_end >= 0 else -1
+    first_end = raw.find(b"\n", 0, end)
+    second_end = raw.find(b"\n", first_end + 1, end) if first_end >= 0 else -1
     try:
-        first = raw[: first_end if first_end >= 0 else len(raw)].decode("utf-8")
-        second = raw[first_end + 1 : second_end if second_end >= 0 else len(raw)].decode("utf-8")
+        first = raw[: first_end if first_end >= 0 else end].decode("utf-8")
+        second = raw[first_end + 1 : second_end if second_end >= 0 else end].decode("utf-8")
     except UnicodeDecodeError:
         return None
     if not first.strip() or first.lstrip().startswith("#") or len(first.splitlines()) != 1:
         return None
-    body = raw[first_end + 1 :] if first_end >= 0 else b""
     delimiter = _delimiter(first)
-    if delimiter is None or (delimiter != "," and b"," in body) or b"#" in body:
+    body = first_end + 1 if first_end >= 0 else end
+    if (
+        delimiter is None
+        or (delimiter != "," and raw.find(b",", body, end) >= 0)
+        or raw.find(b"#", body, end) >= 0
+    ):
         return None  # runs of spaces, decimal commas, comment lines: the Python path
     fields = _split_fields(first, delimiter)
     header = _header_rows(fields, _split_fields(second, delimiter) if first_end >= 0 else [], False)
@@ -184,7 +191,7 @@ def _read_plain(raw: bytes) -> Table | None:
     skip = {i for i, n in enumerate(names or []) if is_time_column(n)}
     from .plain_csv import parse_plain
 
-    data = parse_plain(raw, delimiter, header, ncols, skip)
+    data = parse_plain(memoryview(raw)[:end], raw.count(b"\n", 0, end) + 1, delimiter, header, ncols, skip)
     if data is None:
         return None
     return Table(data, names, header, np.arange(header + 1, header + 1 + len(data)))
