@@ -5,9 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE ?= misc/examples/classification_motor_fault.yaml
 
-.PHONY: install run test lint format clean
+.PHONY: install system-packages run test lint format clean
 
-$(STAMP): tinyml-tinyverse/pyproject.toml tinyml-modelmaker/pyproject.toml
+# gcc, clang, valgrind, the Arm toolchain with newlib, python3-venv: apt-get brings the missing ones
+# (as root or with sudo); SYSTEM_PACKAGES=skip checks nothing.
+system-packages:
+	@bash scripts/system_packages.sh $(PYTHON)
+
+$(STAMP): tinyml-tinyverse/pyproject.toml tinyml-modelmaker/pyproject.toml | system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
@@ -16,17 +21,18 @@ $(STAMP): tinyml-tinyverse/pyproject.toml tinyml-modelmaker/pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: install
 	$(BIN)/tinyml-modelmaker $(EXAMPLE)
 
-test: $(STAMP)
+# tox runs the envs tinyverse, modelmaker and lint, all with what .venv holds (see tox.ini)
+test: install
 	$(BIN)/tox
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 

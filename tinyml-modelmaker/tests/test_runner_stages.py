@@ -1,5 +1,6 @@
 """The runner's stage logic on real generated data, without training: dataset stage outputs, skipped
-stages, and the clear errors when a later stage finds nothing an earlier run left."""
+stages, the clear errors when a later stage finds nothing an earlier run left, the peak memory of each
+stage and the dataset plots drawn after the last stage (also when a later stage fails)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import yaml
 from conftest import write_yaml
 from tinyml_modelmaker.config import resolve_config
 from tinyml_modelmaker.run_tinyml_modelmaker import main
-from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.errors import ConfigError, ModelError
 
 SMALL_MOTOR = {"files_per_class": 3, "length": 2048}
 
@@ -127,3 +128,34 @@ def test_results_table_repeats_training_warnings():
     }
     table = results_table(summary)
     assert "warning: validation split: accuracy 0.250 is no better" in table and "0.2500" in table
+
+
+PLOTS = ("recordings_per_class.png", "class_counts.png", "feature_pca.png")
+
+
+def test_stage_peak_memory_and_plots_after_the_last_stage(dataset_only, tmp_path, capsys):
+    from tinyml_modelmaker.ai_modules.timeseries import runner
+
+    summary = runner.run(resolve_config(dataset_only))
+    dataset = tmp_path / "projects" / "motor_fault" / "run" / "r1" / "dataset"
+    assert all((dataset / name).stat().st_size > 10_000 for name in PLOTS)
+    assert not (dataset / "plots_pending.npz").exists()
+    on_disk = yaml.safe_load((dataset.parent / "run_summary.yaml").read_text())
+    assert set(on_disk["peak_rss_mib"]) == {"dataset"}  # only the stages that ran
+    assert 30 < on_disk["peak_rss_mib"]["dataset"] < 100_000
+    assert summary["dataset"]["plots_seconds"] >= 0
+    out = capsys.readouterr().out
+    assert out.index("== dataset ==") < out.index("dataset: plots drawn into") < out.index("results:")
+
+
+def test_a_failing_stage_still_leaves_the_dataset_plots(dataset_only, tmp_path, monkeypatch):
+    from tinyml_modelmaker.ai_modules.timeseries import runner
+
+    def failing_training(run):
+        raise ModelError("the model diverged")
+
+    monkeypatch.setitem(runner.STAGE_FUNCTIONS, "training", failing_training)
+    with pytest.raises(ModelError, match="diverged"):
+        runner.run(resolve_config({**dataset_only, "training": {"enable": True, "model_name": "CLS_1k_NPU"}}))
+    dataset = tmp_path / "projects" / "motor_fault" / "run" / "r1" / "dataset"
+    assert all((dataset / name).is_file() for name in PLOTS)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 
 from ...config import dump_yaml, plain
@@ -272,30 +273,54 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     if model_figures is not None:
         summary["model_check"] = model_figures
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
-    for stage in STAGES:
-        if config[stage]["enable"]:
-            print(f"\n== {stage} ==")
-        t0 = time.perf_counter()
-        if config[stage]["enable"]:
-            current.record(stage, STARTED, 0.0)
-        try:
-            status = STAGE_FUNCTIONS[stage](current)
-        except KeyboardInterrupt as exc:
-            current.record(stage, INTERRUPTED, time.perf_counter() - t0)
-            print(f"\n{stage}: interrupted; the run folder {paths.root} keeps what finished")
-            exc.run_name = run_name  # for the exact command to continue (run_tinyml_modelmaker.main)
-            raise
-        except BaseException as exc:
-            current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
-            raise
-        current.record(stage, status, time.perf_counter() - t0)
-        if status == INTERRUPTED:
-            print(f"{stage}: interrupted; continue with --resume --run-name {run_name}")
-            break
+    try:
+        for stage in STAGES:
+            if config[stage]["enable"]:
+                print(f"\n== {stage} ==")
+            t0 = time.perf_counter()
+            if config[stage]["enable"]:
+                current.record(stage, STARTED, 0.0)
+            memory = PeakRss()
+            try:
+                with memory:
+                    status = STAGE_FUNCTIONS[stage](current)
+            except KeyboardInterrupt as exc:
+                current.record(stage, INTERRUPTED, time.perf_counter() - t0)
+                print(f"\n{stage}: interrupted; the run folder {paths.root} keeps what finished")
+                exc.run_name = run_name  # for the exact command to continue (run_tinyml_modelmaker.main)
+                raise
+            except BaseException as exc:
+                current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
+                raise
+            release_free_memory()  # what the stage freed goes back to the OS, not under the next stage's peak
+            if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB
+                summary.setdefault("peak_rss_mib", {})[stage] = round(memory.mib)
+            current.record(stage, status, time.perf_counter() - t0)
+            if status == INTERRUPTED:
+                print(f"{stage}: interrupted; continue with --resume --run-name {run_name}")
+                break
+    except BaseException:
+        _draw_dataset_plots(paths, summary, failing=True)
+        raise
+    _draw_dataset_plots(paths, summary)
     summary["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     dump_yaml(summary, paths.summary)
     print(results_table(summary))
     return summary
+
+
+def _draw_dataset_plots(paths: RunPaths, summary: dict, failing: bool = False) -> None:
+    """The dataset stage's plots, drawn after the last stage (also when a stage failed: they help to see why)."""
+    t0 = time.perf_counter()
+    try:
+        datasets.draw_plots(paths)
+    except Exception as exc:
+        if not failing:
+            raise
+        print(f"dataset: the plots could not be drawn ({type(exc).__name__}: {exc})")
+        return
+    if isinstance(summary.get("dataset"), dict):
+        summary["dataset"]["plots_seconds"] = round(time.perf_counter() - t0, 2)
 
 
 def _metric_row(name: str, metrics: dict | None) -> tuple[str, dict] | None:

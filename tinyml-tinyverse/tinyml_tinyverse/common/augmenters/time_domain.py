@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
 
 from ._base import AUGMENTER_REGISTRY, Augmenter, interpolate_time, per_example_std
 
@@ -149,10 +148,14 @@ class Convolve(Augmenter):
     def __init__(self, window: str = "hann", size: int = 7, p: float = 1.0):
         super().__init__(p)
         self.window, self.size = str(window), int(size)
+        from scipy import signal  # scipy.signal only when a step needs it (~0.3 s, 70 MiB)
+
         kernel = signal.get_window(self.window, self.size, fftbins=False)
         self.kernel = kernel / kernel.sum()
 
     def apply(self, x, rng):
+        from scipy import ndimage
+
         return ndimage.convolve1d(x, self.kernel.astype(x.dtype), axis=2, mode="nearest")
 
 

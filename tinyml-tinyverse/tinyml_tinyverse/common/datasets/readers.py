@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .read_once import recall
 
 DATA_SUFFIXES = (".csv", ".txt", ".npy", ".pkl")
 _UNIT = r"[a-zµ]{1,3}"  # s, ms, us, µs, min...
@@ -60,13 +61,16 @@ _MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none"})
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,?\d+([eE][-+]?\d+)?")
 
 
-def _decode(path: Path) -> str:
-    """The file as text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else
-    Windows-1252 / Latin-1 (a header such as ``temp °C`` saved by an older tool)."""
+def _read_bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read the file ({e})") from None
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """The file as text: UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else
+    Windows-1252 / Latin-1 (a header such as ``temp °C`` saved by an older tool)."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
@@ -133,30 +137,17 @@ def _find_bad_row(
     return "a row numpy could not parse"
 
 
-def read_text_table(path: Path) -> Table:
-    """Read a delimited text file (``;``, tab, ``,`` or spaces), with an optional header row.
-
-    Blank lines and lines starting with ``#`` are skipped. The first row is a header when it holds
-    text where the next row holds numbers; quotes around names and numbers are removed. Columns whose
-    header is a time name are skipped while parsing (so date strings there are fine). Empty cells and
-    ``NaN``, ``NA``, ``N/A``, ``null`` read as NaN (``nan_policy`` decides). With ``;``, tab or
-    spaces as separator a decimal comma (``1,5``) is accepted.
-    """
-    kept = [
-        (i, ln)
-        for i, ln in enumerate(_decode(path).splitlines(), start=1)
-        if ln.strip() and not ln.lstrip().startswith("#")
-    ]
-    if not kept:
-        raise DataError(f"{path}: the file is empty; remove it or fill it with one row per time step")
-    first = kept[0][1]
+def _delimiter(first: str) -> str | None:
+    """The field separator of a file whose first row is ``first``; None: runs of spaces."""
     delimiter = next((d for d in (";", "\t", ",") if d in first), None)
     words = first.split()
     if delimiter == "," and len(words) > 1 and all(_DECIMAL_COMMA.fullmatch(w) for w in words):
         delimiter = None  # "0,5   -1,25   3": spaces separate numbers with decimal commas
-    fields = _split_fields(first, delimiter)
-    nxt = _split_fields(kept[1][1], delimiter) if len(kept) > 1 else []
-    decimal_comma = delimiter != "," and any("," in ln for _, ln in kept[1:3])
+    return delimiter
+
+
+def _header_rows(fields: list[str], nxt: list[str], decimal_comma: bool) -> int:
+    """1 when the first row ``fields`` is a header (text where the next row ``nxt`` holds numbers)."""
     if decimal_comma:
         nxt = [f.replace(",", ".") for f in nxt]
     header = int(
@@ -165,7 +156,79 @@ def read_text_table(path: Path) -> Table:
     )
     # pandas names unnamed columns 0, 1, 2...: DataFrame(x).to_csv(index=False) writes that header
     numbered = len(fields) > 1 and fields == [str(i) for i in range(len(fields))]
-    header = header or int(numbered and bool(nxt) and not all(f.lstrip("-").isdigit() for f in nxt))
+    return header or int(numbered and bool(nxt) and not all(f.lstrip("-").isdigit() for f in nxt))
+
+
+def _read_plain(raw: bytes) -> Table | None:
+    """The fast path (:mod:`.plain_csv`) for a plain file; None sends the file to the Python path."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    end = len(raw)
+    while end and raw[end - 1] in b"\r\n":  # trailing line breaks (not copied: the parser gets a view)
+        end -= 1
+    if b"\x00" in raw[:4096]:
+        return None
+    first_end = raw.find(b"\n", 0, end)
+    second_end = raw.find(b"\n", first_end + 1, end) if first_end >= 0 else -1
+    try:
+        first = raw[: first_end if first_end >= 0 else end].decode("utf-8")
+        second = raw[first_end + 1 : second_end if second_end >= 0 else end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not first.strip() or first.lstrip().startswith("#") or len(first.splitlines()) != 1:
+        return None
+    delimiter = _delimiter(first)
+    body = first_end + 1 if first_end >= 0 else end
+    if (
+        delimiter is None
+        or (delimiter != "," and raw.find(b",", body, end) >= 0)
+        or raw.find(b"#", body, end) >= 0
+    ):
+        return None  # runs of spaces, decimal commas, comment lines: the Python path
+    fields = _split_fields(first, delimiter)
+    header = _header_rows(fields, _split_fields(second, delimiter) if first_end >= 0 else [], False)
+    names = fields if header else None
+    ncols = len(fields)
+    skip = {i for i, n in enumerate(names or []) if is_time_column(n)}
+    from .plain_csv import parse_plain
+
+    data = parse_plain(memoryview(raw)[:end], raw.count(b"\n", 0, end) + 1, delimiter, header, ncols, skip)
+    if data is None:
+        return None
+    return Table(data, names, header, np.arange(header + 1, header + 1 + len(data)))
+
+
+def read_text_table(path: Path) -> Table:
+    """Read a delimited text file (``;``, tab, ``,`` or spaces), with an optional header row.
+
+    Blank lines and lines starting with ``#`` are skipped. The first row is a header when it holds
+    text where the next row holds numbers; quotes around names and numbers are removed. Columns whose
+    header is a time name are skipped while parsing (so date strings there are fine). Empty cells and
+    ``NaN``, ``NA``, ``N/A``, ``null`` read as NaN (``nan_policy`` decides). With ``;``, tab or
+    spaces as separator a decimal comma (``1,5``) is accepted.
+
+    A plain file (UTF-8, ``,`` / ``;`` / tab, a number in every cell, no blank or comment line) is
+    parsed in C (:mod:`.plain_csv`); every other one line by line here, with the same result.
+    """
+    raw = _read_bytes(path)
+    table = _read_plain(raw)
+    return table if table is not None else _read_lines(path, raw)
+
+
+def _read_lines(path: Path, raw: bytes) -> Table:
+    """The Python path of :func:`read_text_table`: every variant it documents, and the line at fault."""
+    kept = [
+        (i, ln)
+        for i, ln in enumerate(_decode(path, raw).splitlines(), start=1)
+        if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    if not kept:
+        raise DataError(f"{path}: the file is empty; remove it or fill it with one row per time step")
+    first = kept[0][1]
+    delimiter = _delimiter(first)
+    fields = _split_fields(first, delimiter)
+    nxt = _split_fields(kept[1][1], delimiter) if len(kept) > 1 else []
+    decimal_comma = delimiter != "," and any("," in ln for _, ln in kept[1:3])
+    header = _header_rows(fields, nxt, decimal_comma)
     names = fields if header else None
     rows = [ln for _, ln in kept[header:]]
     line_numbers = [i for i, _ in kept[header:]]
@@ -380,8 +443,18 @@ class RecordingData:
 
 
 def read_recording(path: str | Path, cfg: dict[str, Any], task: str) -> RecordingData:
-    """Read one file and return the columns the (validated) config selects for ``task``."""
+    """Read one file and return the columns the (validated) config selects for ``task``.
+
+    Inside ``read_once()`` (the dataset stage) a file read before is not parsed again."""
     path = Path(path)
+    return recall(path, cfg, task, lambda: _read_recording(path, cfg, task), _nbytes)
+
+
+def _nbytes(rec: RecordingData) -> int:
+    return rec.x.nbytes + (0 if rec.targets is None else rec.targets.nbytes)
+
+
+def _read_recording(path: Path, cfg: dict[str, Any], task: str) -> RecordingData:
     table = read_table(path)
     cols = select_columns(table, cfg, task, path)
     data, fixed = fix_non_finite(table.data, cfg["nan_policy"], path, table, cols.inputs + cols.targets)

@@ -8,6 +8,7 @@ processed with the data config and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .layout import (
     read_list,
     refuse_outside_links,
 )
+from .read_once import read_once
 from .readers import read_recording
 from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
 from .targets import window_targets
@@ -117,6 +119,7 @@ def _warn_time_like_inputs(path: Path, rec) -> None:
             )
 
 
+@read_once()  # the checks, the splits' processing and the plots parse each file once
 def prepare_dataset(
     input_data_path: str | Path,
     output_dir: str | Path,
@@ -126,16 +129,18 @@ def prepare_dataset(
     split_factor=(0.6, 0.2, 0.2),
     seed: int = 42,
     data_config: dict[str, Any] | None = None,
-    plots: bool = True,
+    plots: bool | str = True,
     limits: InputLimits | None = None,
 ) -> DatasetInfo:
     """Check, split and summarise the dataset at ``input_data_path`` into ``output_dir``.
 
     Writes ``annotations/{train,val,test,file}_list.txt``, ``dataset_info.yaml``,
     ``dataset_summary.yaml`` and (``plots``) ``recordings_per_class.png``, ``class_counts.png``
-    and ``feature_pca.png``. Raises :class:`DataError` / :class:`ConfigError` naming the file or
-    key at fault. Nothing is written into the user's folder. ``limits``: zip extraction limits and
-    whether symbolic links may lead out of the data folder (:class:`InputLimits`; default: refused).
+    and ``feature_pca.png`` (``plots="later"``: their thinned data, drawn by
+    ``report.draw_pending_plots(output_dir)``). Raises :class:`DataError` / :class:`ConfigError` naming
+    the file or key at fault. Nothing is written into the user's folder. ``limits``: zip extraction
+    limits and whether symbolic links may lead out of the data folder (:class:`InputLimits`; default:
+    refused).
     """
     _check_task(task)
     if split_type not in SPLIT_TYPES:
@@ -346,9 +351,43 @@ def prepare_dataset(
     return info
 
 
+_read_infos: dict[tuple, DatasetInfo] = {}  # by the bytes of the files read: a few, small
+
+
+def _info_key(dataset_dir: Path) -> tuple | None:
+    files = [dataset_dir / INFO_FILE, *(dataset_dir / "annotations" / f"{s}_list.txt" for s in SPLITS)]
+    try:
+        return (os.path.abspath(dataset_dir), *(f.read_bytes() if f.is_file() else None for f in files))
+    except OSError:
+        return None
+
+
+def _copy(info: DatasetInfo) -> DatasetInfo:
+    return dataclasses.replace(
+        info, class_names=list(info.class_names), splits={k: list(v) for k, v in info.splits.items()},
+        input_columns=list(info.input_columns), target_columns=list(info.target_columns),
+    )  # fmt: skip
+
+
 def read_dataset_info(dataset_dir: str | Path) -> DatasetInfo:
-    """Load what :func:`prepare_dataset` wrote into ``dataset_dir``."""
+    """Load what :func:`prepare_dataset` wrote into ``dataset_dir``.
+
+    A process reads the same files again only when their bytes changed (a stage loads every split,
+    each split the train statistics: a dozen reads), checking that every listed recording exists."""
     dataset_dir = Path(dataset_dir)
+    key = _info_key(dataset_dir)
+    known = _read_infos.get(key) if key is not None and key[1] is not None else None
+    if known is not None and all(os.path.isfile(known.root / f) for fs in known.splits.values() for f in fs):
+        return _copy(known)
+    info = _read_dataset_info(dataset_dir)
+    if key is not None:
+        if len(_read_infos) >= 16:
+            _read_infos.clear()
+        _read_infos[key] = _copy(info)
+    return info
+
+
+def _read_dataset_info(dataset_dir: Path) -> DatasetInfo:
     path = dataset_dir / INFO_FILE
     if not path.is_file():
         raise DataError(f"{dataset_dir}: no {INFO_FILE}; run the dataset stage (prepare_dataset) first")

@@ -10,7 +10,6 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from ..errors import ConfigError
 from ._base import DATA_PROC_REGISTRY, DataProcTransform, FrameContext
@@ -70,6 +69,8 @@ class Downsample(DataProcTransform):
         ratio = resample_ratio(self.cfg)
         if ratio == 1:
             return x
+        from scipy import signal  # scipy.signal only when a step needs it (~0.3 s, 70 MiB)
+
         out = signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=axis)
         return out.astype(np.float32, copy=False)
 

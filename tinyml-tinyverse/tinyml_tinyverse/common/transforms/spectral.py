@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft
-from scipy import signal
 
 from ..errors import ConfigError
+from ..utils.signal_windows import periodic_hann
 from ._base import (
     FEATURE_REGISTRY,
     ElementwiseTransform,
@@ -39,8 +38,8 @@ from .fft import fft_plan, is_power_of_two, rfft_c, rfft_c_name, rfft_float
 
 
 def hann_window(length: int) -> np.ndarray:
-    """Periodic Hann window as float32 (``scipy.signal.get_window('hann', L)``)."""
-    return signal.get_window("hann", length).astype(np.float32)
+    """Periodic Hann window as float32 (``scipy.signal.get_window('hann', L)``, bit for bit)."""
+    return periodic_hann(length).astype(np.float32)
 
 
 def _complex(re: np.ndarray, im: np.ndarray, dtype=np.complex64) -> np.ndarray:
@@ -97,6 +96,8 @@ class Fft(FeatureTransform):
         """``bins``: only the first ``bins`` (FFT_POS_HALF right after: no mirrored half to build)."""
         n = x.shape[-1]
         if np.iscomplexobj(x) or not is_power_of_two(n):
+            import scipy.fft
+
             return scipy.fft.fft(as_float(x), axis=-1).astype(np.complex64)[..., :bins]
         re, im = rfft_float(as_float(x))
         if bins is not None and bins <= n // 2 + 1:

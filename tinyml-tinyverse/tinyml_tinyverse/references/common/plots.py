@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from .artifacts import atomic_path
 
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn (at the end of training)
+    from matplotlib.figure import Figure
+
 
 def _save(fig: Figure, path: str | os.PathLike) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -27,6 +31,8 @@ def plot_curves(
     best_epoch: int | None = None,
 ) -> None:
     """Lines over epochs (e.g. train and val loss), with the best epoch marked."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for label, values in curves.items():
@@ -46,6 +52,8 @@ def plot_confusion_matrix(
     """Counts with row-normalised colours; rows are the true classes."""
     cm = np.asarray(cm)
     k = len(class_names)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(1.2 + 0.7 * k, 1.0 + 0.6 * k))
     ax = fig.add_subplot()
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -65,6 +73,8 @@ def plot_confusion_matrix(
 
 def plot_roc(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
     """ROC curves: ``{label: (fpr, tpr, auc)}``."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5, 5))
     ax = fig.add_subplot()
     for label, (fpr, tpr, auc) in curves.items():
@@ -84,6 +94,8 @@ def plot_pred_vs_true(
     y_true = np.asarray(y_true).reshape(len(y_true), -1)
     y_pred = np.asarray(y_pred).reshape(len(y_pred), -1)
     n = y_true.shape[1]
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4 * n, 4))
     for i in range(n):
         ax = fig.add_subplot(1, n, i + 1)
@@ -106,6 +118,8 @@ def plot_forecast(
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)  # (N, horizon, V)
     n_var = y_true.shape[2]
     picks = np.linspace(0, len(y_true) - 1, num=min(samples, len(y_true))).astype(int)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4 * len(picks), 2.5 * n_var))
     steps = np.arange(1, y_true.shape[1] + 1)
     for v in range(n_var):
@@ -126,6 +140,8 @@ def plot_error_histogram(
 ) -> None:
     """Reconstruction-error histogram of normal and anomalous windows with the threshold line."""
     errors, labels = np.asarray(errors), np.asarray(labels)
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     bins = np.histogram_bin_edges(errors, bins=40) if errors.size else 10

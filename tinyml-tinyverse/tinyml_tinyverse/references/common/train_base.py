@@ -37,6 +37,7 @@ from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_da
     read_data_config,
     with_target_names,
 )
+from .determinism import use_deterministic_kernels
 from .distributed import log
 from .evaluation import evaluate, predict  # noqa: F401  (predict: public here too)
 from .model_setup import build_model, check_model_task, check_output_shape, exportable
@@ -107,7 +108,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    use_deterministic_kernels(warn_only=True)  # no import of torch's compiler (determinism.py)
     torch.backends.cudnn.benchmark = False
 
 

@@ -5,7 +5,8 @@
 ``<projects_path>/<dataset_name>/generated/`` the first time (a later run reuses it; a
 ``dataset.generator_config`` gets its own ``generated_<hash>/``).
 The stage calls ``tinyml_tinyverse.common.datasets.prepare_dataset`` into the run's ``dataset/``
-(which writes ``dataset/dataset_info.yaml``, the later stages' entry point).
+(which writes ``dataset/dataset_info.yaml``, the later stages' entry point). Its plots are drawn by
+:func:`draw_plots` once the run's last stage has finished (or failed), so they do not delay training.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def run(config: dict, paths: RunPaths) -> dict:
         seed=ds["seed"],
         data_config=config[DATA_SECTION],
         limits=InputLimits(**{f.name: ds[f.name] for f in dataclasses.fields(InputLimits) if f.name in ds}),
+        plots="later",  # drawn by draw_plots after the run's last stage, off the way to the first epoch
     )
     counts = "/".join(str(len(info.splits.get(s, []))) for s in ("train", "val", "test"))
     classes = f"{len(info.class_names)} classes ({', '.join(info.class_names)}), " if info.class_names else ""
@@ -111,7 +113,7 @@ def run(config: dict, paths: RunPaths) -> dict:
     targets = f", target {', '.join(info.target_columns)}" if info.target_columns else ""
     print(
         f"dataset: {classes}train/val/test {counts} files, {n_vars} input variable{'s' if n_vars != 1 else ''} "
-        f"({', '.join(info.input_columns)}){targets}; summary and plots in {paths.dataset}"
+        f"({', '.join(info.input_columns)}){targets}; summary in {paths.dataset} (plots there at the end of the run)"
     )
     return {
         "dataset_dir": str(paths.dataset),
@@ -121,3 +123,11 @@ def run(config: dict, paths: RunPaths) -> dict:
         "input_columns": list(info.input_columns),
         "files_per_split": {split: len(files) for split, files in info.splits.items()},
     }
+
+
+def draw_plots(paths: RunPaths) -> None:
+    """Draw the dataset plots the dataset stage left pending (see ``prepare_dataset(plots="later")``)."""
+    from tinyml_tinyverse.common.datasets.report import draw_pending_plots
+
+    if draw_pending_plots(paths.dataset):
+        print(f"dataset: plots drawn into {paths.dataset}")
