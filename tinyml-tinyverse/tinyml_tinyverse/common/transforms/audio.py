@@ -261,28 +261,29 @@ LOG_NATURAL = dict(log_mul=1.0, log_base="e", log_threshold=1e-6)
 
 
 def audio_preset(
-    features: str,
+    features: str = "mfcc",
     sampling_rate: int = 16000,
-    duration_ms: float = 1000,
-    frame_ms: float = 30,
-    step_ms: float = 20,
+    audio_duration_ms: float = 1000,
+    frame_length_ms: float = 30,
+    frame_step_ms: float = 20,
     n_mels: int = 40,
     n_mfcc: int | None = 10,
-    mel_low_hz: float = 20.0,
+    mel_low_hz: float | None = 20.0,
+    mel_high_hz: float | None = None,
     extra_steps: tuple[str, ...] = (),
-    **extra,
 ) -> dict:
     """The data config of a log-mel (``features='log_mel'``) or MFCC front end over clips of
-    ``duration_ms``: one example per clip, ``(1, frames, n_mels | n_mfcc)`` with ``output_2d``."""
+    ``audio_duration_ms``: one example per clip, ``(1, frames, n_mels | n_mfcc)`` with ``output_2d``;
+    ``extra_steps`` go after the last feature step (e.g. ``STANDARDIZE``)."""
     if features not in ("mfcc", "log_mel"):
         raise ConfigError(f"audio features must be 'mfcc' or 'log_mel', got {features!r}")
-    frame = int(round(sampling_rate * frame_ms / 1000))
-    hop = int(round(sampling_rate * step_ms / 1000))
-    samples = int(round(sampling_rate * duration_ms / 1000))
+    frame = int(round(sampling_rate * frame_length_ms / 1000))
+    hop = int(round(sampling_rate * frame_step_ms / 1000))
+    samples = int(round(sampling_rate * audio_duration_ms / 1000))
     if not 1 <= hop <= frame <= samples:
         raise ConfigError(
-            f"audio frames: need 1 <= frame_step ({hop} samples) <= frame_length ({frame}) <= the clip "
-            f"({samples} samples); check frame_step_ms, frame_length_ms and audio_duration_ms"
+            f"audio frames: need 1 <= frame_step_ms ({hop} samples) <= frame_length_ms ({frame} samples) <= "
+            f"audio_duration_ms ({samples} samples) at {sampling_rate} Hz"
         )
     steps = LOG_MEL + (["DCT"] if features == "mfcc" else []) + list(extra_steps) + ["CONCAT"]
     return dict(
@@ -298,17 +299,18 @@ def audio_preset(
         n_mels=n_mels,
         n_mfcc=n_mfcc if features == "mfcc" else None,
         mel_low_hz=mel_low_hz,
+        mel_high_hz=mel_high_hz,
         **LOG_NATURAL,
-        **extra,
     )
 
 
-AUDIO_PRESETS = {
+# the settings of the named audio presets (audio_preset's arguments)
+AUDIO_PRESET_SETTINGS = {
     # Tiny ML Tensorlab's keyword-spotting preset: 16 kHz, 1000 ms, 10 MFCC of 40 mels, 30 / 20 ms => 49 x 10
-    "GoogleSpeechCommands_MFCC_Default": audio_preset("mfcc"),
+    "GoogleSpeechCommands_MFCC_Default": dict(features="mfcc", n_mels=40, n_mfcc=10),
     # ours: the log-mel spectrogram of the same frames => 49 x 40
-    "Audio16kHz_LogMel_40Feature_49Frame": audio_preset("log_mel"),
+    "Audio16kHz_LogMel_40Feature_49Frame": dict(features="log_mel", n_mels=40),
 }
 
-for _name, _values in AUDIO_PRESETS.items():
-    PRESET_REGISTRY.register(_name, _values)
+for _name, _settings in AUDIO_PRESET_SETTINGS.items():
+    PRESET_REGISTRY.register(_name, audio_preset(**_settings))
