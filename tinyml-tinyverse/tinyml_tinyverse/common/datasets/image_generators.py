@@ -2,8 +2,8 @@
 
 - ``digits``: ``classes/<0..9>/*.png``, 28 x 28 grey handwriting-like digits: Pillow's built-in
   font at a random size, stroke width, slant, rotation and position, blurred, on a noisy background.
-- ``shapes``: ``classes/<circle|square|triangle|cross>/*.png``, 32 x 32 colour shapes of random
-  size, position, rotation and colours, filled or outlined, on a noisy background of another colour.
+- ``shapes``: ``classes/<circle|square|triangle|cross>/*.png``, 32 x 32 bright colour shapes of
+  random size, position, rotation and hue, filled or outlined, on a noisy dark background.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def draw_shape(rng: np.random.Generator, shape: str, size: int = 32) -> Image.Im
     """One RGB ``size`` x ``size`` image of ``shape`` (circle, square, triangle, cross)."""
     scale = 4  # draw large, then shrink: smooth edges
     big = size * scale
-    background = rng.integers(0, 256, 3)
-    colour = (background + rng.integers(80, 176, 3)) % 256  # always far from the background
+    background = rng.integers(0, 90, 3)  # a dark background of any hue
+    colour = rng.integers(150, 256, 3)  # a bright shape of any hue
     img = Image.new("RGB", (big, big), tuple(int(v) for v in background))
     draw = ImageDraw.Draw(img)
     r = rng.uniform(0.22, 0.4) * big
