@@ -19,7 +19,6 @@ synthesised (white and pink noise).
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,9 @@ from .data_config import SECTION, validate_data_config
 from .file_dataset import labels_of, prepare_file_dataset, split_cache_key, split_files, write_summary
 from .layout import SPLITS
 from .modalities import CompileInputs
+from .modality_config import check_bool, check_number, config_error, merge_config
 from .raw_windows import window_geometry
-from .timeseries_dataset import INFO_FILE, DatasetInfo, SplitData, model_input_kwargs, read_dataset_info
+from .timeseries_dataset import DatasetInfo, SplitData, model_input_kwargs, read_dataset_info
 from .wav_files import WAV_SUFFIXES, fit_length, load_clip, read_wav, resample
 
 MODALITY = "audio"
@@ -87,60 +87,30 @@ FRONT_END_KEYS = (
 )  # fmt: skip
 
 
-def _err(key: str, msg: str) -> ConfigError:
-    return ConfigError(f"{SECTION}.{key}: {msg}")
-
-
-def _number(cfg: dict, key: str, low: float, high: float, integer: bool = False) -> None:
-    v = cfg[key]
-    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if not ok or isinstance(v, bool) or not low <= v <= high:
-        kind = "a whole number" if integer else "a number"
-        raise _err(key, f"must be {kind} in {low:g}..{high:g}, got {v!r}")
-
-
 def validate_audio_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Defaults, then the preset named by ``feature_extraction_name``, then ``config``; checked
     (including that the front end it describes gives at least one frame and no empty mel filter)."""
-    user = dict(config or {})
-    for key in user:
-        if key not in AUDIO_CONFIG_DEFAULTS:
-            close = difflib.get_close_matches(key, list(AUDIO_CONFIG_DEFAULTS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown key {SECTION}.{key} for audio data{hint} Known keys: {', '.join(AUDIO_CONFIG_DEFAULTS)}"
-            )
-    cfg = dict(AUDIO_CONFIG_DEFAULTS)
-    name = user.get("feature_extraction_name")
-    if name is not None:
-        if name not in AUDIO_PRESET_SETTINGS:
-            close = difflib.get_close_matches(str(name), list(AUDIO_PRESET_SETTINGS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            known = ", ".join(AUDIO_PRESET_SETTINGS)
-            raise _err("feature_extraction_name", f"unknown audio preset {name!r}{hint} Known: {known}")
-        cfg.update(AUDIO_PRESET_SETTINGS[name])
-    cfg.update(user)
+    cfg = merge_config(config, AUDIO_CONFIG_DEFAULTS, AUDIO_PRESET_SETTINGS, "audio data")
     if cfg["features"] not in ("mfcc", "log_mel"):
-        raise _err("features", f"must be mfcc or log_mel, got {cfg['features']!r}")
-    _number(cfg, "sampling_rate", 1000, 192000, integer=True)
-    _number(cfg, "audio_duration_ms", 1, 60000)
-    _number(cfg, "frame_length_ms", 0.1, 1000)
-    _number(cfg, "frame_step_ms", 0.1, 1000)
-    _number(cfg, "n_mels", 1, 512, integer=True)
+        raise config_error("features", f"must be mfcc or log_mel, got {cfg['features']!r}")
+    check_number(cfg, "sampling_rate", 1000, 192000, integer=True)
+    check_number(cfg, "audio_duration_ms", 1, 60000)
+    check_number(cfg, "frame_length_ms", 0.1, 1000)
+    check_number(cfg, "frame_step_ms", 0.1, 1000)
+    check_number(cfg, "n_mels", 1, 512, integer=True)
     if cfg["features"] == "mfcc":
-        _number(cfg, "n_mfcc", 1, cfg["n_mels"], integer=True)
+        check_number(cfg, "n_mfcc", 1, cfg["n_mels"], integer=True)
     for key in ("mel_low_hz", "mel_high_hz"):
         if cfg[key] is not None:
-            _number(cfg, key, 0, cfg["sampling_rate"] / 2)
-    if not isinstance(cfg["standardize"], bool):
-        raise _err("standardize", f"must be true or false, got {cfg['standardize']!r}")
-    _number(cfg, "augment_copies", 0, 32, integer=True)
-    _number(cfg, "time_shift_ms", 0, cfg["audio_duration_ms"])
-    _number(cfg, "background_noise_volume", 0, 1)
-    _number(cfg, "background_noise_probability", 0, 1)
+            check_number(cfg, key, 0, cfg["sampling_rate"] / 2)
+    check_bool(cfg, "standardize")
+    check_number(cfg, "augment_copies", 0, 32, integer=True)
+    check_number(cfg, "time_shift_ms", 0, cfg["audio_duration_ms"])
+    check_number(cfg, "background_noise_volume", 0, 1)
+    check_number(cfg, "background_noise_probability", 0, 1)
     noise = cfg["background_noise_dir"]
     if noise is not None and not isinstance(noise, (str, Path)):
-        raise _err("background_noise_dir", f"must be a folder path or null, got {noise!r}")
+        raise config_error("background_noise_dir", f"must be a folder path or null, got {noise!r}")
     model_input_kwargs(audio_data_config(cfg, validated=True))  # frames and mel filters are possible
     return cfg
 
@@ -187,21 +157,16 @@ def prepare_audio_dataset(
         raise ConfigError(f"audio data supports the task classification (keyword spotting), not {task!r}")
     cfg = validate_audio_config(config)
     n = clip_samples(cfg)
-    info, details = prepare_file_dataset(
-        input_data_path, output_dir, modality=MODALITY, suffixes=WAV_SUFFIXES,
-        check=lambda p: load_clip(p, cfg["sampling_rate"], n)[1], split_type=split_type,
-        split_factor=split_factor, seed=seed, limits=limits,
-    )  # fmt: skip
-    try:
+
+    def finish(info: DatasetInfo, details: dict[str, dict[str, Any]]) -> None:
         seconds = [d["seconds"] for d in details.values()]
-        rates = sorted({d["rate"] for d in details.values()})
         want = cfg["audio_duration_ms"] / 1000
         splits = {
             s: load_audio_split(output_dir, s, task, cfg, training=False) for s in SPLITS if info.splits[s]
         }
         extra = {
             "modality": MODALITY,
-            "sampling_rates_found": rates,
+            "sampling_rates_found": sorted({d["rate"] for d in details.values()}),
             "clip_seconds": {"shortest": min(seconds), "longest": max(seconds)},
             "clips_padded": sum(s < want - 1e-6 for s in seconds),
             "clips_cut": sum(s > want + 1e-6 for s in seconds),
@@ -215,11 +180,12 @@ def prepare_audio_dataset(
             train = splits["train"]
             examples = {f: train.X[train.files.index(f)] for f in example_files(info, per_class=4)}
             plot_file_dataset(info, splits, examples, features=True, what=f"{cfg['features']} features")
-    except BaseException:
-        (Path(output_dir) / INFO_FILE).unlink(
-            missing_ok=True
-        )  # a half-prepared dataset must not look prepared
-        raise
+
+    info = prepare_file_dataset(
+        input_data_path, output_dir, modality=MODALITY, suffixes=WAV_SUFFIXES,
+        check=lambda p: load_clip(p, cfg["sampling_rate"], n)[1], split_type=split_type,
+        split_factor=split_factor, seed=seed, limits=limits, finish=finish,
+    )  # fmt: skip
     return info
 
 

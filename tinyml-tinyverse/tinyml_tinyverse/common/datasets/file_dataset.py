@@ -82,12 +82,14 @@ def prepare_file_dataset(
     seed: int = 42,
     limits: InputLimits | None = None,
     num_variables: int = 1,
-) -> tuple[DatasetInfo, dict[str, dict[str, Any]]]:
+    finish: Callable[[DatasetInfo, dict[str, dict[str, Any]]], None] | None = None,
+) -> DatasetInfo:
     """Find, check and split a by-class dataset of ``suffixes`` files into ``output_dir``.
 
     Writes ``annotations/{train,val,test,file}_list.txt`` and ``dataset_info.yaml`` (with
-    ``modality``); returns the :class:`DatasetInfo` and ``check``'s answer for every used file.
-    Nothing is written into the user's folder.
+    ``modality``), then calls ``finish(info, details)`` (``details``: ``check``'s answer for every
+    used file) for the summary and plots; when that fails, ``dataset_info.yaml`` is removed, so a
+    half-prepared dataset never looks prepared. Nothing is written into the user's folder.
     """
     if split_type != "amongst_files":
         raise ConfigError(
@@ -153,7 +155,13 @@ def prepare_file_dataset(
         root=root, task=TASK, class_names=class_names, splits=splits, split_type=split_type,
         split_factor=split_factor, num_variables=num_variables, output_dir=output_dir,
     )  # fmt: skip
-    return info, details
+    if finish is not None:
+        try:
+            finish(info, details)
+        except BaseException:
+            (output_dir / INFO_FILE).unlink(missing_ok=True)
+            raise
+    return info
 
 
 def split_files(dataset_dir: str | Path, split: str, modality: str) -> tuple[DatasetInfo, list[str]]:

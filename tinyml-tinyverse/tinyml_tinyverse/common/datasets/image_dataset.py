@@ -11,7 +11,6 @@ splits. ``X`` is ``(N, C, H, W)`` float32, C = 1 (grayscale) or 3 (rgb).
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,12 @@ from ..errors import ConfigError
 from ..input_limits import InputLimits
 from ..utils.progress import bar_disabled
 from .cache import load_cached, save_cached
-from .data_config import SECTION
 from .file_dataset import labels_of, prepare_file_dataset, split_cache_key, split_files, write_summary
 from .image_files import COLOR_MODES, DEFAULT_MAX_IMAGE_PIXELS, IMAGE_SUFFIXES, load_image, read_image
 from .layout import SPLITS
 from .modalities import CompileInputs
-from .timeseries_dataset import INFO_FILE, DatasetInfo, SplitData, read_dataset_info
+from .modality_config import check_bool, check_number, config_error, merge_config
+from .timeseries_dataset import DatasetInfo, SplitData, read_dataset_info
 
 MODALITY = "vision"
 
@@ -79,10 +78,6 @@ IMAGE_PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _err(key: str, msg: str) -> ConfigError:
-    return ConfigError(f"{SECTION}.{key}: {msg}")
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -93,65 +88,36 @@ def _per_channel(cfg: dict, key: str, channels: int, positive: bool) -> list[flo
         return None
     values = [v] * channels if _is_number(v) else v
     if not isinstance(values, (list, tuple)) or len(values) != channels or not all(map(_is_number, values)):
-        raise _err(key, f"must be a number or a list of {channels} numbers (one per channel), got {v!r}")
+        raise config_error(
+            key, f"must be a number or a list of {channels} numbers (one per channel), got {v!r}"
+        )
     if positive and min(values) <= 0:
-        raise _err(key, f"must be > 0, got {v!r}")
+        raise config_error(key, f"must be > 0, got {v!r}")
     return [float(x) for x in values]
 
 
 def validate_image_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Defaults, then the preset named by ``feature_extraction_name``, then ``config``; checked."""
-    user = dict(config or {})
-    for key in user:
-        if key not in IMAGE_CONFIG_DEFAULTS:
-            close = difflib.get_close_matches(key, list(IMAGE_CONFIG_DEFAULTS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown key {SECTION}.{key} for image data{hint} Known keys: {', '.join(IMAGE_CONFIG_DEFAULTS)}"
-            )
-    cfg = dict(IMAGE_CONFIG_DEFAULTS)
-    name = user.get("feature_extraction_name")
-    if name is not None:
-        if name not in IMAGE_PRESETS:
-            close = difflib.get_close_matches(str(name), list(IMAGE_PRESETS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _err(
-                "feature_extraction_name",
-                f"unknown image preset {name!r}{hint} Known: {', '.join(IMAGE_PRESETS)}",
-            )
-        cfg.update(IMAGE_PRESETS[name])
-    cfg.update(user)
+    cfg = merge_config(config, IMAGE_CONFIG_DEFAULTS, IMAGE_PRESETS, "image data")
     for key in ("image_height", "image_width"):
-        v = cfg[key]
-        if not isinstance(v, int) or isinstance(v, bool) or not 4 <= v <= 4096:
-            raise _err(key, f"must be a whole number of pixels in 4..4096, got {v!r}")
+        check_number(cfg, key, 4, 4096, integer=True)
     if cfg["color_mode"] not in COLOR_MODES:
-        raise _err("color_mode", f"must be one of {', '.join(COLOR_MODES)}, got {cfg['color_mode']!r}")
+        raise config_error(
+            "color_mode", f"must be one of {', '.join(COLOR_MODES)}, got {cfg['color_mode']!r}"
+        )
     if cfg["resize_mode"] not in ("stretch", "pad"):
-        raise _err("resize_mode", f"must be stretch or pad, got {cfg['resize_mode']!r}")
+        raise config_error("resize_mode", f"must be stretch or pad, got {cfg['resize_mode']!r}")
     channels = COLOR_MODES[cfg["color_mode"]]
     cfg["normalize_mean"] = _per_channel(cfg, "normalize_mean", channels, positive=False)
     cfg["normalize_std"] = _per_channel(cfg, "normalize_std", channels, positive=True)
-    if not isinstance(cfg["max_image_pixels"], int) or cfg["max_image_pixels"] < 16:
-        raise _err("max_image_pixels", f"must be a whole number of pixels, got {cfg['max_image_pixels']!r}")
-    pad = cfg["random_crop_padding"]
-    if (
-        not isinstance(pad, int)
-        or isinstance(pad, bool)
-        or not 0 <= pad < min(cfg["image_height"], cfg["image_width"])
-    ):
-        raise _err(
-            "random_crop_padding", f"must be a whole number of pixels >= 0 below the image size, got {pad!r}"
-        )
+    check_number(cfg, "max_image_pixels", 16, 1 << 40, integer=True)
+    check_number(
+        cfg, "random_crop_padding", 0, min(cfg["image_height"], cfg["image_width"]) - 1, integer=True
+    )
     for key in ("horizontal_flip", "vertical_flip"):
-        if not isinstance(cfg[key], bool):
-            raise _err(key, f"must be true or false, got {cfg[key]!r}")
-    if not _is_number(cfg["rotation_degrees"]) or not 0 <= cfg["rotation_degrees"] <= 180:
-        raise _err(
-            "rotation_degrees", f"must be a number of degrees in 0..180, got {cfg['rotation_degrees']!r}"
-        )
-    if not _is_number(cfg["brightness"]) or not 0 <= cfg["brightness"] < 1:
-        raise _err("brightness", f"must be a number in [0, 1), got {cfg['brightness']!r}")
+        check_bool(cfg, key)
+    check_number(cfg, "rotation_degrees", 0, 180)
+    check_number(cfg, "brightness", 0, 0.99)
     return cfg
 
 
@@ -204,11 +170,7 @@ def prepare_image_dataset(
         h, w, _ = load_image(path, cfg["color_mode"], cfg["max_image_pixels"]).shape
         return {"height": h, "width": w}
 
-    info, details = prepare_file_dataset(
-        input_data_path, output_dir, modality=MODALITY, suffixes=IMAGE_SUFFIXES, check=check,
-        split_type=split_type, split_factor=split_factor, seed=seed, limits=limits, num_variables=channels_of(cfg),
-    )  # fmt: skip
-    try:
+    def finish(info: DatasetInfo, details: dict[str, dict[str, Any]]) -> None:
         sizes = [(d["height"], d["width"]) for d in details.values()]
         splits = {s: load_image_split(output_dir, s, task, cfg) for s in SPLITS if info.splits[s]}
         extra = {
@@ -227,11 +189,12 @@ def prepare_image_dataset(
             from .file_report import example_files, plot_file_dataset
 
             plot_file_dataset(info, splits, {f: _read(info.root / f, cfg) for f in example_files(info)})
-    except BaseException:
-        (Path(output_dir) / INFO_FILE).unlink(
-            missing_ok=True
-        )  # a half-prepared dataset must not look prepared
-        raise
+
+    info = prepare_file_dataset(
+        input_data_path, output_dir, modality=MODALITY, suffixes=IMAGE_SUFFIXES, check=check,
+        split_type=split_type, split_factor=split_factor, seed=seed, limits=limits, num_variables=channels_of(cfg),
+        finish=finish,
+    )  # fmt: skip
     return info
 
 

@@ -112,21 +112,21 @@ def draw_shape(rng: np.random.Generator, shape: str, size: int = 32) -> Image.Im
     return _noisy(np.asarray(img), rng, rng.uniform(3, 15))
 
 
-def generate_digits(out_dir: str | Path, *, seed: int = 0, files_per_class: int = 30, size: int = 28) -> Path:
-    """Write ``out_dir/classes/<digit>/<digit>_<i>.png`` (grey, ``size`` x ``size``)."""
+def _write_classes(out_dir: str | Path, classes, draw, files_per_class: int, seed: int, size: int) -> Path:
+    """``out_dir/classes/<class>/<class>_<i>.png`` drawn by ``draw(rng, class, size)``."""
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
-    for digit in DIGITS:
+    for label in classes:
         for i in range(files_per_class):
-            _save_png(draw_digit(rng, digit, size), out / "classes" / digit / f"{digit}_{i:04d}.png")
+            _save_png(draw(rng, label, size), out / "classes" / label / f"{label}_{i:04d}.png")
     return out
+
+
+def generate_digits(out_dir: str | Path, *, seed: int = 0, files_per_class: int = 30, size: int = 28) -> Path:
+    """Write ``out_dir/classes/<digit>/<digit>_<i>.png`` (grey, ``size`` x ``size``)."""
+    return _write_classes(out_dir, DIGITS, draw_digit, files_per_class, seed, size)
 
 
 def generate_shapes(out_dir: str | Path, *, seed: int = 0, files_per_class: int = 30, size: int = 32) -> Path:
     """Write ``out_dir/classes/<shape>/<shape>_<i>.png`` (RGB, ``size`` x ``size``)."""
-    out = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    for shape in SHAPES:
-        for i in range(files_per_class):
-            _save_png(draw_shape(rng, shape, size), out / "classes" / shape / f"{shape}_{i:04d}.png")
-    return out
+    return _write_classes(out_dir, SHAPES, draw_shape, files_per_class, seed, size)

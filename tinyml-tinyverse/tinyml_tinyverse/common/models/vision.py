@@ -19,13 +19,12 @@ from .zoo_blocks import add_head, fit_factor, hw
 Block = tuple[str, int, int]  # ("conv" | "ds", out_channels, pool after it)
 
 
-class SmallImageCNN(GenericModelWithSpec):
-    """A first 3 x 3 conv, then depthwise-separable blocks (3 x 3 depthwise + 1 x 1 pointwise, each
-    with batch norm and ReLU) with 2 x 2 max pools between them, global average pool, linear."""
+class ImageClassifier(GenericModelWithSpec):
+    """Base of the image models: defaults ``(28, 28)`` grey input, 10 classes; subclasses write
+    ``gen_model_spec``."""
 
     task = "classification"
     modality = "vision"
-    blocks: list[Block] = []
 
     def __init__(
         self,
@@ -36,6 +35,13 @@ class SmallImageCNN(GenericModelWithSpec):
     ):
         super().__init__(config, input_features=input_features, variables=variables, num_classes=num_classes)
         self._init_model_from_spec()
+
+
+class SmallImageCNN(ImageClassifier):
+    """A first 3 x 3 conv, then depthwise-separable blocks (3 x 3 depthwise + 1 x 1 pointwise, each
+    with batch norm and ReLU) with 2 x 2 max pools between them, global average pool, linear."""
+
+    blocks: list[Block] = []
 
     def gen_model_spec(self) -> dict[str, Any]:
         layers = DictPlus()
@@ -78,26 +84,13 @@ class IMG_CLS_20k(SmallImageCNN):
     blocks = [("conv", 24, 2), ("ds", 48, 2), ("ds", 96, 1), ("ds", 128, 1)]
 
 
-class Lenet5(GenericModelWithSpec):
+class Lenet5(ImageClassifier):
     """LeNet-5 style classifier (~62k parameters at the defaults): conv 5x5 (6, 'same') - max pool 2 -
     conv 5x5 (16, 'valid') - max pool 2 - dropout - linear 120 - linear 84 - linear, with ReLU (and
     batch norm after the convs) instead of the original's tanh and subsampling. Digits and symbols,
     given enough examples (its linear layers hold most of its weights: on a few hundred images the
     IMG_CLS_ models generalise better). Default input (N, 1, 28, 28) (MNIST size; 32 x 32 colour works
     too), output logits (N, 10)."""
-
-    task = "classification"
-    modality = "vision"
-
-    def __init__(
-        self,
-        config: dict[str, Any] | None = None,
-        input_features: int | tuple[int, int] = (28, 28),
-        variables: int = 1,
-        num_classes: int = 10,
-    ):
-        super().__init__(config, input_features=input_features, variables=variables, num_classes=num_classes)
-        self._init_model_from_spec()
 
     def gen_model_spec(self) -> dict[str, Any]:
         layers = DictPlus()
