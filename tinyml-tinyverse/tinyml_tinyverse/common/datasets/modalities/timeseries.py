@@ -13,7 +13,8 @@ def _prepare(input_data_path, output_dir, task, *, config=None, **kwargs):
 
 
 def _augmenter(config, seed, stats=None):
-    aug = validate_data_config(config)["augmentation"]
+    """The ``augmentation`` of a validated data config (checked when it was validated)."""
+    aug = config.get("augmentation")
     return build_augmenter(aug, seed) if aug else None
 
 
