@@ -49,6 +49,11 @@ DATA_CONFIG_DEFAULTS: dict[str, Any] = {
     "log_threshold": 1e-100,
     "log_db_floor": None,
     "q15_scale_factor": 0,
+    # --- audio front end (issue 12): MEL_FILTERBANK and DCT ---
+    "n_mels": None,
+    "n_mfcc": None,
+    "mel_low_hz": None,
+    "mel_high_hz": None,
 }
 # keys Tiny ML Tensorlab YAMLs spell differently -> ours
 DATA_CONFIG_ALIASES = {"frame_skip": "concat_stride"}
@@ -92,6 +97,10 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "log_threshold": "LOG_DB: added to the values before the logarithm (> 0)",
     "log_db_floor": "LOG_DB: lowest result (null: none)",
     "q15_scale_factor": "Q15_SCALE: shift left by this many bits (right when negative), saturated",
+    "n_mels": "MEL_FILTERBANK: number of triangular mel filters",
+    "n_mfcc": "DCT: coefficients kept (MFCCs); null: all",
+    "mel_low_hz": "MEL_FILTERBANK: lowest frequency of the filters in Hz (null: 0)",
+    "mel_high_hz": "MEL_FILTERBANK: highest frequency of the filters in Hz (null: sampling_rate / 2)",
 }
 
 TASKS = ("classification", "regression", "forecasting", "anomalydetection")
@@ -233,6 +242,12 @@ def _check_feature_keys(out: dict[str, Any]) -> None:
         raise _err("log_threshold", f"must be a number > 0, got {out['log_threshold']!r}")
     if out["log_db_floor"] is not None and not _is_number(out["log_db_floor"]):
         raise _err("log_db_floor", f"must be a number or null, got {out['log_db_floor']!r}")
+    for key in ("n_mels", "n_mfcc"):
+        if out[key] is not None and (not _is_int(out[key]) or out[key] < 1):
+            raise _err(key, f"must be a whole number >= 1 or null, got {out[key]!r}")
+    for key in ("mel_low_hz", "mel_high_hz"):
+        if out[key] is not None and (not _is_number(out[key]) or out[key] < 0):
+            raise _err(key, f"must be a frequency in Hz >= 0 or null, got {out[key]!r}")
     q = out["q15_scale_factor"]
     if isinstance(q, float) and q.is_integer():
         out["q15_scale_factor"] = q = int(q)

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import ModelError
 from ..registry import Registry
-from . import anomalydetection, classification, forecasting, regression
+from . import anomalydetection, classification, forecasting, keyword_spotting, regression, vision
 from .generic_model_spec import GenericModelWithSpec, SpecModel, check_config_keys
 from .layers import LAYER_REGISTRY
 from .model_config import load_model_config
@@ -25,6 +25,8 @@ MODEL_REGISTRY.update(classification.MODELS)
 MODEL_REGISTRY.update(regression.MODELS)
 MODEL_REGISTRY.update(anomalydetection.MODELS)
 MODEL_REGISTRY.update(forecasting.MODELS)
+MODEL_REGISTRY.update(vision.MODELS)  # issue 12: small images
+MODEL_REGISTRY.update(keyword_spotting.MODELS)  # issue 12: keyword spotting
 MODEL_REGISTRY["SpecModel"] = SpecModel
 
 TASKS = ("classification", "regression", "anomalydetection", "forecasting")

@@ -53,9 +53,9 @@ def fit_outputs(outputs: np.ndarray, split, task, model_path) -> np.ndarray:
 
 def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
-    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
+    from tinyml_tinyverse.common.datasets import read_dataset_info
 
-    from .data_setup import read_data_config, with_target_names
+    from .data_setup import data_modality, read_data_config, with_target_names
 
     task = get_task(task_name)
     out_dir = Path(args.output_dir)
@@ -63,6 +63,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     if not Path(args.dataset_dir).is_dir():
         raise DataError(f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage first")
     data_config = read_data_config(args, task.name)
+    load_split = data_modality(args).load_split
     split = load_split(args.dataset_dir, args.split, task.name, data_config, cache_dir=args.cache_dir)
     split = with_target_names(split, read_dataset_info(args.dataset_dir).target_columns)
     if len(split.X) == 0:

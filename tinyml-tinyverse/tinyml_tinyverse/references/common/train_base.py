@@ -34,6 +34,7 @@ from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_da
     epoch_augmenter,
     load_splits,
     make_train_loader,
+    model_input_kwargs,
     read_data_config,
     with_target_names,
 )
@@ -251,10 +252,8 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     if main:
         dist_utils.barrier()
     train, val = splits["train"], splits["val"]
-    from tinyml_tinyverse.common.datasets import model_input_kwargs
-
     model_kwargs = {
-        **model_input_kwargs(data_config, args.dataset_dir),
+        **model_input_kwargs(args, data_config),
         **task.model_kwargs(train, data_config, args),
     }
     model, rebuild_kwargs = build_model(args, model_kwargs)
@@ -304,7 +303,10 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
         augment = epoch_augmenter(
-            data_config, args.seed * 1000 + epoch * dist_utils.get_world_size() + dist_utils.get_rank()
+            data_config,
+            args.seed * 1000 + epoch * dist_utils.get_world_size() + dist_utils.get_rank(),
+            args,
+            train.stats,
         )
         lr = optimizer.param_groups[0]["lr"]
         train_stats = train_one_epoch(
