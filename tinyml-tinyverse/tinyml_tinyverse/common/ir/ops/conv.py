@@ -413,8 +413,13 @@ def _grid(
     ``fast(t, n)`` for ``n`` consecutive columns at a time inside (``step``, then what is left)."""
     r0, r1, q0, q1 = inner
     t.block(f"for (r = 0; r < {rows}; ++r)")
-    if r0 > 0 or r1 < rows:
-        t.block(f"if (r < {r0} || r >= {r1})").block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
+    if r1 <= r0 or q1 <= q0:  # no output reads only inside the input (a layer smaller than its kernel)
+        t.block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
+        t.end()
+        return
+    edge_rows = ([f"r < {r0}"] if r0 > 0 else []) + ([f"r >= {r1}"] if r1 < rows else [])
+    if edge_rows:
+        t.block(f"if ({' || '.join(edge_rows)})").block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
         t("continue;").end()
     if q0 > 0:
         t.block(f"for (q = 0; q < {q0}; ++q)")(edge).end()
