@@ -22,7 +22,7 @@ import onnx
 from ..errors import CompilationError, ConfigError, DataError
 from ..ir.graph import Graph, run_float
 from ..ir.importer import import_onnx
-from ..ir.onnx_loader import load_onnx_model
+from ..ir.onnx_loader import load_onnx_model, names_model_file
 from ..model_aux import model_aux_header
 from ..quantization.quantize import quantize_graph
 from ..quantization.quantized_graph import QuantizedGraph
@@ -185,6 +185,7 @@ def _write_user_input_config(data_config, path: Path, notes: list[str], stats=No
         logger.warning(notes[-1])
 
 
+@names_model_file  # every error names the model file
 def compile_model(
     model: str | Path | onnx.ModelProto | QuantizedGraph,
     out_dir: str | Path,

@@ -11,14 +11,11 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import CompilationError
+from .onnx_checks import describe_node  # noqa: F401 - the translators import it from here
 
 
 def node_attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def describe_node(node: onnx.NodeProto) -> str:
-    return f"node {node.name or '(unnamed)'!r} (op {node.op_type})"
 
 
 def int_list(v) -> list:
