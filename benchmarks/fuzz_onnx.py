@@ -10,7 +10,7 @@ and two QDQ models (``CLS_1k_NPU`` and ``CLS_RES_3k`` quantized, ``save_qdq_onnx
 Mutant ``i`` of seed ``S`` is made from ``random.Random(f"{S}:{i}")``: a base model, one mutation
 (a quarter of the time two) from :data:`MUTATIONS` (byte flips, truncation, dropped nodes, dims set
 to 0 / -5 / 2^31 / 2^40 / symbolic, wrong attribute values, lengths and types, NaN / Inf
-initializers, unknown op types and domains, dangling, self-referencing and cyclic edges, shuffled
+initializers, finite extreme weights and QDQ scales, integer zero points and indices at their limits, unknown op types and domains, dangling, self-referencing and cyclic edges, shuffled
 nodes, duplicated producers and outputs, wrong dtypes, opsets, external data, recursive local
 functions, names that would close a C comment, ...) and a route through the public compile-only path:
 
@@ -465,6 +465,35 @@ def m_int_initializer_values(model, rng):
         return False
 
 
+def m_extreme_values(model, rng):
+    """Finite but extreme values in one float initializer (weights, biases, QDQ scales): valid ONNX."""
+    init = _pick(rng, [t for t in model.graph.initializer if t.data_type == TensorProto.FLOAT])
+    if init is None:
+        return False
+    arr = numpy_helper.to_array(init).astype(np.float32)
+    value = np.float32(rng.choice((0.0, -1.0, 1e30, -1e30, 1e-30, 3.4e38, 1e-45)))
+    if rng.random() < 0.5 or arr.size == 0:
+        arr = np.full_like(arr, value)
+    else:
+        arr.reshape(-1)[rng.randrange(arr.size)] = value
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+
+
+def m_integer_values(model, rng):
+    """One integer initializer (zero points, int8 weights, indices, shapes) set to values its type holds."""
+    ints = (TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32, TensorProto.INT64)
+    init = _pick(rng, [t for t in model.graph.initializer if t.data_type in ints])
+    if init is None:
+        return False
+    arr = numpy_helper.to_array(init).copy()
+    info = np.iinfo(arr.dtype)
+    choices = [info.min, info.max, 0, 1] + ([-1] if info.min < 0 else [])
+    flat = arr.reshape(-1)
+    for k in range(flat.size) if rng.random() < 0.3 else [rng.randrange(flat.size)] if flat.size else []:
+        flat[k] = rng.choice(choices)
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+
+
 def m_opset(model, rng):
     entry = next((o for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     choice = rng.choice(("remove", "duplicate", 0, 1, 5, 7, 9, 11, 99, 10**6))
@@ -679,7 +708,7 @@ def make_mutant(seed: int, index: int, base_bytes: dict[str, bytes]) -> Mutant:
         model = onnx.load_from_string(data)
         try:
             applied = MUTATIONS[kind](model, rng) is not False
-        except (IndexError, ValueError):  # e.g. no graph output left, an initializer already broken
+        except Exception:  # noqa: BLE001 - e.g. no graph output left, an initializer already broken
             applied = False
         if not applied:
             continue

@@ -145,7 +145,9 @@ def check_onnx_model(proto: onnx.ModelProto, name: str = "the model") -> onnx.Mo
         _check_node(node, name, opset)
     proto = _sorted(proto, name, inp.name, inits)
     _check_outputs(proto.graph, name, inp.name)
-    _check_shapes(proto, name)
+    # ops the compiler translates but ONNX does not define at this opset (add_op_package): no strict inference
+    strict = all(onnx.defs.has(n.op_type, opset, "") for n in proto.graph.node)
+    _check_shapes(proto, name, strict)
     return proto
 
 
@@ -341,6 +343,14 @@ def _check_node(node: onnx.NodeProto, name: str, opset: int) -> None:
                 f"{name}: {describe_node(node)}: attribute {a.name!r} is {floats if len(floats) > 1 else floats[0]}, "
                 "not a finite number; export the model again"
             )
+        for text in [a.s] if a.type == onnx.AttributeProto.STRING else list(a.strings):
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CompilationError(
+                    f"{name}: {describe_node(node)}: attribute {a.name!r} is {text[:40]!r}, not UTF-8 text; export "
+                    "the model again"
+                ) from None
     missing = [k for k, spec in schema.attributes.items() if spec.required and k not in attrs]
     if missing:
         raise CompilationError(
@@ -453,17 +463,18 @@ def _check_outputs(g: onnx.GraphProto, name: str, input_name: str) -> None:
             )
 
 
-_INFERENCE_RE = re.compile(r"\(op_type:([^,]*), node name: ([^)]*)\):\s*(.*)", re.S)
+_INFERENCE_RE = re.compile(r"\(op_type:([^,)]*)(?:, node name: ([^)]*))?\):\s*(.*)", re.S)
 
 
-def _check_shapes(proto: onnx.ModelProto, name: str) -> None:
-    """ONNX shape inference in strict mode; every tensor it infers at most MAX_TENSOR_ELEMENTS values."""
+def _check_shapes(proto: onnx.ModelProto, name: str, strict: bool = True) -> None:
+    """ONNX shape inference (strict: any inconsistency is an error); every tensor it infers holds at most
+    MAX_TENSOR_ELEMENTS values."""
     try:
-        inferred = shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+        inferred = shape_inference.infer_shapes(proto, check_type=strict, strict_mode=strict, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - onnx's C++ raises several types
         text = re.sub(r"\[\w+Error\]\s*", "", str(exc)).strip()
         m = _INFERENCE_RE.search(text)
-        where = f"node {m.group(2)!r} (op {m.group(1)}): " if m else ""
+        where = f"node {m.group(2) or '(unnamed)'!r} (op {m.group(1)}): " if m else ""
         detail = (m.group(3) if m else text).strip().splitlines()[0][:300] if text else "no detail"
         raise CompilationError(
             f"{name}: {where}ONNX shape inference fails: {detail}; the model is inconsistent (an attribute, a "

@@ -61,6 +61,8 @@ def _pool(imp, node, a, kind, global_pool=False):
 def translate_maxpool(imp, node, a):
     if len(node.output) > 1 and node.output[1]:
         raise CompilationError(f"{describe_node(node)}: MaxPool with indices output is not supported")
+    if int(a.get("storage_order", 0)) not in (0, 1):
+        raise attribute_error(node, "storage_order", a["storage_order"], "0 (row major) or 1 (column major)")
     _pool(imp, node, a, "max")
 
 
