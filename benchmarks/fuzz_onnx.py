@@ -23,10 +23,11 @@ Every mutant runs in its own process, forked from a server that imported the com
 own session, with a wall-clock timeout, a CPU-time limit and an address-space limit. Outcomes:
 
 - ``compiled``: the compile passed (the generated C built and matched the Python reference bit for
-  bit, float models within the compiler's tolerance) and onnxruntime, where it runs the mutant,
-  agrees with the compiled model's reference (float: 1e-4 of the output's peak; QDQ: two output
-  steps); ``cli-int8`` is checked bit-exact only (its int8 model differs from the float one); and no
-  name from the model became code in the generated C (``hostile_name``: comment-closing names);
+  bit, float models within the compiler's tolerance); onnxruntime, where it runs the mutant, agrees
+  with the compiled model's reference (float: 1e-4 of the output's peak; QDQ: two output steps;
+  graph optimizations off, as its fused QDQ kernels assume what mutants break; ``cli-int8`` is
+  checked bit-exact only: its int8 model differs from the float one); and no name from the model
+  became code in the generated C (``hostile_name``: names that close a C comment);
 - ``error``: a ``TinyMLError`` whose message names the mutant's file and no Python exception type;
 - ``unclear``: a ``TinyMLError`` that does not name the file, that wraps a Python exception
   (``KeyError``, ``IndexError``, ...), or that comes from the importer's safety net for a malformed
@@ -804,6 +805,8 @@ def check_with_onnxruntime(path: Path) -> dict:
     try:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        # ONNX's semantics: its reference kernels, not its fusions (QDQ -> QLinear assumes what mutants break)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
         theirs = np.stack(

@@ -253,7 +253,14 @@ class Importer:
                 ]
                 return
             xs = [self.consts[self.real(i)] if i else None for i in node.input]
-            self.consts[node.output[0]] = np.asarray(fold_constant_node(node, xs))
+            try:
+                self.consts[node.output[0]] = np.asarray(fold_constant_node(node, xs))
+            except (ValueError, IndexError, TypeError, KeyError) as exc:  # numpy says what does not fit
+                shapes = [None if v is None else list(np.shape(v)) for v in xs]
+                raise CompilationError(
+                    f"{describe_node(node)}: its constant inputs (shapes {shapes}) do not fit the op ({exc}); "
+                    "the model's shape computation is inconsistent: export the model again"
+                ) from None
             return
         if op not in ONNX_OPS:
             self._unsupported(node, [op], " (it is folded only when all its inputs are constants)")

@@ -77,6 +77,11 @@ def _binary(imp, node, op):
         x1, op = name, "mul"
     if x0 in imp.consts and x1 in imp.consts:
         raise CompilationError(f"{describe_node(node)}: both inputs are constants")
+    shapes = [imp.shape(x0), tuple(imp.consts[x1].shape) if x1 in imp.consts else imp.shape(x1)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise attribute_error(node, "inputs of shapes", shapes, "shapes that broadcast together") from None
     for x in (x0, x1):
         if x in imp.consts:
             imp.consts[x] = imp.consts[x].astype(np.float32)
