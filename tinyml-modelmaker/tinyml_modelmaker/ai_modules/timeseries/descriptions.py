@@ -75,6 +75,13 @@ PARAM_DESCRIPTIONS = {
         "enable": "Run the training stage. When false, testing and compilation use the model an earlier run left in this run folder.",
         "model_name": "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see `--describe models`.",
         "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
+        "model_module": (
+            "Your own models without editing the installed package: a Python file or package folder (relative "
+            "paths start at the YAML's folder), an importable module name, or a list of them. Imported before the "
+            "model check; the models it registers, its MODEL_REGISTRY dict, or else its GenericModelWithSpec "
+            "classes (by class name) become usable as model_name. Installed packages can instead declare the "
+            "entry-point group tinyml_tinyverse.models."
+        ),
         "batch_size": "Samples per step; null lets the training script fit it to the data size.",
         "training_epochs": "Maximum number of float training epochs (early stopping may end sooner).",
         "learning_rate": "Peak learning rate (after warmup).",

@@ -54,6 +54,13 @@ def _check_model_config(value: Any) -> str | None:
     return None
 
 
+def _check_model_module(value: Any) -> str | None:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
+        return "give a .py file (relative to the YAML's folder), a package folder or a module name, or a list of them"
+    return None
+
+
 SCHEMA: dict[str, dict[str, Param]] = {
     "common": {
         "target_module": Param(C.TARGET_MODULE, (str,)),
@@ -75,6 +82,7 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "enable": Param(True, (bool,)),
         "model_name": Param(None, (str,), nullable=True),
         "model_config": Param(None, (str, dict), nullable=True, check=_check_model_config),
+        "model_module": Param(None, (str, list), nullable=True, check=_check_model_module),
         "batch_size": Param(None, (int,), minimum=1, nullable=True),
         "training_epochs": Param(50, (int,), minimum=1, maximum=100000),
         "learning_rate": Param(0.002, (float,), minimum=1e-12, maximum=10.0),
@@ -193,6 +201,26 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+def _resolve_model_modules(value: str | list | None, source: str) -> list[str] | None:
+    """training.model_module as a list: files and folders made absolute (relative ones start at the YAML's
+    folder), module names kept; a path that does not exist is an error."""
+    if value is None:
+        return None
+    base = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        path = os.path.join(base, os.path.expanduser(item))
+        if item.endswith(".py") or "/" in item or "\\" in item or os.path.exists(path):
+            if not os.path.exists(path):
+                raise ConfigError(
+                    f"{_where(source)}training.model_module: {item!r} does not exist (looked for {path}; relative "
+                    f"paths start at the folder of the YAML); give a .py file, a package folder or a module name"
+                )
+            item = os.path.normpath(path)
+        out.append(item)
+    return out
+
+
 def _validate_training(resolved: dict, source: str) -> None:
     """Model name by the naming convention, model_config path, automatic quantization, bit width."""
     common, training = resolved["common"], resolved["training"]
@@ -211,6 +239,7 @@ def _validate_training(resolved: dict, source: str) -> None:
                 f"{C.MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
+    training["model_module"] = _resolve_model_modules(training["model_module"], source)
     if isinstance(training["model_config"], str):
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
     if training["quantization"] is None:

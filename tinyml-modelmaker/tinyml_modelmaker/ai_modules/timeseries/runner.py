@@ -21,7 +21,7 @@ from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder, project_dir
 from . import compilation, datasets
 from .constants import task_of
-from .model_check import check_model, check_model_name, input_channels_known
+from .model_check import check_model, check_model_name, import_model_modules, input_channels_known
 from .params import DATA_SECTION
 from .training import get_task_module
 
@@ -244,6 +244,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
     model_figures = None
+    model_modules = import_model_modules(config)  # the user's models, before any model is looked up
     if config["training"]["enable"]:
         check_model_name(config)
         if input_channels_known(config):
@@ -268,6 +269,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     dump_yaml(config[DATA_SECTION], paths.data_config)
     current = Run(config, paths, summary, resume)
     summary.pop("model_check", None)
+    if model_modules:
+        summary["model_modules"] = model_modules
     if model_figures is not None:
         summary["model_check"] = model_figures
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()

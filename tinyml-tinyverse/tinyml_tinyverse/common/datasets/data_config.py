@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
 from ..registry import unknown_name_message
+from ..task_names import TASKS  # noqa: F401  (public here too)
 from ..transforms import DATA_PROC_REGISTRY, FEATURE_REGISTRY, PRESET_REGISTRY
 
 SECTION = "data_processing_feature_extraction"
@@ -73,7 +74,6 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "augmentation": "training-time augmenters: a dict or the path of a YAML file (see misc/augmenter_config.yaml)",
 }
 
-TASKS = ("classification", "regression", "forecasting", "anomalydetection")
 NAN_POLICIES = ("error", "drop", "interpolate")
 TARGET_REDUCTIONS = ("mean", "median", "last", "first", "min", "max")
 

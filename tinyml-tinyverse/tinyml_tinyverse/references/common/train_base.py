@@ -39,7 +39,14 @@ from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_da
 )
 from .distributed import log
 from .evaluation import evaluate, predict  # noqa: F401  (predict: public here too)
-from .model_setup import build_model, check_model_task, check_output_shape, exportable
+from .model_setup import (
+    MODEL_MODULE_HELP,
+    build_model,
+    check_model_task,
+    check_output_shape,
+    exportable,
+    import_model_modules,
+)
 from .optim import build_optimizer, build_scheduler
 from .output_scaling import ScaledOutput, fold_output_scale
 from .report import finish_run
@@ -62,6 +69,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     )
     d.add_argument("--model", required=True, help="model name in MODEL_REGISTRY")
     d.add_argument("--model-config", default=None, help="YAML overriding the model's __init__ arguments")
+    d.add_argument("--model-module", action="append", default=[], help=MODEL_MODULE_HELP)
     d.add_argument("--cache-dir", default=None, help="cache of processed arrays")
     d.add_argument("--horizon", type=int, default=None, help="forecast horizon if the data config has none")
     t = p.add_argument_group("training")
@@ -242,6 +250,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     progress = main and not args.no_progress
     seed_everything(args.seed)
 
+    import_model_modules(args.model_module)
     check_model_task(args.model, task.name)  # before any data work
     data_config = read_data_config(args, task.name)
     if not main:

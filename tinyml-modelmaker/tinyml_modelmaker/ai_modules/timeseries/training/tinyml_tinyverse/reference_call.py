@@ -36,6 +36,11 @@ def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
     return ["--model-config", str(Path(model_config).resolve())]
 
 
+def model_module_args(config: dict) -> list[str]:
+    """``--model-module M`` for each ``training.model_module`` (a training process of its own imports them too)."""
+    return [arg for spec in config["training"].get("model_module") or [] for arg in ("--model-module", spec)]
+
+
 def train_argv(
     config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool, progress: bool | None = None
 ) -> list[str]:
@@ -71,6 +76,7 @@ def train_argv(
     if tr["num_gpus"] == 0:
         argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
+    argv += model_module_args(config)
     if tr["resume"]:
         argv += ["--resume", "auto"]
     if not (sys.stderr.isatty() if progress is None else progress):
@@ -145,7 +151,7 @@ def run_test_onnx(
         "--cache-dir", str(Path(dataset_dir) / "cache"),
     ]  # fmt: skip
     if reference_model is not None:
-        argv += ["--reference-model", str(reference_model)]
+        argv += ["--reference-model", str(reference_model), *model_module_args(config)]
     args = module.get_args_parser().parse_args(argv)
     result = module.main(args)
     if isinstance(result, dict):
