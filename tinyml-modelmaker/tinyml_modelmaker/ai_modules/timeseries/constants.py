@@ -39,6 +39,8 @@ QUANTIZATION_MODES = (0, 1, 2)  # 0 float only, 1 generic int8, 2 NPU style (pow
 QUANTIZATION_METHODS = ("PTQ", "QAT")
 WEIGHT_BITWIDTHS = (8, 4, 2)
 CALIBRATION_OBSERVERS = ("minmax", "percentile", "mse")
+BEST_EPOCH_BY = ("loss", "metric")  # what picks the best epoch: the val loss or the val metric
+REFIT_MODES = ("auto", True, False)  # refit on train + val for the chosen epoch count (auto: small val split)
 COMPILATION_PRESETS = ("default_preset", "compress_npu_layer_data")
 
 

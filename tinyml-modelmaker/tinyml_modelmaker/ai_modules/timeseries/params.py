@@ -84,13 +84,17 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "model_config": Param(None, (str, dict), nullable=True, check=_check_model_config),
         "model_module": Param(None, (str, list), nullable=True, check=_check_model_module),
         "batch_size": Param(None, (int,), minimum=1, nullable=True),
-        "training_epochs": Param(50, (int,), minimum=1, maximum=100000),
+        "training_epochs": Param(None, (int,), minimum=1, maximum=100000, nullable=True),
+        "min_steps": Param(1000, (int,), minimum=0),
         "learning_rate": Param(0.002, (float,), minimum=1e-12, maximum=10.0),
         "optimizer": Param("adamw", (str,), choices=C.OPTIMIZERS),
         "weight_decay": Param(0.01, (float,), minimum=0.0, maximum=1.0),
         "lr_scheduler": Param("cosine", (str,), choices=C.LR_SCHEDULERS),
         "warmup_epochs": Param(1.0, (float,), minimum=0),
         "early_stopping_patience": Param(10, (int,), minimum=0),
+        "best_epoch_by": Param("loss", (str,), choices=C.BEST_EPOCH_BY),
+        "min_epochs": Param(None, (int,), minimum=0, nullable=True),
+        "refit": Param("auto", (str, bool), choices=C.REFIT_MODES),
         "num_gpus": Param(1, (int,), minimum=0, maximum=64),
         "seed": Param(42, (int,), minimum=0),
         "resume": Param(False, (bool,)),
@@ -114,6 +118,17 @@ SCHEMA: dict[str, dict[str, Param]] = {
 
 # Sections whose keys are validated by tinyverse rather than by SCHEMA.
 FREE_SECTIONS = (DATA_SECTION,)
+
+
+def leave_to_the_data(raw: dict, validated: dict) -> None:
+    """Keys the user left unset that the dataset stage decides (tinyverse ``data_derived``): null
+    frame_size, empty feat_ext_transform, until the stage has seen the recordings."""
+    from tinyml_tinyverse.common.datasets.data_derived import features_are_auto, frame_size_is_auto
+
+    if frame_size_is_auto(raw):
+        validated["frame_size"] = None
+    if features_are_auto(raw):
+        validated["feat_ext_transform"] = []
 
 
 def validate_data_section(section: dict, source: str) -> dict:
@@ -277,5 +292,7 @@ def validate(resolved: dict, source: str = "") -> dict:
     _validate_dataset(resolved, source)
     _validate_training(resolved, source)
     _validate_compilation(resolved, source)
-    resolved[DATA_SECTION] = validate_data_section(resolved.get(DATA_SECTION) or {}, source)
+    raw_data = resolved.get(DATA_SECTION) or {}
+    resolved[DATA_SECTION] = validate_data_section(raw_data, source)
+    leave_to_the_data(raw_data, resolved[DATA_SECTION])
     return resolved

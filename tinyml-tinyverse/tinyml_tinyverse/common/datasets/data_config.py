@@ -51,7 +51,8 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "Custom_<name> to use feat_ext_transform",
     "sampling_rate": "sampling rate of the recordings in Hz (needed by Downsample)",
     "new_sr": "sampling rate after Downsample in Hz",
-    "frame_size": "samples per frame (window) cut by SimpleWindow",
+    "frame_size": "samples per frame (window) cut by SimpleWindow; unset (or null): 256, or the length of the "
+    "recordings when they all have one length of at most 2048 samples (one window per recording)",
     "stride_size": "hop between frames as a fraction of frame_size (1.0 = no overlap)",
     "feature_size_per_frame": "features per frame (BINNING / BIN_Q15 bins); default: all values",
     "num_frame_concat": "consecutive frames stacked into one example by CONCAT",
@@ -130,7 +131,7 @@ def _merge(cfg: dict[str, Any]) -> dict[str, Any]:
             )
     out = dict(DATA_CONFIG_DEFAULTS)
     name = cfg.get("feature_extraction_name")
-    user = dict(cfg)
+    user = {k: v for k, v in cfg.items() if not (k == "frame_size" and v is None)}  # null: not given
     if name is not None:
         if not isinstance(name, str):
             raise _err("feature_extraction_name", f"must be a preset name or Custom_<name>, got {name!r}")

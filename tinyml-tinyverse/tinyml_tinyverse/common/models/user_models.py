@@ -162,6 +162,10 @@ def import_model_module(
         names = added or register_module_models(registry, module)
         setattr(module, MODELS_ATTRIBUTE, list(names))
     if not names:
+        if path is not None:
+            sys.modules.pop(
+                module.__name__, None
+            )  # imported for nothing: not kept as if it were a model module
         raise ModelError(
             f"{where}: {module.__file__ or spec} defines no model: write a GenericModelWithSpec subclass in it "
             "(or register one with MODEL_REGISTRY.register(name, cls))"

@@ -54,7 +54,11 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
             )
     if task == "forecasting" and args.horizon and not cfg.get("horizon"):
         cfg["horizon"] = args.horizon
-    return validate_data_config(cfg)
+    from tinyml_tinyverse.common.datasets import read_dataset_info
+    from tinyml_tinyverse.common.datasets.data_derived import with_inferred
+
+    # keys the config leaves to the data (frame size, normalisation) as the dataset stage found them
+    return validate_data_config(with_inferred(cfg, read_dataset_info(args.dataset_dir).inferred))
 
 
 def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:

@@ -27,9 +27,17 @@ def quantization_dir(args: argparse.Namespace) -> Path:
 
 
 def qat_finetune(
-    args: argparse.Namespace, task: Task, model: nn.Module, splits: dict, loss_fn: nn.Module
+    args: argparse.Namespace,
+    task: Task,
+    model: nn.Module,
+    splits: dict,
+    loss_fn: nn.Module,
+    refit: bool = False,
 ) -> tuple[nn.Module, dict]:
-    """Fake-quantized fine-tuning from the best float model; returns the finalized model and its log."""
+    """Fake-quantized fine-tuning from the final float model; returns the finalized model and its log.
+
+    On the data the float model was trained on: train, or train + val after a refit (then the last QAT
+    epoch is kept, as val is training data); else the best QAT epoch by the float run's criterion."""
     from tinyml_tinyverse.common.quantization.qat import (
         finalize_qat,
         prepare_qat,
@@ -49,9 +57,14 @@ def qat_finetune(
     ).to(device)
     epochs = args.qat_epochs or qat_default_epochs(args.epochs)
     lr = qat_default_lr(args.lr)
-    targets = None if task.reconstructs_input else np.asarray(task.targets(train))
+    parts = [train, val] if refit else [train]
+    x = np.concatenate([p.X for p in parts])
+    targets = (
+        None if task.reconstructs_input else np.concatenate([np.asarray(task.targets(p)) for p in parts])
+    )
     batch_size = args.batch_size or auto_batch_size(len(train.X))
-    loader, sampler = make_train_loader(train.X, targets, batch_size, args.seed + 1, 0, device)
+    loader, sampler = make_train_loader(x, targets, batch_size, args.seed + 1, 0, device)
+    by_loss = getattr(args, "best_epoch_by", "metric") == "loss"
     optimizer = build_optimizer(args.optimizer, qmodel, lr, args.weight_decay, args.momentum)
     scheduler = build_scheduler(optimizer, "cosine", epochs=epochs, steps_per_epoch=len(loader))
     loss_fn = loss_fn.to(device)
@@ -71,10 +84,15 @@ def qat_finetune(
                 f"val_{task.primary_metric}": value,
             }
         )
-        if task.is_better(value, best):
-            best, best_state = value, copy.deepcopy(qmodel.state_dict())
+        if by_loss:
+            better = np.isfinite(val_stats["loss"]) and (best is None or val_stats["loss"] < best[0])
+        else:
+            better = task.is_better(value, None if best is None else best[1])
+        if better and not refit:
+            best, best_state = (val_stats["loss"], value), copy.deepcopy(qmodel.state_dict())
         log(
             f"QAT epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}  val {task.primary_metric} {value:.4f}"
+            + ("" if refit else f"  val loss {val_stats['loss']:.4f}")
         )
     if best_state is not None:
         qmodel.load_state_dict(best_state)
@@ -83,7 +101,10 @@ def qat_finetune(
         "qat_epochs": epochs,
         "qat_lr": lr,
         "qat_history": history,
-        f"qat_best_val_{task.primary_metric}": best,
+        "qat_data": "train + val (refit)" if refit else "train",
+        "qat_epoch_kept": "last"
+        if refit or best is None
+        else 1 + [h["val_loss"] for h in history].index(best[0]),
     }
 
 
@@ -112,7 +133,7 @@ def quantize_best_model(
     }  # fmt: skip
     onnx_src = Path(args.output_dir) / "model.onnx"
     if args.quantization_method == "QAT":
-        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn)
+        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn, refit="refit" in summary)
         info.update(qat_info)
         onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset)
 

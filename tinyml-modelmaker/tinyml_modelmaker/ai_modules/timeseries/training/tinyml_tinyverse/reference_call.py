@@ -57,7 +57,7 @@ def train_argv(
         "--quantization-output-dir", str(paths.training_quantization),
         "--cache-dir", str(Path(dataset_dir) / "cache"),
         "--model", tr["model_name"],
-        "--epochs", str(tr["training_epochs"]),
+        "--min-steps", str(tr["min_steps"]),
         "--batch-size", str(tr["batch_size"] or 0),
         "--lr", repr(float(tr["learning_rate"])),
         "--optimizer", tr["optimizer"],
@@ -65,6 +65,9 @@ def train_argv(
         "--lr-scheduler", tr["lr_scheduler"],
         "--warmup-epochs", repr(float(tr["warmup_epochs"])),
         "--early-stopping-patience", str(tr["early_stopping_patience"]),
+        "--best-epoch-by", tr["best_epoch_by"],
+        "--min-epochs", str(-1 if tr["min_epochs"] is None else tr["min_epochs"]),
+        "--refit", {True: "on", False: "off"}.get(tr["refit"], "auto"),
         "--seed", str(tr["seed"]),
         "--num-gpus", str(tr["num_gpus"] if cuda else 0),
         "--quantization", str(tr["quantization"]),
@@ -73,6 +76,8 @@ def train_argv(
         "--qat-epochs", str(tr["qat_epochs"]),
         "--calibration-observer", tr["calibration_observer"],
     ]  # fmt: skip
+    if tr["training_epochs"] is not None:  # null: the script's default, raised on small data (min_steps)
+        argv += ["--epochs", str(tr["training_epochs"])]
     if tr["num_gpus"] == 0:
         argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
