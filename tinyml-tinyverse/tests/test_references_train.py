@@ -414,6 +414,9 @@ def test_quantized_model_files_and_metrics(method, mode, bits, dataset, tmp_path
     assert set(q["test"]) >= {"accuracy", "f1_macro", "confusion_matrix"} and 0 <= q["test"]["accuracy"] <= 1
     if method == "QAT":
         assert q["qat_epochs"] == 1 and len(q["qat_history"]) == 1
+        # QAT must not lose what float won: the int8 model closer to the float one is kept
+        assert set(q["fidelity_to_float"]) == {"QAT", "PTQ"} and q["kept"] in ("QAT", "PTQ")
+        assert q["fidelity_to_float"][q["kept"]] == max(q["fidelity_to_float"].values())
     # the golden vectors are the integer reference's answers, and the saved graph reproduces them
     golden = np.load(qdir / "golden_vectors.npz")
     assert golden["input_int"].dtype == np.int8 and golden["output_int"].dtype == np.int8

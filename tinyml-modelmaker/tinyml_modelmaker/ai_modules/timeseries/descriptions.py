@@ -95,8 +95,9 @@ PARAM_DESCRIPTIONS = {
         "warmup_epochs": "Epochs of linear learning-rate warmup.",
         "early_stopping_patience": "Stop after this many epochs without a better best_epoch_by figure (0: never stop early).",
         "best_epoch_by": (
-            "What picks the best epoch and stops early: loss (the validation loss, smooth even on a validation split "
-            "of a few recordings) or metric (accuracy, RMSE, ...)."
+            "What picks the best epoch and stops early in classification: loss (the validation cross entropy, smooth "
+            "even on a validation split of a few recordings) or metric (accuracy). Regression, forecasting and anomaly "
+            "detection, whose metric is their loss, use their metric either way."
         ),
         "min_epochs": "No early stop before this many epochs, and no shorter refit; null: a quarter of training_epochs.",
         "refit": (

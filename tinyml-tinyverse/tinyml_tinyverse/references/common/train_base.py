@@ -93,7 +93,8 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     )
     t.add_argument(
         "--best-epoch-by", default="loss", choices=["loss", "metric"],
-        help="what picks the best epoch and stops early: the val loss (smooth, also on tiny val splits) or the val metric",
+        help="what picks the best epoch and stops early in classification: the val loss (smooth, also on tiny val "
+        "splits) or the val metric; other tasks use their metric, which is their loss",
     )  # fmt: skip
     t.add_argument(
         "--min-steps", type=int, default=MIN_STEPS,
@@ -329,7 +330,9 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         )
 
     min_epochs = resolved_min_epochs(args, task)
-    by_loss = args.best_epoch_by == "loss"
+    # a task whose metric is its loss (regression RMSE, anomaly detection's error on normal windows) is
+    # judged by its metric either way; classification by the cross entropy unless asked for accuracy
+    by_loss = args.best_epoch_by == "loss" and not task.loss_is_metric
     criterion = "val loss" if by_loss else f"val {task.primary_metric}"
     log(f"{task.name}: {args.model}, {len(train.X)} train / {len(val.X)} val windows of shape {list(train.X.shape[1:])}, "
         f"batch {batch_size}, {args.optimizer} lr {args.lr}, {args.lr_scheduler} schedule, up to {args.epochs} epochs on {device}"
