@@ -197,16 +197,14 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     assert on_disk["val"][PRIMARY[task]] == pytest.approx(summary["val"][PRIMARY[task]])
     log = artifacts.read_csv(out / "training_log.csv")
     assert [int(r["epoch"]) for r in log if r["phase"] == "train"] == [1, 2]
-    # a val split of a few recordings only chose the epoch count: the model was trained again on train + val
+    # classification: a val split of a few recordings only chose the epoch count, the model was trained
+    # again on train + val
     refit = [int(r["epoch"]) for r in log if r["phase"] == "refit"]
-    if task == "anomalydetection":  # its threshold is chosen on val: no refit
+    if task == "classification":  # as many epochs as the first phase's best one (the val loss chooses it)
+        epochs = list(range(1, summary["best_epoch"] + 1))
+        assert refit == epochs == list(range(1, summary["refit"]["epochs"] + 1))
+    else:  # regression, forecasting: their val metric chooses the weights; anomaly detection: its threshold
         assert not refit and "refit" not in summary
-    else:  # as many epochs as the first phase's best one (the val loss chooses it)
-        assert (
-            refit
-            == list(range(1, summary["best_epoch"] + 1))
-            == list(range(1, summary["refit"]["epochs"] + 1))
-        )
     assert float(log[on_disk["best_epoch"] - 1][f"val_{PRIMARY[task]}"]) == pytest.approx(
         on_disk["val"][PRIMARY[task]], rel=1e-6, abs=1e-6
     )

@@ -101,9 +101,9 @@ PARAM_DESCRIPTIONS = {
         ),
         "min_epochs": "No early stop before this many epochs, and no shorter refit; null: a quarter of training_epochs.",
         "refit": (
-            "auto: when the validation split has fewer than 100 recordings, it only chooses the epoch count, and the "
-            "model is trained again from the start on train + val for that many epochs (not for anomaly detection); "
-            "true: always; false: keep the best epoch's weights."
+            "auto: in classification, when the validation split has fewer than 100 recordings, it only chooses the "
+            "epoch count, and the model is trained again from the start on train + val for that many epochs; true: "
+            "also for regression and forecasting (never anomaly detection); false: keep the best epoch's weights."
         ),
         "num_gpus": "0: train on the CPU; 1: one process, on a GPU when torch sees one, else the CPU; N > 1: N processes through torch.distributed (N GPUs, or N CPU processes with gloo where there is no CUDA).",
         "seed": "Seed of weights, shuffling and augmentation (same config and seed on CPU give the same metrics).",

@@ -108,8 +108,8 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     )  # fmt: skip
     t.add_argument(
         "--refit", default="auto", choices=["auto", "on", "off"],
-        help="train again on train + val for the chosen epoch count; auto: when the val split has fewer than "
-        f"{REFIT_MAX_VAL_FILES} recordings (not for anomaly detection)",
+        help="train again on train + val for the chosen epoch count; auto: classification with a val split of fewer "
+        f"than {REFIT_MAX_VAL_FILES} recordings (never anomaly detection)",
     )  # fmt: skip
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--resume", default=None, help="a checkpoint.pt, or 'auto' for the output dir's last one")
@@ -479,12 +479,15 @@ def resolved_min_epochs(args: argparse.Namespace, task: Task) -> int:
 
 
 def wants_refit(args: argparse.Namespace, task: Task, splits: dict) -> bool:
-    """``--refit on``; or ``auto`` with a real val split of fewer than REFIT_MAX_VAL_FILES recordings
-    (there the val split can choose an epoch count but is too small to choose weights)."""
+    """``--refit on``; or ``auto`` for classification with a real val split of fewer than
+    REFIT_MAX_VAL_FILES recordings: there its accuracy saturates and can choose an epoch count but not
+    weights. Regression and forecasting, whose val metric is their loss, keep the best epoch's weights
+    (measured: refit cost the torque example 0.011 R2 and CardanoSentiment 4 % RMSE, mean of 3-4 seeds).
+    Never for anomaly detection: its threshold is chosen on val."""
     val = splits["val"]
     if args.refit == "off" or val is splits["train"] or not len(val.X) or task.name == "anomalydetection":
         return False
-    return args.refit == "on" or len(val.files) < REFIT_MAX_VAL_FILES
+    return args.refit == "on" or (not task.loss_is_metric and len(val.files) < REFIT_MAX_VAL_FILES)
 
 
 def check_finite(loss: float, epoch: int, lr: float, peak_lr: float) -> None:
