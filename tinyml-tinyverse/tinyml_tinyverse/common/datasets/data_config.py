@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
 from ..registry import unknown_name_message
+from ..task_names import TASKS  # noqa: F401  (public here too)
 from ..transforms import DATA_PROC_REGISTRY, FEATURE_REGISTRY, PRESET_REGISTRY
 
 SECTION = "data_processing_feature_extraction"
@@ -66,7 +67,8 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "Custom_<name> to use feat_ext_transform",
     "sampling_rate": "sampling rate of the recordings in Hz (needed by Downsample)",
     "new_sr": "sampling rate after Downsample in Hz",
-    "frame_size": "samples per frame (window) cut by SimpleWindow",
+    "frame_size": "samples per frame (window) cut by SimpleWindow; unset (or null): 256, or the length of the "
+    "recordings when they all have one length of at most 2048 samples (one window per recording)",
     "stride_size": "hop between frames as a fraction of frame_size (1.0 = no overlap)",
     "feature_size_per_frame": "features per frame (BINNING / BIN_Q15 bins); default: all values",
     "num_frame_concat": "consecutive frames stacked into one example by CONCAT",
@@ -103,7 +105,6 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "mel_high_hz": "MEL_FILTERBANK: highest frequency of the filters in Hz (null: sampling_rate / 2)",
 }
 
-TASKS = ("classification", "regression", "forecasting", "anomalydetection")
 NAN_POLICIES = ("error", "drop", "interpolate")
 TARGET_REDUCTIONS = ("mean", "median", "last", "first", "min", "max")
 
@@ -175,7 +176,7 @@ def _merge(cfg: dict[str, Any]) -> dict[str, Any]:
             )
     out = dict(DATA_CONFIG_DEFAULTS)
     name = cfg.get("feature_extraction_name")
-    user = dict(cfg)
+    user = {k: v for k, v in cfg.items() if not (k == "frame_size" and v is None)}  # null: not given
     if name is not None:
         if not isinstance(name, str):
             raise _err("feature_extraction_name", f"must be a preset name or Custom_<name>, got {name!r}")

@@ -57,7 +57,12 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
             )
     if task == "forecasting" and args.horizon and not cfg.get("horizon"):
         cfg["horizon"] = args.horizon
-    return data_modality(args).validate_config(cfg)
+    from tinyml_tinyverse.common.datasets import read_dataset_info
+    from tinyml_tinyverse.common.datasets.data_derived import with_inferred
+
+    # keys the config leaves to the data (frame size, normalisation) as the dataset stage found them
+    inferred = read_dataset_info(args.dataset_dir).inferred
+    return data_modality(args).validate_config(with_inferred(cfg, inferred))
 
 
 def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .optim import build_optimizer, build_scheduler
 from .tasks import Task
 
 CALIBRATION_SAMPLES = 256
+FIDELITY_SAMPLES = 512  # training windows on which QAT and PTQ are compared with the float model
 GOLDEN_SAMPLES = 8
 
 
@@ -27,9 +28,17 @@ def quantization_dir(args: argparse.Namespace) -> Path:
 
 
 def qat_finetune(
-    args: argparse.Namespace, task: Task, model: nn.Module, splits: dict, loss_fn: nn.Module
+    args: argparse.Namespace,
+    task: Task,
+    model: nn.Module,
+    splits: dict,
+    loss_fn: nn.Module,
+    refit: bool = False,
 ) -> tuple[nn.Module, dict]:
-    """Fake-quantized fine-tuning from the best float model; returns the finalized model and its log."""
+    """Fake-quantized fine-tuning from the final float model; returns the finalized model and its log.
+
+    On the data the float model was trained on: train, or train + val after a refit (then the last QAT
+    epoch is kept, as val is training data); else the best QAT epoch by the float run's criterion."""
     from tinyml_tinyverse.common.quantization.qat import (
         finalize_qat,
         prepare_qat,
@@ -49,9 +58,14 @@ def qat_finetune(
     ).to(device)
     epochs = args.qat_epochs or qat_default_epochs(args.epochs)
     lr = qat_default_lr(args.lr)
-    targets = None if task.reconstructs_input else np.asarray(task.targets(train))
+    parts = [train, val] if refit else [train]
+    x = np.concatenate([p.X for p in parts])
+    targets = (
+        None if task.reconstructs_input else np.concatenate([np.asarray(task.targets(p)) for p in parts])
+    )
     batch_size = args.batch_size or auto_batch_size(len(train.X))
-    loader, sampler = make_train_loader(train.X, targets, batch_size, args.seed + 1, 0, device)
+    loader, sampler = make_train_loader(x, targets, batch_size, args.seed + 1, 0, device)
+    by_loss = getattr(args, "best_epoch_by", "metric") == "loss" and not task.loss_is_metric
     optimizer = build_optimizer(args.optimizer, qmodel, lr, args.weight_decay, args.momentum)
     scheduler = build_scheduler(optimizer, "cosine", epochs=epochs, steps_per_epoch=len(loader))
     loss_fn = loss_fn.to(device)
@@ -71,10 +85,15 @@ def qat_finetune(
                 f"val_{task.primary_metric}": value,
             }
         )
-        if task.is_better(value, best):
-            best, best_state = value, copy.deepcopy(qmodel.state_dict())
+        if by_loss:
+            better = np.isfinite(val_stats["loss"]) and (best is None or val_stats["loss"] < best[0])
+        else:
+            better = task.is_better(value, None if best is None else best[1])
+        if better and not refit:
+            best, best_state = (val_stats["loss"], value), copy.deepcopy(qmodel.state_dict())
         log(
             f"QAT epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}  val {task.primary_metric} {value:.4f}"
+            + ("" if refit else f"  val loss {val_stats['loss']:.4f}")
         )
     if best_state is not None:
         qmodel.load_state_dict(best_state)
@@ -83,7 +102,10 @@ def qat_finetune(
         "qat_epochs": epochs,
         "qat_lr": lr,
         "qat_history": history,
-        f"qat_best_val_{task.primary_metric}": best,
+        "qat_data": "train + val (refit)" if refit else "train",
+        "qat_epoch_kept": "last"
+        if refit or best is None
+        else 1 + [h["val_loss"] for h in history].index(best[0]),
     }
 
 
@@ -110,24 +132,38 @@ def quantize_best_model(
         "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
         "output_dir": str(qdir),
     }  # fmt: skip
-    onnx_src = Path(args.output_dir) / "model.onnx"
+    sources = {"PTQ": Path(args.output_dir) / "model.onnx"}
     if args.quantization_method == "QAT":
-        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn)
+        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn, refit="refit" in summary)
         info.update(qat_info)
-        onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset)
+        sources = {
+            "QAT": onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset),
+            **sources,
+        }
 
     rng = np.random.default_rng(args.seed)
     calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
-    log(
-        f"quantizing {onnx_src.name} (mode {args.quantization}, {args.quantization_weight_bitwidth}-bit weights, {args.calibration_observer} observer, {len(calib_idx)} calibration windows)"
-    )
-    qg = quantize_onnx(
-        onnx_src,
-        train.X[calib_idx],
-        mode=args.quantization,
-        weight_bitwidth=args.quantization_weight_bitwidth,
-        observer=args.calibration_observer,
-    )
+    graphs = {}
+    for method, onnx_src in sources.items():
+        log(f"quantizing {onnx_src.name} (mode {args.quantization}, {args.quantization_weight_bitwidth}-bit weights, "
+            f"{args.calibration_observer} observer, {len(calib_idx)} calibration windows)")  # fmt: skip
+        graphs[method] = quantize_onnx(
+            onnx_src,
+            train.X[calib_idx],
+            mode=args.quantization,
+            weight_bitwidth=args.quantization_weight_bitwidth,
+            observer=args.calibration_observer,
+        )
+    kept = next(iter(graphs))
+    if len(graphs) > 1:  # QAT must not lose what the float model won: keep the closer of QAT and PTQ
+        kept, info["fidelity_to_float"] = closest_to_float(
+            args, task, model, splits, graphs, "refit" in summary
+        )
+        log(
+            f"int8: {kept} kept, the closer to the float model on the training windows ({info['fidelity_to_float']})"
+        )
+    info["kept"] = kept
+    qg = graphs[kept]
     qg.save_qdq_onnx(qdir / "model_qdq.onnx")
     qg.save(qdir / "quantized_graph.npz")
 
@@ -146,6 +182,32 @@ def quantize_best_model(
     if args.quantization_method == "QAT":
         info["files"].append("model_qat.onnx")
     return info
+
+
+def fidelity(task: Task, float_out: np.ndarray, int8_out: np.ndarray) -> float:
+    """How closely int8 outputs reproduce the float model's: the share of windows with the same class
+    (classification), else 1 - mean squared difference / variance of the float outputs."""
+    a, b = np.asarray(float_out).reshape(len(float_out), -1), np.asarray(int8_out).reshape(len(int8_out), -1)
+    if task.name == "classification":
+        return float(np.mean(a.argmax(1) == b.argmax(1)))
+    return float(1.0 - np.mean((a - b) ** 2) / max(float(np.var(a)), 1e-12))
+
+
+def closest_to_float(
+    args, task: Task, model: nn.Module, splits: dict, graphs: dict, refit: bool
+) -> tuple[str, dict]:
+    """The method (QAT or PTQ) whose int8 model reproduces the float model best on up to FIDELITY_SAMPLES
+    windows of its training data (no labels used: quantization damage, not fit); ties keep QAT."""
+    from .evaluation import predict
+
+    x = np.concatenate([splits["train"].X, splits["val"].X] if refit else [splits["train"].X])
+    rng = np.random.default_rng(args.seed + 2)
+    x = x[np.sort(rng.choice(len(x), size=min(FIDELITY_SAMPLES, len(x)), replace=False))]
+    reference = predict(model, x, torch.device("cpu"))
+    scores = {
+        method: round(fidelity(task, reference, run_quantized(qg, x)), 4) for method, qg in graphs.items()
+    }
+    return max(scores, key=lambda m: (scores[m], m == "QAT")), scores
 
 
 def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

@@ -14,6 +14,7 @@ from . import checkpoint as ckpt
 from . import onnx_export
 from .artifacts import write_csv, write_yaml
 from .metrics import HEADLINE_METRICS
+from .model_setup import MODEL_MODULE_HELP, import_model_modules
 from .tasks import get_task
 
 
@@ -35,6 +36,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     )
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--horizon", type=int, default=None, help="forecast horizon if the data config has none")
+    p.add_argument("--model-module", action="append", default=[], help=MODEL_MODULE_HELP)
     return p
 
 
@@ -86,6 +88,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         results["anomaly_threshold"] = state
 
     if args.reference_model:
+        import_model_modules(args.model_module)  # the reference model may be one of the user's
         model, _ = ckpt.load_best_model(args.reference_model)
         import torch
 
