@@ -69,8 +69,9 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = by_index[int(i)]
+            # as torch does: the moments on the parameter's device and dtype, the step count a CPU float
             self.state[p] = {
-                k: v.to(p.device, p.dtype if k != "step" else v.dtype) if torch.is_tensor(v) else v
+                k: (v.float().cpu() if k == "step" else v.to(p.device, p.dtype)) if torch.is_tensor(v) else v
                 for k, v in s.items()
             }
 
