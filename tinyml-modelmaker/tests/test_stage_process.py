@@ -68,3 +68,9 @@ def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
     peaks = summary["peak_rss_mib"]
     assert set(peaks) == {"dataset", "training", "testing", "compilation"}
     assert peaks["training"] > 200  # torch's process is counted, not only this light one
+
+
+def test_its_output_comes_through_this_process(capsys):
+    """What the stage prints lands on this process's stdout (a capture or a redirect of the run gets it)."""
+    stage_process.call("builtins:print", "from the stage's process")
+    assert "from the stage's process" in capsys.readouterr().out

@@ -11,12 +11,14 @@ tinyml_modelmaker.stage_process`` and returns what it returned; an error raised 
 (same type and message: a ``TinyMLError`` is still printed without a traceback), Ctrl-C stops both
 (the child gets the interrupt too and finishes its clean-up first, e.g. training's checkpoint).
 Arguments and results travel as pickles through a private temporary folder the parent makes; the
-child's output goes straight to the terminal. ``TINYML_STAGE_PROCESSES=0`` runs everything in the
+child's standard output is passed on to this process's ``sys.stdout`` as it comes, its standard
+error goes to the terminal directly (progress bars). ``TINYML_STAGE_PROCESSES=0`` runs everything in the
 calling process instead (debugging with pdb, profiling).
 """
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import os
 import pickle
@@ -25,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -57,7 +60,10 @@ def call_measured(target: str, *args: Any, **kwargs: Any) -> tuple[Any, float | 
     try:
         request, reply = folder / "request.pkl", folder / "reply.pkl"
         request.write_bytes(pickle.dumps((target, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
-        proc = subprocess.Popen([sys.executable, "-m", __name__, str(folder)])
+        env = dict(os.environ, PYTHONUNBUFFERED="1")  # its lines arrive when printed
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(folder)], stdout=subprocess.PIPE, env=env
+        )
         interrupted = _wait(proc)
         if not reply.is_file():
             if interrupted or proc.returncode in (-signal.SIGINT, 130):
@@ -77,26 +83,52 @@ def call_measured(target: str, *args: Any, **kwargs: Any) -> tuple[Any, float | 
 
 
 def _wait(proc: subprocess.Popen, grace_s: float = 5.0) -> bool:
-    """Wait for the child; True when interrupted. A terminal's Ctrl-C reaches the child too, which
-    cleans up and ends; an interrupt of this process alone is passed on after ``grace_s``; a second
-    Ctrl-C stops the child at once."""
+    """Pass the child's output on until it ends; True when interrupted. A terminal's Ctrl-C reaches
+    the child too, which cleans up and ends; an interrupt of this process alone is passed on after
+    ``grace_s``; a second Ctrl-C stops the child at once."""
     interrupted = False
-    while True:
-        try:
-            if not interrupted:
-                proc.wait()
-                return False
+    timer = None
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        while True:
             try:
-                proc.wait(timeout=grace_s)
-                return True
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGINT)
+                _forward(proc, decoder)  # until the child's end closes its output
                 proc.wait()
-                return True
-        except KeyboardInterrupt:
-            if interrupted:
-                proc.kill()
-            interrupted = True
+                return interrupted
+            except KeyboardInterrupt:
+                if interrupted:
+                    proc.kill()
+                interrupted = True
+                if timer is None:
+                    timer = threading.Timer(grace_s, _interrupt, (proc,))
+                    timer.daemon = True
+                    timer.start()
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
+def _forward(proc: subprocess.Popen, decoder) -> None:
+    """The child's standard output, as it comes, onto this process's ``sys.stdout`` (so a redirect
+    or capture of the run's output has the stage's too); its standard error goes to the terminal
+    directly (progress bars)."""
+    fd = proc.stdout.fileno()
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        text = decoder.decode(chunk, final=not chunk)
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if not chunk:
+            return
 
 
 def _peak_rss_mib() -> float | None:
