@@ -14,6 +14,11 @@ from tinyml_modelmaker import stage_process
 from tinyml_tinyverse.common.errors import ConfigError, ModelError
 
 
+@pytest.fixture(autouse=True)
+def stage_processes_on(monkeypatch):
+    monkeypatch.setenv(stage_process.ENV_SWITCH, "1")
+
+
 def test_the_call_runs_in_another_process_and_returns_its_value():
     assert stage_process.call("os:getpid") != os.getpid()
     value, peak = stage_process.call_measured("os.path:join", "a", "b")
@@ -58,7 +63,8 @@ def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
         f"assert main([{str(path)!r}]) == 0\n"
         "print('HEAVY', sorted(m for m in ('torch', 'onnxruntime', 'pyarrow', 'onnx') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    env = dict(os.environ, **{stage_process.ENV_SWITCH: "1"})
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "HEAVY []" in out.stdout
     assert "stages: dataset done, training done, testing done, compilation done" in out.stdout

@@ -5,10 +5,10 @@ task and target before any data work, runs each enabled stage (a disabled one is
 stages use what an earlier run left in the run folder), writes ``run_summary.yaml`` after every
 stage and prints a short table of results at the end.
 
-The run's own process stays light: the model check, and each stage's work, run in a process of
-their own (``tinyml_modelmaker.stage_process``), so that torch, the data's parser, onnxruntime and
-matplotlib are never resident together. The ``stage_*`` functions below run here and hand their
-heavy part (the ``*_work`` functions) to that process.
+The ``stage_*`` functions below run in the run's process and hand their heavy part (the model
+check and the ``*_work`` functions) to ``tinyml_modelmaker.stage_process``: with
+``TINYML_STAGE_PROCESSES=1`` each in a process of its own, so that torch, the data's parser,
+onnxruntime and matplotlib are never resident together; by default in this process.
 """
 
 from __future__ import annotations
