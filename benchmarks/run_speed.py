@@ -17,7 +17,10 @@ turn (so a busy machine slows every figure alike):
   baseline. Target: <= 2.5 s. The time to the ``epoch 1/E`` line (after the first epoch) is
   printed next to it.
 - ``whole run``: the same command to the end: 10 epochs, QAT, testing and compilation to C; and the
-  peak RSS of that process (target: <= 360 MiB).
+  peak RSS of its whole process tree (target: <= 360 MiB): the run does its stages in processes of
+  its own, so the figure is the largest sum of the resident memory of the run's process and all its
+  descendants at one moment (sampled from ``/proc`` every 50 ms), and at least the exact peak of
+  its largest single process (``wait4``), which is printed next to it.
 - ``reject config``: ``tinyml-modelmaker`` on a config with a misspelt key, to its error. Target:
   <= 0.3 s.
 
@@ -251,12 +254,64 @@ def run_child(args: list[str], env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+class TreeRss:
+    """The resident memory of a process and all its descendants together, sampled every ``interval``
+    seconds from ``/proc`` (Linux) in a thread: ``peak_mib`` is the largest sum seen. The run's
+    stages run in processes of their own; their sum, not the largest single process, is what the
+    machine must hold. A spike shorter than the interval can be missed: the caller also takes the
+    largest single process's exact peak (``wait4``) as a floor."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import threading
+
+        self.pid, self.interval, self.peak_mib = pid, interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _tree_kib(root: int) -> int:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        stat = f.read()
+                except OSError:
+                    continue
+                parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+        tree, frontier = {root}, [root]
+        while frontier:
+            frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
+            tree.update(frontier)
+        total = 0
+        for p in tree:
+            try:
+                with open(f"/proc/{p}/statm") as f:
+                    total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+            except OSError:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mib = max(self.peak_mib, self._tree_kib(self.pid) / 1024)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mib
+
+
 def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run ``cmd``; seconds to the epoch-start line, to ``epoch 1/..``, to the end; peak RSS."""
+    """Run ``cmd``; seconds to the epoch-start line, to ``epoch 1/..``, to the end; peak RSS of the
+    process tree (``peak_rss_mib``: the sampled sum over the tree, at least the largest process's
+    exact peak) and of its largest single process (``max_process_rss_mib``)."""
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tree = TreeRss(proc.pid) if os.path.isdir("/proc") else None
         for line in proc.stdout:
             now = time.perf_counter() - t0
             out.write(line)
@@ -267,7 +322,9 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
     marks["seconds"] = time.perf_counter() - t0
     marks["returncode"] = os.waitstatus_to_exitcode(status)
-    marks["peak_rss_mib"] = usage.ru_maxrss / 1024
+    # ru_maxrss of wait4: the largest of the process and its waited-for descendants, each alone
+    marks["max_process_rss_mib"] = usage.ru_maxrss / 1024
+    marks["peak_rss_mib"] = max(marks["max_process_rss_mib"], tree.stop() if tree else 0.0)
     return marks
 
 
@@ -343,9 +400,10 @@ def main() -> None:
                 res.setdefault("epoch_one", []).append(m.get("epoch_one", float("nan")) - baseline[-1])
                 res.setdefault("whole", []).append(m["seconds"])
                 res.setdefault("rss", []).append(m["peak_rss_mib"])
+                res.setdefault("rss_one", []).append(m["max_process_rss_mib"])
                 print(f"[{r + 1}] {name} run: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
                       f"{m.get('epoch_one', float('nan')):.2f} s, whole run {m['seconds']:.1f} s, peak RSS "
-                      f"{m['peak_rss_mib']:.0f} MiB; {load()}", flush=True)  # fmt: skip
+                      f"{m['peak_rss_mib']:.0f} MiB (process tree; largest process {m['max_process_rss_mib']:.0f} MiB); {load()}", flush=True)  # fmt: skip
             if "reject" in parts:
                 cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(bad)]
                 m = timed_command(cmd, env, work / f"reject_{tag}.log")
@@ -366,7 +424,8 @@ def main() -> None:
         ("to epoch loop start - baseline (s)", lambda res: med(res.get("epoch_start", [])), "<= 2.5"),
         ("to 'epoch 1/N' line - baseline (s)", lambda res: med(res.get("epoch_one", [])), ""),
         (f"whole run, {args.epochs} epochs + QAT + C (s)", lambda res: med(res.get("whole", [])), ""),
-        ("whole run peak RSS (MiB)", lambda res: med(res.get("rss", [])), "<= 360"),
+        ("whole run peak RSS, process tree (MiB)", lambda res: med(res.get("rss", [])), "<= 360"),
+        ("  its largest single process (MiB)", lambda res: med(res.get("rss_one", [])), ""),
         ("reject misspelt key (s)", lambda res: med(res.get("reject", [])), "<= 0.3"),
     ]
     width = max(12, *(len(n) for n in names))

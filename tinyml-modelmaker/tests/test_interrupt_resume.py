@@ -172,7 +172,8 @@ def test_ctrl_c_before_the_run_folder_exists_says_there_is_nothing_to_continue(p
     def interrupted_check(config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "check_model_name", interrupted_check)
+    # the model check, which runs before the run folder exists
+    monkeypatch.setattr(runner, "check_before_data", interrupted_check)
     assert main([str(project["yaml"]), "--run-name", "never"]) == 130
     assert "nothing to continue" in capsys.readouterr().err
     assert not run_root(project["projects"], "never").exists()

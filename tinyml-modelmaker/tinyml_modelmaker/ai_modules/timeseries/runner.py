@@ -4,6 +4,11 @@
 task and target before any data work, runs each enabled stage (a disabled one is skipped and later
 stages use what an earlier run left in the run folder), writes ``run_summary.yaml`` after every
 stage and prints a short table of results at the end.
+
+The ``stage_*`` functions below run in the run's process and hand their heavy part (the model
+check and the ``*_work`` functions) to ``tinyml_modelmaker.stage_process``: with
+``TINYML_STAGE_PROCESSES=1`` each in a process of its own, so that torch, the data's parser,
+onnxruntime and matplotlib are never resident together; by default in this process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 
+from ... import stage_process
 from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder, project_dir
 from . import compilation, datasets
@@ -43,6 +49,12 @@ class Run:
         self.before = {k: dict(v) for k, v in summary.get("stages", {}).items()} if resume else {}
         self.task = task_of(config["common"]["task_type"])
         self.prepared_dataset: Path | None = None
+        self.work_peak_mib: float | None = None  # the peak resident memory of the last stage's process
+
+    def work(self, function: str, *args: Any) -> Any:
+        """``function`` (a name in this module) in a process of its own; its peak memory is kept."""
+        value, self.work_peak_mib = stage_process.call_measured(f"{__name__}:{function}", *args)
+        return value
 
     def stage_done_before(self, stage: str) -> bool:
         return self.before.get(stage, {}).get("status") == DONE
@@ -88,9 +100,23 @@ def stage_dataset(run: Run) -> str:
     if run.stage_done_before("dataset") and run.paths.dataset_info.is_file():
         print("dataset: done in the run being resumed; reusing it (start a new run to prepare it again)")
         return DONE
-    run.summary["dataset"] = datasets.run(run.config, run.paths)
+    run.summary["dataset"], config = run.work("dataset_work", run.config, run.paths)
+    run.config.update(config)
     run.use_dataset(run.paths.dataset)
     return DONE
+
+
+def dataset_work(config: dict, paths: RunPaths) -> tuple[dict, dict]:
+    """The dataset stage's work (in its own process): its summary, and the config as it left it."""
+    return datasets.run(config, paths), config
+
+
+def _import_user_models(config: dict) -> None:
+    """``training.model_module`` imported again in a stage's process (reported once, by the check)."""
+    from tinyml_tinyverse.common.models import import_model_module
+
+    for spec in config["training"].get("model_module") or []:
+        import_model_module(spec, where="training.model_module")
 
 
 def stage_training(run: Run) -> str:
@@ -99,13 +125,12 @@ def stage_training(run: Run) -> str:
     if run.stage_done_before("training") and (run.paths.training_base / "summary.yaml").is_file():
         print("training: done in the run being resumed; reusing it (start a new run to train again)")
         return DONE
-    import torch
-
     dataset_dir = run.dataset_dir()
-    if "model_check" not in run.summary:  # the input channels were only known from the data
-        run.summary["model_check"] = check_model(run.config, dataset_dir)
-    trainer = get_task_module(run.task)
-    result = trainer.train(run.config, run.paths, dataset_dir, cuda=torch.cuda.is_available())
+    model_check, result = run.work(
+        "training_work", run.config, run.paths, dataset_dir, run.task, "model_check" not in run.summary
+    )
+    if model_check is not None:  # the input channels were only known from the data
+        run.summary["model_check"] = model_check
     if "interrupted_after_epoch" in result:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
@@ -119,32 +144,27 @@ def stage_training(run: Run) -> str:
     return DONE
 
 
+def training_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str, check: bool) -> tuple:
+    """The training stage's work (in its own process): ``(model check or None, training summary)``."""
+    import torch
+
+    _import_user_models(config)
+    model_check = check_model(config, dataset_dir) if check else None
+    result = get_task_module(task).train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
+    return model_check, result
+
+
 def stage_testing(run: Run) -> str:
     if not run.config["testing"]["enable"]:
         return SKIPPED
     dataset_dir = run.dataset_dir()
-    trainer = get_task_module(run.task)
     float_model = run.paths.training_base / "model.onnx"
     if not float_model.is_file():
         raise ConfigError(
             f"testing: {float_model} is missing; run the training stage (training.enable: true) or resume a run "
             f"whose training finished (--resume --run-name NAME)"
         )
-    best = run.paths.training_base / "best_model.pt"
-    reference = best if best.is_file() else None
-    results = {
-        "float": trainer.test(
-            run.config, run.paths, dataset_dir, float_model, run.paths.testing / "float", reference
-        )
-    }
-    qdq = run.paths.training_quantization / compilation.QDQ_MODEL
-    if run.config["training"]["quantization"] and qdq.is_file():
-        print(f"testing: {INT8_ONNX_LABEL}")
-        results["quantized"] = trainer.test(
-            run.config, run.paths, dataset_dir, qdq, run.paths.testing / "quantized"
-        )
-    elif run.config["training"]["quantization"]:
-        print(f"testing: no {qdq}; only the float model is tested")
+    results = run.work("testing_work", run.config, run.paths, dataset_dir, run.task)
     run.summary["testing"] = {
         name: {k: r.get(k) for k in ("metrics", "max_rel_diff_vs_reference", "num_samples") if k in r}
         for name, r in results.items()
@@ -152,12 +172,35 @@ def stage_testing(run: Run) -> str:
     return DONE
 
 
+def testing_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str) -> dict:
+    """The testing stage's work (in its own process): the float model's and the quantized model's results."""
+    trainer = get_task_module(task)
+    float_model = paths.training_base / "model.onnx"
+    best = paths.training_base / "best_model.pt"
+    reference = best if best.is_file() else None
+    results = {
+        "float": trainer.test(config, paths, dataset_dir, float_model, paths.testing / "float", reference)
+    }
+    qdq = paths.training_quantization / compilation.QDQ_MODEL
+    if config["training"]["quantization"] and qdq.is_file():
+        print(f"testing: {INT8_ONNX_LABEL}")
+        results["quantized"] = trainer.test(config, paths, dataset_dir, qdq, paths.testing / "quantized")
+    elif config["training"]["quantization"]:
+        print(f"testing: no {qdq}; only the float model is tested")
+    return results
+
+
 def stage_compilation(run: Run) -> str:
     if not run.config["compilation"]["enable"]:
         return SKIPPED
     dataset_dir = None if run.config["compilation"]["model_path"] else run.dataset_dir()
-    run.summary["compilation"] = compilation.run(run.config, run.paths, dataset_dir)
+    run.summary["compilation"] = run.work("compilation_work", run.config, run.paths, dataset_dir)
     return DONE
+
+
+def compilation_work(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
+    """The compilation stage's work (in its own process)."""
+    return compilation.run(config, paths, dataset_dir)
 
 
 STAGE_FUNCTIONS = {
@@ -265,12 +308,7 @@ def _check_trained_model_reachable(config: dict, resume: bool) -> None:
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
-    model_figures = None
-    model_modules = import_model_modules(config)  # the user's models, before any model is looked up
-    if config["training"]["enable"]:
-        check_model_name(config)
-        if input_channels_known(config):
-            model_figures = check_model(config)
+    model_modules, model_figures = check_before_data(config)
     _check_trained_model_reachable(config, resume)
     paths = open_run_folder(config, resume=resume)
     print(f"run folder: {paths.root}")
@@ -306,6 +344,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
             if config[stage]["enable"]:
                 current.record(stage, STARTED, 0.0)
             memory = PeakRss()
+            current.work_peak_mib = None
             try:
                 with memory:
                     status = STAGE_FUNCTIONS[stage](current)
@@ -318,8 +357,10 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
                 current.record(stage, FAILED, time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
                 raise
             release_free_memory()  # what the stage freed goes back to the OS, not under the next stage's peak
-            if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB
-                summary.setdefault("peak_rss_mib", {})[stage] = round(memory.mib)
+            if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB:
+                # this process's and that of the process that did the stage's work, together
+                peak = memory.mib + (current.work_peak_mib or 0)
+                summary.setdefault("peak_rss_mib", {})[stage] = round(peak)
             current.record(stage, status, time.perf_counter() - t0)
             if status == INTERRUPTED:
                 print(f"{stage}: interrupted; continue with --resume --run-name {run_name}")
@@ -332,6 +373,24 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     dump_yaml(summary, paths.summary)
     print(results_table(summary))
     return summary
+
+
+def check_before_data(config: dict) -> tuple[list[dict[str, Any]], dict | None]:
+    """The user's model modules imported and the model checked (in a process of its own: torch);
+    returns what the modules gave and the model's figures (None until the input channels are known)."""
+    if not config["training"]["enable"] and not config["training"].get("model_module"):
+        return [], None  # nothing to check
+    return stage_process.call(f"{__name__}:check_work", config)
+
+
+def check_work(config: dict) -> tuple[list[dict[str, Any]], dict | None]:
+    model_modules = import_model_modules(config)  # the user's models, before any model is looked up
+    model_figures = None
+    if config["training"]["enable"]:
+        check_model_name(config)
+        if input_channels_known(config):
+            model_figures = check_model(config)
+    return model_modules, model_figures
 
 
 def _draw_dataset_plots(paths: RunPaths, summary: dict, failing: bool = False) -> None:

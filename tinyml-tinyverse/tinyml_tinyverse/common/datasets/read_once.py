@@ -3,8 +3,9 @@
 The dataset stage checks every file, then processes each split and plots a few recordings. Inside
 ``with read_once():`` (``prepare_dataset`` runs in one) :func:`readers.read_recording` keeps what it
 parsed, and a later read of the same file (same size, modification and change times) with the same
-column settings gets the recording read first. Recordings are kept up to ``budget_bytes``; past it
-a file is parsed again when it is read again. Outside the block nothing is kept, and the block's end
+column settings gets the recording read first. Recordings are kept up to ``budget_bytes`` (default:
+a quarter of the memory available when the block starts, at most 512 MiB); past it a file is parsed
+again when it is read again. Outside the block nothing is kept, and the block's end
 gives the memory the parsing freed back to the OS.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from ..utils.memory import release_free_memory
 
-DEFAULT_BUDGET_BYTES = 1 << 30
+MAX_BUDGET_BYTES = 512 << 20
 # the data config keys that decide what read_recording returns for a file
 READ_KEYS = ("variables", "target_columns", "forecast_variables", "time_columns", "nan_policy")
 
@@ -28,18 +29,30 @@ _room = 0
 
 
 @contextlib.contextmanager
-def read_once(budget_bytes: int = DEFAULT_BUDGET_BYTES) -> Iterator[None]:
+def read_once(budget_bytes: int | None = None) -> Iterator[None]:
     """Within the block each file is parsed once (see the module docstring); re-entrant."""
     global _kept, _room
     if _kept is not None:
         yield
         return
-    _kept, _room = {}, budget_bytes
+    _kept, _room = {}, default_budget() if budget_bytes is None else budget_bytes
     try:
         yield
     finally:
         _kept, _room = None, 0
         release_free_memory()  # the parsed recordings' memory goes back to the OS, not to the next stage
+
+
+def default_budget() -> int:
+    """A quarter of the memory available now (Linux ``MemAvailable``), at most ``MAX_BUDGET_BYTES``."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return min(MAX_BUDGET_BYTES, int(line.split()[1]) * 1024 // 4)
+    except (OSError, ValueError, IndexError):
+        pass
+    return MAX_BUDGET_BYTES
 
 
 def recall(

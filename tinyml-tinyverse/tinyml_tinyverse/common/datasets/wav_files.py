@@ -17,8 +17,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
-from scipy.io import wavfile
 
 from ..errors import DataError
 
@@ -65,6 +63,8 @@ def _read_pcm(path: Path, max_frames: int | None) -> tuple[np.ndarray, int, int]
 
 
 def _read_float(path: Path) -> tuple[np.ndarray, int, int]:
+    from scipy.io import wavfile  # here, not at the top: every run loads this module; scipy is 50 MiB
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", wavfile.WavFileWarning)
         try:
@@ -126,6 +126,8 @@ def resample(x: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     if rate == new_rate:
         return x.astype(np.float32, copy=False)
     ratio = Fraction(int(new_rate), int(rate))
+    from scipy import signal
+
     return signal.resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
 
 

@@ -2,7 +2,8 @@
 
 Schedules are per optimizer step: a linear warmup over ``warmup_epochs`` followed by a cosine decay
 to ``min_lr_ratio * lr`` or by steps of ``gamma`` every ``step_size`` epochs. Weight decay is not
-applied to biases and normalisation parameters (1-D tensors).
+applied to biases and normalisation parameters (1-D tensors). The optimizers and the schedule are
+those of :mod:`.optimizers` (torch's arithmetic without importing ``torch._dynamo``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 import torch
 
 from tinyml_tinyverse.common.registry import Registry
+
+from .optimizers import SGD, Adam, AdamW, LambdaSchedule, Optimizer
 
 OPTIMIZER_REGISTRY = Registry("optimizer")
 SCHEDULER_REGISTRY = Registry("lr scheduler")
@@ -30,23 +33,23 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 @OPTIMIZER_REGISTRY.register("adamw")
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> Optimizer:
+    return AdamW(param_groups(model, weight_decay), lr=lr)
 
 
 @OPTIMIZER_REGISTRY.register("adam")
-def adam(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam(param_groups(model, weight_decay), lr=lr)
+def adam(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> Optimizer:
+    return Adam(param_groups(model, weight_decay), lr=lr)
 
 
 @OPTIMIZER_REGISTRY.register("sgd")
-def sgd(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=momentum > 0)
+def sgd(model: torch.nn.Module, lr: float, weight_decay: float, momentum: float) -> Optimizer:
+    return SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=momentum > 0)
 
 
 def build_optimizer(
     name: str, model: torch.nn.Module, lr: float, weight_decay: float = 0.0, momentum: float = 0.9
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """An optimizer by name (``adamw``, ``adam``, ``sgd``; any case)."""
     return OPTIMIZER_REGISTRY[name.lower()](model, lr, weight_decay, momentum)
 
@@ -80,15 +83,15 @@ def constant_factor(step: int, total: int, warmup: int, steps_per_epoch: int, **
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer,
+    optimizer: Optimizer,
     name: str,
     *,
     epochs: int,
     steps_per_epoch: int,
     warmup_epochs: float = 0.0,
     **kwargs,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step ``LambdaLR`` for schedule ``name`` (``cosine``, ``step``, ``none``) with warmup."""
+) -> LambdaSchedule:
+    """A per-step schedule (``LambdaLR``'s arithmetic) for schedule ``name`` (``cosine``, ``step``, ``none``) with warmup."""
     factor = SCHEDULER_REGISTRY[(name or "none").lower()]
     total = max(1, epochs * steps_per_epoch)
     warmup = min(int(round(warmup_epochs * steps_per_epoch)), total - 1)
@@ -96,4 +99,4 @@ def build_scheduler(
     def lr_lambda(step: int) -> float:
         return factor(step, total, warmup, steps_per_epoch, **kwargs)
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    return LambdaSchedule(optimizer, lr_lambda)

@@ -155,7 +155,7 @@ def train_one_epoch(
     model: nn.Module,
     loader,
     loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer,
     scheduler,
     device: torch.device,
     task: Task,

@@ -1,0 +1,167 @@
+"""Run a stage's heavy work in a process of its own.
+
+A Python process cannot give back the modules it imported: a run done in one process ends up holding
+torch, the parsed data's parser (pyarrow), the FFT (scipy), onnx, onnxruntime and matplotlib at once,
+about 540 MiB. The run's own process stays light (config, run folder, summary) and each stage's
+work runs in a fresh interpreter that exits when the stage is done, so at any moment one stage's
+imports and data are resident, next to the run process's ~40 MiB.
+
+``call("package.module:function", *args)`` runs the function in a child ``python -m
+tinyml_modelmaker.stage_process`` and returns what it returned; an error raised there is raised here
+(same type and message: a ``TinyMLError`` is still printed without a traceback), Ctrl-C stops both
+(the child gets the interrupt too and finishes its clean-up first, e.g. training's checkpoint).
+Arguments and results travel as pickles through a private temporary folder the parent makes; the
+child's standard output is passed on to this process's ``sys.stdout`` as it comes, its standard
+error goes to the terminal directly (progress bars).
+
+Off by default; ``TINYML_STAGE_PROCESSES=1`` turns it on. Measured (docs/performance.md): it keeps
+the run's memory up to the first epoch at about 400 MiB instead of 440, but the model check and the
+training each import torch, and on a busy machine the first epoch starts much later; the largest
+stage (training with QAT, its report's plots and onnxruntime checks) still holds most of the rest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import importlib
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tinyml_tinyverse.common.errors import ModelError, TinyMLError
+
+ENV_SWITCH = "TINYML_STAGE_PROCESSES"
+OK, ERROR, INTERRUPTED = "ok", "error", "interrupted"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "0").strip().lower() not in ("0", "false", "no", "off")
+
+
+def resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def call(target: str, *args: Any, **kwargs: Any) -> Any:
+    """``target(*args, **kwargs)`` (``"module:function"``) in a child process; see the module docstring."""
+    return call_measured(target, *args, **kwargs)[0]
+
+
+def call_measured(target: str, *args: Any, **kwargs: Any) -> tuple[Any, float | None]:
+    """As :func:`call`; also the child's peak resident memory in MiB (None in-process)."""
+    if not enabled():
+        return resolve(target)(*args, **kwargs), None
+    folder = Path(tempfile.mkdtemp(prefix="tinyml_stage_"))  # mode 0700: only this user reads the pickles
+    try:
+        request, reply = folder / "request.pkl", folder / "reply.pkl"
+        request.write_bytes(pickle.dumps((target, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+        env = dict(os.environ, PYTHONUNBUFFERED="1")  # its lines arrive when printed
+        proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(folder)], stdout=subprocess.PIPE, env=env
+        )
+        interrupted = _wait(proc)
+        if not reply.is_file():
+            if interrupted or proc.returncode in (-signal.SIGINT, 130):
+                raise KeyboardInterrupt
+            raise ModelError(
+                f"the process running {target} ended without a result (exit code {proc.returncode}"
+                f"{', killed: out of memory?' if proc.returncode == -signal.SIGKILL else ''}); see the messages above"
+            )
+        status, value, peak = pickle.loads(reply.read_bytes())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if status == INTERRUPTED or interrupted:
+        raise KeyboardInterrupt
+    if status == ERROR:
+        raise value
+    return value, peak
+
+
+def _wait(proc: subprocess.Popen, grace_s: float = 5.0) -> bool:
+    """Pass the child's output on until it ends; True when interrupted. A terminal's Ctrl-C reaches
+    the child too, which cleans up and ends; an interrupt of this process alone is passed on after
+    ``grace_s``; a second Ctrl-C stops the child at once."""
+    interrupted = False
+    timer = None
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        while True:
+            try:
+                _forward(proc, decoder)  # until the child's end closes its output
+                proc.wait()
+                return interrupted
+            except KeyboardInterrupt:
+                if interrupted:
+                    proc.kill()
+                interrupted = True
+                if timer is None:
+                    timer = threading.Timer(grace_s, _interrupt, (proc,))
+                    timer.daemon = True
+                    timer.start()
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
+def _forward(proc: subprocess.Popen, decoder) -> None:
+    """The child's standard output, as it comes, onto this process's ``sys.stdout`` (so a redirect
+    or capture of the run's output has the stage's too); its standard error goes to the terminal
+    directly (progress bars)."""
+    fd = proc.stdout.fileno()
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        text = decoder.decode(chunk, final=not chunk)
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if not chunk:
+            return
+
+
+def _peak_rss_mib() -> float | None:
+    from tinyml_tinyverse.common.utils.memory import peak_rss_mib
+
+    return round(peak_rss_mib(), 1)
+
+
+def _child(folder: Path) -> int:
+    target, args, kwargs = pickle.loads((folder / "request.pkl").read_bytes())
+    try:
+        value = resolve(target)(*args, **kwargs)
+        outcome = (OK, value, _peak_rss_mib())
+        code = 0
+    except KeyboardInterrupt:
+        outcome, code = (INTERRUPTED, None, _peak_rss_mib()), 130
+    except BaseException as exc:  # raised again in the parent, where it is reported
+        if not isinstance(exc, TinyMLError):  # a bug, not the user's input: where it happened
+            traceback.print_exc()
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exc = ModelError(f"{type(exc).__name__}: {exc}")
+        outcome, code = (ERROR, exc, _peak_rss_mib()), 1
+    tmp = folder / "reply.tmp"
+    tmp.write_bytes(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, folder / "reply.pkl")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(_child(Path(sys.argv[1])))
