@@ -46,6 +46,7 @@ QUANTIZATION_METHODS = ("PTQ", "QAT")
 WEIGHT_BITWIDTHS = (8, 4, 2)
 CALIBRATION_OBSERVERS = ("minmax", "percentile", "mse")
 COMPILATION_PRESETS = ("default_preset", "compress_npu_layer_data")
+SEARCH_PRUNERS = ("successive_halving", "hyperband", "median", "none")
 
 
 def target_devices() -> list[str]:

@@ -37,6 +37,11 @@ SECTION_DESCRIPTIONS = {
         "checks live in tinyml_tinyverse.common.datasets (DATA_CONFIG_DEFAULTS / validate_data_config). "
         "A preset (feature_extraction_name) fills several keys; keys written here win over the preset."
     ),
+    "search": (
+        "Searching the model zoo under the target's budget (training.model_name: auto): candidates that cannot "
+        "fit are rejected from the compiler's figures before training, the others train with pruning (Optuna); "
+        "the winner then goes through training, testing and compilation. See docs/search.md."
+    ),
     "training": "The model and how it is trained and quantized.",
     "testing": "Metrics of the float and quantized ONNX models on the test split.",
     "compilation": "Turning the model into verified C for the target device.",
@@ -85,7 +90,10 @@ PARAM_DESCRIPTIONS = {
     },
     "training": {
         "enable": "Run the training stage. When false, testing and compilation use the model an earlier run left in this run folder.",
-        "model_name": "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see `--describe models`.",
+        "model_name": (
+            "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see "
+            "`--describe models`. `auto` searches the zoo under the target's budget (the search section)."
+        ),
         "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
         "batch_size": "Samples per step; null lets the training script fit it to the data size.",
         "training_epochs": "Maximum number of float training epochs (early stopping may end sooner).",
@@ -103,6 +111,28 @@ PARAM_DESCRIPTIONS = {
         "quantization_weight_bitwidth": "Weight bits: 8, or 4 / 2 (packed, quantization 2 only).",
         "calibration_observer": "How activation ranges are calibrated: minmax, percentile or mse.",
         "qat_epochs": "QAT fine-tuning epochs; 0: max(10, training_epochs / 5) at a hundredth of the learning rate.",
+    },
+    "search": {
+        "enable": "Run the search stage; null: when training.model_name is auto.",
+        "models": "Globs of the zoo models to try, e.g. [CLS_*_NPU]; null: every model of the task.",
+        "feature_extraction_names": (
+            "Feature-extraction presets to try with each model (the data section's keys you wrote still apply); "
+            "null: the data section's."
+        ),
+        "weight_bitwidths": "Weight bit widths to try, e.g. [8, 4] (4 and 2 need quantization 2); null: quantization_weight_bitwidth.",
+        "max_flash_bytes": "Flash budget of the model (weights + code, as memory_report.json measures it); null: the device's flash.",
+        "max_ram_bytes": "RAM budget of the model (arena + static data + I/O buffers); null: the device's RAM.",
+        "max_latency_us": "Latency budget of one inference (the compiler's estimate: emulated on Cortex-M, model-based on C2000); null: none.",
+        "trial_epochs": "Most epochs a candidate trains in the search; null: training.training_epochs.",
+        "min_epochs": "Epochs every candidate trains before the pruner may stop it (the first rung).",
+        "reduction_factor": "Successive halving: rungs at min_epochs x factor^k epochs; about 1 in factor trials goes on at each rung.",
+        "pruner": "successive_halving, hyperband, median or none (train every candidate fully).",
+        "workers": "Worker processes this run starts (itself included); more join with `tinyml-modelmaker search-worker CONFIG`.",
+        "storage": (
+            "Optuna storage of the study: null is search/study.db (SQLite) in the run folder; an RDB URL "
+            "(postgresql://user@host/db) or journal:PATH (a journal file on a shared file system) lets other machines join."
+        ),
+        "study_name": "Name of the study in the storage; null: <dataset_name>/<run_name>.",
     },
     "testing": {
         "enable": "Run the ONNX model(s) with onnxruntime on the test split and write metrics and plots into testing/.",

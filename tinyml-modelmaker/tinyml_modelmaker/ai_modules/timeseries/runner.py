@@ -26,7 +26,7 @@ from .model_check import check_model, check_model_name, input_channels_known
 from .params import DATA_SECTION
 from .training import get_task_module
 
-STAGES = ("dataset", "training", "testing", "compilation")
+STAGES = ("dataset", "search", "training", "testing", "compilation")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
 STARTED = "started"  # written when a stage begins: a run killed outright (SIGKILL, power loss) keeps it
 
@@ -71,6 +71,25 @@ def stage_dataset(run: Run) -> str:
         return DONE
     run.summary["dataset"] = datasets.run(run.config, run.paths)
     run.prepared_dataset = run.paths.dataset
+    return DONE
+
+
+def stage_search(run: Run) -> str:
+    """``training.model_name: auto``: find the model (tinyml_modelmaker.search), then train it as named."""
+    if not run.config["search"]["enable"]:
+        return SKIPPED
+    from ...search.stage import apply_winner, read_winner, run_search
+
+    winner = read_winner(run.paths) if run.stage_done_before("search") else None
+    if winner is not None:
+        print(f"search: done in the run being resumed; its winner is {winner['model']} (search/winner.yaml)")
+    else:
+        winner = run_search(run.config, run.paths, run.dataset_dir())
+    apply_winner(run.config, winner)
+    dump_yaml(run.config[DATA_SECTION], run.paths.data_config)  # the winner's feature extraction
+    run.summary["search"] = winner
+    run.summary["model_name"] = winner["model"]
+    run.summary["model_check"] = check_model(run.config, run.dataset_dir())
     return DONE
 
 
@@ -137,11 +156,16 @@ def stage_compilation(run: Run) -> str:
         return SKIPPED
     dataset_dir = None if run.config["compilation"]["model_path"] else run.dataset_dir()
     run.summary["compilation"] = compilation.run(run.config, run.paths, dataset_dir)
+    if isinstance(run.summary.get("search"), dict) and run.config["compilation"]["model_path"] is None:
+        from ...search.stage import check_compiled
+
+        run.summary["search"]["compiled"] = check_compiled(run.summary["search"], run.summary["compilation"])
     return DONE
 
 
 STAGE_FUNCTIONS = {
     "dataset": stage_dataset,
+    "search": stage_search,
     "training": stage_training,
     "testing": stage_testing,
     "compilation": stage_compilation,
@@ -167,7 +191,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 # keys that may change when a run is resumed: they affect only stages that run again from scratch
 RESUME_FREE_KEYS = ("common.run_name", "common.projects_path", "common.target_device", "training.resume",
                     "training.num_gpus", "dataset.max_extract_mb", "dataset.max_compression_ratio",
-                    "dataset.allow_outside_links")  # fmt: skip
+                    "dataset.allow_outside_links", "search.workers")  # fmt: skip
 RESUME_FREE_SECTIONS = ("testing.", "compilation.")
 
 
@@ -246,7 +270,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
     model_figures = None
-    if config["training"]["enable"]:
+    if config["training"]["enable"] and not config["search"]["enable"]:  # a search checks every candidate
         check_model_name(config)
         if input_channels_known(config):
             model_figures = check_model(config)
