@@ -15,7 +15,9 @@ from tinyml_modelmaker.run_tinyml_modelmaker import main
 from tinyml_tinyverse.common.errors import ConfigError
 
 MODELS = ["CLS_100_NPU", "CLS_1k_NPU", "CLS_4k_NPU", "CLS_13k_NPU"]
-FLASH_BUDGET = 6000  # on MSPM0G3507: CLS_100_NPU and CLS_1k_NPU fit, CLS_4k_NPU (~8 KB) and CLS_13k_NPU do not
+FLASH_BUDGET = (
+    6000  # on MSPM0G3507: CLS_100_NPU and CLS_1k_NPU fit, CLS_4k_NPU (~8 KB) and CLS_13k_NPU do not
+)
 
 
 def search_config(tmp_path: Path, **search) -> dict:
@@ -76,7 +78,9 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     assert "rejected before training: CLS_13k_NPU" in out and "[1/2] trial 0" in out  # one line per trial
 
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
-    assert [summary["stages"][s]["status"] for s in ("dataset", "search", "training", "compilation")] == ["done"] * 4
+    assert [summary["stages"][s]["status"] for s in ("dataset", "search", "training", "compilation")] == [
+        "done"
+    ] * 4
     winner = summary["search"]
     assert winner["model"] in ("CLS_100_NPU", "CLS_1k_NPU") and summary["model_name"] == winner["model"]
     assert yaml.safe_load((root / "training/base/summary.yaml").read_text())["model"] == winner["model"]
