@@ -27,6 +27,7 @@ from tinyml_tinyverse.common.errors import TinyMLError
 from .space import Budget, Candidate
 
 CALIBRATION_WINDOWS = 64
+PACKED_PRESET = "compress_npu_layer_data"
 
 
 @dataclass
@@ -81,6 +82,11 @@ def untrained_model(ctx: FitContext, model_name: str, data_config: dict) -> tupl
     ):  # regression / forecasting: the scaling is folded into the last layer, as in training
         model = fold_output_scale(ScaledOutput(model, *scale), torch.from_numpy(train.X[:8].copy()))
     return model.eval(), train.X
+
+
+def compile_preset(configured: str, bits: int) -> str:
+    """4 and 2-bit weights are stored packed (compress_npu_layer_data): what they are chosen for."""
+    return PACKED_PRESET if bits < 8 else configured
 
 
 def spread_channel_scales(model: Any, seed: int) -> None:
@@ -151,7 +157,7 @@ def measure(candidate: Candidate, ctx: FitContext, data_config: dict, budget: Bu
     error = None
     try:
         compile_model(compiled, out / "compilation", target_device=ctx.target_device, test_vectors={"x": calib[:2]},
-                      quantization=None, preset_name=ctx.compile_preset)  # fmt: skip
+                      quantization=None, preset_name=compile_preset(ctx.compile_preset, bits))  # fmt: skip
     except TinyMLError as exc:  # a misfit still leaves memory_report.json: the figures are what counts
         error = str(exc).splitlines()[0]
     report_path = out / "compilation" / "memory_report.json"

@@ -20,43 +20,47 @@ COLUMNS = ("trial", "state", "model", "preset", "bits", "params", "flash_bytes",
 
 
 def trial_rows(study: Any, figures: dict[str, dict], budget: Budget) -> list[dict]:
-    """One row per candidate the budget rejected and per trial of the study."""
+    """One row per candidate (model, preset, bits) the budget rejected and per bit width of each trial."""
     rows = []
     for key, fig in figures.items():
         problems = [fig["error"]] if fig.get("error") else budget.problems(fig)
         if problems:
             rows.append(_row(None, "rejected", key, fig, note="; ".join(problems)))
+    groups = {g["key"]: g for g in study.user_attrs["settings"]["candidates"]}
     for t in study.get_trials(deepcopy=False):
         key = t.params.get("candidate") or t.system_attrs.get("fixed_params", {}).get("candidate")
-        if key is None or not t.state.is_finished():
-            if key is not None:
-                rows.append(
-                    _row(t.number, t.state.name.lower(), key, figures.get(key, {}), note="not finished")
-                )
+        if key not in groups:
             continue
         a = t.user_attrs
-        if a.get("duplicate_of") is not None:
-            state, note, value = "skipped", f"trial {a['duplicate_of']} trains it", None
-        elif t.state.name == "COMPLETE":
-            state, note, value = "complete", a.get("stop_reason", ""), t.value
-        elif t.state.name == "PRUNED":
-            steps = t.intermediate_values
-            state, note = "pruned", a.get("note", "pruned")
-            value = steps[max(steps)] if steps else None
-        else:
-            state, note, value = "failed", a.get("error", "failed (interrupted?)"), None
-        rows.append(_row(t.number, state, key, figures.get(key, {}), value, a, note))
+        scores = {r["bits"]: r for r in a.get("variants", [])}
+        for v in groups[key]["variants"]:
+            full = Candidate.from_key(key + f"|{v['bits']}").key
+            value, value_float, note = None, None, ""
+            if not t.state.is_finished():
+                state, note = t.state.name.lower(), "not finished"
+            elif a.get("duplicate_of") is not None:
+                state, note = "skipped", f"trial {a['duplicate_of']} trains it"
+            elif t.state.name == "COMPLETE" and v["bits"] in scores:
+                state, note = "complete", a.get("stop_reason", "")
+                value, value_float = scores[v["bits"]]["score"], scores[v["bits"]]["float"]
+            elif t.state.name == "PRUNED":
+                steps = t.intermediate_values
+                state, note = "pruned", a.get("note", "pruned")
+                value = steps[max(steps)] if steps else None
+            else:
+                state, note = "failed", a.get("error", "failed (interrupted?)")
+            rows.append(_row(t.number, state, full, figures.get(full, v), value, a, note, value_float))
     return rows
 
 
-def _row(number, state, key, fig, value=None, attrs=None, note="") -> dict:
+def _row(number, state, key, fig, value=None, attrs=None, note="", value_float=None) -> dict:
     c = Candidate.from_key(key)
     attrs = attrs or {}
     return {
         "trial": "" if number is None else number, "state": state, "model": c.model, "preset": c.preset or "",
         "bits": c.bits, "params": fig.get("params"), "flash_bytes": fig.get("flash_bytes"),
         "ram_bytes": fig.get("ram_bytes"), "latency_us": fig.get("latency_us"), "macs": fig.get("macs"),
-        "val_score": value, "val_score_float": attrs.get("val_float"), "epochs": attrs.get("epochs"),
+        "val_score": value, "val_score_float": value_float, "epochs": attrs.get("epochs"),
         "seconds": attrs.get("seconds"), "seed": attrs.get("seed"), "worker": attrs.get("worker"), "note": note,
     }  # fmt: skip
 

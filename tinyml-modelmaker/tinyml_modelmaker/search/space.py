@@ -28,7 +28,12 @@ class Candidate:
 
     @property
     def key(self) -> str:
-        return f"{self.model}|{self.preset or '-'}|{self.bits}"
+        return f"{self.group}|{self.bits}"
+
+    @property
+    def group(self) -> str:
+        """``model|preset``: what one trial trains (its bit widths share the float training)."""
+        return f"{self.model}|{self.preset or '-'}"
 
     def label(self) -> str:
         bits = "float" if self.bits == 32 else f"{self.bits}-bit"
@@ -39,7 +44,8 @@ class Candidate:
 
     @classmethod
     def from_key(cls, key: str) -> Candidate:
-        model, preset, bits = key.split("|")
+        """A candidate from its ``key``, or from a group key ``model|preset`` (bits 0: not chosen)."""
+        model, preset, bits = (key.split("|") + ["0"])[:3]
         return cls(model, None if preset == "-" else preset, int(bits))
 
 

@@ -27,7 +27,7 @@ from tinyml_modelmaker.run_folder import RunPaths, project_dir
 
 from . import results
 from . import study as S
-from .fit import FitContext, measure_all, preset_data_config
+from .fit import FitContext, compile_preset, measure_all, preset_data_config
 from .space import Budget, Candidate, candidates, resolve_budget
 from .trial import TrialContext, preset_key
 from .worker import dataset_fingerprint, set_threads, work, write_data_configs
@@ -48,10 +48,14 @@ def read_winner(paths: RunPaths) -> dict | None:
 
 
 def apply_winner(config: dict, winner: dict) -> None:
-    """Set the run's model, weight bit width and feature-extraction preset to the winner's (in place)."""
+    """Set the run's model, weight bit width and feature-extraction preset to the winner's (in place);
+    4 and 2-bit weights are compiled packed, as the search measured them."""
     config["training"]["model_name"] = winner["model"]
     if winner["bits"] != 32:
         config["training"]["quantization_weight_bitwidth"] = int(winner["bits"])
+        config["compilation"]["preset_name"] = compile_preset(
+            config["compilation"]["preset_name"], winner["bits"]
+        )
     if winner.get("preset"):
         config[DATA_SECTION] = preset_data_config(config[DATA_SECTION], winner["preset"])
 
@@ -66,9 +70,18 @@ def _settings(config: dict, task: Any, feasible: list[Candidate], figures: dict,
         "reduction_factor": int(search["reduction_factor"]), "pruner": search["pruner"],
         "training": config["training"], "target_device": config["common"]["target_device"],
         "data_configs": {preset_key(p): cfg for p, cfg in data_configs.items()},
-        "candidates": [{"key": c.key, **c.to_dict(), **figures[c.key]} for c in feasible],
+        "candidates": groups(feasible, figures),
         "budget": resolve_budget(config).to_dict(), "dataset_fingerprint": fingerprint,
     })  # fmt: skip
+
+
+def groups(feasible: list[Candidate], figures: dict) -> list[dict]:
+    """The trials to run: one per model (and preset), with the bit widths of it that fit (its variants)."""
+    out: dict[str, dict] = {}
+    for c in feasible:
+        g = out.setdefault(c.group, {"key": c.group, "model": c.model, "preset": c.preset, "variants": []})
+        g["variants"].append({"bits": c.bits, **figures[c.key]})
+    return list(out.values())
 
 
 def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
@@ -185,8 +198,9 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
     fits.sort(key=lambda c: -figures[c.key].get("params", 0))  # the largest first: they set the bar to beat
     settings = _settings(config, task, fits, figures, data_configs, dataset_fingerprint(Path(dataset_dir)))
     study = _open_study(config, paths, settings)
-    print(f"search: {len(fits)} candidate(s) fit and will train (up to {settings['trial_epochs']} epochs each, "
-          f"{settings['pruner']} pruning from epoch {settings['min_epochs']}); study {study.study_name!r}", flush=True)  # fmt: skip
+    print(f"search: {len(fits)} candidate(s) fit: {len(settings['candidates'])} trial(s) to train (up to "
+          f"{settings['trial_epochs']} epochs each, {settings['pruner']} pruning from epoch {settings['min_epochs']}; "
+          f"the bit widths of a model share its training); study {study.study_name!r}", flush=True)  # fmt: skip
     workers = int(config["search"]["workers"])
     threads_before = torch.get_num_threads()
     set_threads(workers)

@@ -6,8 +6,10 @@ A trial trains through the reference script's public entry (``train.get_args_par
 ``training.seed``. It stops after each rung (``min_epochs * reduction_factor**k`` epochs), reports the
 best validation score of every epoch so far, asks the pruner, and continues from ``checkpoint.pt``
 (resuming gives exactly the uninterrupted run). A trial that reaches ``trial_epochs`` (or stops
-early) finishes as a normal training does: its value is the validation score of the quantized model
-(of the float model for ``training.quantization: 0``), so bit widths compete on what the chip runs.
+early) finishes as a normal training does, then the same float training is quantized again at each
+other bit width listed (``--resume`` of the finished run). Its value is the best validation score of
+the quantized models (of the float model for ``training.quantization: 0``), so bit widths compete on
+what the chip runs.
 """
 
 from __future__ import annotations
@@ -124,15 +126,27 @@ def _best_so_far(scores: list[tuple[int, float]], maximize: bool) -> list[tuple[
     return out
 
 
+def _with(argv: list[str], flag: str, value: str) -> list[str]:
+    out = list(argv)
+    out[out.index(flag) + 1] = value
+    return out
+
+
 def run_trial(trial: Any, ctx: TrialContext) -> float:
-    """The objective: see the module doc. Raises ``optuna.TrialPruned`` when the pruner stops it."""
+    """The objective: see the module doc. Raises ``optuna.TrialPruned`` when the pruner stops it.
+
+    A trial trains one model (and preset) in float once; each bit width of the candidate that fits the
+    budget is then quantized from that training (``--resume`` of the finished run, with its own
+    quantization folder). The value is the best of them (ties: the least flash)."""
     import optuna
     from optuna.trial import TrialState
 
     settings = ctx.settings
-    keys = [c["key"] for c in settings["candidates"]]
-    key = trial.suggest_categorical("candidate", keys)
-    candidate = Candidate.from_key(key)
+    groups = {g["key"]: g for g in settings["candidates"]}
+    key = trial.suggest_categorical("candidate", list(groups))
+    group = groups[key]
+    variants = sorted(group["variants"], key=lambda v: (v["flash_bytes"], v["bits"]))
+    candidate = Candidate(group["model"], group["preset"], variants[0]["bits"])
     trial.set_user_attr("worker", ctx.label)
     trial.set_user_attr("seed", settings["training"]["seed"])
     earlier = [
@@ -150,6 +164,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
     (root / "training").mkdir(parents=True)
     trial.set_user_attr("folder", str(root))
     task, metric, maximize = settings["task"], settings["metric"], settings["direction"] == "maximize"
+    quantized = bool(settings["training"]["quantization"])
     argv = trial_argv(ctx, candidate, root)
     log_csv = RunPaths(root).training_base / "training_log.csv"
     reported = 0
@@ -175,40 +190,56 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
                 note = f"pruned after epoch {reported}: best val {metric} {scores[-1][1]:.4f}"
                 trial.set_user_attr("note", note)
                 raise optuna.TrialPruned(note)
+        results = []
+        for v in variants:  # the first width was quantized by the training itself
+            if v is not variants[0]:
+                qdir = root / "training" / f"quantization_{v['bits']}bit"
+                summary = _run(task, _with(_with(argv, "--quantization-weight-bitwidth", str(v["bits"])),
+                                           "--quantization-output-dir", str(qdir)) + ["--resume", "auto"],
+                               root / "train.log")  # fmt: skip
+            value, float_value = final_score(summary, metric, quantized)
+            results.append(
+                {"bits": v["bits"], "score": value, "float": float_value, "flash_bytes": v["flash_bytes"]}
+            )
     finally:
         trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
         if summary is None:  # pruned, failed or interrupted: keep the logs, not the weights
             for pt in RunPaths(root).training_base.glob("*.pt"):
                 pt.unlink()
-    value, float_value = final_score(summary, metric, bool(settings["training"]["quantization"]))
-    trial.set_user_attr("val_float", float_value)
+    trial.set_user_attr("variants", results)
     trial.set_user_attr("stop_reason", "stopped early" if summary.get("stopped_early") else "all epochs")
-    if not math.isfinite(value):
+    finite = [r for r in results if math.isfinite(r["score"])]
+    if not finite:
         raise ValueError(f"no validation {metric} in {root}/training/base/summary.yaml")
-    return value
+    best = min(finite, key=lambda r: ((-r["score"] if maximize else r["score"]), r["flash_bytes"]))
+    trial.set_user_attr("best_bits", best["bits"])
+    trial.set_user_attr("val_float", best["float"])
+    return best["score"]
 
 
 def describe(trial: Any, settings: dict, done: int) -> str:
     """One line of progress for a finished trial (``trial`` frozen)."""
     from optuna.trial import TrialState
 
-    key = trial.params.get("candidate", "?|-|0")
-    figures = next((c for c in settings["candidates"] if c["key"] == key), {})
-    label = Candidate.from_key(key).label() if "|" in key else key
-    total = len(settings["candidates"])
-    where = f"[{done}/{total}] trial {trial.number} {label}"
+    key = trial.params.get("candidate", "?|-")
+    group = next((g for g in settings["candidates"] if g["key"] == key), {"variants": []})
     attrs = trial.user_attrs
-    secs = f"{attrs.get('seconds', 0):.0f} s"
+    where = f"[{done}/{len(settings['candidates'])}] trial {trial.number} {Candidate.from_key(key).label().rsplit(' ', 1)[0]}"
+    secs = f"{attrs.get('seconds', 0):.0f} s [{attrs.get('worker')}]"
     if attrs.get("duplicate_of") is not None:
         return f"search: {where}: skipped (trial {attrs['duplicate_of']} trains it)"
-    size = f"flash {figures.get('flash_bytes')} B, RAM {figures.get('ram_bytes')} B" + (
-        f", ~{figures['latency_us']:.0f} us" if figures.get("latency_us") is not None else ""
-    )
     metric = settings["metric"]
     if trial.state == TrialState.COMPLETE:
         kind = "quantized" if settings["training"]["quantization"] else "float"
-        return (f"search: {where}: val {metric} {trial.value:.4f} ({kind}) after {attrs.get('epochs')} epochs; "
-                f"{size}; {secs} [{attrs.get('worker')}]")  # fmt: skip
+        parts = []
+        for r in attrs.get("variants", []):
+            v = next(v for v in group["variants"] if v["bits"] == r["bits"])
+            bits = "float" if r["bits"] == 32 else f"{r['bits']}-bit"
+            latency = f", ~{v['latency_us']:.0f} us" if v.get("latency_us") is not None else ""
+            parts.append(
+                f"{bits} {r['score']:.4f} (flash {v['flash_bytes']} B, RAM {v['ram_bytes']} B{latency})"
+            )
+        return f"search: {where}: val {metric} ({kind}) after {attrs.get('epochs')} epochs: {'; '.join(parts)}; {secs}"
     if trial.state == TrialState.PRUNED:
-        return f"search: {where}: {attrs.get('note', 'pruned')}; {secs} [{attrs.get('worker')}]"
-    return f"search: {where}: {trial.state.name.lower()} {attrs.get('error', '')}; {secs} [{attrs.get('worker')}]"
+        return f"search: {where}: {attrs.get('note', 'pruned')}; {secs}"
+    return f"search: {where}: {trial.state.name.lower()}ed {attrs.get('error', '')}; {secs}"

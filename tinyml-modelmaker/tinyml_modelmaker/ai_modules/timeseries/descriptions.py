@@ -108,7 +108,15 @@ PARAM_DESCRIPTIONS = {
         "resume": "Resume training from training/base/checkpoint.pt of this run folder (also set by --resume).",
         "quantization": "0: float only; 1: generic int8; 2: NPU style (power-of-two scales). null: 2 on NPU targets, else 1.",
         "quantization_method": "PTQ (calibrate on training batches) or QAT (fine-tune with fake quantization from the best float model).",
-        "quantization_weight_bitwidth": "Weight bits: 8, or 4 / 2 (packed, quantization 2 only).",
+        "quantization_weight_bitwidth": (
+            "Weight bits: 8, or 4 / 2 (packed, quantization 2 only), or auto: 8 or 4 bits per layer by measured "
+            "sensitivity within quantization_accuracy_budget (0.01 when unset; quantization 2)."
+        ),
+        "quantization_accuracy_budget": (
+            "Most the quantized model's validation metric may lose against the float model (absolute, e.g. 0.01 = "
+            "one point of accuracy). Over it: more QAT epochs, other observers, 8-bit weights for the most sensitive "
+            "layers, in this order; still over, the run stops with a float vs int8 table per class and per layer."
+        ),
         "calibration_observer": "How activation ranges are calibrated: minmax, percentile or mse.",
         "qat_epochs": "QAT fine-tuning epochs; 0: max(10, training_epochs / 5) at a hundredth of the learning rate.",
     },

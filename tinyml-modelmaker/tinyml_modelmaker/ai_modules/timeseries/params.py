@@ -111,7 +111,8 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "resume": Param(False, (bool,)),
         "quantization": Param(None, (int,), choices=C.QUANTIZATION_MODES, nullable=True),
         "quantization_method": Param("QAT", (str,), choices=C.QUANTIZATION_METHODS),
-        "quantization_weight_bitwidth": Param(8, (int,), choices=C.WEIGHT_BITWIDTHS),
+        "quantization_weight_bitwidth": Param(8, (int, str), choices=(*C.WEIGHT_BITWIDTHS, C.AUTO_BITWIDTH)),
+        "quantization_accuracy_budget": Param(None, (float,), minimum=0.0, nullable=True),
         "calibration_observer": Param("minmax", (str,), choices=C.CALIBRATION_OBSERVERS),
         "qat_epochs": Param(0, (int,), minimum=0),
     },
@@ -254,6 +255,11 @@ def _validate_training(resolved: dict, source: str) -> None:
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
     if training["quantization"] is None:
         training["quantization"] = 2 if get_device(common["target_device"]).has_npu else 1
+    if training["quantization_weight_bitwidth"] == C.AUTO_BITWIDTH and not training["enable"]:
+        raise ConfigError(
+            f"{_where(source)}training.quantization_weight_bitwidth: auto chooses each layer's width on the "
+            f"validation split during training; with training.enable: false give 8, 4 or 2"
+        )
     if training["quantization_weight_bitwidth"] != 8 and training["quantization"] != 2:
         raise ConfigError(
             f"{_where(source)}training.quantization_weight_bitwidth {training['quantization_weight_bitwidth']} "
@@ -266,13 +272,13 @@ def _validate_search(resolved: dict, source: str) -> None:
     search, training = resolved["search"], resolved["training"]
     auto = training["model_name"] == AUTO_MODEL
     if search["enable"] is None:
-        search["enable"] = auto and training["enable"]
+        search["enable"] = auto
     if search["enable"] and not auto:
         raise ConfigError(
             f"{_where(source)}search.enable is true but training.model_name is {training['model_name']!r}; set "
             f"training.model_name: auto to search for the model, or search.enable: false to train this one"
         )
-    if auto and not search["enable"] and training["enable"]:
+    if auto and not search["enable"]:
         raise ConfigError(
             f"{_where(source)}training.model_name: auto searches for the model, but search.enable is false; "
             f"name a model or drop search.enable"
@@ -283,6 +289,11 @@ def _validate_search(resolved: dict, source: str) -> None:
         raise ConfigError(
             f"{_where(source)}training.model_config overrides one model's arguments and cannot apply to every "
             f"candidate of a search (training.model_name: auto); drop it or name the model"
+        )
+    if training["quantization_weight_bitwidth"] == C.AUTO_BITWIDTH:
+        raise ConfigError(
+            f"{_where(source)}training.quantization_weight_bitwidth: auto is not searched; list the widths to try "
+            f"in search.weight_bitwidths (e.g. [8, 4])"
         )
     bits = search["weight_bitwidths"] or []
     if any(b != 8 for b in bits) and training["quantization"] != 2:

@@ -299,6 +299,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
     try:
         for stage in STAGES:
+            if stage == "search" and not config[stage]["enable"]:
+                continue  # a run that names its model has no search stage
             if config[stage]["enable"]:
                 print(f"\n== {stage} ==")
             t0 = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -96,38 +97,82 @@ def quantize_best_model(
     state: dict,
     summary: dict,
 ) -> dict:
-    """Quantize the best float model and write the quantized artifacts; returns the summary section."""
-    from tinyml_tinyverse.common.quantization import quantize_onnx
+    """Quantize the best float model and write the quantized artifacts; returns the summary section.
 
+    With ``--quantization-accuracy-budget`` the int8 model is held to the budget and with
+    ``--quantization-weight-bitwidth auto`` each layer gets 8 or 4-bit weights (``quantization_budget``).
+    """
+    from tinyml_tinyverse.common.ir.graph import run_float
+
+    from . import quantization_budget as QB
     from .distributed import log
 
     qdir = quantization_dir(args)
     qdir.mkdir(parents=True, exist_ok=True)
     train, val, test = splits["train"], splits["val"], splits["test"]
+    check = val if len(val.X) else train  # the split the int8 model is compared with float on
     input_shape = summary["input_shape"]
     info: dict[str, Any] = {
         "mode": args.quantization, "method": args.quantization_method,
         "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
         "output_dir": str(qdir),
     }  # fmt: skip
-    onnx_src = Path(args.output_dir) / "model.onnx"
-    if args.quantization_method == "QAT":
-        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn)
-        info.update(qat_info)
-        onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset)
-
+    float_onnx = Path(args.output_dir) / "model.onnx"
     rng = np.random.default_rng(args.seed)
     calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
-    log(
-        f"quantizing {onnx_src.name} (mode {args.quantization}, {args.quantization_weight_bitwidth}-bit weights, {args.calibration_observer} observer, {len(calib_idx)} calibration windows)"
+    graph = QB.float_graph(float_onnx)
+    float_out = np.concatenate(
+        [run_float(graph, check.X[i : i + 512])[graph.output_names[0]] for i in range(0, len(check.X), 512)]
     )
-    qg = quantize_onnx(
-        onnx_src,
-        train.X[calib_idx],
-        mode=args.quantization,
-        weight_bitwidth=args.quantization_weight_bitwidth,
-        observer=args.calibration_observer,
+    budget = getattr(args, "quantization_accuracy_budget", None)
+    b = QB.Budget(task, check, state, 0.0, budget, train.X[calib_idx], args.quantization)
+    b.float_score = b.score(float_out)
+    bits = args.quantization_weight_bitwidth
+    if bits == QB.AUTO:
+        bits, _ = QB.choose_bits(b, float_onnx, args.calibration_observer)
+
+    def attempt(what: str, method: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
+        onnx_src, qat_info = float_onnx, {}
+        if method == "QAT":
+            qat_bits = bits
+            if isinstance(bits, dict):
+                from tinyml_tinyverse.common.quantization.qat import module_paths_of_layers
+
+                qat_bits = {module_paths_of_layers(model, list(bits))[k]: v for k, v in bits.items()}
+            qat_args = argparse.Namespace(
+                **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
+            )
+            qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn)
+            name = "model_qat.onnx" if what == "as configured" else "model_qat_remedy.onnx"
+            onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset)
+        log(f"quantizing {onnx_src.name} (mode {args.quantization}, {_bits_text(bits)} weights, {observer} observer, "
+            f"{len(calib_idx)} calibration windows)")  # fmt: skip
+        base = QB.Attempt(what, None, onnx_src, method, observer, bits, info=qat_info)
+        return QB.requantize(b, onnx_src, observer, bits, what, base)
+
+    def retrain(what: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
+        return attempt(what, "QAT", qat_epochs, observer, bits)
+
+    first = attempt(
+        "as configured", args.quantization_method, args.qat_epochs, args.calibration_observer, bits
     )
+    best, attempts = QB.within_budget(b, first, retrain, args) if budget is not None else (first, [])
+    if not b.ok(best):
+        QB.fail(b, best, attempts, float_out, qdir)
+    if best.onnx_src.name == "model_qat_remedy.onnx":  # the remedy's QAT model is the one kept
+        os.replace(best.onnx_src, qdir / "model_qat.onnx")
+    qg = best.qg
+    info.update(best.info)
+    info.update(method=best.method, observer=best.observer)
+    if best.bits == QB.AUTO or isinstance(best.bits, dict) or args.quantization_weight_bitwidth == QB.AUTO:
+        info["layer_bits"] = qg.layer_bits
+    if budget is not None:
+        info["accuracy_budget"] = {
+            "budget": budget,
+            "float": b.float_score,
+            "int8": best.score,
+            "attempts": attempts,
+        }
     qg.save_qdq_onnx(qdir / "model_qdq.onnx")
     qg.save(qdir / "quantized_graph.npz")
 
@@ -139,13 +184,28 @@ def quantize_best_model(
             f, input=x, input_int=x_int, output_int=qg.run_int(x_int)[0], output=qg.run_dequantized(x)[0]
         )
 
-    info["val"] = task.metrics(run_quantized(qg, val.X), val, state)
+    q_val = run_quantized(qg, val.X) if len(val.X) else None
+    info["val"] = task.metrics(q_val, val, state) if q_val is not None else {}
     if len(test.X):
         info["test"] = task.metrics(run_quantized(qg, test.X), test, state)
+    rows = QB.per_class_rows(task, check, float_out, run_quantized(qg, check.X))
+    if rows:
+        what = "recall" if task.name == "classification" else "rmse"
+        log(
+            f"float against int8 on the {'validation' if check is val else 'training'} split:\n"
+            + QB.per_class_table(rows, what)
+        )
+        info["per_class"] = rows
     info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
-    if args.quantization_method == "QAT":
+    if best.method == "QAT":
         info["files"].append("model_qat.onnx")
     return info
+
+
+def _bits_text(bits: Any) -> str:
+    if isinstance(bits, dict):
+        return "mixed " + "/".join(str(b) for b in sorted(set(bits.values()), reverse=True)) + "-bit"
+    return f"{bits}-bit"
 
 
 def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

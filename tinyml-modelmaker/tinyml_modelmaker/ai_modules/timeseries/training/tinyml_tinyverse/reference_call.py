@@ -68,6 +68,8 @@ def train_argv(
         "--qat-epochs", str(tr["qat_epochs"]),
         "--calibration-observer", tr["calibration_observer"],
     ]  # fmt: skip
+    if tr["quantization_accuracy_budget"] is not None:
+        argv += ["--quantization-accuracy-budget", repr(float(tr["quantization_accuracy_budget"]))]
     if tr["num_gpus"] == 0:
         argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
