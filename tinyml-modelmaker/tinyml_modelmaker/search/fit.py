@@ -186,9 +186,17 @@ def measure(candidate: Candidate, ctx: FitContext, data_config: dict, budget: Bu
 
 
 def measure_all(
-    candidates: list[Candidate], ctx: FitContext, data_configs: dict[str | None, dict], budget: Budget
+    candidates: list[Candidate],
+    ctx: FitContext,
+    data_configs: dict[str | None, dict],
+    budget: Budget,
+    processes: int = 1,
 ) -> dict[str, dict]:
-    """Figures of every candidate, from ``ctx.work_dir/candidates.json`` when measured before."""
+    """Figures of every candidate, from ``ctx.work_dir/candidates.json`` when measured before; the
+    others measured in ``processes`` processes (the search's workers)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
     from tqdm import tqdm
 
     cache_path = ctx.work_dir.parent / "candidates.json"
@@ -197,15 +205,45 @@ def measure_all(
     if cache.pop("_measured_for", None) != setting:  # another device or compile setting: measure again
         cache = {}
     todo = [c for c in candidates if c.key not in cache or _stale(cache[c.key], budget)]
-    if todo:
-        print(f"search: measuring {len(todo)} candidate(s) with the compiler for {budget.device} "
-              f"(flash, RAM{', latency' if budget.latency_us is not None else ''} of the untrained model)")  # fmt: skip
-    for c in tqdm(todo, desc="measuring", unit="model", leave=False, disable=len(todo) < 2 or None):
-        cache[c.key] = measure(c, ctx, data_configs[c.preset], budget)
+    if not todo:
+        return {c.key: cache[c.key] for c in candidates}
+    processes = max(1, min(processes, len(todo)))
+    print(f"search: measuring {len(todo)} candidate(s) with the compiler for {budget.device} (flash, RAM"
+          f"{', latency' if budget.latency_us is not None else ''} of the untrained model; {processes} process(es))")  # fmt: skip
+    for preset in dict.fromkeys(
+        c.preset for c in todo
+    ):  # the processed windows, once, before the processes read them
+        from tinyml_tinyverse.common.datasets import load_split
+
+        load_split(
+            ctx.dataset_dir, "train", ctx.task, data_configs[preset], cache_dir=ctx.dataset_dir / "cache"
+        )
+
+    def save(c: Candidate, figures: dict) -> None:
+        cache[c.key] = figures
         tmp = cache_path.with_name(cache_path.name + ".tmp")
         tmp.write_text(json.dumps({"_measured_for": setting, **cache}, indent=1))
         os.replace(tmp, cache_path)
+
+    bar = tqdm(total=len(todo), desc="measuring", unit="model", leave=False, disable=len(todo) < 2 or None)
+    if processes == 1:
+        for c in todo:
+            save(c, measure(c, ctx, data_configs[c.preset], budget))
+            bar.update()
+    else:  # fresh processes (spawn): torch's thread pools do not survive a fork
+        with ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+            futures = {pool.submit(measure, c, ctx, data_configs[c.preset], budget): c for c in todo}
+            for future in as_completed(futures):
+                save(futures[future], future.result())
+                bar.update()
+    bar.close()
     return {c.key: cache[c.key] for c in candidates}
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _stale(figures: dict, budget: Budget) -> bool:

@@ -20,36 +20,58 @@ COLUMNS = ("trial", "state", "model", "preset", "bits", "params", "flash_bytes",
 
 
 def trial_rows(study: Any, figures: dict[str, dict], budget: Budget) -> list[dict]:
-    """One row per candidate (model, preset, bits) the budget rejected and per bit width of each trial."""
+    """One row per candidate (model, preset, bits): rejected by the budget, or as far as its trials got."""
+    from .study import trial_key
+
     rows = []
     for key, fig in figures.items():
         problems = [fig["error"]] if fig.get("error") else budget.problems(fig)
         if problems:
             rows.append(_row(None, "rejected", key, fig, note="; ".join(problems)))
-    groups = {g["key"]: g for g in study.user_attrs["settings"]["candidates"]}
+    settings = study.user_attrs["settings"]
+    factor, metric = settings["reduction_factor"], settings["metric"]
+    by_key: dict[str, list] = {}
     for t in study.get_trials(deepcopy=False):
-        key = t.params.get("candidate") or t.system_attrs.get("fixed_params", {}).get("candidate")
-        if key not in groups:
-            continue
-        a = t.user_attrs
+        if not t.user_attrs.get("duplicate_of") and trial_key(t) is not None:
+            by_key.setdefault(trial_key(t), []).append(t)
+    for g in settings["candidates"]:
+        trials = sorted(by_key.get(g["key"], []), key=lambda t: t.number)
+        last = trials[-1] if trials else None
+        a = last.user_attrs if last is not None else {}
         scores = {r["bits"]: r for r in a.get("variants", [])}
-        for v in groups[key]["variants"]:
-            full = Candidate.from_key(key + f"|{v['bits']}").key
+        seconds = round(sum(t.user_attrs.get("seconds", 0) for t in trials), 1)
+        for v in g["variants"]:
+            full = f"{g['key']}|{v['bits']}"
             value, value_float, note = None, None, ""
-            if not t.state.is_finished():
-                state, note = t.state.name.lower(), "not finished"
-            elif a.get("duplicate_of") is not None:
-                state, note = "skipped", f"trial {a['duplicate_of']} trains it"
-            elif t.state.name == "COMPLETE" and v["bits"] in scores:
+            if last is None:
+                state, note = "not run", ""
+            elif not last.state.is_finished():
+                state, note = last.state.name.lower(), "not finished"
+            elif last.state.name == "COMPLETE" and a.get("final") and v["bits"] in scores:
                 state, note = "complete", a.get("stop_reason", "")
                 value, value_float = scores[v["bits"]]["score"], scores[v["bits"]]["float"]
-            elif t.state.name == "PRUNED":
-                steps = t.intermediate_values
+            elif last.state.name == "COMPLETE":  # a rung of successive halving it did not get past
+                state, value = "pruned", last.value
+                note = f"stopped after epoch {a.get('epochs')}: not among the best 1/{factor} (val {metric} {value:.4f})"
+            elif last.state.name == "PRUNED":
+                steps = last.intermediate_values
                 state, note = "pruned", a.get("note", "pruned")
                 value = steps[max(steps)] if steps else None
             else:
-                state, note = "failed", a.get("error", "failed (interrupted?)")
-            rows.append(_row(t.number, state, full, figures.get(full, v), value, a, note, value_float))
+                state, note = "failed", a.get("error", "interrupted")
+            attrs = {**a, "seconds": seconds}
+            rows.append(
+                _row(
+                    last.number if last else None,
+                    state,
+                    full,
+                    figures.get(full, v),
+                    value,
+                    attrs,
+                    note,
+                    value_float,
+                )
+            )
     return rows
 
 

@@ -28,13 +28,13 @@ from tinyml_modelmaker.run_folder import RunPaths, project_dir
 from . import results
 from . import study as S
 from .fit import FitContext, compile_preset, measure_all, preset_data_config
-from .space import Budget, Candidate, candidates, resolve_budget
+from .space import Budget, Candidate, candidates, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
 from .worker import dataset_fingerprint, set_threads, work, write_data_configs
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
-POLL_S = 5
+POLL_S = 1
 
 
 def search_dir(paths: RunPaths) -> Path:
@@ -68,11 +68,43 @@ def _settings(config: dict, task: Any, feasible: list[Candidate], figures: dict,
         "task": task.name, "metric": task.primary_metric, "direction": "maximize" if task.mode == "max" else "minimize",
         "trial_epochs": trial_epochs, "min_epochs": min(int(search["min_epochs"]), trial_epochs),
         "reduction_factor": int(search["reduction_factor"]), "pruner": search["pruner"],
+        "rungs": phase_rungs(search["pruner"], int(search["min_epochs"]), int(search["reduction_factor"]), trial_epochs),
         "training": config["training"], "target_device": config["common"]["target_device"],
         "data_configs": {preset_key(p): cfg for p, cfg in data_configs.items()},
         "candidates": groups(feasible, figures),
         "budget": resolve_budget(config).to_dict(), "dataset_fingerprint": fingerprint,
     })  # fmt: skip
+
+
+def phase_rungs(pruner: str, min_epochs: int, factor: int, trial_epochs: int) -> list[int]:
+    """The epoch each phase trains to: successive halving ``min_epochs * factor**k`` while the next rung
+    still fits in ``trial_epochs``, then ``trial_epochs``; one phase for the other pruners."""
+    if pruner != "successive_halving":
+        return [trial_epochs]
+    rungs = [
+        r
+        for r in rung_epochs(min(min_epochs, trial_epochs), factor, trial_epochs)[:-1]
+        if r * factor <= trial_epochs
+    ]
+    return rungs + [trial_epochs]
+
+
+def survivors(study: Any, settings: dict, phase: int) -> list[str]:
+    """The candidates that go on to ``phase``: all for the first; then the best ``1 / reduction_factor``
+    (rounded up) of those that finished the previous phase, less those whose training already finished
+    (early stopping). Ties: the least flash, then the order of the queue."""
+    from optuna.trial import TrialState
+
+    keys = [g["key"] for g in settings["candidates"]]
+    if phase == 0:
+        return keys
+    flash = {g["key"]: min(v["flash_bytes"] for v in g["variants"]) for g in settings["candidates"]}
+    done = {S.trial_key(t): t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get("phase") == phase - 1 and not t.user_attrs.get("duplicate_of")}  # fmt: skip
+    sign = -1 if settings["direction"] == "maximize" else 1
+    ranked = sorted(done, key=lambda k: (sign * done[k].value, flash[k], keys.index(k)))
+    keep = ranked[: -(-len(ranked) // settings["reduction_factor"])]
+    return [k for k in keep if not done[k].user_attrs.get("final")]
 
 
 def groups(feasible: list[Candidate], figures: dict) -> list[dict]:
@@ -106,11 +138,10 @@ def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
     if before is None:
         study.set_user_attr("settings", settings)
     failed = S.fail_dead_trials(study)
-    queued = S.queue_uncovered(study, [c["key"] for c in settings["candidates"]])
     if before is not None:
-        print(f"search: continuing study {name!r}: {len(failed)} interrupted trial(s) closed, {len(queued)} "
-              f"candidate(s) queued again")  # fmt: skip
-    study.set_user_attr(S.READY, True)
+        print(f"search: continuing study {name!r} ({len(failed)} interrupted trial(s) closed; what is left is "
+              f"queued again)")  # fmt: skip
+    study.set_user_attr(S.DONE, False)
     return study
 
 
@@ -131,15 +162,17 @@ def _wait_for_joins(study: Any, procs: list[subprocess.Popen], timeout_s: float 
         time.sleep(0.5)
 
 
-def _wait_for_others(study: Any, ctx: TrialContext, keys: list[str]) -> None:
-    """Wait for trials other machines still run; re-queue (and run here) those whose worker died."""
+def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> None:
+    """Queue ``phase`` of ``keys``, work on it here, and wait for the trials of it that other processes
+    or machines run; trials whose worker died are queued again (and run here)."""
     import optuna
 
     said = 0.0
     while True:
         optuna.storages.fail_stale_trials(study)  # RDB storages: trials whose heartbeat stopped
         S.fail_dead_trials(study)
-        if S.queue_uncovered(study, keys):
+        if S.queue_phase(study, keys, phase) or S.waiting(study):
+            study.set_user_attr(S.READY, True)
             work(study, ctx)
             continue
         left = S.running(study)
@@ -177,7 +210,7 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
                      work_dir=folder / "candidates")  # fmt: skip
     print(f"search: {len(space)} candidate(s) ({', '.join(dict.fromkeys(c.model for c in space))}); budget "
           f"{budget.describe()}", flush=True)  # fmt: skip
-    figures = measure_all(space, ctx, data_configs, budget)
+    figures = measure_all(space, ctx, data_configs, budget, processes=int(config["search"]["workers"]))
     fits = [c for c in space if not figures[c.key].get("error") and not budget.problems(figures[c.key])]
     for c in space:
         if c not in fits:
@@ -211,8 +244,16 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
                         cuda=torch.cuda.is_available())  # fmt: skip
     wctx.label = f"worker 1 {wctx.label}"
     try:
+        S.queue_phase(study, survivors(study, settings, 0), 0)
+        study.set_user_attr(S.READY, True)
         _wait_for_joins(study, procs)
-        work(study, wctx)
+        for phase, rung in enumerate(settings["rungs"]):
+            keys = survivors(study, settings, phase)
+            if phase and keys:
+                print(f"search: {len(keys)} candidate(s) go on to {rung} epochs: "
+                      f"{', '.join(k.replace('|-', '') for k in keys)}", flush=True)  # fmt: skip
+            _run_phase(study, wctx, keys, phase)
+        study.set_user_attr(S.DONE, True)
         for p in procs:
             p.wait()
     except BaseException:
@@ -226,7 +267,6 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         raise
     finally:
         torch.set_num_threads(threads_before)
-    _wait_for_others(study, wctx, [c["key"] for c in settings["candidates"]])
     return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
 
 

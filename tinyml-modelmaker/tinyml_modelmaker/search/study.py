@@ -24,6 +24,7 @@ JOURNAL_PREFIX = "journal:"
 HEARTBEAT_S = 30  # RDB storages: a running trial records a heartbeat this often ...
 GRACE_S = 120  # ... and one silent this long is failed (its worker died) and its candidate queued again
 READY = "ready"  # study user attribute: the coordinator filled the queue
+DONE = "done"  # study user attribute: the search finished; workers leave
 JOINED = "joined: "  # study user attribute prefix: a worker joined (value: its label)
 
 
@@ -148,19 +149,27 @@ def fail_dead_trials(study: Any) -> list[int]:
     return failed
 
 
-def queue_uncovered(study: Any, keys: list[str]) -> list[str]:
-    """Enqueue each candidate of ``keys`` that no trial has finished, runs or waits for; returns them."""
+def trial_key(t: Any) -> str | None:
+    """The candidate (``model|preset``) a trial trains, also for a trial still waiting in the queue."""
+    return t.params.get("candidate") or t.system_attrs.get("fixed_params", {}).get("candidate")
+
+
+def queue_phase(study: Any, keys: list[str], phase: int) -> list[str]:
+    """Enqueue phase ``phase`` of each candidate of ``keys`` that has no trial of that phase finished,
+    running or waiting (a trial that failed with an error is not tried again; an interrupted one is);
+    returns the keys queued."""
     from optuna.trial import TrialState
 
     covered = {
-        t.params.get("candidate") or t.system_attrs.get("fixed_params", {}).get("candidate")
+        trial_key(t)
         for t in study.get_trials(deepcopy=False)
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+        if t.user_attrs.get("phase") == phase
         and not t.user_attrs.get("duplicate_of")
+        and (t.state != TrialState.FAIL or t.user_attrs.get("error"))
     }
     queued = [k for k in keys if k not in covered]
     for key in queued:
-        study.enqueue_trial({"candidate": key}, skip_if_exists=False)
+        study.enqueue_trial({"candidate": key}, user_attrs={"phase": phase}, skip_if_exists=False)
     return queued
 
 

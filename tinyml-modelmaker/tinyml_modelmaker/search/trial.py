@@ -2,9 +2,11 @@
 stop it where the pruner says it will not win.
 
 A trial trains through the reference script's public entry (``train.get_args_parser()`` /
-``main(args)``, as the training stage does) into ``search/trials/trial_NNNN/``, seeded with
-``training.seed``. It stops after each rung (``min_epochs * reduction_factor**k`` epochs), reports the
-best validation score of every epoch so far, asks the pruner, and continues from ``checkpoint.pt``
+``main(args)``, as the training stage does) into ``search/trials/<model>__<preset>/``, seeded with
+``training.seed``, and reports the best validation score of every epoch so far. With successive
+halving (the default) a trial is one phase of a candidate: it trains to the phase's rung
+(``min_epochs * reduction_factor**k`` epochs) and stops; the coordinator keeps the best third (one in
+``reduction_factor``) of the candidates for the next phase, which continues from ``checkpoint.pt``
 (resuming gives exactly the uninterrupted run). A trial that reaches ``trial_epochs`` (or stops
 early) finishes as a normal training does, then the same float training is quantized again at each
 other bit width listed (``--resume`` of the finished run). Its value is the best validation score of
@@ -132,18 +134,36 @@ def _with(argv: list[str], flag: str, value: str) -> list[str]:
     return out
 
 
-def run_trial(trial: Any, ctx: TrialContext) -> float:
-    """The objective: see the module doc. Raises ``optuna.TrialPruned`` when the pruner stops it.
+def group_dir(key: str) -> str:
+    return key.replace("|", "__").replace("/", "_")
 
-    A trial trains one model (and preset) in float once; each bit width of the candidate that fits the
-    budget is then quantized from that training (``--resume`` of the finished run, with its own
-    quantization folder). The value is the best of them (ties: the least flash)."""
+
+def _epochs_done(root: Path) -> int:
+    """Epochs trained in ``root`` so far (0 without a checkpoint to continue from)."""
+    base = RunPaths(root).training_base
+    if not (base / "checkpoint.pt").is_file():
+        return 0
+    with open(base / "training_log.csv", newline="") as f:
+        return sum(1 for r in csv.DictReader(f) if r.get("phase", "train") in ("", "train"))
+
+
+def run_trial(trial: Any, ctx: TrialContext) -> float:
+    """The objective: train the trial's candidate to its phase's epoch (see the module doc).
+
+    Phase ``p`` of a candidate continues its training from phase ``p - 1``'s checkpoint (or, on a
+    machine that does not have it, trains from the start: seeded, the same result) up to
+    ``settings["rungs"][p]`` epochs. The value of a phase that stops there is the best float
+    validation score so far; a training that finishes (the last rung, or early stopping) is quantized
+    at each bit width that fits, and its value is the best of those (ties: the least flash). With
+    Optuna's ``median`` / ``hyperband`` pruners the trial reports at the rungs inside its one phase and
+    raises ``optuna.TrialPruned`` when told."""
     import optuna
     from optuna.trial import TrialState
 
     settings = ctx.settings
     groups = {g["key"]: g for g in settings["candidates"]}
     key = trial.suggest_categorical("candidate", list(groups))
+    phase = trial.user_attrs.get("phase")
     group = groups[key]
     variants = sorted(group["variants"], key=lambda v: (v["flash_bytes"], v["bits"]))
     candidate = Candidate(group["model"], group["preset"], variants[0]["bits"])
@@ -151,31 +171,37 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
     trial.set_user_attr("seed", settings["training"]["seed"])
     earlier = [
         t.number for t in trial.study.get_trials(deepcopy=False)
-        if t.number < trial.number and t.params.get("candidate") == key and not t.user_attrs.get("duplicate_of")
-        and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+        if t.number < trial.number and t.params.get("candidate") == key and t.user_attrs.get("phase") == phase
+        and not t.user_attrs.get("duplicate_of") and t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
     ]  # fmt: skip
-    if earlier:  # two workers raced for the last queued trial: the earlier trial trains it
-        trial.set_user_attr("duplicate_of", earlier[0])
-        raise optuna.TrialPruned(f"{candidate.label()} is trial {earlier[0]}'s")
+    if phase is None or earlier:  # not from the queue, or a race for the last queued trial: nothing to do
+        trial.set_user_attr("duplicate_of", earlier[0] if earlier else -1)
+        raise optuna.TrialPruned(f"{candidate.label()} is another trial's")
 
     t0 = time.perf_counter()
-    root = ctx.trials_dir / f"trial_{trial.number:04d}"
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "training").mkdir(parents=True)
+    rungs = settings["rungs"]
+    target = rungs[phase]
+    root = ctx.trials_dir / group_dir(key)
+    start = _epochs_done(root)
+    if start != (rungs[phase - 1] if phase else 0):  # nothing to continue from here: from the start
+        shutil.rmtree(root, ignore_errors=True)
+        start = 0
+    (root / "training").mkdir(parents=True, exist_ok=True)
     trial.set_user_attr("folder", str(root))
     task, metric, maximize = settings["task"], settings["metric"], settings["direction"] == "maximize"
-    quantized = bool(settings["training"]["quantization"])
     argv = trial_argv(ctx, candidate, root)
     log_csv = RunPaths(root).training_base / "training_log.csv"
     reported = 0
     summary: dict | None = None
+    stops = [target]
+    if settings["pruner"] in ("median", "hyperband"):  # Optuna's pruners decide inside the trial
+        stops = [
+            r for r in rung_epochs(settings["min_epochs"], settings["reduction_factor"], target) if r > start
+        ]
     try:
-        for stop in rung_epochs(
-            settings["min_epochs"], settings["reduction_factor"], settings["trial_epochs"]
-        ):
-            last = stop >= settings["trial_epochs"]
-            extra = ([] if last else ["--stop-after-epoch", str(stop)]) + (
-                ["--resume", "auto"] if reported else []
+        for stop in stops:
+            extra = ([] if stop >= settings["trial_epochs"] else ["--stop-after-epoch", str(stop)]) + (
+                ["--resume", "auto"] if start or reported else []
             )
             result = _run(task, argv + extra, root / "train.log")
             scores = _best_so_far(read_scores(log_csv, metric), maximize)
@@ -186,10 +212,13 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
             if "interrupted_after_epoch" not in result:  # finished: all epochs, or stopped early
                 summary = result
                 break
-            if trial.should_prune():
+            if len(stops) > 1 and trial.should_prune():
                 note = f"pruned after epoch {reported}: best val {metric} {scores[-1][1]:.4f}"
                 trial.set_user_attr("note", note)
                 raise optuna.TrialPruned(note)
+        if summary is None:  # a rung of successive halving: the coordinator ranks the candidates on it
+            trial.set_user_attr("final", False)
+            return scores[-1][1]
         results = []
         for v in variants:  # the first width was quantized by the training itself
             if v is not variants[0]:
@@ -197,15 +226,13 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
                 summary = _run(task, _with(_with(argv, "--quantization-weight-bitwidth", str(v["bits"])),
                                            "--quantization-output-dir", str(qdir)) + ["--resume", "auto"],
                                root / "train.log")  # fmt: skip
-            value, float_value = final_score(summary, metric, quantized)
+            value, float_value = final_score(summary, metric, bool(settings["training"]["quantization"]))
             results.append(
                 {"bits": v["bits"], "score": value, "float": float_value, "flash_bytes": v["flash_bytes"]}
             )
     finally:
         trial.set_user_attr("seconds", round(time.perf_counter() - t0, 1))
-        if summary is None:  # pruned, failed or interrupted: keep the logs, not the weights
-            for pt in RunPaths(root).training_base.glob("*.pt"):
-                pt.unlink()
+    trial.set_user_attr("final", True)
     trial.set_user_attr("variants", results)
     trial.set_user_attr("stop_reason", "stopped early" if summary.get("stopped_early") else "all epochs")
     finite = [r for r in results if math.isfinite(r["score"])]
@@ -217,18 +244,25 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
     return best["score"]
 
 
-def describe(trial: Any, settings: dict, done: int) -> str:
+def describe(trial: Any, settings: dict) -> str:
     """One line of progress for a finished trial (``trial`` frozen)."""
     from optuna.trial import TrialState
 
     key = trial.params.get("candidate", "?|-")
     group = next((g for g in settings["candidates"] if g["key"] == key), {"variants": []})
     attrs = trial.user_attrs
-    where = f"[{done}/{len(settings['candidates'])}] trial {trial.number} {Candidate.from_key(key).label().rsplit(' ', 1)[0]}"
+    phase = attrs.get("phase") or 0
+    where = f"trial {trial.number} {Candidate.from_key(key).label().rsplit(' ', 1)[0]}"
+    if len(settings["rungs"]) > 1:
+        where += f" (rung {phase + 1}/{len(settings['rungs'])})"
     secs = f"{attrs.get('seconds', 0):.0f} s [{attrs.get('worker')}]"
     if attrs.get("duplicate_of") is not None:
         return f"search: {where}: skipped (trial {attrs['duplicate_of']} trains it)"
     metric = settings["metric"]
+    if trial.state == TrialState.COMPLETE and not attrs.get("final", True):
+        return (
+            f"search: {where}: best val {metric} {trial.value:.4f} after {attrs.get('epochs')} epochs; {secs}"
+        )
     if trial.state == TrialState.COMPLETE:
         kind = "quantized" if settings["training"]["quantization"] else "float"
         parts = []

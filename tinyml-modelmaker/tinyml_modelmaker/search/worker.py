@@ -57,17 +57,25 @@ def work(study: Any, ctx: TrialContext) -> int:
 
     def after(study: Any, trial: Any) -> None:
         count[0] += 1
-        done = sum(
-            1
-            for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() and not t.user_attrs.get("duplicate_of")
-        )
-        print(describe(trial, ctx.settings, done), flush=True)
+        print(describe(trial, ctx.settings), flush=True)
         if S.waiting(study) == 0:
             study.stop()
 
     study.optimize(objective, callbacks=[after], catch=(Exception,), gc_after_trial=True)
     return count[0]
+
+
+def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 1.0) -> int:
+    """Take queued trials until the coordinator marks the search done (between the phases of successive
+    halving the queue is empty for a moment); returns how many this worker finished."""
+    finished = 0
+    while True:
+        if S.waiting(study):
+            finished += work(study, ctx)
+        elif study.user_attrs.get(S.DONE):
+            return finished
+        else:
+            time.sleep(poll_s)
 
 
 def dataset_fingerprint(dataset_dir: Path) -> str:
@@ -188,7 +196,7 @@ def join(
         f"search-worker {ctx.label}: joined study {study.study_name!r} ({S.waiting(study)} trials queued)",
         flush=True,
     )
-    return work(study, ctx)
+    return work_until_done(study, ctx)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
