@@ -90,9 +90,9 @@ def main() -> None:
     tr = SCHEMA["training"]
     default_lr = tr["learning_rate"].default
     print(
-        f"defaults: learning_rate {default_lr}, optimizer {tr['optimizer'].default}, epochs "
-        f"{tr['training_epochs'].default} with early stopping (patience {tr['early_stopping_patience'].default}), "
-        f"batch size fitted to the data"
+        f"defaults: learning_rate {default_lr}, optimizer {tr['optimizer'].default}, epochs 50 (at least "
+        f"{tr['min_steps'].default} steps) with early stopping (patience {tr['early_stopping_patience'].default}) "
+        f"on the val {tr['best_epoch_by'].default}, refit {tr['refit'].default}, batch size fitted to the data"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases:

@@ -26,7 +26,9 @@ def _error(cfg) -> str:
 
 def test_valid_config_resolves_with_defaults(base_config, data_folder):
     cfg = resolve_config(base_config)
-    assert cfg["training"]["training_epochs"] == 50
+    assert cfg["training"]["training_epochs"] is None  # 50, raised on small data to give min_steps steps
+    assert cfg["training"]["min_steps"] == 1000 and cfg["training"]["refit"] == "auto"
+    assert cfg["data_processing_feature_extraction"]["frame_size"] is None  # from the data (256 by default)
     assert cfg["dataset"]["dataset_name"] == data_folder.name
     assert cfg["training"]["quantization"] == 2  # F28P55 has an NPU
     assert cfg["compilation"]["preset_name"] == "default_preset"

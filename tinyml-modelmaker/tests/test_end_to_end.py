@@ -143,7 +143,12 @@ def test_task_end_to_end(task, tmp_path, capsys):
     assert list((root / "dataset").glob("*.png")), "dataset plots"
     assert list((root / "training" / "base").glob("*.png")), "training plots"
     assert list((root / "testing" / "float").glob("*.png")), "test plots"
-    assert len(read_log(root / "training/base/training_log.csv")) == 2
+    log = read_log(root / "training/base/training_log.csv")
+    training = yaml.safe_load((root / "run_summary.yaml").read_text())["training"]
+    refit = (training.get("refit") or {}).get("epochs", 0)
+    assert [r["phase"] for r in log] == ["train"] * 2 + ["refit"] * refit
+    # classification: a val split of a few files only chose the epoch count
+    assert (refit > 0) == (task == "classification")
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     assert [summary["stages"][s]["status"] for s in ("dataset", "training", "testing", "compilation")] == [
         "done",
@@ -174,7 +179,8 @@ def test_two_process_training(tmp_path):
     path = write_yaml(tmp_path / "ddp.yaml", cfg)
     assert main([str(path)]) == 0
     root = run_dir(cfg)
-    assert len(read_log(root / "training/base/training_log.csv")) == 1
+    # one epoch on 2 processes, then (classification) the refit on train + val in one process
+    assert [r["phase"] for r in read_log(root / "training/base/training_log.csv")] == ["train", "refit"]
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     assert summary["stages"]["training"]["status"] == "done"
     assert summary["training"]["test"]["accuracy"] > 0
@@ -197,7 +203,7 @@ def test_resume_of_killed_run_matches_uninterrupted_run(tmp_path):
         _command(path, "--run-name", "whole"), check=True, env=env, capture_output=True, cwd=PACKAGE_ROOT
     )
     whole = read_log(run_dir(cfg, "whole") / "training/base/training_log.csv")
-    assert len(whole) == epochs
+    assert sum(r["phase"] == "train" for r in whole) == epochs
 
     # a run killed (SIGKILL) once its first checkpoint is on disk
     proc = subprocess.Popen(_command(path, "--run-name", "killed"), env=env, cwd=PACKAGE_ROOT,
@@ -208,7 +214,7 @@ def test_resume_of_killed_run_matches_uninterrupted_run(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before_kill = len(read_log(log_path))
+    done_before_kill = sum(r["phase"] == "train" for r in read_log(log_path))
     assert 1 <= done_before_kill < epochs, "the run finished before it could be killed"
     assert not (run_dir(cfg, "killed") / "training/base/summary.yaml").exists()
 

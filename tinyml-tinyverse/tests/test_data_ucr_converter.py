@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 from tinyml_tinyverse.common.datasets import load_split, prepare_dataset
-from tinyml_tinyverse.common.datasets.ucr_converter import convert_ucr, read_arff, read_ts
+from tinyml_tinyverse.common.datasets.ucr_converter import convert_ucr, read_arff, read_ts, ts_label_kind
 from tinyml_tinyverse.common.errors import DataError
 
 TS_UNI = """# a comment
@@ -150,3 +150,44 @@ def test_folder_with_two_problems_is_refused_not_mixed(tmp_path):
     (src / "Toy_TEST.arff").write_text(ARFF_UNI)  # the same problem in both formats: .ts is read
     convert_ucr(src, tmp_path / "o")
     assert (tmp_path / "o" / "annotations" / "instances_test_list.txt").is_file()
+
+
+TS_REGRESSION = """% a comment line as aeon's files have them
+@problemName TinyReg
+@univariate false
+@equalLength true
+@seriesLength {length}
+@targetLabel true
+@data
+{rows}
+"""
+
+
+def _regression_ts(path, n: int, length: int, rng) -> np.ndarray:
+    """``n`` two-dimension series whose target is the mean of the first dimension."""
+    rows, targets = [], []
+    for _ in range(n):
+        a, b = rng.normal(size=length), rng.normal(size=length)
+        targets.append(float(a.mean()))
+        rows.append(f"{','.join(f'{v:.5f}' for v in a)}:{','.join(f'{v:.5f}' for v in b)}:{targets[-1]:.6f}")
+    path.write_text(TS_REGRESSION.format(length=length, rows="\n".join(rows)))
+    return np.array(targets)
+
+
+def test_regression_ts_goes_to_the_files_layout_with_its_target(tmp_path):
+    """A TSER file (@targetLabel true): files/*.csv with the series' target in a last column; prepared
+    with the frame size taken from the fixed series length, one window and one target per series."""
+    rng = np.random.default_rng(1)
+    targets = _regression_ts(tmp_path / "TinyReg_TRAIN.ts", 8, 12, rng)
+    _regression_ts(tmp_path / "TinyReg_TEST.ts", 3, 12, rng)
+    assert ts_label_kind(tmp_path / "TinyReg_TRAIN.ts") == "target"
+    out = convert_ucr(tmp_path / "TinyReg_TRAIN.ts", tmp_path / "o")
+    train = (out / "annotations" / "instances_train_list.txt").read_text().split()
+    assert train[0] == "TinyReg_train_00000.csv" and not (out / "classes").exists()
+    first = np.genfromtxt(out / "files" / train[0], delimiter=",", names=True)
+    assert first.dtype.names == ("dim_0", "dim_1", "target") and len(first) == 12
+    assert np.allclose(first["target"], targets[0], atol=1e-6)
+    info = prepare_dataset(out, tmp_path / "ds", "regression", plots=False)
+    assert info.inferred["frame_size"] == 12 and info.target_columns == ["target"]
+    test = load_split(tmp_path / "ds", "test", "regression", {})
+    assert test.X.shape == (3, 2, 12, 1) and test.y.shape == (3, 1)

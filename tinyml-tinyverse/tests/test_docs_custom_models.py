@@ -1,12 +1,17 @@
 """docs/adding_custom_models.md works as written: every Python block runs, in order."""
 
-import importlib
 import re
 import sys
 from pathlib import Path
 
 import pytest
-from tinyml_tinyverse.common.models import LAYER_REGISTRY, MODEL_REGISTRY
+from tinyml_tinyverse.common.models import (
+    LAYER_REGISTRY,
+    MODEL_REGISTRY,
+    get_model,
+    import_model_module,
+    model_task,
+)
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "adding_custom_models.md"
 BLOCK = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.S | re.M)
@@ -55,26 +60,23 @@ def test_every_python_block_runs_in_order(tmp_path, monkeypatch, capsys, clean_r
     assert "total params" in capsys.readouterr().out
 
 
-def test_registering_in_a_package_init_as_the_guide_says(tmp_path, monkeypatch, clean_registry):
-    """The __init__.py excerpt, placed in a package next to a my_models.py made of the model blocks."""
+def test_the_package_init_of_the_page_registers_through_model_module(tmp_path, clean_registry):
+    """The __init__.py excerpt, in a package next to a my_models.py made of the model blocks, imported the
+    way training.model_module imports a package folder."""
     blocks = python_blocks()
     models = "\n\n".join(code for info, code in blocks if "class CLS_CUSTOM" in code)
     (init_info, init_code) = next((i, c) for i, c in blocks if i.startswith("file="))
-    assert init_info.endswith("models/__init__.py")
-    pkg = tmp_path / "guide_pkg"
+    assert init_info == "file=my_tinyml_models/__init__.py"
+    pkg = tmp_path / "my_tinyml_models"
     pkg.mkdir()
     (pkg / "my_models.py").write_text(models)
-    (pkg / "__init__.py").write_text(
-        "from tinyml_tinyverse.common.models import MODEL_REGISTRY\n\n" + init_code
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    (pkg / "__init__.py").write_text(init_code)
     try:
-        module = importlib.import_module("guide_pkg")
+        module, names = import_model_module("my_tinyml_models", base_dir=tmp_path)
+        assert names == ["CLS_CUSTOM_1k", "CLS_CUSTOM_NPU"]
         assert MODEL_REGISTRY["CLS_CUSTOM_NPU"] is module.CLS_CUSTOM_NPU
-        from tinyml_tinyverse.common.models import get_model, model_task
-
         assert get_model("CLS_CUSTOM_1k", num_classes=2).output_shape == (2,)
-        assert model_task("CLS_CUSTOM_NPU") == "classification"
+        assert model_task("CLS_CUSTOM_NPU") == "classification"  # from the name's prefix
     finally:
-        for name in ("guide_pkg", "guide_pkg.my_models"):
+        for name in ("my_tinyml_models", "my_tinyml_models.my_models"):
             sys.modules.pop(name, None)

@@ -16,7 +16,13 @@ from tinyml_tinyverse.common.compilation import compile_model
 from tinyml_tinyverse.common.compilation.frontend_c import generate_frontend
 from tinyml_tinyverse.common.datasets import model_input_kwargs, validate_data_config
 from tinyml_tinyverse.common.errors import CompilationError
-from tinyml_tinyverse.common.transforms import FEATURE_REGISTRY, PRESET_REGISTRY, Recording, extract_features
+from tinyml_tinyverse.common.transforms import (
+    FEATURE_REGISTRY,
+    PRESET_REGISTRY,
+    Recording,
+    extract_features,
+    min_recording_length,
+)
 from tinyml_tinyverse.common.transforms.fft import rfft_c, rfft_c_name, rfft_float, rfft_q15
 
 pytestmark = [
@@ -85,6 +91,11 @@ CUSTOM = {
         frame_size=128, feature_size_per_frame=8,
         feat_ext_transform=["TO_Q15", "FFT_Q15", "FFT_POS_HALF", "Q15_SCALE", "Q15_MAG", "DC_REMOVE", "BIN_Q15", "CONCAT"],
         q15_full_scale=4.0, q15_scale_factor=3, num_frame_concat=2,
+    ),
+    "audio": dict(
+        frame_size=400, stride_size=0.4, num_frame_concat=3, sampling_rate=16000, n_mels=24, n_mfcc=12,
+        mel_low_hz=40.0, mel_high_hz=7000.0, log_mul=1.0, log_base="e", log_threshold=1e-6,
+        feat_ext_transform=["WINDOWING", "POWER_SPECTRUM", "MEL_FILTERBANK", "LOG_DB", "DCT", "STANDARDIZE", "CONCAT"],
     ),
     "q15_then_float": dict(
         frame_size=64, feature_size_per_frame=8,
@@ -190,9 +201,9 @@ def test_what_the_chip_cannot_run_is_a_compile_error_naming_it():
 
 
 class Linear(nn.Module):
-    def __init__(self, c, h, k=3):
+    def __init__(self, c, h, w=1, k=3):
         super().__init__()
-        self.fc = nn.Linear(c * h, k)
+        self.fc = nn.Linear(c * h * w, k)
 
     def forward(self, x):
         return self.fc(x.flatten(1))
@@ -202,13 +213,18 @@ def compile_pipeline(out: Path, cfg_in: dict, channels: int, scale: float = 1.0,
     """A small int8 model on the features of ``cfg_in``, compiled with its front end and pipeline."""
     cfg = validate_data_config(cfg_in)
     shape = model_input_kwargs(dict(cfg, variables=channels))
-    c, h = shape["variables"], shape["input_features"]
+    c, f = shape["variables"], shape["input_features"]
+    h, w = (f, 1) if isinstance(f, int) else f  # (H, W) with output_2d
     torch.manual_seed(0)
     torch.onnx.export(
-        Linear(c, h).eval(), (torch.zeros(1, c, h, 1),), str(out / "m.onnx"), opset_version=13, dynamo=False
+        Linear(c, h, w).eval(),
+        (torch.zeros(1, c, h, w),),
+        str(out / "m.onnx"),
+        opset_version=13,
+        dynamo=False,
     )
     rng = np.random.default_rng(1)
-    n = cfg["frame_size"] * 12
+    n = max(cfg["frame_size"] * 12, min_recording_length(cfg) * 2)  # several windows per recording
     recs = [
         ((np.sin(2 * np.pi * 0.02 * (i + 1) * np.arange(n))[:, None] + 0.3 * rng.standard_normal((n, channels))) * scale)
         .astype(np.float32)

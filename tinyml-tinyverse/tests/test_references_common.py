@@ -212,3 +212,37 @@ def test_output_scale_folds_into_last_linear_and_falls_back_to_the_wrapper(tmp_p
     kept = fold_output_scale(no_linear, torch.randn(2, 3, 1))
     assert isinstance(kept, ScaledOutput)
     torch.testing.assert_close(kept(x[:2, :, None]), no_linear(x[:2, :, None]))
+
+
+def test_the_int8_model_closer_to_the_float_one_is_kept():
+    """QAT against PTQ: fidelity to the float model's outputs, no labels; a tie keeps QAT."""
+    import types
+
+    from tinyml_tinyverse.references.common.quantize import closest_to_float, fidelity
+    from tinyml_tinyverse.references.common.tasks import get_task
+
+    classification, regression = get_task("classification"), get_task("regression")
+    ref = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 2.0]])
+    assert fidelity(classification, ref, ref * 0.5) == 1.0  # same classes, other scale
+    assert fidelity(classification, ref, ref[:, ::-1]) == 0.0
+    assert fidelity(regression, ref, ref) == 1.0 and fidelity(regression, ref, ref + 1.0) < 0.5
+
+    class Shifted:  # an int8 model that runs the float model and moves one logit
+        def __init__(self, shift):
+            self.shift = shift
+
+        def run_dequantized(self, x):
+            return [model(torch.from_numpy(x)).detach().numpy() + self.shift]
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 2)).eval()
+    x = np.random.default_rng(0).normal(size=(64, 1, 8, 1)).astype(np.float32)
+    splits = {"train": types.SimpleNamespace(X=x), "val": types.SimpleNamespace(X=x[:8])}
+    args = types.SimpleNamespace(seed=0)
+    kept, scores = closest_to_float(
+        args, classification, model, splits, {"QAT": Shifted([5.0, 0.0]), "PTQ": Shifted([0.0, 0.0])}, False
+    )
+    assert kept == "PTQ" and scores["PTQ"] == 1.0 > scores["QAT"]
+    kept, _ = closest_to_float(
+        args, classification, model, splits, {"QAT": Shifted(0.0), "PTQ": Shifted(0.0)}, True
+    )
+    assert kept == "QAT"

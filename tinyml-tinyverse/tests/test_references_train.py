@@ -196,7 +196,15 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
         assert float(printed[0]) == pytest.approx(threshold, rel=1e-6) and printed[1] == "Anomaly"
     assert on_disk["val"][PRIMARY[task]] == pytest.approx(summary["val"][PRIMARY[task]])
     log = artifacts.read_csv(out / "training_log.csv")
-    assert [int(r["epoch"]) for r in log] == [1, 2]
+    assert [int(r["epoch"]) for r in log if r["phase"] == "train"] == [1, 2]
+    # classification: a val split of a few recordings only chose the epoch count, the model was trained
+    # again on train + val
+    refit = [int(r["epoch"]) for r in log if r["phase"] == "refit"]
+    if task == "classification":  # as many epochs as the first phase's best one (the val loss chooses it)
+        epochs = list(range(1, summary["best_epoch"] + 1))
+        assert refit == epochs == list(range(1, summary["refit"]["epochs"] + 1))
+    else:  # regression, forecasting: their val metric chooses the weights; anomaly detection: its threshold
+        assert not refit and "refit" not in summary
     assert float(log[on_disk["best_epoch"] - 1][f"val_{PRIMARY[task]}"]) == pytest.approx(
         on_disk["val"][PRIMARY[task]], rel=1e-6, abs=1e-6
     )
@@ -363,7 +371,7 @@ def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
         "--warmup-epochs",
         "0",
     )
-    log = artifacts.read_csv(out / "training_log.csv")
+    log = [r for r in artifacts.read_csv(out / "training_log.csv") if r["phase"] == "train"]
     vals = [float(r["val_rmse"]) for r in log]
     assert summary["best_epoch"] == int(np.argmin(vals)) + 1
     if summary["stopped_early"]:
@@ -404,6 +412,9 @@ def test_quantized_model_files_and_metrics(method, mode, bits, dataset, tmp_path
     assert set(q["test"]) >= {"accuracy", "f1_macro", "confusion_matrix"} and 0 <= q["test"]["accuracy"] <= 1
     if method == "QAT":
         assert q["qat_epochs"] == 1 and len(q["qat_history"]) == 1
+        # QAT must not lose what float won: the int8 model closer to the float one is kept
+        assert set(q["fidelity_to_float"]) == {"QAT", "PTQ"} and q["kept"] in ("QAT", "PTQ")
+        assert q["fidelity_to_float"][q["kept"]] == max(q["fidelity_to_float"].values())
     # the golden vectors are the integer reference's answers, and the saved graph reproduces them
     golden = np.load(qdir / "golden_vectors.npz")
     assert golden["input_int"].dtype == np.int8 and golden["output_int"].dtype == np.int8

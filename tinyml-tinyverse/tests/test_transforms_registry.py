@@ -57,6 +57,9 @@ PRESET_SHAPES = {
     "Input256_FFT_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
     "Input128_RAW_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
     "MotorFault_128Input_RAW_128Feature_1Frame_3InputChannel_removeDC_2D1": (3, 128),
+    # audio (issue 12): 16 kHz, 1000 ms, 30 / 20 ms frames => 49 frames; 10 MFCC (the reference's) or 40 log-mels
+    "GoogleSpeechCommands_MFCC_Default": (1, (49, 10)),
+    "Audio16kHz_LogMel_40Feature_49Frame": (1, (49, 40)),
 }
 
 

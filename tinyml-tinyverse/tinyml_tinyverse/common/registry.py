@@ -12,7 +12,10 @@ import difflib
 import fnmatch
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 from .errors import UnknownNameError
@@ -24,6 +27,16 @@ def closest_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     lower = {k.lower(): k for k in known}
     hits = difflib.get_close_matches(str(name).lower(), list(lower), n=n, cutoff=0.5)
     return [lower[h] for h in hits]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``file:line: Type: message`` of the innermost frame outside the import machinery (for a user's
+    code that fails to import), or ``Type: message``."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}: SyntaxError: {exc.msg}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    return f"{where}{type(exc).__name__}: {exc}"
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str], where: str = "") -> str:
@@ -38,13 +51,31 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str], where: str 
 
 
 class Registry(dict):
-    """A name -> object dict with a ``register`` decorator and helpful unknown-name errors."""
+    """A name -> object dict with a ``register`` decorator and helpful unknown-name errors.
 
-    def __init__(self, kind: str, locations: Iterable[str] = ()):
+    ``entry_points``: an entry-point group of installed plugin packages, loaded on first use like
+    ``locations``. An entry point may name an object (registered under the entry point's name), a
+    mapping of name -> object (each registered) or a module (imported; ``load_module(registry,
+    module)`` then registers what it offers). ``hint`` ends every unknown-name error (how to add one).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        locations: Iterable[str] = (),
+        *,
+        entry_points: str | None = None,
+        load_module: Callable[[Registry, ModuleType], Any] | None = None,
+        hint: str = "",
+    ):
         super().__init__()
         self.kind = kind
         self.locations = list(locations)
-        self._loaded = not self.locations
+        self.entry_points = entry_points
+        self.load_module = load_module
+        self.hint = hint
+        self.plugin_errors: list[str] = []  # entry points that failed to load, for the unknown-name error
+        self._loaded = not self.locations and not entry_points
 
     # -- filling -------------------------------------------------------------------------------
     def register(self, name: str | Callable | None = None, obj: Any = None, *, aliases: Iterable[str] = ()):
@@ -86,6 +117,31 @@ class Registry(dict):
             for info in pkgutil.iter_modules(pkg.__path__):
                 if not info.name.startswith("_"):
                     importlib.import_module(f"{pkg_name}.{info.name}")
+        if self.entry_points:
+            self._load_entry_points()
+
+    def _load_entry_points(self) -> None:
+        """Register what every installed entry point of the group offers; a broken one is reported
+        (warning now, and in the unknown-name error) without hiding the others."""
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=self.entry_points):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
+            where = f"entry point {ep.name} = {ep.value} (group {self.entry_points}, package {dist})"
+            try:
+                obj = ep.load()
+                if isinstance(obj, ModuleType):
+                    if self.load_module is not None:
+                        self.load_module(self, obj)
+                elif isinstance(obj, Mapping):
+                    for name, value in obj.items():
+                        self.register(name, value)
+                else:
+                    self.register(ep.name, obj)
+            except Exception as exc:  # a broken plugin must not break the other names
+                message = f"{where} failed to load: {describe_exception(exc)}"
+                self.plugin_errors.append(message)
+                warnings.warn(message, stacklevel=2)
 
     # -- lookups -------------------------------------------------------------------------------
     def __missing__(self, key: str) -> Any:
@@ -93,7 +149,16 @@ class Registry(dict):
             self._load()
             if dict.__contains__(self, key):
                 return dict.__getitem__(self, key)
-        raise UnknownNameError(unknown_name_message(self.kind, key, self.keys()))
+        raise UnknownNameError(self.unknown_message(key))
+
+    def unknown_message(self, key: str, known: Iterable[str] | None = None, where: str = "") -> str:
+        """The error text for an unknown ``key``: closest names, known names, ``hint``, broken plugins."""
+        msg = unknown_name_message(self.kind, key, self.keys() if known is None else known, where)
+        if self.hint:
+            msg += f". {self.hint}"
+        if self.plugin_errors:
+            msg += ". Not loaded: " + "; ".join(self.plugin_errors)
+        return msg
 
     def __contains__(self, key: object) -> bool:
         self._load()

@@ -8,6 +8,7 @@ the full check against ``MODEL_REGISTRY`` happens in the runner, right before an
 from __future__ import annotations
 
 from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
+from tinyml_tinyverse.common.task_names import MODEL_PREFIXES  # noqa: F401  (task -> model name prefix)
 
 TARGET_MODULE = "timeseries"
 
@@ -24,13 +25,6 @@ TASK_TYPES = {
     TASK_TYPE_ANOMALYDETECTION: "anomalydetection",
 }
 
-# tinyverse task name -> model name prefix (naming convention of the model zoo)
-MODEL_PREFIXES = {
-    "classification": "CLS_",
-    "regression": "REGR_",
-    "forecasting": "FCST_",
-    "anomalydetection": "AD_",
-}
 
 # tinyverse task name -> reference script package
 REFERENCE_PACKAGES = {task: f"tinyml_tinyverse.references.timeseries_{task}" for task in MODEL_PREFIXES}
@@ -53,6 +47,8 @@ def lowest_bitwidth(bits: int | str) -> int:
 
 
 CALIBRATION_OBSERVERS = ("minmax", "percentile", "mse")
+BEST_EPOCH_BY = ("loss", "metric")  # what picks the best epoch: the val loss or the val metric
+REFIT_MODES = ("auto", True, False)  # refit on train + val for the chosen epoch count (auto: small val split)
 COMPILATION_PRESETS = ("default_preset", "compress_npu_layer_data")
 SEARCH_PRUNERS = ("successive_halving", "hyperband", "median", "none")
 

@@ -95,14 +95,36 @@ PARAM_DESCRIPTIONS = {
             "`--describe models`. `auto` searches the zoo under the target's budget (the search section)."
         ),
         "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
+        "model_module": (
+            "Your own models without editing the installed package: a Python file or package folder (relative "
+            "paths start at the YAML's folder), an importable module name, or a list of them. Imported before the "
+            "model check; the models it registers, its MODEL_REGISTRY dict, or else its GenericModelWithSpec "
+            "classes (by class name) become usable as model_name. Installed packages can instead declare the "
+            "entry-point group tinyml_tinyverse.models."
+        ),
         "batch_size": "Samples per step; null lets the training script fit it to the data size.",
-        "training_epochs": "Maximum number of float training epochs (early stopping may end sooner).",
+        "training_epochs": (
+            "Maximum number of float training epochs (early stopping may end sooner). null: 50, raised on small "
+            "data, where an epoch is a few optimizer steps, to give min_steps steps; a number is used as it is."
+        ),
+        "min_steps": "With training_epochs null: at least this many optimizer steps (epochs are raised to reach them).",
         "learning_rate": "Peak learning rate (after warmup).",
         "optimizer": "adam, adamw or sgd (momentum 0.9).",
         "weight_decay": "L2 weight decay.",
         "lr_scheduler": "cosine, step or none; with warmup_epochs of linear warmup.",
         "warmup_epochs": "Epochs of linear learning-rate warmup.",
-        "early_stopping_patience": "Stop after this many epochs without a better validation metric (0: never stop early).",
+        "early_stopping_patience": "Stop after this many epochs without a better best_epoch_by figure (0: never stop early).",
+        "best_epoch_by": (
+            "What picks the best epoch and stops early in classification: loss (the validation cross entropy, smooth "
+            "even on a validation split of a few recordings) or metric (accuracy). Regression, forecasting and anomaly "
+            "detection, whose metric is their loss, use their metric either way."
+        ),
+        "min_epochs": "No early stop before this many epochs, and no shorter refit; null: a quarter of training_epochs.",
+        "refit": (
+            "auto: in classification, when the validation split has fewer than 100 recordings, it only chooses the "
+            "epoch count, and the model is trained again from the start on train + val for that many epochs; true: "
+            "also for regression and forecasting (never anomaly detection); false: keep the best epoch's weights."
+        ),
         "num_gpus": "0: train on the CPU; 1: one process, on a GPU when torch sees one, else the CPU; N > 1: N processes through torch.distributed (N GPUs, or N CPU processes with gloo where there is no CUDA).",
         "seed": "Seed of weights, shuffling and augmentation (same config and seed on CPU give the same metrics).",
         "resume": "Resume training from training/base/checkpoint.pt of this run folder (also set by --resume).",

@@ -37,9 +37,28 @@ def models_for_task(task: str) -> list[str]:
     return names
 
 
+def import_model_modules(config: dict) -> list[dict[str, Any]]:
+    """Import ``training.model_module`` (files, folders or module names) so their models are registered;
+    prints and returns what each gave (``[{"module": ..., "file": ..., "models": [...]}]``)."""
+    from tinyml_tinyverse.common.models import import_model_module
+
+    done = []
+    for spec in config["training"].get("model_module") or []:
+        module, names = import_model_module(spec, where="training.model_module")
+        file = getattr(module, "__file__", None)
+        print(
+            f"model module: imported {spec}"
+            + (f" ({file})" if file and file != spec else "")
+            + f": {', '.join(names)}"
+        )
+        done.append({"module": spec, "file": file, "models": list(names)})
+    return done
+
+
 def check_model_name(config: dict) -> None:
     """The model is registered (closest names on a typo) and made for the config's task."""
     from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
+    from tinyml_tinyverse.common.models.user_models import REGISTER_HINT
 
     name, task = config["training"]["model_name"], task_of(config["common"]["task_type"])
     if name not in MODEL_REGISTRY:
@@ -47,7 +66,8 @@ def check_model_name(config: dict) -> None:
             unknown_name_message(
                 "model", name, MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"), "training.model_name"
             )
-            + " (list them with: tinyml-modelmaker --describe models)"
+            + " (list them with: tinyml-modelmaker --describe models). "
+            + REGISTER_HINT
         )
     if model_task(name) != task:
         allowed = ", ".join(models_for_task(task))

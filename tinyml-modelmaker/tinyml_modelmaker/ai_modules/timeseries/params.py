@@ -74,6 +74,13 @@ def _check_model_config(value: Any) -> str | None:
     return None
 
 
+def _check_model_module(value: Any) -> str | None:
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, str) and v.strip() for v in items):
+        return "give a .py file (relative to the YAML's folder), a package folder or a module name, or a list of them"
+    return None
+
+
 SCHEMA: dict[str, dict[str, Param]] = {
     "common": {
         "target_module": Param(C.TARGET_MODULE, (str,)),
@@ -98,14 +105,19 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "enable": Param(True, (bool,)),
         "model_name": Param(None, (str,), nullable=True),
         "model_config": Param(None, (str, dict), nullable=True, check=_check_model_config),
+        "model_module": Param(None, (str, list), nullable=True, check=_check_model_module),
         "batch_size": Param(None, (int,), minimum=1, nullable=True),
-        "training_epochs": Param(50, (int,), minimum=1, maximum=100000),
+        "training_epochs": Param(None, (int,), minimum=1, maximum=100000, nullable=True),
+        "min_steps": Param(1000, (int,), minimum=0),
         "learning_rate": Param(0.002, (float,), minimum=1e-12, maximum=10.0),
         "optimizer": Param("adamw", (str,), choices=C.OPTIMIZERS),
         "weight_decay": Param(0.01, (float,), minimum=0.0, maximum=1.0),
         "lr_scheduler": Param("cosine", (str,), choices=C.LR_SCHEDULERS),
         "warmup_epochs": Param(1.0, (float,), minimum=0),
         "early_stopping_patience": Param(10, (int,), minimum=0),
+        "best_epoch_by": Param("loss", (str,), choices=C.BEST_EPOCH_BY),
+        "min_epochs": Param(None, (int,), minimum=0, nullable=True),
+        "refit": Param("auto", (str, bool), choices=C.REFIT_MODES),
         "num_gpus": Param(1, (int,), minimum=0, maximum=64),
         "seed": Param(42, (int,), minimum=0),
         "resume": Param(False, (bool,)),
@@ -146,6 +158,17 @@ SCHEMA: dict[str, dict[str, Param]] = {
 
 # Sections whose keys are validated by tinyverse rather than by SCHEMA.
 FREE_SECTIONS = (DATA_SECTION,)
+
+
+def leave_to_the_data(raw: dict, validated: dict) -> None:
+    """Keys the user left unset that the dataset stage decides (tinyverse ``data_derived``): null
+    frame_size, empty feat_ext_transform, until the stage has seen the recordings."""
+    from tinyml_tinyverse.common.datasets.data_derived import features_are_auto, frame_size_is_auto
+
+    if frame_size_is_auto(raw):
+        validated["frame_size"] = None
+    if features_are_auto(raw):
+        validated["feat_ext_transform"] = []
 
 
 def validate_data_section(section: dict, source: str) -> dict:
@@ -233,6 +256,26 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
+def _resolve_model_modules(value: str | list | None, source: str) -> list[str] | None:
+    """training.model_module as a list: files and folders made absolute (relative ones start at the YAML's
+    folder), module names kept; a path that does not exist is an error."""
+    if value is None:
+        return None
+    base = os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        path = os.path.join(base, os.path.expanduser(item))
+        if item.endswith(".py") or "/" in item or "\\" in item or os.path.exists(path):
+            if not os.path.exists(path):
+                raise ConfigError(
+                    f"{_where(source)}training.model_module: {item!r} does not exist (looked for {path}; relative "
+                    f"paths start at the folder of the YAML); give a .py file, a package folder or a module name"
+                )
+            item = os.path.normpath(path)
+        out.append(item)
+    return out
+
+
 def _validate_training(resolved: dict, source: str) -> None:
     """Model name by the naming convention, model_config path, automatic quantization, bit width."""
     common, training = resolved["common"], resolved["training"]
@@ -251,6 +294,7 @@ def _validate_training(resolved: dict, source: str) -> None:
                 f"{C.MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
+    training["model_module"] = _resolve_model_modules(training["model_module"], source)
     if isinstance(training["model_config"], str):
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
     if training["quantization"] is None:
@@ -332,5 +376,7 @@ def validate(resolved: dict, source: str = "") -> dict:
     _validate_training(resolved, source)
     _validate_search(resolved, source)
     _validate_compilation(resolved, source)
-    resolved[DATA_SECTION] = validate_data_section(resolved.get(DATA_SECTION) or {}, source)
+    raw_data = resolved.get(DATA_SECTION) or {}
+    resolved[DATA_SECTION] = validate_data_section(raw_data, source)
+    leave_to_the_data(raw_data, resolved[DATA_SECTION])
     return resolved

@@ -22,7 +22,7 @@ from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder, project_dir
 from . import compilation, datasets
 from .constants import task_of
-from .model_check import check_model, check_model_name, input_channels_known
+from .model_check import check_model, check_model_name, import_model_modules, input_channels_known
 from .params import DATA_SECTION
 from .training import get_task_module
 
@@ -50,8 +50,27 @@ class Run:
     def dataset_dir(self) -> Path:
         """The prepared data of this run (from this run's dataset stage, or left by an earlier one)."""
         if self.prepared_dataset is None:
-            self.prepared_dataset = datasets.prepared_dir(self.config, self.paths)
+            self.use_dataset(datasets.prepared_dir(self.config, self.paths))
         return self.prepared_dataset
+
+    def use_dataset(self, dataset_dir: Path) -> None:
+        """Take ``dataset_dir`` as the run's data; data keys left to the data (frame_size, normalisation)
+        are filled from it and the run folder's config files rewritten (later stages and the compiler
+        read them)."""
+        self.prepared_dataset = dataset_dir
+        inferred = datasets.resolve_data_keys(self.config, dataset_dir)
+        if "frame_size" in inferred:
+            n = inferred["frame_size"]
+            print(f"data: every recording has {n} samples: frame_size {n}, one window per recording "
+                  f"(set data_processing_feature_extraction.frame_size to choose another)")  # fmt: skip
+        if "feat_ext_transform" in inferred:
+            print("data: the input channels have very different ranges: feat_ext_transform [NORMALIZE], each "
+                  "channel standardised with the train statistics, so that one int8 input scale serves them all "
+                  "(set feat_ext_transform to choose another)")  # fmt: skip
+        if inferred:
+            self.summary.pop("model_check", None)  # checked again on the real input shape
+        dump_yaml(self.config, self.paths.config)
+        dump_yaml(self.config[DATA_SECTION], self.paths.data_config)
 
     def record(self, stage: str, status: str, seconds: float, **extra: Any) -> None:
         self.summary.setdefault("stages", {})[stage] = {
@@ -70,7 +89,7 @@ def stage_dataset(run: Run) -> str:
         print("dataset: done in the run being resumed; reusing it (start a new run to prepare it again)")
         return DONE
     run.summary["dataset"] = datasets.run(run.config, run.paths)
-    run.prepared_dataset = run.paths.dataset
+    run.use_dataset(run.paths.dataset)
     return DONE
 
 
@@ -110,8 +129,8 @@ def stage_training(run: Run) -> str:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
-            "stopped_early", "primary_metric", "batch_size", "val", "test", "onnx", "anomaly_threshold", "quantization",
-            "warnings")  # fmt: skip
+            "stopped_early", "stop_reason", "best_epoch_by", "min_epochs", "refit", "primary_metric", "batch_size", "val",
+            "test", "onnx", "anomaly_threshold", "quantization", "warnings")  # fmt: skip
     run.summary["training"] = {k: result[k] for k in keep if k in result}
     quantized = run.summary["training"].get("quantization")
     if isinstance(quantized, dict):  # the epoch-by-epoch QAT log stays in training/base/summary.yaml
@@ -270,6 +289,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
     model_figures = None
+    model_modules = import_model_modules(config)  # the user's models, before any model is looked up
     if config["training"]["enable"] and not config["search"]["enable"]:  # a search checks every candidate
         check_model_name(config)
         if input_channels_known(config):
@@ -279,6 +299,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     print(f"run folder: {paths.root}")
     summary = _previous_summary(paths) if resume else {}
     if resume:
+        if paths.dataset_info.is_file():  # the data keys left to the data were filled from it then
+            datasets.resolve_data_keys(config, paths.dataset)
         _check_resume_config(paths, summary, config)
     summary.update(
         run_folder=str(paths.root),
@@ -294,6 +316,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     dump_yaml(config[DATA_SECTION], paths.data_config)
     current = Run(config, paths, summary, resume)
     summary.pop("model_check", None)
+    if model_modules:
+        summary["model_modules"] = model_modules
     if model_figures is not None:
         summary["model_check"] = model_figures
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
@@ -349,6 +373,12 @@ def _draw_dataset_plots(paths: RunPaths, summary: dict, failing: bool = False) -
         summary["dataset"]["plots_seconds"] = round(time.perf_counter() - t0, 2)
 
 
+# The C compiled from quantized_graph.npz reproduces the integer reference bit for bit (checked at every
+# build); onnxruntime runs the QDQ export in float arithmetic, so its rounding can differ slightly.
+INT8_REFERENCE_ROW = "int8 integer reference = C (test)"
+INT8_ONNX_ROW = "int8 QDQ ONNX, onnxruntime (test)"
+
+
 def _metric_row(name: str, metrics: dict | None) -> tuple[str, dict] | None:
     return (name, metrics) if isinstance(metrics, dict) and metrics else None
 
@@ -392,17 +422,23 @@ def results_table(summary: dict) -> str:
     rows = [
         _metric_row("float torch (test)", training.get("test")),
         _metric_row("float ONNX (test)", (testing.get("float") or {}).get("metrics")),
-        _metric_row("quantized (train stage)", (training.get("quantization") or {}).get("test")),
-        _metric_row("quantized ONNX (test)", (testing.get("quantized") or {}).get("metrics")),
+        _metric_row(INT8_REFERENCE_ROW, (training.get("quantization") or {}).get("test")),
+        _metric_row(INT8_ONNX_ROW, (testing.get("quantized") or {}).get("metrics")),
     ]
     rows = [r for r in rows if r]
     keys = [k for k in HEADLINE_METRICS if any(isinstance(m.get(k), (int, float)) for _, m in rows)]
     lines = ["", "results: " + summary.get("run_folder", "")]
+    width = max([26] + [len(name) + 2 for name, _ in rows])
     if rows:
-        lines.append("  " + "".join(["".ljust(26)] + [k.rjust(10) for k in keys]))
+        lines.append("  " + "".join(["".ljust(width)] + [k.rjust(10) for k in keys]))
         for name, m in rows:
             cells = [f"{m[k]:10.4f}" if isinstance(m.get(k), (int, float)) else "-".rjust(10) for k in keys]
-            lines.append("  " + name.ljust(26) + "".join(cells))
+            lines.append("  " + name.ljust(width) + "".join(cells))
+    if training.get("stop_reason"):
+        refit = training.get("refit")
+        lines.append(f"  training: {training['stop_reason']}; best epoch {training.get('best_epoch')} by "
+                     f"{training.get('best_epoch_by', 'the val metric')}"
+                     + (f"; refit on train + val for {refit['epochs']} epochs" if refit else ""))  # fmt: skip
     parity = (testing.get("float") or {}).get("max_rel_diff_vs_reference")
     if parity is not None:
         lines.append(f"  ONNX vs torch: max relative difference {parity:.2e}")

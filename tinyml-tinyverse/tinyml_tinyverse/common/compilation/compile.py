@@ -20,9 +20,9 @@ import numpy as np
 import onnx
 
 from ..errors import CompilationError, ConfigError, DataError
-from ..ir.graph import Graph, run_float
+from ..ir.graph import Graph, non_finite_message, run_float
 from ..ir.importer import import_onnx
-from ..ir.onnx_loader import load_onnx_model
+from ..ir.onnx_loader import load_onnx_model, names_model_file
 from ..model_aux import model_aux_header
 from ..quantization.quantize import quantize_graph
 from ..quantization.quantized_graph import QuantizedGraph
@@ -185,6 +185,7 @@ def _write_user_input_config(data_config, path: Path, notes: list[str], stats=No
         logger.warning(notes[-1])
 
 
+@names_model_file  # every error names the model file
 def compile_model(
     model: str | Path | onnx.ModelProto | QuantizedGraph,
     out_dir: str | Path,
@@ -237,6 +238,8 @@ def compile_model(
         values = run_float(resolved, x)
         outs = [values[n] for n in resolved.output_names]
     expected = np.concatenate([o.reshape(len(x), -1) for o in outs], axis=1)
+    if not np.isfinite(expected).all():  # the float model itself overflows: say where, not "mismatch"
+        raise CompilationError(non_finite_message(resolved, x))
 
     gm = generate(resolved, pack_sub_byte=preset_name == "compress_npu_layer_data")
     partial = out_dir / "artifacts.partial"

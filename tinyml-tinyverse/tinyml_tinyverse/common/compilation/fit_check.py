@@ -1,7 +1,7 @@
 """Refuse a model that cannot fit the target before any test vector or C is made: seconds, not minutes.
 
-From the ONNX graph alone (its initializer dims and the shapes ONNX infers; no import, nothing
-allocated from a shape):
+From the ONNX graph alone, once the loader has checked it (its initializer dims and the shapes ONNX
+infers; no import, nothing allocated from a shape):
 
 - flash >= the weights in the precision the compiler will use (4 bytes a value for float, the
   weight bit width for int8);
@@ -20,6 +20,7 @@ from pathlib import Path
 import onnx
 
 from ..errors import CompilationError
+from ..ir.onnx_loader import load_onnx_model
 from .devices import Device, get_device
 from .memory_report import _fit_hint
 
@@ -60,15 +61,15 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int] | None:
     return [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
 
 
-def _load(model: str | Path | onnx.ModelProto | bytes) -> onnx.ModelProto | None:
-    try:
-        if isinstance(model, bytes):
-            return onnx.load_from_string(model)
-        return (
-            model if isinstance(model, onnx.ModelProto) else onnx.load(str(model), load_external_data=False)
-        )
-    except Exception:  # noqa: BLE001 - an unreadable model is the importer's to report, with its name
-        return None
+def _load(model: str | Path | onnx.ModelProto) -> onnx.ModelProto:
+    """The model, checked by the toolchain's one loader (a malformed one is refused there, named)."""
+    return load_onnx_model(model, load_external_data=False)
+
+
+def _source(qgraph) -> onnx.ModelProto | None:
+    """The float ONNX a QuantizedGraph was made from (bytes this toolchain wrote), if recorded."""
+    source = getattr(qgraph, "source_onnx", None)
+    return onnx.load_from_string(source) if source else None
 
 
 def _weights(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
@@ -136,15 +137,15 @@ def check_model_fits(
     weight_bitwidth: int = 8,
 ) -> FitEstimate | None:
     """Raise :class:`CompilationError` when ``model`` (ONNX path / ModelProto / QuantizedGraph with its
-    source ONNX) cannot fit ``device``'s flash or RAM; returns the estimate (None for a model this
-    check cannot read, which the importer then reports). ``quantization`` / ``calibrated`` (calibration
-    data given) as in ``compile_model``."""
+    source ONNX) cannot fit ``device``'s flash or RAM; returns the estimate (None for a QuantizedGraph
+    without its source). The model is checked first by the one ONNX loader, whose errors name the file
+    and what is malformed. ``quantization`` / ``calibrated`` (calibration data given) as in
+    ``compile_model``."""
     device = get_device(device) if isinstance(device, str) else device
     if isinstance(model, (str, Path, onnx.ModelProto)):
         proto = _load(model)
     else:  # a QuantizedGraph: the float model it was made from
-        source = getattr(model, "source_onnx", None)
-        proto = _load(source) if source else None
+        proto = _source(model)
     if proto is None:
         return None
     int8 = _compiles_as_int8(model, proto, quantization, calibrated)

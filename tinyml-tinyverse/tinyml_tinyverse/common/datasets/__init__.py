@@ -11,6 +11,8 @@ Public API (docs/data_formats.md, docs/feature_extraction.md)::
     load_split(dataset_dir, split, task, data_config, *, cache_dir=None, training=None, seed=0) -> SplitData
     model_input_kwargs(data_config, dataset_dir=None) -> dict(input_features=H | (H, W), variables=C)
     write_user_input_config_h(data_config, path, stats=None) -> Path
+    get_data_modality(name) -> DataModality              # timeseries, vision, audio (docs/vision_audio.md)
+    dataset_modality(dataset_dir) -> DataModality        # the one a prepared dataset was made for
 
 Command lines: ``python -m tinyml_tinyverse.common.datasets`` (check a dataset),
 ``...datasets.generators`` (generated data), ``...datasets.ucr_converter`` (UCR/UEA files).
@@ -18,6 +20,7 @@ Command lines: ``python -m tinyml_tinyverse.common.datasets`` (check a dataset),
 
 from ..input_limits import InputLimits
 from .data_config import DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP, TASKS, validate_data_config
+from .modalities import DATA_MODALITY_REGISTRY, DataModality, dataset_modality, get_data_modality
 from .timeseries_dataset import (
     DatasetInfo,
     SplitData,
@@ -31,6 +34,10 @@ from .user_input_config import write_user_input_config_h
 __all__ = [
     "DATA_CONFIG_DEFAULTS",
     "DATA_CONFIG_HELP",
+    "DATA_MODALITY_REGISTRY",
+    "DataModality",
+    "dataset_modality",
+    "get_data_modality",
     "TASKS",
     "DatasetInfo",
     "InputLimits",

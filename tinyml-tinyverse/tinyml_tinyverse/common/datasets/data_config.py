@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
 from ..registry import unknown_name_message
+from ..task_names import TASKS  # noqa: F401  (public here too)
 from ..transforms import DATA_PROC_REGISTRY, FEATURE_REGISTRY, PRESET_REGISTRY
 
 SECTION = "data_processing_feature_extraction"
@@ -49,6 +50,11 @@ DATA_CONFIG_DEFAULTS: dict[str, Any] = {
     "log_threshold": 1e-100,
     "log_db_floor": None,
     "q15_scale_factor": 0,
+    # --- audio front end (issue 12): MEL_FILTERBANK and DCT ---
+    "n_mels": None,
+    "n_mfcc": None,
+    "mel_low_hz": None,
+    "mel_high_hz": None,
 }
 # keys Tiny ML Tensorlab YAMLs spell differently -> ours
 DATA_CONFIG_ALIASES = {"frame_skip": "concat_stride"}
@@ -61,7 +67,8 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "Custom_<name> to use feat_ext_transform",
     "sampling_rate": "sampling rate of the recordings in Hz (needed by Downsample)",
     "new_sr": "sampling rate after Downsample in Hz",
-    "frame_size": "samples per frame (window) cut by SimpleWindow",
+    "frame_size": "samples per frame (window) cut by SimpleWindow; unset (or null): 256, or the length of the "
+    "recordings when they all have one length of at most 2048 samples (one window per recording)",
     "stride_size": "hop between frames as a fraction of frame_size (1.0 = no overlap)",
     "feature_size_per_frame": "features per frame (BINNING / BIN_Q15 bins); default: all values",
     "num_frame_concat": "consecutive frames stacked into one example by CONCAT",
@@ -92,9 +99,12 @@ DATA_CONFIG_HELP: dict[str, str] = {
     "log_threshold": "LOG_DB: added to the values before the logarithm (> 0)",
     "log_db_floor": "LOG_DB: lowest result (null: none)",
     "q15_scale_factor": "Q15_SCALE: shift left by this many bits (right when negative), saturated",
+    "n_mels": "MEL_FILTERBANK: number of triangular mel filters",
+    "n_mfcc": "DCT: coefficients kept (MFCCs); null: all",
+    "mel_low_hz": "MEL_FILTERBANK: lowest frequency of the filters in Hz (null: 0)",
+    "mel_high_hz": "MEL_FILTERBANK: highest frequency of the filters in Hz (null: sampling_rate / 2)",
 }
 
-TASKS = ("classification", "regression", "forecasting", "anomalydetection")
 NAN_POLICIES = ("error", "drop", "interpolate")
 TARGET_REDUCTIONS = ("mean", "median", "last", "first", "min", "max")
 
@@ -166,7 +176,7 @@ def _merge(cfg: dict[str, Any]) -> dict[str, Any]:
             )
     out = dict(DATA_CONFIG_DEFAULTS)
     name = cfg.get("feature_extraction_name")
-    user = dict(cfg)
+    user = {k: v for k, v in cfg.items() if not (k == "frame_size" and v is None)}  # null: not given
     if name is not None:
         if not isinstance(name, str):
             raise _err("feature_extraction_name", f"must be a preset name or Custom_<name>, got {name!r}")
@@ -233,6 +243,12 @@ def _check_feature_keys(out: dict[str, Any]) -> None:
         raise _err("log_threshold", f"must be a number > 0, got {out['log_threshold']!r}")
     if out["log_db_floor"] is not None and not _is_number(out["log_db_floor"]):
         raise _err("log_db_floor", f"must be a number or null, got {out['log_db_floor']!r}")
+    for key in ("n_mels", "n_mfcc"):
+        if out[key] is not None and (not _is_int(out[key]) or out[key] < 1):
+            raise _err(key, f"must be a whole number >= 1 or null, got {out[key]!r}")
+    for key in ("mel_low_hz", "mel_high_hz"):
+        if out[key] is not None and (not _is_number(out[key]) or out[key] < 0):
+            raise _err(key, f"must be a frequency in Hz >= 0 or null, got {out[key]!r}")
     q = out["q15_scale_factor"]
     if isinstance(q, float) and q.is_integer():
         out["q15_scale_factor"] = q = int(q)

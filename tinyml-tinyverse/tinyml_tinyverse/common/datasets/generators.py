@@ -8,6 +8,8 @@
 - ``forecasting``: ``files/*.csv`` of a motor winding temperature driven by load and ambient
   temperature (one sample per minute); forecast ``temperature``.
 - ``anomaly``: ``classes/Normal`` and ``classes/Anomaly`` vibration recordings.
+- ``digits``, ``shapes`` (images, ``image_generators``), ``tones``, ``spoken_words`` (sound,
+  ``audio_generators``).
 
 Command line::
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import shutil
 import uuid
@@ -26,6 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from .audio_generators import generate_spoken_words, generate_tones
+from .image_generators import generate_digits, generate_shapes
 
 MOTOR_FS = 4000.0
 MOTOR_CLASSES = ("normal", "imbalance", "misalignment", "bearing_defect")
@@ -199,6 +205,10 @@ GENERATORS: dict[str, Callable[..., Path]] = {
     "regression": generate_regression,
     "forecasting": generate_forecasting,
     "anomaly": generate_anomaly,
+    "digits": generate_digits,
+    "shapes": generate_shapes,
+    "tones": generate_tones,
+    "spoken_words": generate_spoken_words,
 }
 COMPLETE_MARKER = ".generated_complete"  # in a finished folder of generate_dataset
 
@@ -254,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.files_per_class is not None:
         kwargs["files_per_class"] = args.files_per_class
     if args.length is not None:
+        if "length" not in inspect.signature(GENERATORS[args.kind]).parameters:
+            parser.error(f"--length does not apply to {args.kind} (its files have a fixed size)")
         kwargs["length"] = args.length
     out = GENERATORS[args.kind](args.out_dir, **kwargs)
     print(f"wrote the {args.kind} dataset to {out}")

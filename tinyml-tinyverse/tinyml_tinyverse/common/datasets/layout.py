@@ -40,25 +40,24 @@ def _is_doc_or_list(p: Path) -> bool:
     return name.startswith(("readme", "license")) or name.endswith("_list.txt")
 
 
-def _is_data_file(p: Path) -> bool:
+def _is_data_file(p: Path, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> bool:
     """A recording: a supported suffix, not hidden (macOS zips add ``._name.csv`` files), not a README
     or split list."""
     return (
-        p.is_file()
-        and p.suffix.lower() in DATA_SUFFIXES
-        and not p.name.startswith(".")
-        and not _is_doc_or_list(p)
+        p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".") and not _is_doc_or_list(p)
     )
 
 
-def _data_files(folder: Path, recursive: bool = False) -> list[Path]:
+def _data_files(
+    folder: Path, recursive: bool = False, suffixes: tuple[str, ...] = DATA_SUFFIXES
+) -> list[Path]:
     if not recursive:
-        return sorted(p for p in folder.iterdir() if _is_data_file(p))
+        return sorted(p for p in folder.iterdir() if _is_data_file(p, suffixes))
 
     def in_hidden_folder(p: Path) -> bool:
         return any(part.startswith((".", "_")) for part in p.relative_to(folder).parts[:-1])
 
-    return sorted(p for p in folder.rglob("*") if _is_data_file(p) and not in_hidden_folder(p))
+    return sorted(p for p in folder.rglob("*") if _is_data_file(p, suffixes) and not in_hidden_folder(p))
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -94,7 +93,7 @@ def find_layout(base: Path, task: str) -> Layout:
 _NOT_DATA = {".md", ".json", ".yaml", ".yml", ".png", ".jpg", ".pdf", ".db", ".ini", ".log", ".zip"}
 
 
-def _warn_skipped(folder: Path, recursive: bool) -> None:
+def _warn_skipped(folder: Path, recursive: bool, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> None:
     """Log the files of another type that are left out (an .xlsx or .mat among the .csv files)."""
     files = folder.rglob("*") if recursive else folder.iterdir()
     skipped = sorted(
@@ -102,7 +101,7 @@ def _warn_skipped(folder: Path, recursive: bool) -> None:
         for p in files
         if p.is_file()
         and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
-        and p.suffix.lower() not in DATA_SUFFIXES
+        and p.suffix.lower() not in suffixes
         and p.suffix.lower() not in _NOT_DATA
         and not _is_doc_or_list(p)
     )
@@ -113,30 +112,30 @@ def _warn_skipped(folder: Path, recursive: bool) -> None:
             len(skipped),
             ", ".join(skipped[:3]),
             " ..." if len(skipped) > 3 else "",
-            "/".join(DATA_SUFFIXES),
+            "/".join(suffixes),
         )
 
 
-def list_data_files(layout: Layout) -> list[str]:
-    """All recordings as paths relative to the data folder, sorted."""
+def list_data_files(layout: Layout, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
+    """All recordings (files with one of ``suffixes``) as paths relative to the data folder, sorted."""
     if not layout.by_class:
-        files = [p.name for p in _data_files(layout.data_dir)]
+        files = [p.name for p in _data_files(layout.data_dir, suffixes=suffixes)]
         if not files:
-            raise DataError(f"{layout.data_dir}: no {'/'.join(DATA_SUFFIXES)} files found")
-        _warn_skipped(layout.data_dir, recursive=False)
+            raise DataError(f"{layout.data_dir}: no {'/'.join(suffixes)} files found")
+        _warn_skipped(layout.data_dir, recursive=False, suffixes=suffixes)
         _refuse_line_breaks(layout.data_dir, files)
         return files
     out = []
     for d in _visible_dirs(layout.data_dir):
         if d.name == "annotations":
             continue
-        files = _data_files(d, recursive=True)  # classes/<label>/<any sub folders>/<recording>
+        files = _data_files(d, recursive=True, suffixes=suffixes)  # classes/<label>/<sub folders>/<file>
         if not files:
             raise DataError(
-                f"{d}: the class folder {d.name!r} holds no {'/'.join(DATA_SUFFIXES)} files; "
+                f"{d}: the class folder {d.name!r} holds no {'/'.join(suffixes)} files; "
                 "add recordings or remove the folder"
             )
-        _warn_skipped(d, recursive=True)
+        _warn_skipped(d, recursive=True, suffixes=suffixes)
         out += [p.relative_to(layout.data_dir).as_posix() for p in files]
     if not out:
         raise DataError(f"{layout.data_dir}: no class folders with recordings found")

@@ -26,6 +26,7 @@ from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_re
 from ..utils.progress import bar_disabled
 from .cache import cache_key, load_cached, save_cached
 from .data_config import TASKS, validate_data_config
+from .data_derived import infer_settings, with_inferred
 from .layout import (
     NORMAL,
     SPLITS,
@@ -63,6 +64,7 @@ class DatasetInfo:
     input_columns: list[str] = field(default_factory=list)
     target_columns: list[str] = field(default_factory=list)
     output_dir: Path | None = None
+    inferred: dict[str, Any] = field(default_factory=dict)  # data config keys the data set (data_derived.py)
 
 
 @dataclass
@@ -240,6 +242,7 @@ def prepare_dataset(
     if single is None:
         refuse_outside_links(layout, sorted(set(files) | set(used)), limits.allow_outside_links)
     first_cols, first_file, lengths, fixed = None, None, {}, {}
+    channel_min = channel_max = None  # input ranges, for data_derived.infer_settings
     too_short: list[tuple[str, int]] = []
     transposed = None  # a (channels, time) array saved the other way round
     columns = None
@@ -272,8 +275,23 @@ def prepare_dataset(
                     f"store it transposed ({how})"
                 )
         lengths[rel] = n
+        if n:
+            lo, hi = np.nanmin(rec.x, axis=0), np.nanmax(rec.x, axis=0)
+            channel_min = lo if channel_min is None else np.minimum(channel_min, lo)
+            channel_max = hi if channel_max is None else np.maximum(channel_max, hi)
         if rec.fixed_rows:
             fixed[rel] = rec.fixed_rows
+    # -- keys the data decides (issue 14, data_derived.py): the frame size, input normalisation ------
+    inferred = {}
+    if split_type == "amongst_files" and channel_min is not None:
+        inferred = infer_settings(data_config, cfg, task, lengths.values(), channel_min, channel_max)
+    elif channel_min is not None:  # rows of each file go to all splits: no window per recording
+        inferred = infer_settings(data_config, cfg, task, [], channel_min, channel_max)
+    if "frame_size" in inferred:
+        cfg["frame_size"], too_short = inferred["frame_size"], []
+    if inferred:
+        log.info("set from the data: %s (set them in the data config to choose others)", inferred)
+    # -- end of the keys the data decides ---------------------------------------------------------------
     if too_short:
         what = "its shortest split part has" if split_type == "within_files" else "it has"
         settings = f"frame_size={cfg['frame_size']}, num_frame_concat={cfg['num_frame_concat']}" + (
@@ -325,6 +343,7 @@ def prepare_dataset(
         input_columns=[columns.names[i] for i in columns.inputs],
         target_columns=[columns.names[i] for i in columns.targets],
         output_dir=output_dir,
+        inferred=inferred,
     )
     _write_yaml(
         output_dir / INFO_FILE,
@@ -339,6 +358,7 @@ def prepare_dataset(
             "input_columns": info.input_columns,
             "target_columns": info.target_columns,
             "rows_changed_by_nan_policy": fixed,
+            "inferred": inferred,
         },
     )
     from .report import write_report
@@ -410,6 +430,7 @@ def _read_dataset_info(dataset_dir: Path) -> DatasetInfo:
         input_columns=list(meta.get("input_columns", [])),
         target_columns=list(meta.get("target_columns", [])),
         output_dir=dataset_dir,
+        inferred=dict(meta.get("inferred") or {}),
     )
 
 
@@ -438,9 +459,9 @@ def load_split(
     _check_task(task)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    cfg = validate_data_config(data_config)
     dataset_dir = Path(dataset_dir)
     info = read_dataset_info(dataset_dir)
+    cfg = validate_data_config(with_inferred(data_config, info.inferred))
     if info.task != task:
         raise ConfigError(f"{dataset_dir}: the dataset was prepared for {info.task!r}, not {task!r}")
     training = split == "train" if training is None else training
@@ -540,7 +561,8 @@ def model_input_kwargs(
     Computed from the config alone by running the pipeline on one silent example. When
     ``variables`` is not set in the config, ``dataset_dir`` (a prepared dataset) supplies it.
     """
-    cfg = validate_data_config(data_config)
+    inferred = read_dataset_info(dataset_dir).inferred if dataset_dir is not None else None
+    cfg = validate_data_config(with_inferred(data_config, inferred))
     var = cfg["variables"]
     if isinstance(var, int):
         channels = var

@@ -1,6 +1,8 @@
 """Convert UCR / UEA archive files (``.ts`` and ``.arff``, univariate and multivariate) into the
 classification layout ``OUT/classes/<label>/<name>_<split>_<i>.csv`` with the archive's TRAIN /
-TEST split kept as ``OUT/annotations/instances_{train,test}_list.txt``.
+TEST split kept as ``OUT/annotations/instances_{train,test}_list.txt``. Regression (TSER) ``.ts``
+files (``@targetLabel true``) go to the regression layout ``OUT/files/<name>_<split>_<i>.csv``, the
+series' target repeated in a last column ``target`` (a window's target is then the series' target).
 
 Command line::
 
@@ -41,29 +43,40 @@ def _stack_dims(dims: list[np.ndarray], where: str) -> np.ndarray:
     return np.stack(dims, axis=1)
 
 
+def ts_label_kind(path: str | Path) -> str | None:
+    """``"class"`` (``@classLabel true``), ``"target"`` (``@targetLabel true``, regression) or None."""
+    for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        low = raw.strip().lower()
+        if low.startswith("@data"):
+            break
+        if low.startswith(("@classlabel", "@targetlabel")) and low.split()[1:2] == ["true"]:
+            return "class" if low.startswith("@classlabel") else "target"
+    return None
+
+
 def read_ts(path: str | Path) -> list[Case]:
-    """Read a sktime / UEA ``.ts`` file: ``dim1 values : dim2 values : ... : label`` per line."""
+    """Read a sktime / UEA ``.ts`` file: ``dim1 values : dim2 values : ... : label`` per line (the label
+    is a class, or the target value of a regression file)."""
     path = Path(path)
     cases: list[Case] = []
-    in_data = has_labels = False
+    in_data = False
+    has_labels = ts_label_kind(path) is not None
     for lineno, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line or line.startswith(("#", "%")):
             continue
         where = f"{path}:{lineno}"
         if not in_data:
             low = line.lower()
             if low.startswith("@timestamps") and low.split()[-1] == "true":
                 raise DataError(f"{where}: .ts files with time stamps are not supported; export without them")
-            if low.startswith("@classlabel"):
-                has_labels = low.split()[1] == "true"
             if low.startswith("@data"):
                 in_data = True
             continue
         fields = line.split(":")
         if not has_labels:
             raise DataError(
-                f"{where}: the file declares no class labels (@classLabel false); nothing to classify"
+                f"{where}: the file declares no class labels (@classLabel false) and no targets; nothing to learn"
             )
         *dims, label = fields
         cases.append((_stack_dims([_values(d, where) for d in dims], where), label.strip()))
@@ -143,8 +156,11 @@ def _safe_label(label: str) -> str:
     return clean or "label"
 
 
-def _write_csv(path: Path, values: np.ndarray) -> None:
+def _write_csv(path: Path, values: np.ndarray, target: float | None = None) -> None:
     header = ",".join(f"dim_{d}" for d in range(values.shape[1]))
+    if target is not None:
+        values = np.column_stack([values, np.full(len(values), target)])
+        header += ",target"
     tmp = path.with_name(path.name + ".tmp")
     np.savetxt(tmp, values, delimiter=",", header=header, comments="", fmt="%.9g")
     os.replace(tmp, path)
@@ -153,22 +169,29 @@ def _write_csv(path: Path, values: np.ndarray) -> None:
 def convert_ucr(in_path: str | Path, out_dir: str | Path) -> Path:
     """Convert a UCR/UEA file or folder into ``out_dir`` (classification layout + split lists)."""
     in_path, out_dir = Path(in_path), Path(out_dir)
-    if (out_dir / "classes").exists() and any((out_dir / "classes").iterdir()):
-        raise DataError(
-            f"{out_dir}/classes already holds data; choose an empty OUT_DIR (nothing is overwritten)"
-        )
+    for sub in ("classes", "files"):
+        if (out_dir / sub).exists() and any((out_dir / sub).iterdir()):
+            raise DataError(
+                f"{out_dir}/{sub} already holds data; choose an empty OUT_DIR (nothing is overwritten)"
+            )
     lists: dict[str, list[str]] = {}
     for split, path in _pairs(in_path).items():
         cases = READERS[path.suffix.lower()](path)
         if not cases:
             raise DataError(f"{path}: no series found after @data")
         name = re.sub(r"_(TRAIN|TEST)$", "", path.stem, flags=re.IGNORECASE)
+        regression = path.suffix.lower() == ".ts" and ts_label_kind(path) == "target"
         entries = []
         for i, (values, label) in enumerate(cases):
-            folder = out_dir / "classes" / _safe_label(label)
-            folder.mkdir(parents=True, exist_ok=True)
-            rel = f"{folder.name}/{name}_{split}_{i:05d}.csv"
-            _write_csv(out_dir / "classes" / rel, values)
+            if regression:
+                (out_dir / "files").mkdir(parents=True, exist_ok=True)
+                rel = f"{name}_{split}_{i:05d}.csv"
+                _write_csv(out_dir / "files" / rel, values, target=float(label))
+            else:
+                folder = out_dir / "classes" / _safe_label(label)
+                folder.mkdir(parents=True, exist_ok=True)
+                rel = f"{folder.name}/{name}_{split}_{i:05d}.csv"
+                _write_csv(out_dir / "classes" / rel, values)
             entries.append(rel)
         lists[split] = entries
     ann = out_dir / "annotations"
@@ -180,7 +203,9 @@ def convert_ucr(in_path: str | Path, out_dir: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert UCR/UEA .ts or .arff files to the classes/ layout.")
+    parser = argparse.ArgumentParser(
+        description="Convert UCR/UEA .ts or .arff files to the classes/ layout (files/ for regression .ts)."
+    )
     parser.add_argument("input", help="a .ts / .arff file or a folder with <Name>_TRAIN / <Name>_TEST files")
     parser.add_argument("out_dir", help="output folder (gets classes/ and annotations/)")
     args = parser.parse_args(argv)
@@ -189,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     except TinyMLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {out}/classes and {out}/annotations")
+    data = "files" if (out / "files").is_dir() else "classes"
+    print(f"wrote {out}/{data} and {out}/annotations")
     return 0
 
 

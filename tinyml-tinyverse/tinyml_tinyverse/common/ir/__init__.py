@@ -1,6 +1,7 @@
 """The compiler's intermediate representation, below both quantization and compilation.
 
-- :mod:`.onnx_loader`: the one ONNX loader; :mod:`.importer`: ONNX -> :class:`~.graph.Graph`;
+- :mod:`.onnx_loader`: the one ONNX loader (file, external data, local functions), which runs the
+  checks of :mod:`.onnx_checks` once; :mod:`.importer`: ONNX -> :class:`~.graph.Graph`;
   :mod:`.constant_folding`, :mod:`.passes`: folding and graph passes.
 - :mod:`.op`: the op registries ``ONNX_OPS`` (translators) and ``OPS`` (float run, quantization,
   integer run, QDQ export, C emission), filled by one file per op family in :mod:`.ops`;

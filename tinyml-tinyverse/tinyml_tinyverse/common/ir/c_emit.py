@@ -81,9 +81,14 @@ def chw(shape) -> tuple[int, int, int]:
     return int(s[0]), int(s[1]), int(s[2])
 
 
+_COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;()<>=+#@%&|~^!$'\"\[\]{}/-]")
+
+
 def safe_comment(text: str) -> str:
-    """Text that cannot end a C comment or break a line."""
-    return str(text).replace("*/", "* /").replace("\n", " ")
+    """User text (node and model names) for a C comment: printable ASCII without ``*``, ``?`` and ``\\``,
+    every other character as ``_``, at most 200 characters. Nothing can end the comment (no ``*/``,
+    no backslash line splice, no ``??/`` trigraph) or make a compiler warn (``/*`` inside)."""
+    return _COMMENT_UNSAFE.sub("_", str(text))[:200]
 
 
 def act_bounds_f(act) -> tuple[str, str]:

@@ -6,19 +6,18 @@ Reshape``; with static shapes every one of those is a constant, folded here in n
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from ..errors import CompilationError
+from .onnx_checks import MAX_TENSOR_ELEMENTS, describe_node
 
 
 def node_attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def describe_node(node: onnx.NodeProto) -> str:
-    return f"node {node.name or '(unnamed)'!r} (op {node.op_type})"
 
 
 def int_list(v) -> list:
@@ -83,8 +82,11 @@ def fold_constant_node(node: onnx.NodeProto, xs: list) -> np.ndarray:
         return y.astype(np.result_type(xs[0], xs[1]))
     if op == "ConstantOfShape":
         value = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
-        return np.full(int_list(xs[0]), value.ravel()[0], dtype=value.dtype)
+        return np.full(_bounded(node, int_list(xs[0])), value.ravel()[0], dtype=value.dtype)
     if op == "Range":
+        if float(xs[2]) == 0:
+            raise CompilationError(f"{describe_node(node)}: its delta is 0 (an endless range); fix the model")
+        _bounded(node, [max(0, int(np.ceil((float(xs[1]) - float(xs[0])) / float(xs[2]))))])
         return np.arange(xs[0], xs[1], xs[2])
     if op == "Transpose":
         return np.transpose(xs[0], a.get("perm"))
@@ -92,7 +94,7 @@ def fold_constant_node(node: onnx.NodeProto, xs: list) -> np.ndarray:
         ax = a.get("axis", 1)
         return xs[0].reshape(int(np.prod(xs[0].shape[:ax])), -1)
     if op == "Expand":
-        return xs[0] * np.ones(int_list(xs[1]), dtype=xs[0].dtype)
+        return xs[0] * np.ones(_bounded(node, int_list(xs[1])), dtype=xs[0].dtype)
     if op == "Neg":
         return -xs[0]
     if op == "Equal":
@@ -106,3 +108,13 @@ def fold_constant_node(node: onnx.NodeProto, xs: list) -> np.ndarray:
     if op == "Ceil":
         return np.ceil(xs[0])
     raise CompilationError(f"{describe_node(node)}: cannot fold this op")
+
+
+def _bounded(node: onnx.NodeProto, shape: list[int]) -> list[int]:
+    """A shape to fill with a folded constant: non-negative, at most MAX_TENSOR_ELEMENTS values."""
+    if any(d < 0 for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMENTS:
+        raise CompilationError(
+            f"{describe_node(node)}: its constant output of shape {shape} is negative or holds more than "
+            f"{MAX_TENSOR_ELEMENTS} values; fix the model's shape computation"
+        )
+    return shape

@@ -107,3 +107,16 @@ def run_float(graph: Graph, x: np.ndarray, keep_all: bool = False) -> dict[str, 
     if keep_all:
         return values
     return {name: values[name] for name in graph.output_names}
+
+
+def non_finite_message(graph: Graph, x: np.ndarray) -> str:
+    """Why the float ``graph`` gives NaN or infinite outputs on ``x``: the first node that overflows float32."""
+    values = run_float(graph, x, keep_all=True)
+    for node in graph.nodes:
+        if not np.isfinite(values[node.output]).all():
+            peak = max((float(np.abs(p).max(initial=0.0)) for p in node.params.values()), default=0.0)
+            return (
+                f"the model gives NaN or infinite outputs on the test inputs: node {node.name!r} ({node.op}) is the "
+                f"first to overflow float32 (its largest weight is {peak:g}); check the model's weights"
+            )
+    return "the model gives NaN or infinite outputs on the test inputs; check the model's weights"

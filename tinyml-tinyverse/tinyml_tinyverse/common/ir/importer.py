@@ -1,11 +1,14 @@
 """ONNX -> the compiler's flat float :class:`~.graph.Graph`.
 
-Steps: load and inline (:mod:`.onnx_loader`), check there is one input with a static shape (a
-symbolic batch dimension is fixed to 1), fold every node whose inputs are constants (the
-``Shape -> Gather -> Concat -> Reshape`` chains of the classic exporter; :mod:`.constant_folding`),
-translate each runtime node with its translator from :data:`~.op.ONNX_OPS` (one per op family
-under ``ir/ops/``), then run the graph passes (:mod:`.passes`). An op no translator knows gets a
-:class:`CompilationError` naming the node, the op and the closest supported ops.
+Steps: load, inline and check (:mod:`.onnx_loader`, :mod:`.onnx_checks`: a malformed model is
+refused there), check the input's rank and batch (a symbolic batch dimension is fixed to 1), fold
+every node whose inputs are constants (the ``Shape -> Gather -> Concat -> Reshape`` chains of the
+classic exporter; :mod:`.constant_folding`), translate each runtime node with its translator from
+:data:`~.op.ONNX_OPS` (one per op family under ``ir/ops/``; each checks the attribute values its op
+allows, with :func:`hw2`, :func:`spatial_pads`, :func:`window_output`, :func:`attribute_error`),
+then run the graph passes (:mod:`.passes`). An op no translator knows gets a
+:class:`CompilationError` naming the node, the op and the closest supported ops; every error of
+:func:`import_onnx` names the model file.
 """
 
 from __future__ import annotations
@@ -17,18 +20,25 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import CompilationError, TinyMLError
-from ..registry import unknown_name_message
 from .constant_folding import FOLDABLE, describe_node, fold_constant_node, node_attrs
 from .graph import Graph, Node, run_float_node
-from .onnx_loader import load_onnx_model
+from .onnx_checks import MAX_TENSOR_ELEMENTS, QDQ_OPS, unsupported_op
+from .onnx_loader import load_onnx_model, names_model_file
 from .op import ONNX_OPS
 from .passes import fold_batchnorm, fold_dense_bias, fold_pads, fuse_activations, prune_constants
 
 
-def spatial_pads(a: dict, rank: int, in_hw, kernel, strides, dilations) -> tuple[int, int, int, int]:
+def attribute_error(node: onnx.NodeProto | None, key: str, value, rule: str) -> CompilationError:
+    """A node attribute (or constant operand) outside what its op allows: the node, the value, the rule."""
+    where = describe_node(node) if node is not None else "a node"
+    return CompilationError(f"{where}: {key} {value} is not valid: {rule}; export the model again")
+
+
+def spatial_pads(
+    a: dict, rank: int, in_hw, kernel, strides, dilations, node: onnx.NodeProto | None = None
+) -> tuple[int, int, int, int]:
     """``(top, left, bottom, right)`` padding of a 1-D or 2-D conv / pool from its ONNX attributes."""
-    pad_mode = a.get("auto_pad", b"NOTSET")
-    pad_mode = pad_mode.decode() if isinstance(pad_mode, bytes) else pad_mode
+    pad_mode = text_attr(a, "auto_pad", "NOTSET")
     if pad_mode in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for i in range(2):
@@ -39,16 +49,51 @@ def spatial_pads(a: dict, rank: int, in_hw, kernel, strides, dilations) -> tuple
         return pads[0][0], pads[1][0], pads[0][1], pads[1][1]
     if pad_mode == "VALID":
         return 0, 0, 0, 0
-    p = list(a.get("pads", [0] * (2 * rank)))
+    if pad_mode != "NOTSET":
+        raise attribute_error(
+            node, "auto_pad", repr(pad_mode), "one of NOTSET, SAME_UPPER, SAME_LOWER, VALID"
+        )
+    p = [int(v) for v in a.get("pads", [0] * (2 * rank))]
+    if len(p) != 2 * rank or min(p) < 0 or max(p) > MAX_TENSOR_ELEMENTS:
+        raise attribute_error(
+            node,
+            "pads",
+            p,
+            f"{2 * rank} values from 0 to {MAX_TENSOR_ELEMENTS} (begin and end of each spatial axis)",
+        )
     if rank == 1:
         return p[0], 0, p[1], 0
     return p[0], p[1], p[2], p[3]
 
 
-def hw2(v, rank: int, default: int = 1) -> tuple[int, int]:
-    """A 1-D or 2-D attribute as (H, W); 1-D ops get ``default`` on W."""
-    v = [default] * rank if v is None else list(v)
-    return (int(v[0]), default) if rank == 1 else (int(v[0]), int(v[1]))
+def hw2(v, rank: int, default: int = 1, node: onnx.NodeProto | None = None, key: str = "") -> tuple[int, int]:
+    """A 1-D or 2-D attribute as (H, W); 1-D ops get ``default`` on W. It must hold ``rank`` values of
+    at least 1 (at least 0 with ``default=0``); ``node`` and ``key`` name it in the error."""
+    v = [default] * rank if v is None else [int(i) for i in v]
+    lowest = min(default, 1)
+    if len(v) != rank or min(v) < lowest or max(v) > MAX_TENSOR_ELEMENTS:
+        raise attribute_error(
+            node,
+            key or "an attribute",
+            v,
+            f"{rank} value(s) from {lowest} to {MAX_TENSOR_ELEMENTS}, one per spatial axis",
+        )
+    return (v[0], default) if rank == 1 else (v[0], v[1])
+
+
+def window_output(node, in_hw, kernel, strides, dilations, pads) -> tuple[int, int]:
+    """Output size of a conv / pool window over ``in_hw``; the window must fit the padded input."""
+    out = []
+    for i in range(2):
+        span = in_hw[i] + pads[i] + pads[i + 2] - ((kernel[i] - 1) * dilations[i] + 1)
+        if span < 0:
+            raise CompilationError(
+                f"{describe_node(node)}: its window ({kernel[i]} taps, dilation {dilations[i]}) is larger than its "
+                f"padded input ({in_hw[i]} + {pads[i]} + {pads[i + 2]}) on spatial axis {i}; fix kernel_shape or pads, "
+                "or feed it a longer input"
+            )
+        out.append(span // strides[i] + 1)
+    return out[0], out[1]
 
 
 def text_attr(a: dict, key: str, default: str) -> str:
@@ -104,6 +149,12 @@ class Importer:
         ir = Node(op, node.name or f"{op}_{len(self.nodes)}", [self.real(i) for i in inputs], [out],
                   attrs or {}, params or {})  # fmt: skip
         xs = [self.values[i] if i in self.values else self.consts[i] for i in ir.inputs]
+        for key, value in ir.params.items():  # e.g. an alpha of 1e30 times a weight
+            if not np.isfinite(value).all():
+                raise CompilationError(
+                    f"{describe_node(node)}: its {key} becomes NaN or infinite from its weights and attributes "
+                    f"({ {k: v for k, v in node_attrs(node).items() if isinstance(v, float)} }); fix them"
+                )
         try:
             y = run_float_node(ir, [np.asarray(x, dtype=np.float32) for x in xs])
         except CompilationError:
@@ -130,7 +181,9 @@ class Importer:
         self._input()
         unsupported = [n for n in g.node if not self._known(n)]
         if unsupported:  # name an unsupported op (LSTM, ...) before any shape error around it
-            self._unsupported(unsupported[0], sorted({n.op_type for n in unsupported}))
+            qdq = any(n.op_type in QDQ_OPS for n in unsupported)
+            why = " (a quantized QDQ model: compile_model reads it, or quantization.qdq_import.import_qdq)"
+            self._unsupported(unsupported[0], sorted({n.op_type for n in unsupported}), why if qdq else "")
         for node in g.node:
             self.translate(node)
         outputs = [self.real(o.name) for o in g.output]
@@ -148,25 +201,10 @@ class Importer:
         return graph
 
     def _input(self) -> None:
+        """The one input (the loader checked it is float32 with static positive dims, batch maybe symbolic)."""
         g = self.proto.graph
-        inputs = [i for i in g.input if i.name not in self.consts]
-        if len(inputs) != 1:
-            raise CompilationError(
-                f"model {self.name} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
-                "the compiler supports exactly one input tensor"
-            )
-        inp = inputs[0]
-        dims = []
-        for k, d in enumerate(inp.type.tensor_type.shape.dim):
-            if d.HasField("dim_value") and d.dim_value > 0:
-                dims.append(d.dim_value)
-            elif k == 0:
-                dims.append(1)  # symbolic batch: compiled for batch 1
-            else:
-                raise CompilationError(
-                    f"input {inp.name!r} of {self.name} has a dynamic dimension {k} "
-                    f"({d.dim_param or '?'}); export the model with a fixed input shape"
-                )
+        inp = next(i for i in g.input if i.name not in self.consts)
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in inp.type.tensor_type.shape.dim]
         if not 2 <= len(dims) <= 4:
             raise CompilationError(
                 f"input {inp.name!r} has rank {len(dims)}; supported ranks are 2 to 4 (N x C x H x W)"
@@ -175,6 +213,11 @@ class Importer:
             raise CompilationError(
                 f"input {inp.name!r} has batch size {dims[0]}; export with batch size 1 (or a dynamic batch)"
             )
+        if np.prod(dims, dtype=np.float64) > MAX_TENSOR_ELEMENTS:
+            raise CompilationError(
+                f"input {inp.name!r} of shape {dims} is too large: more than {MAX_TENSOR_ELEMENTS} values, far "
+                "beyond the RAM of any target; export the model with the input size it runs on"
+            )
         self.input_name = inp.name
         self.values[inp.name] = np.zeros(dims, dtype=np.float32)
 
@@ -182,13 +225,7 @@ class Importer:
         return node.domain in ("", "ai.onnx") and (node.op_type in ONNX_OPS or node.op_type in FOLDABLE)
 
     def _unsupported(self, node: onnx.NodeProto, ops: list[str], why: str = "") -> None:
-        also = f" (unsupported ops in this model: {', '.join(ops)})" if len(ops) > 1 else ""
-        domain = f" from domain {node.domain!r}" if node.domain not in ("", "ai.onnx") else ""
-        raise CompilationError(
-            f"{describe_node(node)}{domain} is not supported by the compiler{also}{why}: "
-            + unknown_name_message("ONNX op", node.op_type, ONNX_OPS.keys())
-            + ". Replace it in the model, or add a translator (see docs/quantization_and_compilation.md)"
-        )
+        raise unsupported_op(node, "", ops, why)  # import_onnx names the file
 
     def translate(self, node: onnx.NodeProto) -> None:
         try:
@@ -216,13 +253,21 @@ class Importer:
                 ]
                 return
             xs = [self.consts[self.real(i)] if i else None for i in node.input]
-            self.consts[node.output[0]] = np.asarray(fold_constant_node(node, xs))
+            try:
+                self.consts[node.output[0]] = np.asarray(fold_constant_node(node, xs))
+            except (ValueError, IndexError, TypeError, KeyError) as exc:  # numpy says what does not fit
+                shapes = [None if v is None else list(np.shape(v)) for v in xs]
+                raise CompilationError(
+                    f"{describe_node(node)}: its constant inputs (shapes {shapes}) do not fit the op ({exc}); "
+                    "the model's shape computation is inconsistent: export the model again"
+                ) from None
             return
         if op not in ONNX_OPS:
             self._unsupported(node, [op], " (it is folded only when all its inputs are constants)")
         ONNX_OPS[op](self, node, node_attrs(node))
 
 
+@names_model_file
 def import_onnx(model: str | Path | onnx.ModelProto) -> Graph:
     """Load, check and translate an ONNX model into an optimised float :class:`Graph`."""
     name = Path(model).name if isinstance(model, (str, Path)) else (model.graph.name or "model")

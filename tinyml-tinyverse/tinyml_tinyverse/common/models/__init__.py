@@ -1,8 +1,9 @@
 """Models built from a layer spec, the model zoo, NPU rules and model summaries.
 
-``MODEL_REGISTRY`` maps a model name to its class. To add a model: import its class here and add it
-to the registry (or call ``MODEL_REGISTRY.register("NAME", cls)`` at run time); see
-``docs/adding_custom_models.md``.
+``MODEL_REGISTRY`` maps a model name to its class. To add a model without editing this package:
+``MODEL_REGISTRY.register("NAME", cls)`` at run time, ``import_model_module("my_models.py")``
+(``training.model_module`` of a project YAML), or an installed package's entry point in the group
+``tinyml_tinyverse.models``; see ``docs/adding_custom_models.md``.
 """
 
 from __future__ import annotations
@@ -15,19 +16,23 @@ from torch import nn
 
 from ..errors import ModelError
 from ..registry import Registry
-from . import anomalydetection, classification, forecasting, regression
+from ..task_names import MODEL_PREFIXES, TASKS, task_from_name
+from . import anomalydetection, classification, forecasting, keyword_spotting, regression, vision
 from .generic_model_spec import GenericModelWithSpec, SpecModel, check_config_keys
 from .layers import LAYER_REGISTRY
 from .model_config import load_model_config
+from .user_models import ENTRY_POINT_GROUP, REGISTER_HINT, import_model_module, register_module_models
 
-MODEL_REGISTRY = Registry("model")
+MODEL_REGISTRY = Registry(
+    "model", entry_points=ENTRY_POINT_GROUP, load_module=register_module_models, hint=REGISTER_HINT
+)
 MODEL_REGISTRY.update(classification.MODELS)
 MODEL_REGISTRY.update(regression.MODELS)
 MODEL_REGISTRY.update(anomalydetection.MODELS)
 MODEL_REGISTRY.update(forecasting.MODELS)
+MODEL_REGISTRY.update(vision.MODELS)  # issue 12: small images
+MODEL_REGISTRY.update(keyword_spotting.MODELS)  # issue 12: keyword spotting
 MODEL_REGISTRY["SpecModel"] = SpecModel
-
-TASKS = ("classification", "regression", "anomalydetection", "forecasting")
 
 
 def get_model(name: str, config: Mapping[str, Any] | str | Path | None = None, **kwargs: Any) -> nn.Module:
@@ -38,13 +43,23 @@ def get_model(name: str, config: Mapping[str, Any] | str | Path | None = None, *
     return cls(config, **{**kwargs, **config})
 
 
+def declared_task(name: str) -> str | None:
+    """The task a registered model declares (class attribute ``task``, else its name's prefix), or None."""
+    cls = MODEL_REGISTRY[name]
+    task = getattr(cls, "task", None) or task_from_name(name) or task_from_name(cls.__name__)
+    return task if task in TASKS else None
+
+
 def model_task(name: str) -> str:
-    """The task of a registered model: classification, regression, anomalydetection or forecasting."""
-    task = getattr(MODEL_REGISTRY[name], "task", None)
-    if task not in TASKS:
+    """The task of a registered model: its class attribute ``task``, else the prefix of its name
+    (``CLS_`` classification, ``REGR_`` regression, ``AD_`` anomalydetection, ``FCST_`` forecasting)."""
+    cls = MODEL_REGISTRY[name]
+    task = declared_task(name)
+    if task is None:
+        prefixes = ", ".join(f"{p} ({t})" for t, p in MODEL_PREFIXES.items())
         raise ModelError(
-            f"model {name!r} ({MODEL_REGISTRY[name].__name__}) has task={task!r}; "
-            f"give its class an attribute task = one of {', '.join(TASKS)}"
+            f"model {name!r} ({cls.__name__}) has task={getattr(cls, 'task', None)!r} and its name has no task prefix; "
+            f"name it with one of {prefixes} or give its class an attribute task = one of {', '.join(TASKS)}"
         )
     return task
 
@@ -60,7 +75,9 @@ __all__ = [
     "TASKS",
     "GenericModelWithSpec",
     "SpecModel",
+    "declared_task",
     "get_model",
+    "import_model_module",
     "is_npu_model",
     "load_model_config",
     "model_task",

@@ -55,6 +55,17 @@ def input_shape_of(input_features: Any, variables: Any) -> tuple[int, int, int]:
     return (int(variables), int(h), int(w))
 
 
+def unwrap_spec(spec: Any) -> Any:
+    """The layers of ``dict(model_spec=layers)`` (what ``gen_model_spec()`` returns); other specs as given."""
+    if isinstance(spec, Mapping) and list(spec) == ["model_spec"]:
+        inner = spec["model_spec"]
+        if (
+            isinstance(inner, Mapping) and "type" not in inner
+        ):  # not a layer that happens to be named model_spec
+            return inner
+    return spec
+
+
 def build_spec(spec: Mapping[str, Any], input_shape: Shape) -> tuple[nn.ModuleDict, list[BuiltLayer]]:
     """Build every layer of ``spec`` for a per-sample ``input_shape``; return modules and records."""
     if not isinstance(spec, Mapping) or not spec:
@@ -159,9 +170,11 @@ class GenericModelWithSpec(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must define gen_model_spec()")
 
     def _init_model_from_spec(self, model_spec: Mapping[str, Any] | None = None) -> None:
-        """Build the layers of ``model_spec`` (default: ``self.gen_model_spec()['model_spec']``)."""
+        """Build the layers of ``model_spec``: what ``gen_model_spec()`` returns (``dict(model_spec=layers)``,
+        the default when none is given) or the layers themselves. ``self.model_spec`` becomes the layers."""
         if model_spec is None:
-            model_spec = self.gen_model_spec()["model_spec"]
+            model_spec = self.gen_model_spec()
+        model_spec = unwrap_spec(model_spec)
         self.model_spec = model_spec
         try:
             self.layers, self.built_layers = build_spec(model_spec, self.input_shape)

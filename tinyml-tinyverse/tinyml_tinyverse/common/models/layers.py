@@ -527,11 +527,13 @@ class LinearBNReLULayer(LinearLayer):
 # -- element-wise and normalisation -------------------------------------------------------------
 @register_layer
 class BatchNormLayer(Layer):
-    """BatchNorm2d on (C, H, W) inputs, BatchNorm1d on (F,) inputs."""
+    """BatchNorm2d on (C, H, W) inputs, BatchNorm1d on (F,) inputs; ``num_features`` is inferred."""
 
-    args: dict[str, Any] = {}
+    args: dict[str, Any] = dict(num_features=None)
 
     def out_shape(self, in_shapes: list[Shape]) -> Shape:
+        if in_shapes[0]:
+            self.check_given("num_features", in_shapes[0][0], in_shapes[0])
         return in_shapes[0]
 
     def module(self, in_shapes: list[Shape]) -> nn.Module:

@@ -21,6 +21,7 @@ from onnx import helper, numpy_helper
 from ..errors import CompilationError
 from ..ir.importer import import_onnx
 from ..ir.onnx_loader import load_onnx_model
+from ..ir.op import op_of
 from .quantize import quantize_graph
 from .quantized_graph import QuantizedGraph
 
@@ -39,7 +40,13 @@ def _qparams(consts: dict, node: onnx.NodeProto) -> tuple[np.ndarray, np.ndarray
     )
     if zp is None:
         raise CompilationError(f"node {node.name!r} ({node.op_type}): the zero point must be a constant")
-    return scale.astype(np.float64), zp
+    scale = scale.astype(np.float64)
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise CompilationError(
+            f"node {node.name!r} ({node.op_type}): its scale {scale.ravel()[:4].tolist()} must be positive and "
+            "finite; export the quantized model again"
+        )
+    return scale, zp
 
 
 def _int8_zp(zp: np.ndarray) -> int:
@@ -76,6 +83,11 @@ def qdq_to_float(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, tup
             q = consts[n.input[0]].astype(np.int64)
             axis = int(next((a.i for a in n.attribute if a.name == "axis"), 1))
             if scale.size > 1:
+                if not -q.ndim <= axis < q.ndim or q.shape[axis] != scale.size:
+                    raise CompilationError(
+                        f"node {n.name!r} (op DequantizeLinear): {scale.size} scales along axis {axis} of a tensor of "
+                        f"shape {list(q.shape)}; the axis must exist and hold one value per scale: export it again"
+                    )
                 shape = [1] * q.ndim
                 shape[axis % q.ndim] = -1
                 scale, zp = scale.reshape(shape), np.asarray(zp).astype(np.int64).reshape(shape)
@@ -158,5 +170,22 @@ def import_qdq(model, name: str = "model", calib_x: np.ndarray | None = None) ->
     qgraph = quantize_graph(
         graph, calib_x, mode=info["mode"], weight_bitwidth=info["weight_bitwidth"], forced_qparams=forced
     )
+    _check_kept_qparams(qgraph, forced)
     qgraph.source_onnx = float_model.SerializeToString()
     return qgraph
+
+
+def _check_kept_qparams(qgraph: QuantizedGraph, forced: dict[str, tuple[float, int]]) -> None:
+    """A Q/DQ pair after an op that copies integers (reshape, pooling, ...) must keep its input's scale and
+    zero point: the compiled op keeps them, so another pair would be ignored (a different result)."""
+    for node in qgraph.nodes:
+        if node.output not in forced or op_of(node).output_qparams != "input":
+            continue
+        scale, zp = forced[node.output]
+        kept = qgraph.tensors[node.output]
+        if not math.isclose(kept["scale"], scale, rel_tol=1e-6) or kept["zero_point"] != zp:
+            raise CompilationError(
+                f"node {node.name!r} ({node.op}): the QuantizeLinear/DequantizeLinear pair on its output has scale "
+                f"{scale:g} and zero point {zp}, but this op keeps its input's ({kept['scale']:g}, "
+                f"{kept['zero_point']}); give the pair its input's scale and zero point (or remove it)"
+            )

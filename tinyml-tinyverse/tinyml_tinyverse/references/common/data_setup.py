@@ -35,10 +35,16 @@ def auto_workers(n_train: int, requested: int = -1) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def read_data_config(args: argparse.Namespace, task: str) -> dict:
-    """The validated data config from ``--data-config`` (plus ``--horizon`` for forecasting)."""
-    from tinyml_tinyverse.common.datasets import validate_data_config
+def data_modality(args: argparse.Namespace):
+    """The data modality (time series, vision, audio) ``--dataset-dir`` was prepared for (issue 12)."""
+    from tinyml_tinyverse.common.datasets.modalities import dataset_modality
 
+    return dataset_modality(args.dataset_dir)
+
+
+def read_data_config(args: argparse.Namespace, task: str) -> dict:
+    """The validated data config from ``--data-config`` (plus ``--horizon`` for forecasting), checked
+    by the modality of ``--dataset-dir``."""
     cfg: dict = {}
     if args.data_config:
         path = Path(args.data_config)
@@ -51,13 +57,19 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
             )
     if task == "forecasting" and args.horizon and not cfg.get("horizon"):
         cfg["horizon"] = args.horizon
-    return validate_data_config(cfg)
+    from tinyml_tinyverse.common.datasets import read_dataset_info
+    from tinyml_tinyverse.common.datasets.data_derived import with_inferred
+
+    # keys the config leaves to the data (frame size, normalisation) as the dataset stage found them
+    inferred = read_dataset_info(args.dataset_dir).inferred
+    return data_modality(args).validate_config(with_inferred(cfg, inferred))
 
 
 def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[str, Any]:
     """``{"train", "val", "test"}`` SplitData; an empty val split falls back to train, with a warning."""
-    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
+    from tinyml_tinyverse.common.datasets import read_dataset_info
 
+    load_split = data_modality(args).load_split
     info = read_dataset_info(args.dataset_dir)
     listed = info.splits
     if not listed.get("train"):
@@ -126,8 +138,18 @@ def make_train_loader(
     return loader, sampler
 
 
-def epoch_augmenter(data_config: dict, seed: int):
-    """This epoch's training augmenter (``None`` when the data config asks for none)."""
+def model_input_kwargs(args: argparse.Namespace, data_config: dict) -> dict:
+    """``dict(input_features=..., variables=...)`` of the data, from its modality (issue 12)."""
+    return data_modality(args).model_input_kwargs(data_config, args.dataset_dir)
+
+
+def epoch_augmenter(
+    data_config: dict, seed: int, args: argparse.Namespace | None = None, stats: dict | None = None
+):
+    """This epoch's training augmenter (``None`` when the data config asks for none); with ``args``
+    the one of the modality of ``--dataset-dir``, which may use the train split's ``stats``."""
+    if args is not None:
+        return data_modality(args).build_augmenter(data_config, seed, stats or {})
     aug = data_config.get("augmentation")
     if not aug:
         return None

@@ -11,16 +11,28 @@ from torch import nn
 from tinyml_tinyverse.common.errors import ModelError
 
 from . import checkpoint as ckpt
+from .distributed import log
 from .output_scaling import ScaledOutput, fold_output_scale
+
+MODEL_MODULE_HELP = "a .py file, package folder or module name whose models to register (repeatable)"
+
+
+def import_model_modules(specs: list[str]) -> None:
+    """Import the user's model modules (``--model-module``) and log what each registered."""
+    from tinyml_tinyverse.common.models import import_model_module
+
+    for spec in specs or []:
+        _, names = import_model_module(spec, where="--model-module")
+        log(f"model module {spec}: {', '.join(names)}")
 
 
 def check_model_task(name: str, task: str) -> None:
     """A zoo model made for another task is an error that lists the models made for this one."""
-    from tinyml_tinyverse.common.models import MODEL_REGISTRY
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY, declared_task
 
-    model_task = getattr(MODEL_REGISTRY[name], "task", None)  # unknown name: error with close matches
+    model_task = declared_task(name)  # unknown name: error with close matches
     if model_task and model_task != task:
-        fits = [n for n in MODEL_REGISTRY.names() if getattr(MODEL_REGISTRY[n], "task", None) == task]
+        fits = [n for n in MODEL_REGISTRY.names() if declared_task(n) == task]
         raise ModelError(
             f"--model {name} is made for {model_task}, not {task}; use one of: {', '.join(fits)}"
         )

@@ -19,6 +19,7 @@ from .optim import build_optimizer, build_scheduler
 from .tasks import Task
 
 CALIBRATION_SAMPLES = 256
+FIDELITY_SAMPLES = 512  # training windows on which QAT and PTQ are compared with the float model
 GOLDEN_SAMPLES = 8
 
 
@@ -28,9 +29,17 @@ def quantization_dir(args: argparse.Namespace) -> Path:
 
 
 def qat_finetune(
-    args: argparse.Namespace, task: Task, model: nn.Module, splits: dict, loss_fn: nn.Module
+    args: argparse.Namespace,
+    task: Task,
+    model: nn.Module,
+    splits: dict,
+    loss_fn: nn.Module,
+    refit: bool = False,
 ) -> tuple[nn.Module, dict]:
-    """Fake-quantized fine-tuning from the best float model; returns the finalized model and its log."""
+    """Fake-quantized fine-tuning from the final float model; returns the finalized model and its log.
+
+    On the data the float model was trained on: train, or train + val after a refit (then the last QAT
+    epoch is kept, as val is training data); else the best QAT epoch by the float run's criterion."""
     from tinyml_tinyverse.common.quantization.qat import (
         finalize_qat,
         prepare_qat,
@@ -50,9 +59,14 @@ def qat_finetune(
     ).to(device)
     epochs = args.qat_epochs or qat_default_epochs(args.epochs)
     lr = qat_default_lr(args.lr)
-    targets = None if task.reconstructs_input else np.asarray(task.targets(train))
+    parts = [train, val] if refit else [train]
+    x = np.concatenate([p.X for p in parts])
+    targets = (
+        None if task.reconstructs_input else np.concatenate([np.asarray(task.targets(p)) for p in parts])
+    )
     batch_size = args.batch_size or auto_batch_size(len(train.X))
-    loader, sampler = make_train_loader(train.X, targets, batch_size, args.seed + 1, 0, device)
+    loader, sampler = make_train_loader(x, targets, batch_size, args.seed + 1, 0, device)
+    by_loss = getattr(args, "best_epoch_by", "metric") == "loss" and not task.loss_is_metric
     optimizer = build_optimizer(args.optimizer, qmodel, lr, args.weight_decay, args.momentum)
     scheduler = build_scheduler(optimizer, "cosine", epochs=epochs, steps_per_epoch=len(loader))
     loss_fn = loss_fn.to(device)
@@ -72,10 +86,15 @@ def qat_finetune(
                 f"val_{task.primary_metric}": value,
             }
         )
-        if task.is_better(value, best):
-            best, best_state = value, copy.deepcopy(qmodel.state_dict())
+        if by_loss:
+            better = np.isfinite(val_stats["loss"]) and (best is None or val_stats["loss"] < best[0])
+        else:
+            better = task.is_better(value, None if best is None else best[1])
+        if better and not refit:
+            best, best_state = (val_stats["loss"], value), copy.deepcopy(qmodel.state_dict())
         log(
             f"QAT epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}  val {task.primary_metric} {value:.4f}"
+            + ("" if refit else f"  val loss {val_stats['loss']:.4f}")
         )
     if best_state is not None:
         qmodel.load_state_dict(best_state)
@@ -84,7 +103,10 @@ def qat_finetune(
         "qat_epochs": epochs,
         "qat_lr": lr,
         "qat_history": history,
-        f"qat_best_val_{task.primary_metric}": best,
+        "qat_data": "train + val (refit)" if refit else "train",
+        "qat_epoch_kept": "last"
+        if refit or best is None
+        else 1 + [h["val_loss"] for h in history].index(best[0]),
     }
 
 
@@ -118,6 +140,7 @@ def quantize_best_model(
         "output_dir": str(qdir),
     }  # fmt: skip
     float_onnx = Path(args.output_dir) / "model.onnx"
+    refit = "refit" in summary
     rng = np.random.default_rng(args.seed)
     calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
     graph = QB.float_graph(float_onnx)
@@ -131,31 +154,39 @@ def quantize_best_model(
     if bits == QB.AUTO:
         bits, _ = QB.choose_bits(b, float_onnx, args.calibration_observer)
 
-    def attempt(what: str, method: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
-        onnx_src, qat_info = float_onnx, {}
-        if method == "QAT":
-            qat_bits = bits
-            if isinstance(bits, dict):
-                from tinyml_tinyverse.common.quantization.qat import module_paths_of_layers
-
-                qat_bits = {module_paths_of_layers(model, list(bits))[k]: v for k, v in bits.items()}
-            qat_args = argparse.Namespace(
-                **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
-            )
-            qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn)
-            name = "model_qat.onnx" if what == "as configured" else "model_qat_remedy.onnx"
-            onnx_src = onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset)
+    def quantized(what: str, onnx_src: Path, method: str, observer: str, bits: Any, qat_info: dict) -> QB.Attempt:
         log(f"quantizing {onnx_src.name} (mode {args.quantization}, {_bits_text(bits)} weights, {observer} observer, "
             f"{len(calib_idx)} calibration windows)")  # fmt: skip
         base = QB.Attempt(what, None, onnx_src, method, observer, bits, info=qat_info)
         return QB.requantize(b, onnx_src, observer, bits, what, base)
 
-    def retrain(what: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
-        return attempt(what, "QAT", qat_epochs, observer, bits)
+    def qat(what: str, qat_epochs: int, bits: Any) -> tuple[Path, dict]:
+        qat_bits = bits
+        if isinstance(bits, dict):
+            from tinyml_tinyverse.common.quantization.qat import module_paths_of_layers
 
-    first = attempt(
-        "as configured", args.quantization_method, args.qat_epochs, args.calibration_observer, bits
-    )
+            qat_bits = {module_paths_of_layers(model, list(bits))[k]: v for k, v in bits.items()}
+        qat_args = argparse.Namespace(
+            **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
+        )
+        qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn, refit=refit)
+        name = "model_qat.onnx" if what == "as configured" else "model_qat_remedy.onnx"
+        return onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset), qat_info
+
+    def retrain(what: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
+        onnx_src, qat_info = qat(what, qat_epochs, bits)
+        return quantized(what, onnx_src, "QAT", observer, bits, qat_info)
+
+    observer = args.calibration_observer
+    first = quantized("as configured", float_onnx, "PTQ", observer, bits, {})
+    if args.quantization_method == "QAT":  # QAT must not lose what the float model won: keep the closer
+        with_qat = retrain("as configured", args.qat_epochs, observer, bits)
+        graphs = {"QAT": with_qat.qg, "PTQ": first.qg}
+        kept, info["fidelity_to_float"] = closest_to_float(args, task, model, splits, graphs, refit)
+        log(
+            f"int8: {kept} kept, the closer to the float model on the training windows ({info['fidelity_to_float']})"
+        )
+        first = with_qat if kept == "QAT" else first
     best, attempts = QB.within_budget(b, first, retrain, args) if budget is not None else (first, [])
     if not b.ok(best):
         QB.fail(b, best, attempts, float_out, qdir)
@@ -163,7 +194,7 @@ def quantize_best_model(
         os.replace(best.onnx_src, qdir / "model_qat.onnx")
     qg = best.qg
     info.update(best.info)
-    info.update(method=best.method, observer=best.observer)
+    info.update(method=best.method, observer=best.observer, kept=best.method)
     if best.bits == QB.AUTO or isinstance(best.bits, dict) or args.quantization_weight_bitwidth == QB.AUTO:
         info["layer_bits"] = qg.layer_bits
     if budget is not None:
@@ -197,7 +228,7 @@ def quantize_best_model(
         )
         info["per_class"] = rows
     info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
-    if best.method == "QAT":
+    if best.method == "QAT" or args.quantization_method == "QAT":
         info["files"].append("model_qat.onnx")
     return info
 
@@ -206,6 +237,32 @@ def _bits_text(bits: Any) -> str:
     if isinstance(bits, dict):
         return "mixed " + "/".join(str(b) for b in sorted(set(bits.values()), reverse=True)) + "-bit"
     return f"{bits}-bit"
+
+
+def fidelity(task: Task, float_out: np.ndarray, int8_out: np.ndarray) -> float:
+    """How closely int8 outputs reproduce the float model's: the share of windows with the same class
+    (classification), else 1 - mean squared difference / variance of the float outputs."""
+    a, b = np.asarray(float_out).reshape(len(float_out), -1), np.asarray(int8_out).reshape(len(int8_out), -1)
+    if task.name == "classification":
+        return float(np.mean(a.argmax(1) == b.argmax(1)))
+    return float(1.0 - np.mean((a - b) ** 2) / max(float(np.var(a)), 1e-12))
+
+
+def closest_to_float(
+    args, task: Task, model: nn.Module, splits: dict, graphs: dict, refit: bool
+) -> tuple[str, dict]:
+    """The method (QAT or PTQ) whose int8 model reproduces the float model best on up to FIDELITY_SAMPLES
+    windows of its training data (no labels used: quantization damage, not fit); ties keep QAT."""
+    from .evaluation import predict
+
+    x = np.concatenate([splits["train"].X, splits["val"].X] if refit else [splits["train"].X])
+    rng = np.random.default_rng(args.seed + 2)
+    x = x[np.sort(rng.choice(len(x), size=min(FIDELITY_SAMPLES, len(x)), replace=False))]
+    reference = predict(model, x, torch.device("cpu"))
+    scores = {
+        method: round(fidelity(task, reference, run_quantized(qg, x)), 4) for method, qg in graphs.items()
+    }
+    return max(scores, key=lambda m: (scores[m], m == "QAT")), scores
 
 
 def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

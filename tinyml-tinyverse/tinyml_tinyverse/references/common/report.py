@@ -19,6 +19,7 @@ from .tasks import Task
 
 
 def plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: int) -> None:
+    history = [r for r in history if r.get("phase", "train") == "train"]  # the epochs with a val figure
     epochs = [r["epoch"] for r in history]
     plot_curves(
         out_dir / "loss_curve.png",
@@ -44,8 +45,13 @@ def finish_run(
     best_epoch,
     stopped_early,
     batch_size,
+    selection: dict | None = None,
 ) -> dict:
-    """Rank 0 after training: best-epoch metrics, test analysis, plots, ONNX, summary, quantization."""
+    """Rank 0 after training: best-epoch metrics, test analysis, plots, ONNX, summary, quantization.
+
+    ``selection``: how the epoch was chosen (``best_epoch_by``, ``stop_reason``, ``min_epochs``) and, when
+    the model was refit on train + val, ``refit`` and the ``val`` metrics of the chosen epoch before it."""
+    selection = dict(selection or {})
     cpu = torch.device("cpu")
     out_dir = Path(args.output_dir)
     test_dir = Path(args.test_output_dir or out_dir)
@@ -56,6 +62,8 @@ def finish_run(
     val_metrics, val_out = evaluate(model, val, task, loss_fn, cpu, shard=False)
     state = task.fit_state(val_out, val)
     val_metrics, _ = evaluate(model, val, task, loss_fn, cpu, state, shard=False)
+    if "val" in selection:  # refit on train + val: its val figures would be training figures
+        val_metrics = selection.pop("val")
     input_shape = list(train.X.shape[1:])
     summary: dict[str, Any] = {
         "task": task.name,
@@ -63,7 +71,8 @@ def finish_run(
         "input_shape": input_shape,
         "class_names": task.class_names(train),
         "num_train": len(train.X), "num_val": len(val.X), "num_test": len(test.X),
-        "epochs_run": len(history), "best_epoch": best_epoch, "stopped_early": stopped_early,
+        "epochs_run": sum(r.get("phase", "train") == "train" for r in history), "best_epoch": best_epoch,
+        "stopped_early": stopped_early, **selection,
         "primary_metric": task.primary_metric, "primary_metric_mode": task.mode,
         "batch_size": batch_size, "optimizer": args.optimizer, "lr": args.lr, "lr_scheduler": args.lr_scheduler,
         "seed": args.seed, "world_size": args.world_size,
@@ -104,15 +113,17 @@ def finish_run(
 
 def print_table(summary: dict, task: Task) -> None:
     keys = [k for k in (*HEADLINE_METRICS, "loss") if k in summary["val"]]
-    rows = [(f"val (best epoch {summary['best_epoch']})", summary["val"])]
+    before = ", before the refit" if "refit" in summary else ""
+    rows = [(f"val (best epoch {summary['best_epoch']}{before})", summary["val"])]
     if "test" in summary:
         rows.append(("test", summary["test"]))
     if "quantization" in summary and "test" in summary["quantization"]:
-        rows.append(("test, quantized", summary["quantization"]["test"]))
-    log("\n" + "split".ljust(22) + "".join(k.rjust(11) for k in keys))
+        rows.append(("test, int8 (integer reference = the C)", summary["quantization"]["test"]))
+    width = max(22, *(len(name) + 2 for name, _ in rows))
+    log("\n" + "split".ljust(width) + "".join(k.rjust(11) for k in keys))
     for name, m in rows:
         log(
-            name.ljust(22)
+            name.ljust(width)
             + "".join(
                 (f"{m[k]:11.4f}" if isinstance(m.get(k), float) else str(m.get(k, "-")).rjust(11))
                 for k in keys

@@ -42,6 +42,9 @@ class Task:
     primary_metric: str = "loss"
     mode: str = "min"  # "max": higher primary metric is better
     reconstructs_input: bool = False  # the target is the input (autoencoders)
+    # the validation metric is a monotone function of the loss (RMSE, reconstruction error): early
+    # stopping on the val loss is then stopping on the metric, with no reason to wait for more steps
+    loss_is_metric: bool = True
 
     # -- set-up ----------------------------------------------------------------------------------
     def model_kwargs(self, train: Any, data_config: dict, args: argparse.Namespace) -> dict:
@@ -100,6 +103,7 @@ class ClassificationTask(Task):
     name = "classification"
     primary_metric = "accuracy"
     mode = "max"
+    loss_is_metric = False  # accuracy keeps rising while a small val split's cross entropy turns up
 
     def model_kwargs(self, train, data_config, args):
         return {"num_classes": len(self.class_names(train)) or int(np.max(train.y)) + 1}

@@ -14,6 +14,7 @@ from . import checkpoint as ckpt
 from . import onnx_export
 from .artifacts import write_csv, write_yaml
 from .metrics import HEADLINE_METRICS
+from .model_setup import MODEL_MODULE_HELP, import_model_modules
 from .tasks import get_task
 
 
@@ -35,6 +36,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     )
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--horizon", type=int, default=None, help="forecast horizon if the data config has none")
+    p.add_argument("--model-module", action="append", default=[], help=MODEL_MODULE_HELP)
     return p
 
 
@@ -53,9 +55,9 @@ def fit_outputs(outputs: np.ndarray, split, task, model_path) -> np.ndarray:
 
 def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
-    from tinyml_tinyverse.common.datasets import load_split, read_dataset_info
+    from tinyml_tinyverse.common.datasets import read_dataset_info
 
-    from .data_setup import read_data_config, with_target_names
+    from .data_setup import data_modality, read_data_config, with_target_names
 
     task = get_task(task_name)
     out_dir = Path(args.output_dir)
@@ -63,6 +65,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     if not Path(args.dataset_dir).is_dir():
         raise DataError(f"--dataset-dir {args.dataset_dir} is not a folder; run the dataset stage first")
     data_config = read_data_config(args, task.name)
+    load_split = data_modality(args).load_split
     split = load_split(args.dataset_dir, args.split, task.name, data_config, cache_dir=args.cache_dir)
     split = with_target_names(split, read_dataset_info(args.dataset_dir).target_columns)
     if len(split.X) == 0:
@@ -85,6 +88,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         results["anomaly_threshold"] = state
 
     if args.reference_model:
+        import_model_modules(args.model_module)  # the reference model may be one of the user's
         model, _ = ckpt.load_best_model(args.reference_model)
         import torch
 

@@ -89,6 +89,24 @@ def prepared_dir(config: dict, paths: RunPaths) -> Path:
     )
 
 
+def resolve_data_keys(config: dict, dataset_dir: Path) -> dict:
+    """Fill the data keys left to the data (null frame_size, empty feat_ext_transform) from the prepared
+    dataset: what its dataset stage inferred (tinyverse ``data_derived``), else the defaults. Returns
+    the inferred keys."""
+    from tinyml_tinyverse.common.datasets import DATA_CONFIG_DEFAULTS, read_dataset_info
+    from tinyml_tinyverse.common.datasets.data_derived import with_inferred
+
+    section = config[DATA_SECTION]
+    auto = {k for k in ("frame_size", "feat_ext_transform") if not section.get(k)}
+    if not auto:
+        return {}
+    inferred = read_dataset_info(dataset_dir).inferred
+    section.update(with_inferred(section, inferred))
+    if section.get("frame_size") is None:
+        section["frame_size"] = DATA_CONFIG_DEFAULTS["frame_size"]
+    return {k: v for k, v in inferred.items() if k in auto}
+
+
 def run(config: dict, paths: RunPaths) -> dict:
     """Prepare the dataset into ``paths.dataset``; returns what the run summary shows of it."""
     from tinyml_tinyverse.common.datasets import InputLimits, prepare_dataset
@@ -122,6 +140,7 @@ def run(config: dict, paths: RunPaths) -> dict:
         "num_variables": int(info.num_variables),
         "input_columns": list(info.input_columns),
         "files_per_split": {split: len(files) for split, files in info.splits.items()},
+        **({"inferred": dict(info.inferred)} if info.inferred else {}),
     }
 
 

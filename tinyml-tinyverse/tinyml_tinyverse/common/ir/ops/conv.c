@@ -15,7 +15,7 @@ static void tm_conv_packed(const tm_conv_packed_t *p, const int8_t *x, int8_t *y
     const int32_t cout_g = p->cout / p->groups;
     const int32_t plane = p->ih * p->iw;
     const int32_t ksize = p->kh * p->kw;
-    const int32_t one_d = p->kw == 1 && p->iw == 1;
+    const int32_t one_d = p->kw == 1 && p->iw == 1 && p->ow == 1 && p->pl == 0; /* no W padding */
     const int32_t in_zp = p->in_zp;
     const int32_t dh = p->dh;
     int32_t oc, oy, ox, ic, ky, kx;
@@ -119,7 +119,7 @@ static void tm_conv(const tm_conv_t *p, const float *x, float *y)
     const int32_t cout_g = p->cout / p->groups;
     const int32_t plane = p->ih * p->iw;
     const int32_t ksize = p->kh * p->kw;
-    const int32_t one_d = p->kw == 1 && p->iw == 1;
+    const int32_t one_d = p->kw == 1 && p->iw == 1 && p->ow == 1 && p->pl == 0; /* no W padding */
     const int32_t dh = p->dh;
     int32_t oc, oy, ox, ic, ky, kx;
     for (oc = 0; oc < p->cout; ++oc) {

@@ -16,7 +16,7 @@ from ...errors import CompilationError
 from ..c_emit import act_bounds_f, chw
 from ..c_text import CText, c_function, linear
 from ..constant_folding import describe_node
-from ..importer import hw2, spatial_pads, text_attr
+from ..importer import attribute_error, hw2, spatial_pads, text_attr, window_output
 from ..numpy_kernels import as_nchw, conv2d, conv_transpose2d, restore_rank
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
@@ -24,30 +24,55 @@ from ._requant import Requant
 from ._shared import clip_act, qdq_act, qdq_spatial, quantize_weighted, weighted_tables
 
 
-def _conv_common(imp, node, a, kernel_shape):
+def _conv_common(imp, node, a, w: np.ndarray):
+    """Rank, kernel, strides, dilations, input size and group of a Conv / ConvTranspose, checked."""
     x_shape = imp.shape(node.input[0])
     rank = len(x_shape) - 2
     if rank not in (1, 2):
         raise CompilationError(
             f"{describe_node(node)}: only 1-D and 2-D convolutions are supported (input shape {x_shape})"
         )
-    kernel = hw2(kernel_shape, rank)
+    if w.ndim != rank + 2:
+        raise attribute_error(
+            node, "the weight of shape", list(w.shape), f"{rank + 2} dimensions for a {rank}-D input"
+        )
+    kernel = hw2(w.shape[2:], rank, node=node, key="the weight's kernel size")
+    if "kernel_shape" in a and list(a["kernel_shape"]) != list(w.shape[2:]):
+        raise attribute_error(
+            node, "kernel_shape", list(a["kernel_shape"]), f"the weight's kernel size {list(w.shape[2:])}"
+        )
+    strides = hw2(a.get("strides"), rank, node=node, key="strides")
+    dilations = hw2(a.get("dilations"), rank, node=node, key="dilations")
     in_hw = (x_shape[2], 1 if rank == 1 else x_shape[3])
-    return rank, kernel, hw2(a.get("strides"), rank), hw2(a.get("dilations"), rank), in_hw
+    group = int(a.get("group", 1))
+    cin = x_shape[1]
+    if group < 1 or cin % group:
+        raise attribute_error(node, "group", group, f"at least 1 and a divisor of the {cin} input channels")
+    return rank, kernel, strides, dilations, in_hw, group
 
 
 def _bias(imp, node, n: int) -> np.ndarray:
     if len(node.input) > 2 and node.input[2]:
-        return imp.const(node.input[2], node, "bias").astype(np.float32)
+        b = imp.const(node.input[2], node, "bias").astype(np.float32)
+        if b.shape != (n,):
+            raise attribute_error(
+                node, "the bias of shape", list(b.shape), f"one value per output channel ({n})"
+            )
+        return b
     return np.zeros(n, dtype=np.float32)
 
 
 @ONNX_OPS.register("Conv")
 def translate_conv(imp, node, a):
     w = imp.const(node.input[1], node, "weight").astype(np.float32)
-    rank, kernel, strides, dil, in_hw = _conv_common(imp, node, a, w.shape[2:])
-    pads = spatial_pads(a, rank, in_hw, kernel, strides, dil)
-    attrs = dict(strides=strides, pads=pads, dilations=dil, group=int(a.get("group", 1)), act=None)
+    rank, kernel, strides, dil, in_hw, group = _conv_common(imp, node, a, w)
+    cin = imp.shape(node.input[0])[1]
+    if w.shape[1] * group != cin or w.shape[0] % group:
+        raise attribute_error(node, "the weight of shape", list(w.shape),
+                              f"[out channels (a multiple of group {group}), {cin} input channels / group, kernel...]")  # fmt: skip
+    pads = spatial_pads(a, rank, in_hw, kernel, strides, dil, node)
+    window_output(node, in_hw, kernel, strides, dil, pads)
+    attrs = dict(strides=strides, pads=pads, dilations=dil, group=group, act=None)
     imp.add(
         "conv",
         node,
@@ -60,22 +85,31 @@ def translate_conv(imp, node, a):
 @ONNX_OPS.register("ConvTranspose")
 def translate_conv_transpose(imp, node, a):
     w = imp.const(node.input[1], node, "weight").astype(np.float32)  # [Cin, Cout/g, k...]
-    rank, kernel, strides, dil, in_hw = _conv_common(imp, node, a, w.shape[2:])
-    group = int(a.get("group", 1))
+    rank, kernel, strides, dil, in_hw, group = _conv_common(imp, node, a, w)
     cin, cout_g = w.shape[:2]
+    if cin != imp.shape(node.input[0])[1]:
+        raise attribute_error(node, "the weight of shape", list(w.shape),
+                              f"[{imp.shape(node.input[0])[1]} input channels, out channels / group, kernel...]")  # fmt: skip
     w = w.reshape((group, cin // group, cout_g) + kernel).transpose(0, 2, 1, 3, 4)
     w = w.reshape((group * cout_g, cin // group) + kernel)
-    out_pad = hw2(a.get("output_padding"), rank, 0)
+    out_pad = hw2(a.get("output_padding"), rank, 0, node=node, key="output_padding")
     if "output_shape" in a or text_attr(a, "auto_pad", "NOTSET") != "NOTSET":
         raise CompilationError(
             f"{describe_node(node)}: ConvTranspose with output_shape or auto_pad is not supported; use pads"
         )
-    p = list(a.get("pads", [0] * (2 * rank)))
-    pads = (p[0], 0, p[1], 0) if rank == 1 else tuple(p)
+    pads = spatial_pads({"pads": a["pads"]} if "pads" in a else {}, rank, in_hw, kernel, strides, dil, node)
+    if any(out_pad[i] >= max(strides[i], dil[i]) for i in range(2)):
+        raise attribute_error(
+            node, "output_padding", list(out_pad), "each smaller than its stride or dilation"
+        )
     out_hw = tuple(
         (in_hw[i] - 1) * strides[i] - pads[i] - pads[i + 2] + (kernel[i] - 1) * dil[i] + 1 + out_pad[i]
         for i in range(2)
     )
+    if min(out_hw) < 1:
+        raise CompilationError(
+            f"{describe_node(node)}: its pads {list(pads)} remove the whole output (size {list(out_hw)}); fix pads"
+        )
     attrs = dict(
         strides=strides,
         pads=pads,
@@ -413,8 +447,13 @@ def _grid(
     ``fast(t, n)`` for ``n`` consecutive columns at a time inside (``step``, then what is left)."""
     r0, r1, q0, q1 = inner
     t.block(f"for (r = 0; r < {rows}; ++r)")
-    if r0 > 0 or r1 < rows:
-        t.block(f"if (r < {r0} || r >= {r1})").block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
+    if r1 <= r0 or q1 <= q0:  # no output reads only inside the input (a layer smaller than its kernel)
+        t.block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
+        t.end()
+        return
+    edge_rows = ([f"r < {r0}"] if r0 > 0 else []) + ([f"r >= {r1}"] if r1 < rows else [])
+    if edge_rows:
+        t.block(f"if ({' || '.join(edge_rows)})").block(f"for (q = 0; q < {cols}; ++q)")(edge).end()
         t("continue;").end()
     if q0 > 0:
         t.block(f"for (q = 0; q < {q0}; ++q)")(edge).end()
@@ -476,8 +515,8 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
         parts.append(
             c_function(f"static void {tag}_edge(const int8_t *x, int8_t *y, int32_t oy, int32_t ox)", edge)
         )
-        body("int32_t r, q;" + (" int32_t oc;" if blocked else ""))
         inner = g.interior() if blocked else (0, 0, 0, 0)
+        body("int32_t r, q;" + (" int32_t oc;" if inner[3] > inner[2] else ""))  # oc: the inside loops only
 
         def fast(t: CText, npos: int) -> None:
             base = linear(
@@ -531,7 +570,7 @@ def conv_int8_c(tag: str, g: ConvGeometry, in_zp: int, out_nhwc: bool, pool: dic
 
         inner = (*span(oy0, oy1, pkh, psh, pp[0], poh), *span(ox0, ox1, pkw, psw, pp[1], pow_))
         positions = [(i, j) for i in range(pkh) for j in range(pkw)]
-        body("int32_t r, q, oc;")
+        body("int32_t r, q" + (", oc;" if inner[3] > inner[2] else ";"))  # oc: the inside loops only
 
         def fast(t: CText, _n: int) -> None:
             row, col = (

@@ -11,6 +11,7 @@ import numpy as np
 from ...errors import CompilationError
 from ..c_emit import act_bounds_f
 from ..constant_folding import describe_node
+from ..importer import attribute_error
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import requant, saturate
 from ._requant import Requant
@@ -23,6 +24,10 @@ def translate_gemm(imp, node, a):
     if a.get("transA", 0):
         raise CompilationError(f"{describe_node(node)}: Gemm with transA=1 is not supported")
     w = imp.const(node.input[1], node, "weight (input B)").astype(np.float32)
+    k = imp.shape(node.input[0])[-1]
+    if w.ndim != 2 or w.shape[1 if a.get("transB", 0) else 0] != k:
+        raise attribute_error(node, "the weight (input B) of shape", list(w.shape),
+                              f"2-D with {k} inputs (the last dimension of its input)" + (" (transB=1)" if a.get("transB", 0) else ""))  # fmt: skip
     w = (w if a.get("transB", 0) else w.T) * float(a.get("alpha", 1.0))
     n_out = w.shape[0]
     b = np.zeros(n_out, np.float32)
@@ -43,6 +48,11 @@ def translate_matmul(imp, node, a):
     w = imp.consts[imp.real(node.input[1])].astype(np.float32)
     if w.ndim != 2:
         raise CompilationError(f"{describe_node(node)}: MatMul weight must be 2-D, got shape {w.shape}")
+    k = imp.shape(node.input[0])[-1]
+    if w.shape[0] != k:
+        raise attribute_error(
+            node, "the weight of shape", list(w.shape), f"{k} rows (the last dimension of its input)"
+        )
     params = dict(w=np.ascontiguousarray(w.T), b=np.zeros(w.shape[1], np.float32))
     imp.add("dense", node, [node.input[0]], dict(act=None), params)
 

@@ -14,6 +14,7 @@ import numpy as np
 from ...errors import CompilationError
 from ..c_emit import act_bounds_f, fmt_float
 from ..constant_folding import describe_node
+from ..importer import attribute_error
 from ..op import ONNX_OPS, OPS, Op
 from ..qparams import act_range
 from ..rounding import common_shift_multipliers, quantize_multiplier, requant, saturate
@@ -41,7 +42,15 @@ def translate_batchnorm(imp, node, a):
         imp.const(node.input[i], node, n).astype(np.float64)
         for i, n in zip(range(1, 5), ("scale", "B", "mean", "var"))
     )
-    scale = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
+    eps = float(a.get("epsilon", 1e-5))
+    if gamma.shape != beta.shape or gamma.shape != mean.shape or gamma.shape != var.shape or gamma.ndim != 1:
+        raise attribute_error(node, "the shapes of scale, B, mean and var", [gamma.shape, beta.shape, mean.shape, var.shape],
+                              "one value per channel each")  # fmt: skip
+    if not (var + eps > 0).all():
+        raise attribute_error(
+            node, "var + epsilon", f"(min {float((var + eps).min()):g})", "positive (a variance)"
+        )
+    scale = gamma / np.sqrt(var + eps)
     shift = beta - mean * scale
     imp.add(
         "batchnorm",
@@ -59,11 +68,20 @@ def _binary(imp, node, op):
             raise CompilationError(
                 f"{describe_node(node)}: division by a run-time tensor is not supported; only division by a constant"
             )
+        if not np.all(imp.consts[x1]):
+            raise CompilationError(
+                f"{describe_node(node)}: it divides by a constant that holds 0; fix the divisor"
+            )
         name = f"{x1}__reciprocal"
         imp.consts[name] = (1.0 / imp.consts[x1].astype(np.float64)).astype(np.float32)
         x1, op = name, "mul"
     if x0 in imp.consts and x1 in imp.consts:
         raise CompilationError(f"{describe_node(node)}: both inputs are constants")
+    shapes = [imp.shape(x0), tuple(imp.consts[x1].shape) if x1 in imp.consts else imp.shape(x1)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise attribute_error(node, "inputs of shapes", shapes, "shapes that broadcast together") from None
     for x in (x0, x1):
         if x in imp.consts:
             imp.consts[x] = imp.consts[x].astype(np.float32)

@@ -15,7 +15,7 @@ from ...errors import CompilationError
 from ..c_emit import chw, fmt_float
 from ..c_text import CText, c_function
 from ..constant_folding import describe_node, int_list
-from ..importer import text_attr
+from ..importer import attribute_error, text_attr
 from ..numpy_kernels import as_nchw, pad2d, restore_rank, slice_nd
 from ..op import ONNX_OPS, OPS, Op
 from ._shared import qnode
@@ -42,7 +42,11 @@ def _reshape(imp, node, target: tuple[int, ...]) -> None:
 def translate_reshape(imp, node, a):
     target = int_list(imp.const(node.input[1], node, "target shape"))
     x_shape = imp.shape(node.input[0])
-    target = [x_shape[i] if t == 0 and not a.get("allowzero", 0) else t for i, t in enumerate(target)]
+    copies = not a.get("allowzero", 0)  # a 0 copies the input's dimension
+    if target.count(-1) > 1 or min(target, default=0) < -1 or (copies and 0 in target[len(x_shape) :]):
+        raise attribute_error(node, "the target shape", target,
+                              f"at most one -1, no other negative value, a 0 only where the input {list(x_shape)} has a dimension to copy")  # fmt: skip
+    target = [x_shape[i] if t == 0 and copies else t for i, t in enumerate(target)]
     if -1 in target:
         known = int(np.prod([t for t in target if t != -1]))
         target[target.index(-1)] = int(np.prod(x_shape)) // max(known, 1)
@@ -87,6 +91,8 @@ def translate_unsqueeze(imp, node, a):
 def translate_transpose(imp, node, a):
     rank = len(imp.shape(node.input[0]))
     perm = [int(p) for p in a.get("perm", list(range(rank))[::-1])]
+    if sorted(perm) != list(range(rank)):
+        raise attribute_error(node, "perm", perm, f"a permutation of the {rank} axes 0..{rank - 1}")
     if perm[0] != 0:
         raise CompilationError(f"{describe_node(node)}: Transpose may not move the batch axis (perm {perm})")
     if rank > 5:
@@ -174,7 +180,12 @@ def translate_gather(imp, node, a):
         raise CompilationError(
             f"{describe_node(node)}: Gather needs constant scalar or 1-D indices on a non-batch axis"
         )
-    flat = [int(i) % x_shape[axis] for i in np.asarray(idx).ravel()]
+    raw = [int(i) for i in np.asarray(idx).ravel()]
+    if not raw or not all(-x_shape[axis] <= i < x_shape[axis] for i in raw):
+        raise attribute_error(
+            node, "indices", raw, f"at least one, each in [-{x_shape[axis]}, {x_shape[axis]}) (axis {axis})"
+        )
+    flat = [i % x_shape[axis] for i in raw]
     steps = {b - a_ for a_, b in zip(flat, flat[1:])}
     if len(steps) <= 1 and (not steps or min(steps) > 0):
         begin, step, count = [0] * rank, [1] * rank, list(x_shape)

@@ -14,7 +14,7 @@ from ...errors import CompilationError
 from ..c_emit import chw
 from ..c_text import CText, c_function
 from ..constant_folding import describe_node, int_list
-from ..importer import hw2, spatial_pads
+from ..importer import attribute_error, hw2, spatial_pads, window_output
 from ..numpy_kernels import as_nchw, pool2d, pool_counts, restore_rank
 from ..op import ONNX_OPS, OPS, Op
 from ..rounding import round_div, saturate
@@ -32,12 +32,17 @@ def _pool(imp, node, a, kind, global_pool=False):
     if global_pool:
         kernel, strides, pads, ceil = in_hw, (1, 1), (0, 0, 0, 0), 0
     else:
-        kernel = hw2(a["kernel_shape"], rank)
-        strides = hw2(a.get("strides"), rank)
+        kernel = hw2(a["kernel_shape"], rank, node=node, key="kernel_shape")
+        strides = hw2(a.get("strides"), rank, node=node, key="strides")
         if any(d != 1 for d in a.get("dilations", [1])):
             raise CompilationError(f"{describe_node(node)}: pooling with dilation is not supported")
-        pads = spatial_pads(a, rank, in_hw, kernel, strides, (1, 1))
+        pads = spatial_pads(a, rank, in_hw, kernel, strides, (1, 1), node)
+        if any(pads[i] >= kernel[i % 2] for i in range(4)):
+            raise attribute_error(node, "pads", list(pads), f"each smaller than the window {list(kernel)}")
         ceil = int(a.get("ceil_mode", 0))
+        if ceil not in (0, 1):
+            raise attribute_error(node, "ceil_mode", ceil, "0 or 1")
+        window_output(node, in_hw, kernel, strides, (1, 1), pads)
     out_hw = []
     for i in range(2):
         span = in_hw[i] + pads[i] + pads[i + 2] - kernel[i]
@@ -56,6 +61,8 @@ def _pool(imp, node, a, kind, global_pool=False):
 def translate_maxpool(imp, node, a):
     if len(node.output) > 1 and node.output[1]:
         raise CompilationError(f"{describe_node(node)}: MaxPool with indices output is not supported")
+    if int(a.get("storage_order", 0)) not in (0, 1):
+        raise attribute_error(node, "storage_order", a["storage_order"], "0 (row major) or 1 (column major)")
     _pool(imp, node, a, "max")
 
 

@@ -36,6 +36,11 @@ def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
     return ["--model-config", str(Path(model_config).resolve())]
 
 
+def model_module_args(config: dict) -> list[str]:
+    """``--model-module M`` for each ``training.model_module`` (a training process of its own imports them too)."""
+    return [arg for spec in config["training"].get("model_module") or [] for arg in ("--model-module", spec)]
+
+
 def train_argv(
     config: dict, paths: RunPaths, dataset_dir: Path, *, cuda: bool, progress: bool | None = None
 ) -> list[str]:
@@ -52,7 +57,7 @@ def train_argv(
         "--quantization-output-dir", str(paths.training_quantization),
         "--cache-dir", str(Path(dataset_dir) / "cache"),
         "--model", tr["model_name"],
-        "--epochs", str(tr["training_epochs"]),
+        "--min-steps", str(tr["min_steps"]),
         "--batch-size", str(tr["batch_size"] or 0),
         "--lr", repr(float(tr["learning_rate"])),
         "--optimizer", tr["optimizer"],
@@ -60,6 +65,9 @@ def train_argv(
         "--lr-scheduler", tr["lr_scheduler"],
         "--warmup-epochs", repr(float(tr["warmup_epochs"])),
         "--early-stopping-patience", str(tr["early_stopping_patience"]),
+        "--best-epoch-by", tr["best_epoch_by"],
+        "--min-epochs", str(-1 if tr["min_epochs"] is None else tr["min_epochs"]),
+        "--refit", {True: "on", False: "off"}.get(tr["refit"], "auto"),
         "--seed", str(tr["seed"]),
         "--num-gpus", str(tr["num_gpus"] if cuda else 0),
         "--quantization", str(tr["quantization"]),
@@ -68,11 +76,14 @@ def train_argv(
         "--qat-epochs", str(tr["qat_epochs"]),
         "--calibration-observer", tr["calibration_observer"],
     ]  # fmt: skip
+    if tr["training_epochs"] is not None:  # null: the script's default, raised on small data (min_steps)
+        argv += ["--epochs", str(tr["training_epochs"])]
     if tr["quantization_accuracy_budget"] is not None:
         argv += ["--quantization-accuracy-budget", repr(float(tr["quantization_accuracy_budget"]))]
     if tr["num_gpus"] == 0:
         argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
+    argv += model_module_args(config)
     if tr["resume"]:
         argv += ["--resume", "auto"]
     if not (sys.stderr.isatty() if progress is None else progress):
@@ -147,7 +158,7 @@ def run_test_onnx(
         "--cache-dir", str(Path(dataset_dir) / "cache"),
     ]  # fmt: skip
     if reference_model is not None:
-        argv += ["--reference-model", str(reference_model)]
+        argv += ["--reference-model", str(reference_model), *model_module_args(config)]
     args = module.get_args_parser().parse_args(argv)
     result = module.main(args)
     if isinstance(result, dict):
