@@ -60,10 +60,31 @@ def apply_winner(config: dict, winner: dict) -> None:
         config[DATA_SECTION] = preset_data_config(config[DATA_SECTION], winner["preset"])
 
 
+def trial_epochs(config: dict, task_name: str, dataset_dir: Path, data_configs: dict) -> int:
+    """``search.trial_epochs``, else ``training.training_epochs``, else what the training script picks when
+    ``--epochs`` is not given: its default, raised on small data to reach ``training.min_steps`` optimizer
+    steps (for the preset with the fewest steps per epoch; the trials then all train that long)."""
+    import torch
+    from tinyml_tinyverse.common.datasets import load_split
+    from tinyml_tinyverse.references.common.data_setup import auto_batch_size, make_train_loader
+    from tinyml_tinyverse.references.common.train_base import DEFAULT_EPOCHS
+
+    tr = config["training"]
+    given = config["search"]["trial_epochs"] or tr["training_epochs"]
+    if given:
+        return int(given)
+    epochs = DEFAULT_EPOCHS
+    for data_config in data_configs.values():
+        x = load_split(dataset_dir, "train", task_name, data_config, cache_dir=dataset_dir / "cache").X
+        batch = tr["batch_size"] or auto_batch_size(len(x))
+        steps = len(make_train_loader(x, None, batch, 0, 0, torch.device("cpu"))[0])
+        epochs = max(epochs, -(-int(tr["min_steps"]) // max(1, steps)))
+    return epochs
+
+
 def _settings(config: dict, task: Any, feasible: list[Candidate], figures: dict, data_configs: dict,
-              fingerprint: str) -> dict:  # fmt: skip
+              fingerprint: str, trial_epochs: int) -> dict:  # fmt: skip
     search = config["search"]
-    trial_epochs = int(search["trial_epochs"] or config["training"]["training_epochs"])
     return plain({
         "task": task.name, "metric": task.primary_metric, "direction": "maximize" if task.mode == "max" else "minimize",
         "trial_epochs": trial_epochs, "min_epochs": min(int(search["min_epochs"]), trial_epochs),
@@ -229,7 +250,10 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
             f"max_ram_bytes / max_latency_us, widen search.models, or pick a larger common.target_device"
         )
     fits.sort(key=lambda c: -figures[c.key].get("params", 0))  # the largest first: they set the bar to beat
-    settings = _settings(config, task, fits, figures, data_configs, dataset_fingerprint(Path(dataset_dir)))
+    epochs = trial_epochs(config, task_name, Path(dataset_dir), data_configs)
+    settings = _settings(
+        config, task, fits, figures, data_configs, dataset_fingerprint(Path(dataset_dir)), epochs
+    )
     study = _open_study(config, paths, settings)
     print(f"search: {len(fits)} candidate(s) fit: {len(settings['candidates'])} trial(s) to train (up to "
           f"{settings['trial_epochs']} epochs each, {settings['pruner']} pruning from epoch {settings['min_epochs']}; "

@@ -53,7 +53,7 @@ def trial_config(settings: dict, candidate: Candidate) -> dict:
     training = copy.deepcopy(settings["training"])
     training.update(
         model_name=candidate.model, training_epochs=settings["trial_epochs"], resume=False, model_config=None,
-        num_gpus=min(1, training["num_gpus"]),
+        num_gpus=min(1, training["num_gpus"]), refit=False,  # the search scores on val: val must stay unseen
     )  # fmt: skip
     if candidate.bits != 32:
         training["quantization_weight_bitwidth"] = candidate.bits
@@ -75,11 +75,7 @@ def trial_argv(ctx: TrialContext, candidate: Candidate, root: Path) -> list[str]
     paths = RunPaths(root)
     shutil.copyfile(ctx.data_config_paths[preset_key(candidate.preset)], paths.data_config)
     config = trial_config(ctx.settings, candidate)
-    argv = train_argv(config, paths, ctx.dataset_dir, cuda=ctx.cuda, progress=False)
-    parser = _train_module(ctx.settings["task"]).get_args_parser()
-    if "--refit" in parser._option_string_actions:  # the search scores on val: val must stay unseen
-        argv += ["--refit", "off"]
-    return argv
+    return train_argv(config, paths, ctx.dataset_dir, cuda=ctx.cuda, progress=False)
 
 
 def _run(task: str, argv: list[str], log_path: Path) -> dict:

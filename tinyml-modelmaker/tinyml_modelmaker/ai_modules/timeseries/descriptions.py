@@ -153,7 +153,7 @@ PARAM_DESCRIPTIONS = {
         "max_flash_bytes": "Flash budget of the model (weights + code, as memory_report.json measures it); null: the device's flash.",
         "max_ram_bytes": "RAM budget of the model (arena + static data + I/O buffers); null: the device's RAM.",
         "max_latency_us": "Latency budget of one inference (the compiler's estimate: emulated on Cortex-M, model-based on C2000); null: none.",
-        "trial_epochs": "Most epochs a candidate trains in the search; null: training.training_epochs.",
+        "trial_epochs": "Most epochs a candidate trains in the search; null: training.training_epochs (when that is null too: the epochs training would pick, raised to reach min_steps on small data).",
         "min_epochs": "Epochs every candidate trains before the pruner may stop it (the first rung).",
         "reduction_factor": "Successive halving: rungs at min_epochs x factor^k epochs; about 1 in factor trials goes on at each rung.",
         "pruner": "successive_halving, hyperband, median or none (train every candidate fully).",

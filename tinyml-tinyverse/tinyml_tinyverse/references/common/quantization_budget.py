@@ -153,7 +153,9 @@ def within_budget(
             best = a
         return b.ok(a)
 
-    configured_qat = args.quantization_method == "QAT"  # its QAT ran, also when PTQ was kept (closer to float)
+    configured_qat = (
+        args.quantization_method == "QAT"
+    )  # its QAT ran, also when PTQ was kept (closer to float)
     epochs = 2 * (args.qat_epochs or qat_default_epochs(args.epochs)) if configured_qat else 0
     what = f"remedy 1, more QAT epochs ({epochs or qat_default_epochs(args.epochs)})"
     if consider(retrain(what=what, qat_epochs=epochs, observer=best.observer, bits=best.bits)):

@@ -154,7 +154,9 @@ def quantize_best_model(
     if bits == QB.AUTO:
         bits, _ = QB.choose_bits(b, float_onnx, args.calibration_observer)
 
-    def quantized(what: str, onnx_src: Path, method: str, observer: str, bits: Any, qat_info: dict) -> QB.Attempt:
+    def quantized(
+        what: str, onnx_src: Path, method: str, observer: str, bits: Any, qat_info: dict
+    ) -> QB.Attempt:
         log(f"quantizing {onnx_src.name} (mode {args.quantization}, {_bits_text(bits)} weights, {observer} observer, "
             f"{len(calib_idx)} calibration windows)")  # fmt: skip
         base = QB.Attempt(what, None, onnx_src, method, observer, bits, info=qat_info)
