@@ -62,6 +62,7 @@ def read_trials(root: Path) -> list[dict]:
 def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(tmp_path, capsys):
     cfg = search_config(tmp_path, models=MODELS, max_flash_bytes=FLASH_BUDGET)
     cfg["compilation"]["enable"] = True
+    cfg["testing"]["enable"] = True
     assert main([str(write_yaml(tmp_path / "search.yaml", cfg))]) == 0
     out = capsys.readouterr().out
     root = run_root(cfg)
@@ -80,9 +81,8 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     assert sorted(int(r["epochs"]) for r in trained) == [1, 3] and "go on to 3 epochs" in out
 
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
-    assert [summary["stages"][s]["status"] for s in ("dataset", "search", "training", "compilation")] == [
-        "done"
-    ] * 4
+    stages = ("dataset", "search", "training", "testing", "compilation")
+    assert [summary["stages"][s]["status"] for s in stages] == ["done"] * 5
     winner = summary["search"]
     assert winner["model"] in ("CLS_100_NPU", "CLS_1k_NPU") and summary["model_name"] == winner["model"]
     assert yaml.safe_load((root / "training/base/summary.yaml").read_text())["model"] == winner["model"]
@@ -92,7 +92,14 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     # the figures the search used are the compiler's: RAM exactly, flash within the trained weights' tables
     assert winner["compiled"]["ram_bytes"] == winner["ram_bytes"]
     assert abs(winner["compiled"]["flash_bytes"] - winner["flash_bytes"]) <= 0.01 * winner["flash_bytes"]
-    assert (root / "search" / "pareto.png").stat().st_size > 0
+    from PIL import Image
+
+    with Image.open(root / "search" / "pareto.png") as plot:  # two panels: score vs flash, score vs latency
+        assert plot.width > 2 * plot.height
+    header = (root / "search" / "trials.csv").read_text().splitlines()[0].split(",")
+    for column in ("model", "preset", "bits", "params", "flash_bytes", "ram_bytes", "latency_us", "state"):
+        assert column in header
+    assert "val_accuracy" in header
     assert (root / "search" / "study.db").is_file()
 
 
@@ -119,6 +126,56 @@ def test_two_workers_share_one_journal_storage_and_run_each_candidate_once(tmp_p
     for t in trials:  # a trial that lost a race for the last queued candidate never trained
         if t.user_attrs.get("duplicate_of") is not None:
             assert not Path(t.user_attrs.get("folder", tmp_path / "none")).exists()
+    rows = read_trials(run_root(cfg))
+    assert sorted(r["model"] for r in rows if r["state"] == "complete") == sorted(models)
+
+
+def test_two_search_worker_processes_join_one_storage_and_no_trial_runs_twice(tmp_path):
+    """``tinyml-modelmaker search-worker CONFIG`` twice, started before the run (as on other machines: each
+    prepares the dataset itself), on one SQLite storage: every candidate trains once, both workers' results
+    are in the study."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    models = ["CLS_100_NPU", "CLS_500_NPU", "CLS_1k_NPU", "CLS_2k_NPU", "CLS_4k_NPU"]
+    db = tmp_path / "shared" / "study.db"
+    db.parent.mkdir()
+    cfg = search_config(
+        tmp_path, models=models, pruner="none", storage=f"sqlite:///{db}", study_name="motor-cli"
+    )
+    cfg["training"]["training_epochs"] = 2
+    path = str(write_yaml(tmp_path / "search.yaml", cfg))
+    exe = str(Path(sys.executable).with_name("tinyml-modelmaker"))
+    cmd = [exe, "search-worker", path, "--threads", "1", "--wait", "600"]
+    workers = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)
+    ]
+    try:
+        assert main([path]) == 0  # the run: measures, queues, trains too, waits for the workers' trials
+        outs = [w.communicate(timeout=600)[0] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert [w.returncode for w in workers] == [0, 0], outs
+    assert all("preparing the dataset into" in o for o in outs)  # no run folder when they started
+
+    study = optuna.load_study(study_name="motor-cli", storage=f"sqlite:///{db}")
+    trials = study.get_trials()
+    ran = [t for t in trials if t.state.name == "COMPLETE"]
+    keys = [t.params["candidate"] for t in ran]
+    assert sorted(keys) == sorted(f"{m}|-" for m in models)  # each candidate once
+    pids = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in ran}
+    assert {str(w.pid) for w in workers} <= pids, [
+        t.user_attrs["worker"] for t in ran
+    ]  # both workers' results
+    for w, out in zip(workers, outs):
+        mine = sum(t.user_attrs["worker"].endswith(f":{w.pid}") for t in ran)
+        assert f"search-worker: done, {mine} trial(s) run here" in out
+    for t in trials:  # a trial that lost a race for the last queued candidate never trained
+        assert t.user_attrs.get("duplicate_of") is None or "folder" not in t.user_attrs
     rows = read_trials(run_root(cfg))
     assert sorted(r["model"] for r in rows if r["state"] == "complete") == sorted(models)
 

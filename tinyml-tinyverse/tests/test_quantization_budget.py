@@ -110,15 +110,67 @@ def split(n: int, seed: int) -> SplitData:
     )
 
 
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Linear(16, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x.flatten(1))))
+
+
+def labelled_by(model: nn.Module, n: int, seed: int) -> SplitData:
+    """Gaussian windows labelled by the float model itself: its accuracy is 1."""
+    x = np.random.default_rng(seed).standard_normal((n, 16, 1, 1)).astype(np.float32)
+    with torch.no_grad():
+        y = model(torch.from_numpy(x)).argmax(1).numpy().astype(np.int64)
+    return SplitData(x, y, np.zeros(n, np.int64), ["f"], ["a", "b", "c"], {})
+
+
+def budget_args(tmp_path, **kw) -> argparse.Namespace:
+    return argparse.Namespace(**{
+        "output_dir": str(tmp_path), "quantization_output_dir": str(tmp_path / "q"), "quantization": 1,
+        "quantization_method": "PTQ", "quantization_weight_bitwidth": 8, "calibration_observer": "minmax",
+        "quantization_accuracy_budget": 0.01, "qat_epochs": 1, "epochs": 2, "lr": 1e-3, "optimizer": "adamw",
+        "weight_decay": 0.0, "momentum": 0.9, "batch_size": 16, "seed": 0, "device": "cpu", "no_progress": True,
+        "opset": 17, **kw,
+    })  # fmt: skip
+
+
+def test_accuracy_budget_remedies_run_in_order_until_one_is_within_it(tmp_path):
+    """2-bit weights lose a quarter of the accuracy; neither QAT at 2 bits nor another observer wins it
+    back, 8-bit weights for the sensitive layers do (on the float model: QAT's weights sit on the 2-bit grid)."""
+    model = TwoLayers().eval()
+    export_onnx(model, [16, 1, 1], tmp_path / "model.onnx")
+    splits = {
+        "train": labelled_by(model, 256, 0),
+        "val": labelled_by(model, 200, 1),
+        "test": labelled_by(model, 16, 2),
+    }
+    args = budget_args(
+        tmp_path, quantization=2, quantization_weight_bitwidth=2, quantization_accuracy_budget=0.03
+    )
+    task = get_task("classification")
+    info = quantize_best_model(
+        args, task, model, splits, nn.CrossEntropyLoss(), {}, {"input_shape": [16, 1, 1]}
+    )
+    attempts = info["accuracy_budget"]["attempts"]
+    assert [a["what"].split(",")[0] for a in attempts] == ["as configured", "remedy 1", "remedy 2", "remedy 2",
+                                                           "remedy 3", "remedy 3"]  # fmt: skip
+    assert attempts[0]["drop"] > 0.1 and all(a["drop"] > 0.03 for a in attempts[:-1])
+    assert attempts[-1]["drop"] <= 0.03 and info["accuracy_budget"]["int8"] == attempts[-1]["val_accuracy"]
+    assert info["method"] == "PTQ" and info["layer_bits"] == {"/a/Gemm": 8, "/b/Gemm": 8}
+    assert info["val"]["accuracy"] >= 0.97  # the kept model is the one that met the budget
+    assert not (tmp_path / "q" / "model_qat_remedy.onnx").exists()  # the QAT remedy that lost is not left
+
+
 def test_accuracy_budget_failure_stops_with_the_per_class_and_per_layer_tables(tmp_path):
     """Per-tensor int8 input quantization erases the small channel: no remedy can bring accuracy back."""
     model = TwoInputs().eval()
     export_onnx(model, [2, 1, 1], tmp_path / "model.onnx")
     splits = {"train": split(64, 0), "val": split(40, 1), "test": split(16, 2)}
-    args = argparse.Namespace(output_dir=str(tmp_path), quantization_output_dir=str(tmp_path / "q"), quantization=1,
-        quantization_method="PTQ", quantization_weight_bitwidth=8, calibration_observer="minmax",
-        quantization_accuracy_budget=0.01, qat_epochs=1, epochs=2, lr=1e-3, optimizer="adamw", weight_decay=0.0,
-        momentum=0.9, batch_size=16, seed=0, device="cpu", no_progress=True, opset=17)  # fmt: skip
+    args = budget_args(tmp_path)
     task = get_task("classification")
     with pytest.raises(QuantizationBudgetError) as err:
         quantize_best_model(args, task, model, splits, nn.CrossEntropyLoss(), {}, {"input_shape": [2, 1, 1]})

@@ -38,7 +38,8 @@ def set_threads(workers: int) -> None:
 
 
 def work(study: Any, ctx: TrialContext) -> int:
-    """Run queued trials until the queue is empty; returns how many this worker finished."""
+    """Run queued trials until the queue is empty; returns how many this worker ran (finished, pruned or
+    failed; not those that found their candidate taken by another worker)."""
     import optuna
 
     S.quiet_optuna()
@@ -56,7 +57,7 @@ def work(study: Any, ctx: TrialContext) -> int:
             raise
 
     def after(study: Any, trial: Any) -> None:
-        count[0] += 1
+        count[0] += trial.user_attrs.get("duplicate_of") is None  # not a trial that found its candidate taken
         print(describe(trial, ctx.settings), flush=True)
         if S.waiting(study) == 0:
             study.stop()

@@ -7,11 +7,12 @@ within it:
 
 1. more QAT epochs: QAT again with twice the epochs (QAT with its default epochs after PTQ);
 2. another observer: the best model so far calibrated with each other observer (minmax, percentile, mse);
-3. 8-bit weights for the most sensitive layers: layers below 8 bits go to 8, the most sensitive first.
+3. 8-bit weights for the most sensitive layers: the float model quantized (PTQ) with its layers below 8
+   bits raised to 8 one at a time, the most sensitive first (sensitivity measured on the float model).
 
 Still over the budget, the run stops with :class:`QuantizationBudgetError`: a table of float against
 int8 per class and a per-layer sensitivity table (the float model with one layer's weights, or one
-tensor, quantized at a time), also written to ``quantization_budget.yaml``.
+tensor, quantized at a time; the float model before QAT), also written to ``quantization_budget.yaml``.
 
 ``--quantization-weight-bitwidth auto`` (NPU style, mode 2) gives each conv / dense layer 8 or 4-bit
 weights: from the least sensitive layer up, a layer goes to 4 bits when the model stays within the
@@ -68,6 +69,7 @@ class Budget:
     budget: float | None
     calib_x: np.ndarray
     mode: int
+    float_onnx: Path  # the trained float model (sensitivities and remedy 3 start from it)
 
     @property
     def maximize(self) -> bool:
@@ -165,28 +167,35 @@ def within_budget(
             requantize(b, best.onnx_src, observer, best.bits, f"remedy 2, {observer} observer", best)
         ):
             return best, _log(b, tried)
-    bits = dict(best.bits) if isinstance(best.bits, dict) else None
-    if bits is None and best.bits != 8:
-        bits = dict.fromkeys(float_graph_layers(best.onnx_src), int(best.bits))
-    if bits and any(v < 8 for v in bits.values()):
+    # remedy 3 quantizes the float model (PTQ): a QAT model's weights already sit on the narrow grid
+    bits = layer_widths(b, best.bits)
+    if any(v < 8 for v in bits.values()):
         from tinyml_tinyverse.common.quantization.mixed_precision import (
             LayerQuantizer,
             drop,
             layer_sensitivity,
         )
 
-        lq = LayerQuantizer(float_graph(best.onnx_src), b.calib_x, mode=b.mode, observer=best.observer)
-        sens = {s.layer: s for s in layer_sensitivity(lq, b.val.X, b.score, 4)}
+        lq = LayerQuantizer(float_graph(b.float_onnx), b.calib_x, mode=b.mode, observer=best.observer)
+        low = min(bits.values())
+        sens = {s.layer: s for s in layer_sensitivity(lq, b.val.X, b.score, low)}
         order = sorted((k for k, v in bits.items() if v < 8),
                        key=lambda k: (-drop(b.float_score, sens[k].score, b.maximize), -sens[k].output_error))  # fmt: skip
-        base = best
+        base = Attempt("float model", None, b.float_onnx, "PTQ", best.observer, bits)
         for layer in order:
             bits[layer] = 8
             if consider(
-                requantize(b, base.onnx_src, base.observer, dict(bits), f"remedy 3, {layer} at 8 bits", base)
+                requantize(b, b.float_onnx, best.observer, dict(bits), f"remedy 3, {layer} at 8 bits", base)
             ):
                 return best, _log(b, tried)
     return best, _log(b, tried)
+
+
+def layer_widths(b: Budget, bits: int | dict[str, int]) -> dict[str, int]:
+    """``{layer of the float model: weight bits}`` of a uniform or per-layer width."""
+    return (
+        dict(bits) if isinstance(bits, dict) else dict.fromkeys(float_graph_layers(b.float_onnx), int(bits))
+    )
 
 
 def float_graph_layers(onnx_path: Path) -> list[str]:
@@ -254,12 +263,8 @@ def fail(b: Budget, best: Attempt, attempts: list[dict], float_out: np.ndarray, 
 
     metric = b.task.primary_metric
     rows = per_class_rows(b.task, b.val, float_out, quantized_outputs(best.qg, b.val.X))
-    bits = (
-        best.bits
-        if isinstance(best.bits, dict)
-        else dict.fromkeys(float_graph_layers(best.onnx_src), int(best.bits))
-    )
-    lq = LayerQuantizer(float_graph(best.onnx_src), b.calib_x, mode=b.mode, observer=best.observer)
+    bits = layer_widths(b, best.bits)
+    lq = LayerQuantizer(float_graph(b.float_onnx), b.calib_x, mode=b.mode, observer=best.observer)
     probes = probe_sensitivity(lq, b.val.X, b.score, bits)
     write_yaml(qdir / "quantization_budget.yaml", {
         "budget": b.budget, "metric": metric, "float": b.float_score, "best_int8": best.score, "attempts": attempts,

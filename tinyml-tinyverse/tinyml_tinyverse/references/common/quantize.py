@@ -148,7 +148,7 @@ def quantize_best_model(
         [run_float(graph, check.X[i : i + 512])[graph.output_names[0]] for i in range(0, len(check.X), 512)]
     )
     budget = getattr(args, "quantization_accuracy_budget", None)
-    b = QB.Budget(task, check, state, 0.0, budget, train.X[calib_idx], args.quantization)
+    b = QB.Budget(task, check, state, 0.0, budget, train.X[calib_idx], args.quantization, float_onnx)
     b.float_score = b.score(float_out)
     bits = args.quantization_weight_bitwidth
     if bits == QB.AUTO:
@@ -192,8 +192,10 @@ def quantize_best_model(
     best, attempts = QB.within_budget(b, first, retrain, args) if budget is not None else (first, [])
     if not b.ok(best):
         QB.fail(b, best, attempts, float_out, qdir)
-    if best.onnx_src.name == "model_qat_remedy.onnx":  # the remedy's QAT model is the one kept
-        os.replace(best.onnx_src, qdir / "model_qat.onnx")
+    remedy = qdir / "model_qat_remedy.onnx"
+    if best.onnx_src == remedy:  # the remedy's QAT model is the one kept
+        os.replace(remedy, qdir / "model_qat.onnx")
+    remedy.unlink(missing_ok=True)
     qg = best.qg
     info.update(best.info)
     info.update(method=best.method, observer=best.observer, kept=best.method)
