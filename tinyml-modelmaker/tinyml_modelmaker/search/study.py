@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,7 @@ def open_storage(url: str) -> Any:
         return JournalStorage(JournalFileBackend(str(path)))
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
+        return _rdb_storage(url, engine)
     except ImportError as exc:
         raise ConfigError(
             f"search.storage {url!r} needs a database driver that is not installed ({exc}); install it (e.g. "
@@ -74,6 +73,25 @@ def open_storage(url: str) -> Any:
             f"search.storage {url!r} is not a usable Optuna storage ({type(exc).__name__}: {exc}); give an RDB URL "
             f"(sqlite:///path/study.db, postgresql://user@host/db) or journal:PATH"
         ) from None
+
+
+def _rdb_storage(url: str, engine: dict, tries: int = 5) -> Any:
+    """``RDBStorage(url)``; tried again when processes starting at once race to create the tables of a new
+    database (one of them wins: "table ... already exists" / a unique constraint for the others)."""
+    import random
+
+    import optuna
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+        except DBAPIError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5 + random.random())
 
 
 def default_study_name(config: dict, run_name: str) -> str:
