@@ -47,7 +47,6 @@ def quiet_optuna() -> None:
 
 def open_storage(url: str) -> Any:
     """An Optuna storage for ``url`` (see the module doc); a bad URL is a ConfigError naming the key."""
-    import optuna
 
     quiet_optuna()
     if url.startswith(JOURNAL_PREFIX):
