@@ -2,11 +2,13 @@
 
 Two runs of the same project (``training.model_name: auto``, 2 workers, the same candidates, seeds
 and epochs): one with the search's pruning (successive halving), one with ``search.pruner: none``
-(every candidate that fits trains all its epochs). Prints, for each: trials run and pruned, the
-search stage's wall time, and the best model; then whether the search found a model within 1 point
-(0.01 of the validation score) of the fully trained best in under a third of the time.
+(every candidate that fits trains all its epochs). Prints, for each: trials run, candidates complete
+and pruned (a candidate is a model at one bit width; a trial trains one model to one rung, its bit
+widths sharing the training), the search stage's wall time and the CPU time, and the best model; then
+whether the search found a model within 1 point (0.01 of the validation score) of the fully trained
+best in under a third of the time.
 
-    python benchmarks/search.py                    # defaults below, a few minutes on 2 cores
+    python benchmarks/search.py                    # defaults below: 33 min on 2 busy cores
     python benchmarks/search.py --budget 9000 --bits 8 4 --epochs 30
 """
 
@@ -65,6 +67,17 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def study_trials(root: Path) -> int:
+    """Optuna trials the search ran (one per candidate and rung; duplicates that found theirs taken excluded)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = f"sqlite:///{root / 'search' / 'study.db'}"
+    (name,) = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+    return sum(1 for t in trials if t.user_attrs.get("duplicate_of") is None)
+
+
 def run(args: argparse.Namespace, pruner: str) -> dict:
     from tinyml_modelmaker import run_project
 
@@ -88,6 +101,7 @@ def run(args: argparse.Namespace, pruner: str) -> dict:
         "trial_s": round(
             sum(float(s) for s in {r["trial"]: r["seconds"] for r in rows if r["trial"]}.values()), 1
         ),
+        "trials": study_trials(root),
         "trained": len(complete),
         "pruned": sum(r["state"] == "pruned" for r in rows),
         "rejected": sum(r["state"] == "rejected" for r in rows),
@@ -125,7 +139,7 @@ def main() -> None:
     print("\n" + yaml.safe_dump({"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
                                 sort_keys=False))  # fmt: skip
     print(f"{'':24}{'search (pruning)':>20}{'every candidate fully':>24}")
-    for name, key in (("trials trained fully", "trained"), ("trials pruned", "pruned"),
+    for name, key in (("trials run", "trials"), ("candidates complete", "trained"), ("candidates pruned", "pruned"),
                       ("rejected by the budget", "rejected"), ("epochs trained", "epochs"),
                       ("candidates measured, s", "measure_s"), ("trials (sum), s", "trial_s"),
                       ("search stage wall s", "search_s"), ("run CPU s (all procs)", "cpu_s")):  # fmt: skip
