@@ -160,7 +160,7 @@ def test_accuracy_budget_remedies_run_in_order_until_one_is_within_it(tmp_path):
                                                            "remedy 3", "remedy 3"]  # fmt: skip
     assert attempts[0]["drop"] > 0.1 and all(a["drop"] > 0.03 for a in attempts[:-1])
     assert attempts[-1]["drop"] <= 0.03 and info["accuracy_budget"]["int8"] == attempts[-1]["val_accuracy"]
-    assert info["method"] == "PTQ" and info["layer_bits"] == {"/a/Gemm": 8, "/b/Gemm": 8}
+    assert info["kept"] == "PTQ" and info["layer_bits"] == {"/a/Gemm": 8, "/b/Gemm": 8}
     assert info["val"]["accuracy"] >= 0.97  # the kept model is the one that met the budget
     assert not (tmp_path / "q" / "model_qat_remedy.onnx").exists()  # the QAT remedy that lost is not left
 

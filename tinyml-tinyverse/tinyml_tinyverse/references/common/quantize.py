@@ -183,6 +183,7 @@ def quantize_best_model(
     first = quantized("as configured", float_onnx, "PTQ", observer, bits, {})
     if args.quantization_method == "QAT":  # QAT must not lose what the float model won: keep the closer
         with_qat = retrain("as configured", args.qat_epochs, observer, bits)
+        info.update(with_qat.info)  # the QAT log, also when PTQ is kept
         graphs = {"QAT": with_qat.qg, "PTQ": first.qg}
         kept, info["fidelity_to_float"] = closest_to_float(args, task, model, splits, graphs, refit)
         log(
@@ -198,7 +199,7 @@ def quantize_best_model(
     remedy.unlink(missing_ok=True)
     qg = best.qg
     info.update(best.info)
-    info.update(method=best.method, observer=best.observer, kept=best.method)
+    info.update(observer=best.observer, kept=best.method)  # method: the configured one
     if best.bits == QB.AUTO or isinstance(best.bits, dict) or args.quantization_weight_bitwidth == QB.AUTO:
         info["layer_bits"] = qg.layer_bits
     if budget is not None:
