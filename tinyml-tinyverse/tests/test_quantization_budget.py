@@ -138,6 +138,33 @@ def budget_args(tmp_path, **kw) -> argparse.Namespace:
     })  # fmt: skip
 
 
+def test_auto_widths_mix_8_and_4_bits_by_sensitivity_and_compile_bit_exact(tmp_path):
+    """The less sensitive layer goes to 4 bits, the other stays at 8 (both at 4 would be over the budget);
+    the mixed model compiles to C that equals the integer reference on the host and the emulated Cortex-M4."""
+    from tinyml_tinyverse.common.ir.graph import run_float
+    from tinyml_tinyverse.common.ir.importer import import_onnx
+
+    model = TwoLayers().eval()
+    path = export_onnx(model, [16, 1, 1], tmp_path / "model.onnx")
+    x = labelled_by(model, 200, 1).X
+    graph = import_onnx(str(path))
+    ref = run_float(graph, x)[graph.output_names[0]].argmax(1)
+
+    def accuracy(y):
+        return float((y.argmax(1) == ref).mean())
+
+    lq = LayerQuantizer(graph, x[:128], mode=2)
+    bits, sens = choose_layer_bits(lq, x, accuracy, 1.0, budget=0.04, maximize=True)
+    alone = {s.layer: s.score for s in sens}
+    assert alone["/a/Gemm"] < alone["/b/Gemm"] < 1.0 and bits == {"/a/Gemm": 8, "/b/Gemm": 4}
+    assert drop(1.0, accuracy(outputs(lq.quantize(bits), x)), True) <= 0.04
+    assert drop(1.0, accuracy(outputs(lq.quantize({"/a/Gemm": 4, "/b/Gemm": 4}), x)), True) > 0.04
+    report = compile_model(lq.quantize(bits), tmp_path / "c", target_device="CORTEX_M4F", test_vectors={"x": x[:8]},
+                           preset_name="compress_npu_layer_data")  # fmt: skip
+    assert report.passed and report.max_abs_diff == 0
+    assert report.memory["quantization"]["layer_bits"] == bits
+
+
 def test_accuracy_budget_remedies_run_in_order_until_one_is_within_it(tmp_path):
     """2-bit weights lose a quarter of the accuracy; neither QAT at 2 bits nor another observer wins it
     back, 8-bit weights for the sensitive layers do (on the float model: QAT's weights sit on the 2-bit grid)."""
