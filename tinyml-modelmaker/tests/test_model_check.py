@@ -67,4 +67,4 @@ def test_model_checked_within_seconds(tmp_path, cfg):
     path = write_yaml(tmp_path / "cfg.yaml", cfg)
     proc, wall, cpu = timed_run([sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(path)])
     assert proc.returncode == 2 and "MSPM0L1306" in proc.stderr
-    assert cpu < 6 and wall < 30, f"took {cpu:.1f} s CPU, {wall:.1f} s wall"
+    assert cpu < 6, f"took {cpu:.1f} s CPU, {wall:.1f} s wall"

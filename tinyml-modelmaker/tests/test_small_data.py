@@ -62,6 +62,8 @@ def test_fixed_length_series_train_at_defaults_with_a_refit(tmp_path, bumps, cap
     assert training["quantization"]["qat_data"] == "train + val (refit)"  # QAT on what the float model saw
     assert "training: ran all 60 epochs; best epoch" in out and "refit on train + val for 60 epochs" in out
     assert "int8 integer reference = C (test)" in out and "int8 QDQ ONNX, onnxruntime (test)" in out
+    assert "test, int8 (integer reference = the C)" in out  # the training stage's own figure
+    assert "testing: the int8 QDQ ONNX in onnxruntime (" in out and "the one the C reproduces)" in out
     log = [
         line.split(",") for line in (run / "training" / "base" / "training_log.csv").read_text().splitlines()
     ]

@@ -213,7 +213,7 @@ def test_compile_only_with_a_file_that_is_not_onnx(tmp_path):
 
     fake = tmp_path / "model.onnx"
     fake.write_text("not an onnx model\n")
-    with pytest.raises(ConfigError, match=r"compilation.model_path .*model.onnx: not a readable ONNX model"):
+    with pytest.raises(ConfigError, match=r"compilation.model_path: .*model.onnx: not a readable ONNX model"):
         user_model_vectors(str(fake), None)
 
 

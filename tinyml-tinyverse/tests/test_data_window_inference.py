@@ -94,7 +94,7 @@ def test_auto_means_no_frame_size_from_the_user_or_the_preset():
 
 def test_channels_of_very_different_ranges_are_standardised(tmp_path):
     """One int8 input scale for a score near 0.5 and a volume in thousands leaves the score no levels:
-    the data sets feat_ext_transform [NORMALIZE] (per channel, train statistics) when the user set none."""
+    the data sets feat_ext_transform [STANDARDIZE] (per channel, train statistics) when the user set none."""
     rng = np.random.default_rng(3)
     for label, shift in (("a", 0.0), ("b", 0.1)):
         folder = tmp_path / "data" / "classes" / label
@@ -103,10 +103,10 @@ def test_channels_of_very_different_ranges_are_standardised(tmp_path):
             x = np.column_stack([0.5 + shift + 0.05 * rng.normal(size=30), 5000 + 2000 * rng.normal(size=30)])
             np.savetxt(folder / f"r{i}.csv", x, delimiter=",", header="score,volume")
     info = prepare_dataset(tmp_path / "data", tmp_path / "ds", "classification", plots=False)
-    assert info.inferred == {"frame_size": 30, "feat_ext_transform": ["NORMALIZE"]}
+    assert info.inferred == {"frame_size": 30, "feat_ext_transform": ["STANDARDIZE"]}
     train = load_split(tmp_path / "ds", "train", "classification", {})
     assert np.allclose(train.X.std(axis=(0, 2, 3)), 1.0, atol=0.05)  # both channels standardised
-    assert "normalize_mean" in train.stats  # written into user_input_config.h for the C front end
+    assert "standardize_mean" in train.stats  # written into user_input_config.h for the C front end
     raw = load_split(tmp_path / "ds", "train", "classification", {"feat_ext_transform": ["RAW_FE"]})
     assert raw.X[:, 1].std() > 1000  # a feat_ext_transform the user gives wins
     assert not needs_normalize(np.array([-1.0]), np.array([1.0]))  # one channel: one scale fits it

@@ -352,18 +352,20 @@ def test_loader_workers_give_the_same_run(dataset, tmp_path):
     assert drop(log0) == drop(log1)
 
 
-def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
+def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path, capsys):
     data = dataset("regression")
     out = tmp_path / "run"
-    # a huge constant learning rate makes the val metric worse after the first epochs
+    # a large constant learning rate: the val metric stops improving long before 40 epochs
     summary = run_train(
         "regression",
         data,
         out,
         "--epochs",
-        "8",
+        "40",
         "--early-stopping-patience",
         "2",
+        "--min-epochs",
+        "0",
         "--lr",
         "0.05",
         "--lr-scheduler",
@@ -373,11 +375,14 @@ def test_early_stopping_and_best_epoch_not_last(dataset, tmp_path):
     )
     log = [r for r in artifacts.read_csv(out / "training_log.csv") if r["phase"] == "train"]
     vals = [float(r["val_rmse"]) for r in log]
-    assert summary["best_epoch"] == int(np.argmin(vals)) + 1
-    if summary["stopped_early"]:
-        assert len(log) == summary["best_epoch"] + 2
-    else:
-        assert len(log) == 8
+    best = int(np.argmin(vals)) + 1
+    assert summary["best_epoch"] == best and summary["stopped_early"] and len(log) == best + 2 < 40
+    # the run says when it stopped and why, on screen and in summary.yaml
+    reason = (f"stopped early after epoch {best + 2}: the val rmse did not improve for 2 epochs "
+              f"(early_stopping_patience) after its best, {min(vals):.4g} at epoch {best}")  # fmt: skip
+    assert summary["stop_reason"] == reason
+    assert f"{reason}; best epoch {best} (val rmse {min(vals):.4g})" in capsys.readouterr().out
+    assert yaml.safe_load((out / "summary.yaml").read_text())["stop_reason"] == reason
 
 
 @pytest.mark.parametrize("method, mode, bits", [("QAT", 2, 4), ("PTQ", 1, 8)])

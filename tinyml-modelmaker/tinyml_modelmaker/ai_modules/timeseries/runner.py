@@ -158,6 +158,7 @@ def stage_testing(run: Run) -> str:
     }
     qdq = run.paths.training_quantization / compilation.QDQ_MODEL
     if run.config["training"]["quantization"] and qdq.is_file():
+        print(f"testing: {INT8_ONNX_LABEL}")
         results["quantized"] = trainer.test(
             run.config, run.paths, dataset_dir, qdq, run.paths.testing / "quantized"
         )
@@ -377,6 +378,10 @@ def _draw_dataset_plots(paths: RunPaths, summary: dict, failing: bool = False) -
 # build); onnxruntime runs the QDQ export in float arithmetic, so its rounding can differ slightly.
 INT8_REFERENCE_ROW = "int8 integer reference = C (test)"
 INT8_ONNX_ROW = "int8 QDQ ONNX, onnxruntime (test)"
+INT8_ONNX_LABEL = (
+    "the int8 QDQ ONNX in onnxruntime (float arithmetic between quantize and dequantize, so its figures can "
+    "differ slightly from the training stage's integer reference, which is the one the C reproduces)"
+)
 
 
 def _metric_row(name: str, metrics: dict | None) -> tuple[str, dict] | None:

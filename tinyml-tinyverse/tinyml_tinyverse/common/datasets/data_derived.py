@@ -10,9 +10,9 @@ config that leaves those keys unset, so every later step sees the same numbers.
   samples: 0.77 test accuracy with 256-sample windows, about 0.9 with whole series; docs/training.md).
   Longer or varying recordings keep the default frame. Not for forecasting (a window must leave room
   for the horizon), nor with Downsample or CONCAT.
-- ``feat_ext_transform: [NORMALIZE]`` (per-channel standardisation with the train split's statistics):
+- ``feat_ext_transform: [STANDARDIZE]`` (per-channel standardisation with the train split's statistics):
   when the input channels have such different ranges that one int8 input (one scale for all channels)
-  would give a channel fewer than NORMALIZE_MIN_LEVELS of its 256 levels. CardanoSentiment (a
+  would give a channel fewer than STANDARDIZE_MIN_LEVELS of its 256 levels. CardanoSentiment (a
   sentiment score around 0.5 next to a trading volume in thousands): the int8 model lost its
   sentiment input (test RMSE 0.68 against 0.38 in float); standardised, int8 equals float (0.31).
 """
@@ -29,7 +29,7 @@ from .data_config import DATA_CONFIG_DEFAULTS
 
 AUTO_FRAME_TASKS = ("classification", "regression", "anomalydetection")
 AUTO_FRAME_MAX = 8 * DATA_CONFIG_DEFAULTS["frame_size"]
-NORMALIZE_MIN_LEVELS = 16  # of an int8 input's 256 levels, the fewest a channel may get without NORMALIZE
+STANDARDIZE_MIN_LEVELS = 16  # of an int8 input's 256 levels, the fewest a channel may get without STANDARDIZE
 
 
 def _preset(cfg: dict[str, Any]) -> dict[str, Any] | None:
@@ -68,13 +68,13 @@ def infer_frame_size(lengths: Iterable[int], task: str, cfg: dict[str, Any]) -> 
 
 
 def needs_normalize(channel_min: np.ndarray, channel_max: np.ndarray) -> bool:
-    """Two or more channels, and one of them would get fewer than NORMALIZE_MIN_LEVELS int8 levels of a
+    """Two or more channels, and one of them would get fewer than STANDARDIZE_MIN_LEVELS int8 levels of a
     single input scale covering all channels."""
     lo, hi = np.asarray(channel_min, np.float64), np.asarray(channel_max, np.float64)
     if lo.size < 2:
         return False
     total = max(float(hi.max() - lo.min()), 0.0)
-    return total > 0 and float((hi - lo).min()) * 256 / total < NORMALIZE_MIN_LEVELS
+    return total > 0 and float((hi - lo).min()) * 256 / total < STANDARDIZE_MIN_LEVELS
 
 
 def infer_settings(
@@ -92,7 +92,7 @@ def infer_settings(
         if frame:
             inferred["frame_size"] = frame
     if features_are_auto(raw_cfg) and needs_normalize(channel_min, channel_max):
-        inferred["feat_ext_transform"] = ["NORMALIZE"]
+        inferred["feat_ext_transform"] = ["STANDARDIZE"]
     return inferred
 
 

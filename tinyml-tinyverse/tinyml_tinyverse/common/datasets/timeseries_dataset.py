@@ -451,7 +451,7 @@ def load_split(
     """Load split ``split`` of a prepared dataset as model-ready arrays (see :class:`SplitData`).
 
     ``training`` (default: ``split == "train"``) enables random data processing (GainVariation),
-    seeded by ``seed``. Statistics (NORMALIZE, feature mean/std) are fitted on the train split
+    seeded by ``seed``. Statistics (STANDARDIZE, feature mean/std) are fitted on the train split
     without random processing and reused for every split. Results are cached in ``cache_dir``
     (default ``<dataset_dir>/cache``) by a hash of the data and config (and of ``seed`` when random
     processing runs), so the dataset stage's work is reused by training.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.errors import CompilationError, ConfigError
 
 from tinyml_modelmaker.run_folder import RunPaths
 
@@ -107,7 +107,10 @@ def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[d
 
     # the toolchain's one ONNX loader checks the model (its errors name the file, the node and the fix):
     # one float32 input with static positive dims (a symbolic batch is compiled as 1)
-    model = load_onnx_model(model_path, load_external_data=False)
+    try:
+        model = load_onnx_model(model_path, load_external_data=False)
+    except CompilationError as exc:  # the model the config names: say which key names it
+        raise ConfigError(f"compilation.model_path: {exc}") from None
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     dims = [d.dim_value if d.HasField("dim_value") else 1 for d in inputs[0].type.tensor_type.shape.dim]
     if calibration_data is not None:
