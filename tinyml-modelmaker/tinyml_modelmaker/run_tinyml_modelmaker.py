@@ -1,7 +1,8 @@
 """Command line: ``tinyml-modelmaker config.yaml [--set a.b=c ...] [--run-name NAME] [--resume]``.
 
-Also ``tinyml-modelmaker --describe [TOPIC] [--markdown]`` and ``--check`` (validate and print the
-resolved config, run nothing). Runs as ``python tinyml_modelmaker/run_tinyml_modelmaker.py
+Also ``tinyml-modelmaker --describe [TOPIC] [--markdown]``, ``--check`` (validate and print the
+resolved config, run nothing) and ``tinyml-modelmaker search-worker CONFIG`` (join a running model
+search, see ``tinyml_modelmaker.search.worker``). Runs as ``python tinyml_modelmaker/run_tinyml_modelmaker.py
 config.yaml`` from ``tinyml-modelmaker/`` too. Torch is imported only when a stage needs it, so a
 bad config is rejected within two seconds. User errors print as one line, exit code 2.
 """
@@ -103,6 +104,11 @@ def continue_command(args: argparse.Namespace, run_name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 done, 2 user error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["search-worker"]:
+        from tinyml_modelmaker.search.worker import main as search_worker
+
+        return search_worker(argv[1:])
     args = get_args_parser().parse_args(argv)
     try:
         if args.describe is not None:

@@ -38,10 +38,19 @@ LR_SCHEDULERS = ("cosine", "step", "none")
 QUANTIZATION_MODES = (0, 1, 2)  # 0 float only, 1 generic int8, 2 NPU style (power-of-two scales)
 QUANTIZATION_METHODS = ("PTQ", "QAT")
 WEIGHT_BITWIDTHS = (8, 4, 2)
+AUTO_BITWIDTH = "auto"  # 8 or 4 bits per layer by measured sensitivity (quantization 2)
+
+
+def lowest_bitwidth(bits: int | str) -> int:
+    """The narrowest weight width a setting may give a layer (``auto``: 4): for lower bounds of flash."""
+    return 4 if bits == AUTO_BITWIDTH else int(bits)
+
+
 CALIBRATION_OBSERVERS = ("minmax", "percentile", "mse")
 BEST_EPOCH_BY = ("loss", "metric")  # what picks the best epoch: the val loss or the val metric
 REFIT_MODES = ("auto", True, False)  # refit on train + val for the chosen epoch count (auto: small val split)
 COMPILATION_PRESETS = ("default_preset", "compress_npu_layer_data")
+SEARCH_PRUNERS = ("successive_halving", "hyperband", "median", "none")
 
 
 def target_devices() -> list[str]:

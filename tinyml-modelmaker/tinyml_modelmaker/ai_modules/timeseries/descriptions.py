@@ -37,6 +37,11 @@ SECTION_DESCRIPTIONS = {
         "checks live in tinyml_tinyverse.common.datasets (DATA_CONFIG_DEFAULTS / validate_data_config). "
         "A preset (feature_extraction_name) fills several keys; keys written here win over the preset."
     ),
+    "search": (
+        "Searching the model zoo under the target's budget (training.model_name: auto): candidates that cannot "
+        "fit are rejected from the compiler's figures before training, the others train with pruning (Optuna); "
+        "the winner then goes through training, testing and compilation. See docs/search.md."
+    ),
     "training": "The model and how it is trained and quantized.",
     "testing": "Metrics of the float and quantized ONNX models on the test split.",
     "compilation": "Turning the model into verified C for the target device.",
@@ -85,7 +90,10 @@ PARAM_DESCRIPTIONS = {
     },
     "training": {
         "enable": "Run the training stage. When false, testing and compilation use the model an earlier run left in this run folder.",
-        "model_name": "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see `--describe models`.",
+        "model_name": (
+            "A model of the zoo made for the task (CLS_*, REGR_*, FCST_*, AD_*) or one you registered; see "
+            "`--describe models`. `auto` searches the zoo under the target's budget (the search section)."
+        ),
         "model_config": "A model_config YAML path (or a mapping) overriding the model's __init__ arguments.",
         "model_module": (
             "Your own models without editing the installed package: a Python file or package folder (relative "
@@ -122,9 +130,39 @@ PARAM_DESCRIPTIONS = {
         "resume": "Resume training from training/base/checkpoint.pt of this run folder (also set by --resume).",
         "quantization": "0: float only; 1: generic int8; 2: NPU style (power-of-two scales). null: 2 on NPU targets, else 1.",
         "quantization_method": "PTQ (calibrate on training batches) or QAT (fine-tune with fake quantization from the best float model).",
-        "quantization_weight_bitwidth": "Weight bits: 8, or 4 / 2 (packed, quantization 2 only).",
+        "quantization_weight_bitwidth": (
+            "Weight bits: 8, or 4 / 2 (packed, quantization 2 only), or auto: 8 or 4 bits per layer by measured "
+            "sensitivity within quantization_accuracy_budget (0.01 when unset; quantization 2)."
+        ),
+        "quantization_accuracy_budget": (
+            "Most the quantized model's validation metric may lose against the float model (absolute, e.g. 0.01 = "
+            "one point of accuracy). Over it: more QAT epochs, other observers, 8-bit weights for the most sensitive "
+            "layers, in this order; still over, the run stops with a float vs int8 table per class and per layer."
+        ),
         "calibration_observer": "How activation ranges are calibrated: minmax, percentile or mse.",
         "qat_epochs": "QAT fine-tuning epochs; 0: max(10, training_epochs / 5) at a hundredth of the learning rate.",
+    },
+    "search": {
+        "enable": "Run the search stage; null: when training.model_name is auto.",
+        "models": "Globs of the zoo models to try, e.g. [CLS_*_NPU]; null: every model of the task.",
+        "feature_extraction_names": (
+            "Feature-extraction presets to try with each model (the data section's keys you wrote still apply); "
+            "null: the data section's."
+        ),
+        "weight_bitwidths": "Weight bit widths to try, e.g. [8, 4] (4 and 2 need quantization 2); null: quantization_weight_bitwidth.",
+        "max_flash_bytes": "Flash budget of the model (weights + code, as memory_report.json measures it); null: the device's flash.",
+        "max_ram_bytes": "RAM budget of the model (arena + static data + I/O buffers); null: the device's RAM.",
+        "max_latency_us": "Latency budget of one inference (the compiler's estimate: emulated on Cortex-M, model-based on C2000); null: none.",
+        "trial_epochs": "Most epochs a candidate trains in the search; null: training.training_epochs (when that is null too: the epochs training would pick, raised to reach min_steps on small data).",
+        "min_epochs": "Epochs every candidate trains before the pruner may stop it (the first rung).",
+        "reduction_factor": "Successive halving: rungs at min_epochs x factor^k epochs; about 1 in factor trials goes on at each rung.",
+        "pruner": "successive_halving, hyperband, median or none (train every candidate fully).",
+        "workers": "Worker processes this run starts (itself included); more join with `tinyml-modelmaker search-worker CONFIG`.",
+        "storage": (
+            "Optuna storage of the study: null is search/study.db (SQLite) in the run folder; an RDB URL "
+            "(postgresql://user@host/db) or journal:PATH (a journal file on a shared file system) lets other machines join."
+        ),
+        "study_name": "Name of the study in the storage; null: <dataset_name>/<run_name>.",
     },
     "testing": {
         "enable": "Run the ONNX model(s) with onnxruntime on the test split and write metrics and plots into testing/.",

@@ -16,7 +16,7 @@ from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import CompilationError, ModelError
 from tinyml_tinyverse.common.registry import unknown_name_message
 
-from .constants import MODEL_PREFIXES, task_of
+from .constants import MODEL_PREFIXES, lowest_bitwidth, task_of
 from .params import DATA_SECTION
 
 # Placeholder output size used only to build the model for the check (the real one comes from the data).
@@ -105,7 +105,7 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
     input_shape = (1, int(kwargs["variables"]), *hw)
 
     device = get_device(common["target_device"])
-    bits = tr["quantization_weight_bitwidth"] if tr["quantization"] else 32
+    bits = lowest_bitwidth(tr["quantization_weight_bitwidth"]) if tr["quantization"] else 32
     params = sum(p.numel() for p in model.parameters())
     weight_bytes = params * bits // 8
     figures = {
@@ -128,7 +128,7 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
     if device.has_npu and tr["quantization"]:  # the compiler checks every quantized model for an NPU target
         from tinyml_tinyverse.common.models.describe import check_model_npu
 
-        violations = check_model_npu(model, input_shape, weight_bitwidth=tr["quantization_weight_bitwidth"])
+        violations = check_model_npu(model, input_shape, weight_bitwidth=bits)
         if violations:
             lines = "; ".join(getattr(v, "message", str(v)) for v in violations)
             raise ModelError(

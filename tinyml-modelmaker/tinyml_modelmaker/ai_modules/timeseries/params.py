@@ -23,6 +23,7 @@ from . import constants as C
 DATA_SECTION = "data_processing_feature_extraction"
 GENERATED_SCHEME = "generated://"
 RUN_NAME_PLACEHOLDERS = ("{date-time}", "{model_name}")
+AUTO_MODEL = "auto"  # training.model_name: auto searches the zoo (tinyml_modelmaker.search)
 
 
 def _check_run_name(value: str) -> str | None:
@@ -46,6 +47,24 @@ def _check_split_factor(value: list) -> str | None:
         return "each fraction must be in [0, 1] and the train fraction above 0"
     if abs(sum(value) - 1.0) > 1e-6:
         return f"the fractions sum to {sum(value):g}, they must sum to 1, e.g. [0.6, 0.2, 0.2]"
+    return None
+
+
+def _check_str_list(value: list) -> str | None:
+    if not value or not all(isinstance(v, str) and v for v in value):
+        return "give a list of names, e.g. [CLS_*_NPU]"
+    return None
+
+
+def _check_bitwidths(value: list) -> str | None:
+    if not value or any(v not in C.WEIGHT_BITWIDTHS or isinstance(v, bool) for v in value):
+        return f"give a list of weight bit widths from {list(C.WEIGHT_BITWIDTHS)}, e.g. [8, 4]"
+    return None
+
+
+def _check_storage(value: str) -> str | None:
+    if not value.strip() or ("://" not in value and not value.startswith("journal:")):
+        return "give an Optuna storage URL (sqlite:///path/study.db, postgresql://...) or journal:PATH"
     return None
 
 
@@ -104,9 +123,26 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "resume": Param(False, (bool,)),
         "quantization": Param(None, (int,), choices=C.QUANTIZATION_MODES, nullable=True),
         "quantization_method": Param("QAT", (str,), choices=C.QUANTIZATION_METHODS),
-        "quantization_weight_bitwidth": Param(8, (int,), choices=C.WEIGHT_BITWIDTHS),
+        "quantization_weight_bitwidth": Param(8, (int, str), choices=(*C.WEIGHT_BITWIDTHS, C.AUTO_BITWIDTH)),
+        "quantization_accuracy_budget": Param(None, (float,), minimum=0.0, nullable=True),
         "calibration_observer": Param("minmax", (str,), choices=C.CALIBRATION_OBSERVERS),
         "qat_epochs": Param(0, (int,), minimum=0),
+    },
+    "search": {
+        "enable": Param(None, (bool,), nullable=True),
+        "models": Param(None, (list,), nullable=True, check=_check_str_list),
+        "feature_extraction_names": Param(None, (list,), nullable=True, check=_check_str_list),
+        "weight_bitwidths": Param(None, (list,), nullable=True, check=_check_bitwidths),
+        "max_flash_bytes": Param(None, (int,), minimum=1, nullable=True),
+        "max_ram_bytes": Param(None, (int,), minimum=1, nullable=True),
+        "max_latency_us": Param(None, (float,), minimum=0.0, nullable=True),
+        "trial_epochs": Param(None, (int,), minimum=1, maximum=100000, nullable=True),
+        "min_epochs": Param(2, (int,), minimum=1),
+        "reduction_factor": Param(3, (int,), minimum=2, maximum=10),
+        "pruner": Param("successive_halving", (str,), choices=C.SEARCH_PRUNERS),
+        "workers": Param(1, (int,), minimum=1, maximum=64),
+        "storage": Param(None, (str,), nullable=True, check=_check_storage),
+        "study_name": Param(None, (str,), nullable=True),
     },
     "testing": {
         "enable": Param(True, (bool,)),
@@ -263,11 +299,54 @@ def _validate_training(resolved: dict, source: str) -> None:
         _check_path(source, "training.model_config", training["model_config"], "a model_config YAML")
     if training["quantization"] is None:
         training["quantization"] = 2 if get_device(common["target_device"]).has_npu else 1
+    if training["quantization_weight_bitwidth"] == C.AUTO_BITWIDTH and not training["enable"]:
+        raise ConfigError(
+            f"{_where(source)}training.quantization_weight_bitwidth: auto chooses each layer's width on the "
+            f"validation split during training; with training.enable: false give 8, 4 or 2"
+        )
     if training["quantization_weight_bitwidth"] != 8 and training["quantization"] != 2:
         raise ConfigError(
             f"{_where(source)}training.quantization_weight_bitwidth {training['quantization_weight_bitwidth']} "
             f"needs training.quantization: 2 (NPU style); with quantization {training['quantization']} use 8"
         )
+
+
+def _validate_search(resolved: dict, source: str) -> None:
+    """``training.model_name: auto`` and the search section agree; presets and bit widths are usable."""
+    search, training = resolved["search"], resolved["training"]
+    auto = training["model_name"] == AUTO_MODEL
+    if search["enable"] is None:
+        search["enable"] = auto
+    if search["enable"] and not auto:
+        raise ConfigError(
+            f"{_where(source)}search.enable is true but training.model_name is {training['model_name']!r}; set "
+            f"training.model_name: auto to search for the model, or search.enable: false to train this one"
+        )
+    if auto and not search["enable"]:
+        raise ConfigError(
+            f"{_where(source)}training.model_name: auto searches for the model, but search.enable is false; "
+            f"name a model or drop search.enable"
+        )
+    if not search["enable"]:
+        return
+    if training["model_config"] is not None:
+        raise ConfigError(
+            f"{_where(source)}training.model_config overrides one model's arguments and cannot apply to every "
+            f"candidate of a search (training.model_name: auto); drop it or name the model"
+        )
+    if training["quantization_weight_bitwidth"] == C.AUTO_BITWIDTH:
+        raise ConfigError(
+            f"{_where(source)}training.quantization_weight_bitwidth: auto is not searched; list the widths to try "
+            f"in search.weight_bitwidths (e.g. [8, 4])"
+        )
+    bits = search["weight_bitwidths"] or []
+    if any(b != 8 for b in bits) and training["quantization"] != 2:
+        raise ConfigError(
+            f"{_where(source)}search.weight_bitwidths {bits}: 4 and 2-bit weights need training.quantization: 2 "
+            f"(NPU style); with quantization {training['quantization']} search [8] only"
+        )
+    for name in search["feature_extraction_names"] or []:
+        validate_data_section(dict(resolved.get(DATA_SECTION) or {}, feature_extraction_name=name), source)
 
 
 def _validate_compilation(resolved: dict, source: str) -> None:
@@ -295,6 +374,7 @@ def validate(resolved: dict, source: str = "") -> dict:
         )
     _validate_dataset(resolved, source)
     _validate_training(resolved, source)
+    _validate_search(resolved, source)
     _validate_compilation(resolved, source)
     raw_data = resolved.get(DATA_SECTION) or {}
     resolved[DATA_SECTION] = validate_data_section(raw_data, source)

@@ -32,7 +32,7 @@ from .model_check import check_model, check_model_name, import_model_modules, in
 from .params import DATA_SECTION
 from .training import get_task_module
 
-STAGES = ("dataset", "training", "testing", "compilation")
+STAGES = ("dataset", "search", "training", "testing", "compilation")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
 STARTED = "started"  # written when a stage begins: a run killed outright (SIGKILL, power loss) keeps it
 
@@ -76,7 +76,7 @@ class Run:
             print(f"data: every recording has {n} samples: frame_size {n}, one window per recording "
                   f"(set data_processing_feature_extraction.frame_size to choose another)")  # fmt: skip
         if "feat_ext_transform" in inferred:
-            print("data: the input channels have very different ranges: feat_ext_transform [NORMALIZE], each "
+            print("data: the input channels have very different ranges: feat_ext_transform [STANDARDIZE], each "
                   "channel standardised with the train statistics, so that one int8 input scale serves them all "
                   "(set feat_ext_transform to choose another)")  # fmt: skip
         if inferred:
@@ -117,6 +117,25 @@ def _import_user_models(config: dict) -> None:
 
     for spec in config["training"].get("model_module") or []:
         import_model_module(spec, where="training.model_module")
+
+
+def stage_search(run: Run) -> str:
+    """``training.model_name: auto``: find the model (tinyml_modelmaker.search), then train it as named."""
+    if not run.config["search"]["enable"]:
+        return SKIPPED
+    from ...search.stage import apply_winner, read_winner, run_search
+
+    winner = read_winner(run.paths) if run.stage_done_before("search") else None
+    if winner is not None:
+        print(f"search: done in the run being resumed; its winner is {winner['model']} (search/winner.yaml)")
+    else:
+        winner = run_search(run.config, run.paths, run.dataset_dir())
+    apply_winner(run.config, winner)
+    dump_yaml(run.config[DATA_SECTION], run.paths.data_config)  # the winner's feature extraction
+    run.summary["search"] = winner
+    run.summary["model_name"] = winner["model"]
+    run.summary["model_check"] = check_model(run.config, run.dataset_dir())
+    return DONE
 
 
 def stage_training(run: Run) -> str:
@@ -195,6 +214,10 @@ def stage_compilation(run: Run) -> str:
         return SKIPPED
     dataset_dir = None if run.config["compilation"]["model_path"] else run.dataset_dir()
     run.summary["compilation"] = run.work("compilation_work", run.config, run.paths, dataset_dir)
+    if isinstance(run.summary.get("search"), dict) and run.config["compilation"]["model_path"] is None:
+        from ...search.stage import check_compiled
+
+        run.summary["search"]["compiled"] = check_compiled(run.summary["search"], run.summary["compilation"])
     return DONE
 
 
@@ -205,6 +228,7 @@ def compilation_work(config: dict, paths: RunPaths, dataset_dir: Path | None) ->
 
 STAGE_FUNCTIONS = {
     "dataset": stage_dataset,
+    "search": stage_search,
     "training": stage_training,
     "testing": stage_testing,
     "compilation": stage_compilation,
@@ -230,7 +254,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 # keys that may change when a run is resumed: they affect only stages that run again from scratch
 RESUME_FREE_KEYS = ("common.run_name", "common.projects_path", "common.target_device", "training.resume",
                     "training.num_gpus", "dataset.max_extract_mb", "dataset.max_compression_ratio",
-                    "dataset.allow_outside_links")  # fmt: skip
+                    "dataset.allow_outside_links", "search.workers")  # fmt: skip
 RESUME_FREE_SECTIONS = ("testing.", "compilation.")
 
 
@@ -338,6 +362,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
     try:
         for stage in STAGES:
+            if stage == "search" and not config[stage]["enable"]:
+                continue  # a run that names its model has no search stage
             if config[stage]["enable"]:
                 print(f"\n== {stage} ==")
             t0 = time.perf_counter()
@@ -386,7 +412,7 @@ def check_before_data(config: dict) -> tuple[list[dict[str, Any]], dict | None]:
 def check_work(config: dict) -> tuple[list[dict[str, Any]], dict | None]:
     model_modules = import_model_modules(config)  # the user's models, before any model is looked up
     model_figures = None
-    if config["training"]["enable"]:
+    if config["training"]["enable"] and not config["search"]["enable"]:  # a search checks every candidate
         check_model_name(config)
         if input_channels_known(config):
             model_figures = check_model(config)

@@ -300,8 +300,9 @@ def compile_model(
     notes += target_notes(device)
     if int8:
         memory["quantization"] = dict(
-            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name
-        )
+            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name,
+            layer_bits=resolved.layer_bits,  # mixed precision: the width of each conv / dense layer
+        )  # fmt: skip
     report = CompileReport(
         passed=passed, precision=gm.precision, target_device=device.name, artifacts_dir=final, memory=memory,
         max_abs_diff=max_abs, max_rel_diff=max_rel, num_vectors=len(x), harness_output=proc.stdout[-4000:],

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 
 import torch
 import torch.fx
@@ -74,11 +75,15 @@ def qat_default_lr(float_lr: float) -> float:
     return float(float_lr) / 100.0
 
 
-def _check_settings(mode: int, weight_bitwidth: int) -> None:
+def _check_settings(mode: int, weight_bitwidth: int | Mapping[str, int]) -> None:
     if mode not in (1, 2):
         raise ConfigError(
             f"training.quantization: QAT needs 1 (generic int8) or 2 (NPU, power-of-two scales), got {mode!r}"
         )
+    if isinstance(weight_bitwidth, Mapping):
+        for bits in weight_bitwidth.values():
+            _check_settings(mode, bits)
+        return
     if weight_bitwidth not in (8, 4, 2):
         raise ConfigError(f"training.quantization_weight_bitwidth must be 8, 4 or 2, got {weight_bitwidth!r}")
     if mode == 1 and weight_bitwidth != 8:
@@ -331,11 +336,12 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 # -- public API ----------------------------------------------------------------------------------
-def prepare_qat(model: nn.Module, mode: int = 1, weight_bitwidth: int = 8) -> nn.Module:
+def prepare_qat(model: nn.Module, mode: int = 1, weight_bitwidth: int | Mapping[str, int] = 8) -> nn.Module:
     """A copy of ``model`` ready for quantization-aware training (see the module docstring).
 
     ``mode`` 1: generic int8 (8-bit weights); 2: NPU style, power-of-two scales, 8, 4 or 2-bit
-    weights. Train it with the usual loop, then call :func:`finalize_qat`.
+    weights, one width for all, or a mapping of module path (``layers.conv1.conv``) to width (mixed
+    precision; layers not named get 8). Train it with the usual loop, then call :func:`finalize_qat`.
     """
     _check_settings(mode, weight_bitwidth)
     power_of_two = mode == 2
@@ -350,20 +356,21 @@ def prepare_qat(model: nn.Module, mode: int = 1, weight_bitwidth: int = 8) -> nn
             f"{type(model).__name__} has no Conv/ConvTranspose/Linear layer, so there is nothing to quantize"
         )
 
-    def wrap(module: nn.Module) -> QATLayer:
+    def wrap(module: nn.Module, path: str) -> QATLayer:
         weight_quant = None
         if isinstance(module, WEIGHT_LAYERS):
-            weight_quant = WeightFakeQuant(weight_channel_axis(module), weight_bitwidth, power_of_two)
+            bits = weight_bitwidth.get(path, 8) if isinstance(weight_bitwidth, Mapping) else weight_bitwidth
+            weight_quant = WeightFakeQuant(weight_channel_axis(module), bits, power_of_two)
         return QATLayer(module, ActFakeQuant(power_of_two), weight_quant)
 
     if "" in targets:  # the model itself is a single layer
-        prepared = wrap(prepared)
+        prepared = wrap(prepared, "")
     else:
         for path in targets:
-            _set_submodule(prepared, path, wrap(prepared.get_submodule(path)))
+            _set_submodule(prepared, path, wrap(prepared.get_submodule(path), path))
     prepared.qat_input_quant = ActFakeQuant(power_of_two)
     prepared.register_forward_pre_hook(_quantize_model_input)
-    prepared.qat_settings = dict(mode=mode, weight_bitwidth=weight_bitwidth)
+    prepared.qat_settings = dict(mode=mode, weight_bitwidth=copy.copy(weight_bitwidth))
     return prepared.train(model.training)
 
 
@@ -402,3 +409,21 @@ def finalize_qat(model: nn.Module) -> nn.Module:
         if hasattr(final, attr):
             delattr(final, attr)
     return final.eval()
+
+
+def module_paths_of_layers(model: nn.Module, layer_names: list[str]) -> dict[str, str]:
+    """``{ONNX node name: module path}`` for the conv / linear layers of ``model`` exported by
+    ``torch.onnx.export``: a node ``/conv1/conv/Conv`` is the weight module whose path ends with
+    ``conv1.conv`` (the exporter names nodes by their module scope, without container prefixes)."""
+    modules = [p for p, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    found = {}
+    for name in layer_names:
+        scope = [part for part in name.strip("/").split("/")[:-1] if part]
+        matches = [p for p in modules if p.split(".")[-len(scope) :] == scope] if scope else []
+        if len(matches) != 1:
+            raise ConfigError(
+                f"layer {name!r} of the exported model matches {len(matches)} modules of {type(model).__name__} "
+                f"({', '.join(matches) or 'none'}); per-layer weight bit widths need one"
+            )
+        found[name] = matches[0]
+    return found

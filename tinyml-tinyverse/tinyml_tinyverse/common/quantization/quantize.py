@@ -15,6 +15,7 @@ quantized is defined in its op family under ``tinyml_tinyverse.common.ir.ops``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -77,21 +78,22 @@ def quantize_graph(
     calib_x: np.ndarray | None,
     *,
     mode: int = 1,
-    weight_bitwidth: int = 8,
+    weight_bitwidth: int | Mapping[str, int] = 8,
     observer: str = "minmax",
     forced_qparams: dict[str, tuple[float, int]] | None = None,
 ) -> QuantizedGraph:
     """Quantize a float :class:`Graph` with calibration inputs ``calib_x`` (N, C, H, W).
 
-    ``forced_qparams`` maps tensor names to a given ``(scale, zero_point)`` (from a QDQ model);
-    calibration runs only when some tensor that needs a range has none.
+    ``weight_bitwidth``: one width for every conv / dense layer, or a mapping of layer (node) name to
+    its width (mixed precision; layers not named get 8 bits). ``forced_qparams`` maps tensor names to
+    a given ``(scale, zero_point)`` (from a QDQ model); calibration runs only when some tensor that
+    needs a range has none.
     """
     if mode not in (1, 2):
         raise ConfigError(
             f"quantization mode must be 1 (int8) or 2 (NPU, power-of-two scales), got {mode!r}; mode 0 is float"
         )
-    if weight_bitwidth not in SUPPORTED_BITWIDTHS:
-        raise ConfigError(f"weight_bitwidth must be one of {SUPPORTED_BITWIDTHS}, got {weight_bitwidth!r}")
+    layer_bits = _check_bitwidths(graph, weight_bitwidth, mode)
     forced = dict(forced_qparams or {})
     needed = observed_tensors(graph)
     missing = [t for t in needed if t not in forced]
@@ -130,7 +132,7 @@ def quantize_graph(
             set_q(out, ins[0]["scale"], ins[0]["zero_point"])
         else:
             set_q(out, *op.output_qparams)
-        qnodes.append(op.quantize(node, ins, tensors[out], weight_bitwidth, mode))
+        qnodes.append(op.quantize(node, ins, tensors[out], layer_bits.get(node.name, 8), mode))
     return QuantizedGraph(
         qnodes,
         graph.input_name,
@@ -138,9 +140,37 @@ def quantize_graph(
         tensors,
         constants,
         mode,
-        weight_bitwidth,
+        min(layer_bits.values(), default=8),  # the nominal width: the narrowest layer's
         graph.name,
     )
+
+
+def weighted_layers(graph: Graph) -> list[str]:
+    """Names of the layers that have weights (conv, conv_transpose, dense): those a bit width applies to."""
+    return [n.name for n in graph.nodes if "w" in n.params]
+
+
+def _check_bitwidths(graph: Graph, weight_bitwidth: int | Mapping[str, int], mode: int) -> dict[str, int]:
+    """``{layer name: bits}`` of every weighted layer, checked."""
+    layers = weighted_layers(graph)
+    if isinstance(weight_bitwidth, Mapping):
+        unknown = sorted(set(weight_bitwidth) - set(layers))
+        if unknown:
+            raise ConfigError(
+                f"weight_bitwidth names layers the model does not have: {', '.join(unknown)}; its layers with "
+                f"weights are {', '.join(layers)}"
+            )
+        bits = {name: int(weight_bitwidth.get(name, 8)) for name in layers}
+    else:
+        bits = dict.fromkeys(layers, weight_bitwidth)
+    for name, b in bits.items():
+        if b not in SUPPORTED_BITWIDTHS:
+            raise ConfigError(f"weight_bitwidth of {name} must be one of {SUPPORTED_BITWIDTHS}, got {b!r}")
+        if b != 8 and mode != 2 and isinstance(weight_bitwidth, Mapping):
+            raise ConfigError(
+                f"{b}-bit weights ({name}) need quantization mode 2 (NPU style, power-of-two scales); mode 1 uses 8"
+            )
+    return bits
 
 
 def quantize_onnx(
@@ -148,13 +178,14 @@ def quantize_onnx(
     calib_x: np.ndarray,
     *,
     mode: int = 1,
-    weight_bitwidth: int = 8,
+    weight_bitwidth: int | Mapping[str, int] = 8,
     observer: str = "minmax",
 ) -> QuantizedGraph:
     """Post-training quantization of a float ONNX model.
 
     ``calib_x``: float32 calibration inputs ``(N, C, H, W)`` (a few hundred training windows).
-    ``mode`` 1: int8; 2: power-of-two scales (requantize is a shift), ``weight_bitwidth`` 8, 4 or 2.
+    ``mode`` 1: int8; 2: power-of-two scales (requantize is a shift), ``weight_bitwidth`` 8, 4 or 2
+    (or a mapping of layer name to bits: mixed precision, see :func:`quantize_graph`).
     ``observer``: ``minmax``, ``percentile`` or ``mse``.
     """
     proto = load_onnx_model(onnx_path_or_model)

@@ -45,6 +45,11 @@ class QuantizedGraph:
         return tuple(self.tensors[self.input_name]["shape"])
 
     @property
+    def layer_bits(self) -> dict[str, int]:
+        """Weight bit width of each conv / dense layer (mixed precision: not all the same)."""
+        return {n.name: int(n.attrs["weight_bits"]) for n in self.nodes if "weight_bits" in n.attrs}
+
+    @property
     def output_shapes(self) -> list[tuple[int, ...]]:
         return [tuple(self.tensors[n]["shape"]) for n in self.output_names]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
@@ -118,52 +119,96 @@ def quantize_best_model(
     state: dict,
     summary: dict,
 ) -> dict:
-    """Quantize the best float model and write the quantized artifacts; returns the summary section."""
-    from tinyml_tinyverse.common.quantization import quantize_onnx
+    """Quantize the best float model and write the quantized artifacts; returns the summary section.
 
+    With ``--quantization-accuracy-budget`` the int8 model is held to the budget and with
+    ``--quantization-weight-bitwidth auto`` each layer gets 8 or 4-bit weights (``quantization_budget``).
+    """
+    from tinyml_tinyverse.common.ir.graph import run_float
+
+    from . import quantization_budget as QB
     from .distributed import log
 
     qdir = quantization_dir(args)
     qdir.mkdir(parents=True, exist_ok=True)
     train, val, test = splits["train"], splits["val"], splits["test"]
+    check = val if len(val.X) else train  # the split the int8 model is compared with float on
     input_shape = summary["input_shape"]
     info: dict[str, Any] = {
         "mode": args.quantization, "method": args.quantization_method,
         "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
         "output_dir": str(qdir),
     }  # fmt: skip
-    sources = {"PTQ": Path(args.output_dir) / "model.onnx"}
-    if args.quantization_method == "QAT":
-        qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn, refit="refit" in summary)
-        info.update(qat_info)
-        sources = {
-            "QAT": onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset),
-            **sources,
-        }
-
+    float_onnx = Path(args.output_dir) / "model.onnx"
+    refit = "refit" in summary
     rng = np.random.default_rng(args.seed)
     calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
-    graphs = {}
-    for method, onnx_src in sources.items():
-        log(f"quantizing {onnx_src.name} (mode {args.quantization}, {args.quantization_weight_bitwidth}-bit weights, "
-            f"{args.calibration_observer} observer, {len(calib_idx)} calibration windows)")  # fmt: skip
-        graphs[method] = quantize_onnx(
-            onnx_src,
-            train.X[calib_idx],
-            mode=args.quantization,
-            weight_bitwidth=args.quantization_weight_bitwidth,
-            observer=args.calibration_observer,
+    graph = QB.float_graph(float_onnx)
+    float_out = np.concatenate(
+        [run_float(graph, check.X[i : i + 512])[graph.output_names[0]] for i in range(0, len(check.X), 512)]
+    )
+    budget = getattr(args, "quantization_accuracy_budget", None)
+    b = QB.Budget(task, check, state, 0.0, budget, train.X[calib_idx], args.quantization, float_onnx)
+    b.float_score = b.score(float_out)
+    bits = args.quantization_weight_bitwidth
+    if bits == QB.AUTO:
+        bits, _ = QB.choose_bits(b, float_onnx, args.calibration_observer)
+
+    def quantized(
+        what: str, onnx_src: Path, method: str, observer: str, bits: Any, qat_info: dict
+    ) -> QB.Attempt:
+        log(f"quantizing {onnx_src.name} (mode {args.quantization}, {_bits_text(bits)} weights, {observer} observer, "
+            f"{len(calib_idx)} calibration windows)")  # fmt: skip
+        base = QB.Attempt(what, None, onnx_src, method, observer, bits, info=qat_info)
+        return QB.requantize(b, onnx_src, observer, bits, what, base)
+
+    def qat(what: str, qat_epochs: int, bits: Any) -> tuple[Path, dict]:
+        qat_bits = bits
+        if isinstance(bits, dict):
+            from tinyml_tinyverse.common.quantization.qat import module_paths_of_layers
+
+            qat_bits = {module_paths_of_layers(model, list(bits))[k]: v for k, v in bits.items()}
+        qat_args = argparse.Namespace(
+            **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
         )
-    kept = next(iter(graphs))
-    if len(graphs) > 1:  # QAT must not lose what the float model won: keep the closer of QAT and PTQ
-        kept, info["fidelity_to_float"] = closest_to_float(
-            args, task, model, splits, graphs, "refit" in summary
-        )
+        qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn, refit=refit)
+        name = "model_qat.onnx" if what == "as configured" else "model_qat_remedy.onnx"
+        return onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset), qat_info
+
+    def retrain(what: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
+        onnx_src, qat_info = qat(what, qat_epochs, bits)
+        return quantized(what, onnx_src, "QAT", observer, bits, qat_info)
+
+    observer = args.calibration_observer
+    first = quantized("as configured", float_onnx, "PTQ", observer, bits, {})
+    if args.quantization_method == "QAT":  # QAT must not lose what the float model won: keep the closer
+        with_qat = retrain("as configured", args.qat_epochs, observer, bits)
+        info.update(with_qat.info)  # the QAT log, also when PTQ is kept
+        graphs = {"QAT": with_qat.qg, "PTQ": first.qg}
+        kept, info["fidelity_to_float"] = closest_to_float(args, task, model, splits, graphs, refit)
         log(
             f"int8: {kept} kept, the closer to the float model on the training windows ({info['fidelity_to_float']})"
         )
-    info["kept"] = kept
-    qg = graphs[kept]
+        first = with_qat if kept == "QAT" else first
+    best, attempts = QB.within_budget(b, first, retrain, args) if budget is not None else (first, [])
+    if not b.ok(best):
+        QB.fail(b, best, attempts, float_out, qdir)
+    remedy = qdir / "model_qat_remedy.onnx"
+    if best.onnx_src == remedy:  # the remedy's QAT model is the one kept
+        os.replace(remedy, qdir / "model_qat.onnx")
+    remedy.unlink(missing_ok=True)
+    qg = best.qg
+    info.update(best.info)
+    info.update(observer=best.observer, kept=best.method)  # method: the configured one
+    if best.bits == QB.AUTO or isinstance(best.bits, dict) or args.quantization_weight_bitwidth == QB.AUTO:
+        info["layer_bits"] = qg.layer_bits
+    if budget is not None:
+        info["accuracy_budget"] = {
+            "budget": budget,
+            "float": b.float_score,
+            "int8": best.score,
+            "attempts": attempts,
+        }
     qg.save_qdq_onnx(qdir / "model_qdq.onnx")
     qg.save(qdir / "quantized_graph.npz")
 
@@ -175,13 +220,28 @@ def quantize_best_model(
             f, input=x, input_int=x_int, output_int=qg.run_int(x_int)[0], output=qg.run_dequantized(x)[0]
         )
 
-    info["val"] = task.metrics(run_quantized(qg, val.X), val, state)
+    q_val = run_quantized(qg, val.X) if len(val.X) else None
+    info["val"] = task.metrics(q_val, val, state) if q_val is not None else {}
     if len(test.X):
         info["test"] = task.metrics(run_quantized(qg, test.X), test, state)
+    rows = QB.per_class_rows(task, check, float_out, run_quantized(qg, check.X))
+    if rows:
+        what = "recall" if task.name == "classification" else "rmse"
+        log(
+            f"float against int8 on the {'validation' if check is val else 'training'} split:\n"
+            + QB.per_class_table(rows, what)
+        )
+        info["per_class"] = rows
     info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
-    if args.quantization_method == "QAT":
+    if best.method == "QAT" or args.quantization_method == "QAT":
         info["files"].append("model_qat.onnx")
     return info
+
+
+def _bits_text(bits: Any) -> str:
+    if isinstance(bits, dict):
+        return "mixed " + "/".join(str(b) for b in sorted(set(bits.values()), reverse=True)) + "-bit"
+    return f"{bits}-bit"
 
 
 def fidelity(task: Task, float_out: np.ndarray, int8_out: np.ndarray) -> float:

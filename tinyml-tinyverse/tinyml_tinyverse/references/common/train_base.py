@@ -51,6 +51,7 @@ from .model_setup import (
 )
 from .optim import build_optimizer, build_scheduler
 from .output_scaling import ScaledOutput, fold_output_scale
+from .quantization_budget import bitwidth_arg
 from .report import finish_run
 from .tasks import Task, get_task
 
@@ -131,7 +132,10 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
         "--quantization", type=int, default=0, choices=[0, 1, 2], help="0 float, 1 int8, 2 NPU-style"
     )
     q.add_argument("--quantization-method", default="QAT", type=str.upper, choices=["QAT", "PTQ"])
-    q.add_argument("--quantization-weight-bitwidth", type=int, default=8, choices=[8, 4, 2])
+    q.add_argument("--quantization-weight-bitwidth", type=bitwidth_arg, default=8, choices=[8, 4, 2, "auto"],
+                   help="weight bits; auto: 8 or 4 per layer by sensitivity (quantization 2)")  # fmt: skip
+    q.add_argument("--quantization-accuracy-budget", type=float, default=None,
+                   help="most the int8 val metric may lose against float (absolute); over it the remedies run")  # fmt: skip
     q.add_argument("--qat-epochs", type=int, default=0, help="0: qat_default_epochs(epochs)")
     q.add_argument("--calibration-observer", default="minmax", choices=["minmax", "percentile", "mse"])
     q.add_argument("--quantization-output-dir", default=None, help="default: OUTPUT_DIR/../quantization")

@@ -19,7 +19,7 @@ from tinyml_tinyverse.common.errors import CompilationError, ConfigError
 
 from tinyml_modelmaker.run_folder import RunPaths
 
-from ..constants import task_of
+from ..constants import lowest_bitwidth, task_of
 from ..params import DATA_SECTION
 
 QUANTIZED_GRAPH_GLOB = "quantized_graph*"
@@ -147,7 +147,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         # refused in seconds, before test vectors are drawn from the model's input shape
         calibrated = comp["calibration_data"] is not None
         check_model_fits(model, config["common"]["target_device"], quantization=quantization if calibrated else None,
-                         calibrated=calibrated, weight_bitwidth=tr["quantization_weight_bitwidth"])  # fmt: skip
+                         calibrated=calibrated, weight_bitwidth=lowest_bitwidth(tr["quantization_weight_bitwidth"]))  # fmt: skip
         vectors, calib_x = user_model_vectors(comp["model_path"], comp["calibration_data"])
         if calib_x is None:
             quantization = None  # the compiler keeps a QDQ model as it is and compiles a float one as float
@@ -172,7 +172,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         test_vectors=vectors,
         calib_x=calib_x,
         quantization=quantization,
-        weight_bitwidth=tr["quantization_weight_bitwidth"],
+        weight_bitwidth=lowest_bitwidth(tr["quantization_weight_bitwidth"]),
         data_config=None
         if comp["model_path"] is not None
         else config[DATA_SECTION],  # + the on-chip pipeline

@@ -78,6 +78,8 @@ def train_argv(
     ]  # fmt: skip
     if tr["training_epochs"] is not None:  # null: the script's default, raised on small data (min_steps)
         argv += ["--epochs", str(tr["training_epochs"])]
+    if tr["quantization_accuracy_budget"] is not None:
+        argv += ["--quantization-accuracy-budget", repr(float(tr["quantization_accuracy_budget"]))]
     if tr["num_gpus"] == 0:
         argv += ["--device", "cpu"]
     argv += model_config_arg(config, paths)
