@@ -78,9 +78,10 @@ def check_model_name(config: dict) -> None:
         )
     if model_task(name) != task or model_modality(name) != modality:
         allowed = ", ".join(models_for_task(task, modality))
+        kind = "" if model_modality(name) == modality else f"{model_modality(name)} "  # data of another kind
         raise ModelError(
-            f"training.model_name {name!r} is a {model_modality(name)} {model_task(name)} model, not {modality} "
-            f"{task}; models for {config['common']['task_type']}: {allowed}"
+            f"training.model_name {name!r} is {'an' if (kind or 'x')[0] in 'aeiou' else 'a'} {kind}{model_task(name)} model, not {kind and modality + ' '}{task}; "
+            f"models for {config['common']['task_type']}: {allowed}"
         )
 
 
