@@ -4,6 +4,7 @@ their config: own keys and defaults, wrong keys named, --describe."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,10 @@ def test_own_defaults_and_describe(vision_cfg, capsys):
     assert main(["--describe"]) == 0  # every modality
     text = capsys.readouterr().out
     assert all(f"== {m} ==" in text for m in ("timeseries", "vision", "audio"))
+
+
+def test_the_documented_projects_resolve():
+    """The YAML blocks of docs/vision_audio.md are valid projects (their data keys checked by tinyverse)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO_ROOT / "docs" / "vision_audio.md").read_text(), re.S)
+    modules = [resolve_config(yaml.safe_load(b))["common"]["target_module"] for b in blocks]
+    assert modules == ["vision", "audio"]
