@@ -45,24 +45,28 @@ def validator(constants: ModuleType, the_schema: dict) -> Any:
     return validate
 
 
-def param_descriptions(constants: ModuleType, data: str, models: str) -> dict[str, dict[str, str]]:
-    """The time-series key descriptions, with the keys whose meaning differs told for this modality:
-    ``data`` names the data layout, ``models`` the zoo's models for it."""
-    out = copy.deepcopy(ts_descriptions.PARAM_DESCRIPTIONS)
+def descriptions(
+    constants: ModuleType, *, task: str, data_section: str, layout: str, models: str
+) -> tuple[dict, ...]:
+    """``TASK_DESCRIPTIONS``, ``SECTION_DESCRIPTIONS``, ``PARAM_DESCRIPTIONS`` and ``PRESET_DESCRIPTIONS`` of
+    the modality: those of time series, with its ``task`` description, its ``data_section`` text, and the
+    keys whose meaning differs told for it (``layout``: the data layout, ``models``: the zoo's models)."""
     (task_type,) = constants.TASK_TYPES
+    sections = {**ts_descriptions.SECTION_DESCRIPTIONS, DATA_SECTION: data_section}
+    params = copy.deepcopy(ts_descriptions.PARAM_DESCRIPTIONS)
     generators = "|".join(constants.GENERATORS)
-    out["common"]["target_module"] = (
+    params["common"]["target_module"] = (
         f"The modality, here `{constants.TARGET_MODULE}`; others: `--describe --target-module NAME`. Found by "
         "name under tinyml_modelmaker/ai_modules/."
     )
-    out["common"]["task_type"] = f"The task; `{task_type}`, the only one (the default)."
-    out["dataset"]["input_data_path"] = (
-        f"A data folder or a .zip in the layout {data}, or generated://<{generators}> to generate an example "
+    params["common"]["task_type"] = f"The task; `{task_type}`, the only one (the default)."
+    params["dataset"]["input_data_path"] = (
+        f"A data folder or a .zip in the layout {layout}, or generated://<{generators}> to generate an example "
         "dataset into <projects_path>/<dataset_name>/generated/ the first time (generated_<hash>/ when "
         "generator_config is set)."
     )
-    out["dataset"]["split_type"] = "amongst_files: every file (one example) goes to one split."
-    out["training"]["model_name"] = (
+    params["dataset"]["split_type"] = "amongst_files: every file (one example) goes to one split."
+    params["training"]["model_name"] = (
         f"A model of the zoo made for it ({models}) or one you registered; see `--describe models`."
     )
-    return out
+    return {task_type: task}, sections, params, dict(ts_descriptions.PRESET_DESCRIPTIONS)

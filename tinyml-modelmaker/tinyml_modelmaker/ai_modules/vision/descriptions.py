@@ -3,28 +3,22 @@ vision``; ``docs/config_reference.md``). Torch-free."""
 
 from __future__ import annotations
 
-from ..file_classification import param_descriptions
-from ..timeseries.descriptions import PRESET_DESCRIPTIONS, SECTION_DESCRIPTIONS  # noqa: F401
+from ..file_classification import descriptions
 from . import constants
 
-TASK_DESCRIPTIONS = {
-    "image_classification": (
+TASK_DESCRIPTIONS, SECTION_DESCRIPTIONS, PARAM_DESCRIPTIONS, PRESET_DESCRIPTIONS = descriptions(
+    constants,
+    task=(
         "Assign one class to each image (e.g. digits, shapes, defects). Data: classes/<class_name>/"
         "*.{png,jpg,jpeg,bmp,npy}, any size, resized to image_height x image_width, grey or RGB, normalised; "
         "augmentation on the training split only. Models: Lenet5, IMG_CLS_*. Metrics: accuracy, macro F1, "
         "confusion matrix, ROC-AUC."
     ),
-}
-
-SECTION_DESCRIPTIONS = {
-    **SECTION_DESCRIPTIONS,
-    "data_processing_feature_extraction": (
+    data_section=(
         "How images become model inputs: size, colour, normalisation and training augmentation. The keys, "
         "defaults and checks are those of tinyverse's vision data modality (image_dataset.py, "
         "docs/vision_audio.md); a preset (feature_extraction_name) fills several keys, keys written here win."
     ),
-}
-
-PARAM_DESCRIPTIONS = param_descriptions(
-    constants, "classes/<class_name>/*.{png,jpg,jpeg,bmp,npy}", "Lenet5, IMG_CLS_1k, IMG_CLS_4k, IMG_CLS_20k"
+    layout="classes/<class_name>/*.{png,jpg,jpeg,bmp,npy}",
+    models="Lenet5, IMG_CLS_1k, IMG_CLS_4k, IMG_CLS_20k",
 )
