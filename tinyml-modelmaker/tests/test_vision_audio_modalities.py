@@ -4,7 +4,10 @@ their config: own keys and defaults, wrong keys named, --describe."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +153,20 @@ def test_the_documented_projects_resolve():
     blocks = re.findall(r"```yaml\n(.*?)```", (REPO_ROOT / "docs" / "vision_audio.md").read_text(), re.S)
     modules = [resolve_config(yaml.safe_load(b))["common"]["target_module"] for b in blocks]
     assert modules == ["vision", "audio"]
+
+
+def test_a_config_check_loads_only_its_own_data_modality(base_config):
+    """Checking a time-series config imports neither the image nor the sound readers (Pillow,
+    scipy.signal: seconds of start-up), and no torch; a vision config imports Pillow, not scipy.signal."""
+    script = (
+        "import sys, json; from tinyml_modelmaker.config import resolve_config; "
+        "resolve_config(json.loads(sys.argv[1])); "
+        "print(*[m in sys.modules for m in ('torch', 'PIL.Image', 'scipy.signal')])"
+    )
+    vision = {"common": {"target_module": "vision"}, "dataset": {"input_data_path": "generated://digits"},
+              "training": {"model_name": "IMG_CLS_1k"}}  # fmt: skip
+    for cfg, expected in ((base_config, "False False False"), (vision, "False True False")):
+        out = subprocess.run(
+            [sys.executable, "-c", script, json.dumps(cfg)], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.split() == expected.split()
