@@ -75,9 +75,14 @@ def _tasks_lines(module: ModuleType, markdown: bool) -> list[str]:
     return lines + [""]
 
 
+def _presets(module: ModuleType) -> dict[str, str]:
+    """The compilation presets a modality describes (optional: a modality without compilation has none)."""
+    return getattr(module.descriptions, "PRESET_DESCRIPTIONS", {})
+
+
 def _presets_lines(module: ModuleType, markdown: bool) -> list[str]:
     lines = ["## Compilation presets", ""] if markdown else ["presets (compilation.preset_name):"]
-    for name, text in module.descriptions.PRESET_DESCRIPTIONS.items():
+    for name, text in _presets(module).items():
         lines += [f"- `{name}`: {text}"] if markdown else [f"  {name}", _wrap(text, "      ")]
     return lines + [""]
 
@@ -181,8 +186,8 @@ def describe(topic: str | None = None, *, markdown: bool = False, target_module:
         lines = _param_lines(module, section, key, markdown)
     elif topic in module.descriptions.TASK_DESCRIPTIONS:
         lines = [topic, _wrap(module.descriptions.TASK_DESCRIPTIONS[topic], "  ")]
-    elif topic in module.descriptions.PRESET_DESCRIPTIONS:
-        lines = [topic, _wrap(module.descriptions.PRESET_DESCRIPTIONS[topic], "  ")]
+    elif topic in _presets(module):
+        lines = [topic, _wrap(_presets(module)[topic], "  ")]
     else:
         from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY, NPU_NOTE
 
