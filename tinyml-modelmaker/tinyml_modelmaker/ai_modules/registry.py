@@ -78,8 +78,8 @@ def get_runner(name: str) -> ModuleType:
 
 
 def config_constants(config: dict) -> ModuleType:
-    """The ``constants`` part of the modality a resolved config names (``common.target_module``)."""
-    return get_target_module(config["common"]["target_module"]).constants
+    """The ``constants`` part of the modality a config names (``common.target_module``; default timeseries)."""
+    return get_target_module(config["common"].get("target_module", "timeseries")).constants
 
 
 def config_task(config: dict) -> str:
