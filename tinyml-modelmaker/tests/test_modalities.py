@@ -15,8 +15,14 @@ from tinyml_tinyverse.common.errors import ConfigError
 
 TOY_FILES = {
     "__init__.py": '"""A toy modality used by the tests."""\n',
-    "constants.py": "TARGET_MODULE = 'toy'\n",
-    "descriptions.py": "PARAM_DESCRIPTIONS = {'common': {'target_module': 'm', 'greeting': 'g'}}\n",
+    "constants.py": "TARGET_MODULE = 'toy'\nTASK_TYPES = {'greeting': 'classification'}\n",
+    "descriptions.py": textwrap.dedent(
+        """
+        TASK_DESCRIPTIONS = {'greeting': 'say hello'}
+        SECTION_DESCRIPTIONS = {'common': 'what to say'}
+        PARAM_DESCRIPTIONS = {'common': {'target_module': 'm', 'greeting': 'g'}}
+        """
+    ),
     "params.py": textwrap.dedent(
         """
         from tinyml_modelmaker.config import Param

@@ -1,20 +1,20 @@
 """``tinyml-modelmaker --describe [TOPIC]``: tasks, sections, parameters, presets, devices and models.
 
 Text for the terminal, or Markdown (``--markdown``) from which ``docs/config_reference.md`` is
-generated. Everything comes from the modality's ``descriptions.py`` and ``params.py`` so the
-documentation cannot drift from the code. Torch-free except the ``models`` topic.
+generated for every modality. Everything comes from the modality's ``descriptions.py`` and
+``params.py`` (and the data section from its tinyverse data modality) so the documentation cannot
+drift from the code. Torch-free except the ``models`` topic.
 """
 
 from __future__ import annotations
 
-import importlib
 import textwrap
 from types import ModuleType
 
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.registry import unknown_name_message
 
-from .ai_modules.registry import get_target_module
+from .ai_modules.registry import get_target_module, target_module_names
 
 TOPICS = ("tasks", "devices", "presets", "models")
 
@@ -43,7 +43,7 @@ def _section_lines(module: ModuleType, section: str, markdown: bool) -> list[str
     desc = module.descriptions.SECTION_DESCRIPTIONS[section]
     lines = [f"## `{section}`", "", desc, ""] if markdown else [f"{section}:", _wrap(desc, "  ")]
     if section in module.params.FREE_SECTIONS:
-        lines += _data_section_lines(markdown)
+        lines += _data_section_lines(module, markdown)
         return lines + [""]
     if markdown:
         lines += ["| key | default | allowed | meaning |", "|---|---|---|---|"]
@@ -52,19 +52,19 @@ def _section_lines(module: ModuleType, section: str, markdown: bool) -> list[str
     return lines + [""]
 
 
-def _data_section_lines(markdown: bool) -> list[str]:
-    """Keys, defaults and help of the data section, straight from tinyverse (numpy/scipy, no torch)."""
-    from tinyml_tinyverse.common.datasets import DATA_CONFIG_DEFAULTS, DATA_CONFIG_HELP
+def _data_section_lines(module: ModuleType, markdown: bool) -> list[str]:
+    """Keys, defaults and help of the data section, straight from the modality's tinyverse data modality
+    (numpy/scipy, no torch)."""
+    from tinyml_tinyverse.common.datasets import get_data_modality
 
+    data = get_data_modality(getattr(module.constants, "DATA_MODALITY", module.constants.TARGET_MODULE))
+    defaults, helps = data.config_defaults, data.config_help
     if markdown:
         lines = ["| key | default | meaning |", "|---|---|---|"]
-        return lines + [
-            f"| `{k}` | `{_default(v)}` | {DATA_CONFIG_HELP.get(k, '')} |"
-            for k, v in DATA_CONFIG_DEFAULTS.items()
-        ]
+        return lines + [f"| `{k}` | `{_default(v)}` | {helps.get(k, '')} |" for k, v in defaults.items()]
     lines = []
-    for k, v in DATA_CONFIG_DEFAULTS.items():
-        lines += [f"  {k} = {_default(v)}", _wrap(DATA_CONFIG_HELP.get(k, ""), "      ")]
+    for k, v in defaults.items():
+        lines += [f"  {k} = {_default(v)}", _wrap(helps.get(k, ""), "      ")]
     return lines
 
 
@@ -75,9 +75,14 @@ def _tasks_lines(module: ModuleType, markdown: bool) -> list[str]:
     return lines + [""]
 
 
+def _presets(module: ModuleType) -> dict[str, str]:
+    """The compilation presets a modality describes (optional: a modality without compilation has none)."""
+    return getattr(module.descriptions, "PRESET_DESCRIPTIONS", {})
+
+
 def _presets_lines(module: ModuleType, markdown: bool) -> list[str]:
     lines = ["## Compilation presets", ""] if markdown else ["presets (compilation.preset_name):"]
-    for name, text in module.descriptions.PRESET_DESCRIPTIONS.items():
+    for name, text in _presets(module).items():
         lines += [f"- `{name}`: {text}"] if markdown else [f"  {name}", _wrap(text, "      ")]
     return lines + [""]
 
@@ -112,36 +117,56 @@ def _devices_lines(markdown: bool) -> list[str]:
 
 def _models_lines(module: ModuleType) -> list[str]:
     """The registered models grouped by the task they are made for (imports torch through the zoo)."""
-    models_for_task = importlib.import_module(f"{module.__name__}.model_check").models_for_task
+    from .ai_modules.timeseries.model_check import models_for_task
+
+    data = getattr(module.constants, "DATA_MODALITY", module.constants.TARGET_MODULE)
     lines = []
     for task_type, task in module.constants.TASK_TYPES.items():
-        lines += [f"{task_type}:", _wrap(", ".join(models_for_task(task)) or "(none)", "  ")]
+        lines += [f"{task_type}:", _wrap(", ".join(models_for_task(task, data)) or "(none)", "  ")]
     return lines + [""]
 
 
-def describe(topic: str | None = None, *, markdown: bool = False, target_module: str = "timeseries") -> str:
+def _module_lines(module: ModuleType, sections: list[str], markdown: bool, level: str) -> list[str]:
+    """Tasks and sections of one modality (Markdown headings one ``level`` deeper)."""
+    lines = []
+    for block in [_tasks_lines(module, markdown)] + [_section_lines(module, s, markdown) for s in sections]:
+        lines += [level + line if markdown and line.startswith("## ") else line for line in block]
+    return lines
+
+
+def describe(topic: str | None = None, *, markdown: bool = False, target_module: str | None = None) -> str:
     """The description of ``topic`` (None: everything but models) as text or Markdown.
 
     Topics: ``tasks``, ``devices``, ``presets``, ``models``, a section name, ``section.key``, or a
-    task type, device or preset name.
+    task type, device or preset name. ``target_module``: the modality (None: every modality for the
+    whole description, ``timeseries`` for a topic).
     """
-    module = get_target_module(target_module)
-    sections = list(module.params.SCHEMA) + [
-        s for s in module.params.FREE_SECTIONS if s not in module.params.SCHEMA
-    ]
-    if topic is None:
+    if topic is None and target_module is None:
         lines = ["# Project configuration reference", ""] if markdown else []
         if markdown:
             lines += [
-                "Generated from `tinyml_modelmaker/ai_modules/timeseries/descriptions.py` and `params.py` by",
+                "Generated from the `descriptions.py` and `params.py` of each modality under",
+                "`tinyml_modelmaker/ai_modules/` (the data section from its tinyverse data modality) by",
                 "`tinyml-modelmaker --describe --markdown > docs/config_reference.md`; do not edit by hand.",
+                "One project YAML uses the sections of the modality its `common.target_module` names.",
                 "",
             ]
-        lines += _tasks_lines(module, markdown)
-        for section in sections:
-            lines += _section_lines(module, section, markdown)
+        for name in sorted(target_module_names(), key=lambda n: (n != "timeseries", n)):  # time series first
+            lines += (
+                [f"## Modality `{name}` (`common.target_module: {name}`)", ""]
+                if markdown
+                else [f"== {name} =="]
+            )
+            lines += describe(markdown=markdown, target_module=name).splitlines() + [""]
+        module = get_target_module("timeseries")
         lines += _presets_lines(module, markdown) + _devices_lines(markdown)
         return "\n".join(lines).rstrip() + "\n"
+    module = get_target_module(target_module or "timeseries")
+    sections = list(module.params.SCHEMA) + [
+        s for s in module.params.FREE_SECTIONS if s not in module.params.SCHEMA
+    ]
+    if topic is None:  # one modality: its tasks and sections
+        return "\n".join(_module_lines(module, sections, markdown, "#")).rstrip() + "\n"
     if topic == "tasks":
         lines = _tasks_lines(module, markdown)
     elif topic == "devices":
@@ -161,8 +186,8 @@ def describe(topic: str | None = None, *, markdown: bool = False, target_module:
         lines = _param_lines(module, section, key, markdown)
     elif topic in module.descriptions.TASK_DESCRIPTIONS:
         lines = [topic, _wrap(module.descriptions.TASK_DESCRIPTIONS[topic], "  ")]
-    elif topic in module.descriptions.PRESET_DESCRIPTIONS:
-        lines = [topic, _wrap(module.descriptions.PRESET_DESCRIPTIONS[topic], "  ")]
+    elif topic in _presets(module):
+        lines = [topic, _wrap(_presets(module)[topic], "  ")]
     else:
         from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY, NPU_NOTE
 

@@ -52,7 +52,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="describe the config (all, or a TOPIC: tasks, devices, presets, models, a section or section.key)",
     )
     parser.add_argument("--markdown", action="store_true", help="with --describe: print Markdown")
-    parser.add_argument("--target-module", default="timeseries", help="with --describe: the modality")
+    parser.add_argument(
+        "--target-module", help="with --describe: the modality (default: all of them; timeseries for a topic)"
+    )
     parser.add_argument(
         "--check", action="store_true", help="validate the config, print it resolved, run nothing"
     )

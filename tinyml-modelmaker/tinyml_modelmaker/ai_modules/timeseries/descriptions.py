@@ -49,7 +49,7 @@ SECTION_DESCRIPTIONS = {
 
 PARAM_DESCRIPTIONS = {
     "common": {
-        "target_module": "The modality; `timeseries` is the one there is. Found by name under tinyml_modelmaker/ai_modules/.",
+        "target_module": "The modality: `timeseries` (this one), `vision` or `audio`. Found by name under tinyml_modelmaker/ai_modules/.",
         "task_type": "The task (required); see `--describe tasks`.",
         "target_device": "The chip the model is compiled for; see `--describe devices`. NPU targets get the NPU rules checked before training.",
         "run_name": (

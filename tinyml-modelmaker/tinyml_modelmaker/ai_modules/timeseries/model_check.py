@@ -16,21 +16,31 @@ from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import CompilationError, ModelError
 from tinyml_tinyverse.common.registry import unknown_name_message
 
-from .constants import MODEL_PREFIXES, lowest_bitwidth, task_of
+from ..registry import config_data_modality, config_task
+from .constants import lowest_bitwidth
 from .params import DATA_SECTION
 
 # Placeholder output size used only to build the model for the check (the real one comes from the data).
 _CHECK_NUM_CLASSES = 4
 
 
-def models_for_task(task: str) -> list[str]:
-    """Registered models made for ``task`` (by their ``task`` attribute, so custom names count too)."""
+def model_modality(name: str) -> str:
+    """The kind of data a registered model is made for: its class attribute ``modality`` (the zoo's
+    image and keyword-spotting models say ``vision`` / ``audio``), else ``timeseries``."""
+    from tinyml_tinyverse.common.models import MODEL_REGISTRY
+
+    return getattr(MODEL_REGISTRY[name], "modality", "timeseries")
+
+
+def models_for_task(task: str, modality: str = "timeseries") -> list[str]:
+    """Registered models made for ``task`` on ``modality`` data (by their ``task`` and ``modality``
+    attributes, so custom names count too)."""
     from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
 
     names = []
     for name in MODEL_REGISTRY.names():
         try:
-            if model_task(name) == task:
+            if model_task(name) == task and model_modality(name) == modality:
                 names.append(name)
         except Exception:  # a registered building block without a task
             continue
@@ -60,25 +70,26 @@ def check_model_name(config: dict) -> None:
     from tinyml_tinyverse.common.models import MODEL_REGISTRY, model_task
     from tinyml_tinyverse.common.models.user_models import REGISTER_HINT
 
-    name, task = config["training"]["model_name"], task_of(config["common"]["task_type"])
+    name, task, modality = config["training"]["model_name"], config_task(config), config_data_modality(config)
     if name not in MODEL_REGISTRY:
         raise ModelError(
-            unknown_name_message(
-                "model", name, MODEL_REGISTRY.names(MODEL_PREFIXES[task] + "*"), "training.model_name"
-            )
+            unknown_name_message("model", name, models_for_task(task, modality), "training.model_name")
             + " (list them with: tinyml-modelmaker --describe models). "
             + REGISTER_HINT
         )
-    if model_task(name) != task:
-        allowed = ", ".join(models_for_task(task))
+    if model_task(name) != task or model_modality(name) != modality:
+        allowed = ", ".join(models_for_task(task, modality))
+        kind = "" if model_modality(name) == modality else f"{model_modality(name)} "  # data of another kind
         raise ModelError(
-            f"training.model_name {name!r} is a {model_task(name)} model, not {task}; models for {task}: {allowed}"
+            f"training.model_name {name!r} is {'an' if (kind or 'x')[0] in 'aeiou' else 'a'} {kind}{model_task(name)} model, not {kind and modality + ' '}{task}; "
+            f"models for {config['common']['task_type']}: {allowed}"
         )
 
 
 def input_channels_known(config: dict) -> bool:
-    """True when the data config fixes the input channels, so the model can be checked before any data work."""
-    return config[DATA_SECTION].get("variables") is not None
+    """True when the data config fixes the input channels, so the model can be checked before any data work
+    (always for images and sound: the colour mode or the front end fixes them)."""
+    return config_data_modality(config) != "timeseries" or config[DATA_SECTION].get("variables") is not None
 
 
 def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]:
@@ -88,14 +99,17 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
     the input channels). Raises ModelError for NPU rule violations and CompilationError when the
     weights cannot fit the device flash.
     """
-    from tinyml_tinyverse.common.datasets import model_input_kwargs
+    from tinyml_tinyverse.common.datasets import get_data_modality
     from tinyml_tinyverse.common.models import get_model, load_model_config
 
     t0 = time.perf_counter()
     tr, common = config["training"], config["common"]
-    name, task = tr["model_name"], task_of(common["task_type"])
+    name, task = tr["model_name"], config_task(config)
     data_config = config[DATA_SECTION]
-    kwargs = dict(model_input_kwargs(data_config, dataset_dir), num_classes=_CHECK_NUM_CLASSES)
+    input_kwargs = get_data_modality(config_data_modality(config)).model_input_kwargs(
+        data_config, dataset_dir
+    )
+    kwargs = dict(input_kwargs, num_classes=_CHECK_NUM_CLASSES)
     if task == "forecasting":
         kwargs["horizon"] = int(data_config.get("horizon") or 1)
     model_config = load_model_config(tr["model_config"], name) if tr["model_config"] is not None else None

@@ -171,12 +171,13 @@ def leave_to_the_data(raw: dict, validated: dict) -> None:
         validated["feat_ext_transform"] = []
 
 
-def validate_data_section(section: dict, source: str) -> dict:
-    """Validate the data section with tinyverse (defaults, preset, transform names); numpy, not torch."""
-    from tinyml_tinyverse.common.datasets import validate_data_config
+def validate_data_section(section: dict, source: str, modality: str = "timeseries") -> dict:
+    """Validate the data section with the tinyverse data ``modality`` (defaults, preset, key and transform
+    names); numpy, not torch."""
+    from tinyml_tinyverse.common.datasets import get_data_modality
 
     try:
-        return dict(validate_data_config(dict(section or {})))
+        return dict(get_data_modality(modality).validate_config(dict(section or {})))
     except ConfigError as exc:
         raise ConfigError(f"{_where(source)}{exc}") from None
 
@@ -198,21 +199,21 @@ def _check_path(source: str, key: str, path: str | None, what: str) -> None:
         )
 
 
-def _validate_dataset(resolved: dict, source: str) -> None:
-    """input_data_path present (or a known generator) and dataset_name filled in."""
+def _validate_dataset(resolved: dict, source: str, generators: tuple[str, ...] = C.GENERATORS) -> None:
+    """input_data_path present (or one of ``generators``) and dataset_name filled in."""
     dataset, model_path = resolved["dataset"], resolved["compilation"]["model_path"]
     path = dataset["input_data_path"]
     if dataset["enable"] and path is None:
         raise ConfigError(
             f"{_where(source)}dataset.input_data_path is required when dataset.enable is true: give a folder, "
-            f"a .zip or a file, or {GENERATED_SCHEME}<name> with name in {', '.join(C.GENERATORS)}"
+            f"a .zip or a file, or {GENERATED_SCHEME}<name> with name in {', '.join(generators)}"
         )
     if path is not None and path.startswith(GENERATED_SCHEME):
         name = path[len(GENERATED_SCHEME) :]
-        if name not in C.GENERATORS:
+        if name not in generators:
             raise ConfigError(
                 _where(source)
-                + unknown_name_message("generator", name, C.GENERATORS, "dataset.input_data_path")
+                + unknown_name_message("generator", name, generators, "dataset.input_data_path")
             )
     elif dataset["enable"]:
         _check_path(source, "dataset.input_data_path", path, "the data folder, .zip or file")
@@ -276,22 +277,24 @@ def _resolve_model_modules(value: str | list | None, source: str) -> list[str] |
     return out
 
 
-def _validate_training(resolved: dict, source: str) -> None:
-    """Model name by the naming convention, model_config path, automatic quantization, bit width."""
+def _validate_training(resolved: dict, source: str, constants=C) -> None:
+    """Model name by the naming convention (``constants.MODEL_PREFIXES``), model_config path, automatic
+    quantization, bit width."""
     common, training = resolved["common"], resolved["training"]
-    task = C.task_of(common["task_type"])
+    task = constants.TASK_TYPES[common["task_type"]]
+    prefixes = constants.MODEL_PREFIXES
     model_name = training["model_name"]
     if training["enable"] and model_name is None:
         raise ConfigError(f"{_where(source)}training.model_name is required when training.enable is true")
     if model_name is not None:
         # Naming convention first (torch-free): a name with another task's prefix is wrong for sure.
         # Other names (custom models) are checked against MODEL_REGISTRY by the runner.
-        prefix = C.MODEL_PREFIXES[task]
-        other = [t for t, p in C.MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
+        prefix = prefixes[task]
+        other = [t for t, p in prefixes.items() if t != task and model_name.startswith(p)]
         if other:
             raise ConfigError(
                 f"{_where(source)}training.model_name {model_name!r} is {_article(other[0])} {other[0]} model (prefix "
-                f"{C.MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
+                f"{prefixes[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
     training["model_module"] = _resolve_model_modules(training["model_module"], source)
@@ -362,21 +365,26 @@ def _validate_compilation(resolved: dict, source: str) -> None:
     )
 
 
-def validate(resolved: dict, source: str = "") -> dict:
+def validate(resolved: dict, source: str = "", *, schema: dict | None = None, constants=C) -> dict:
     """Cross-key checks of a merged config; fills automatic values (dataset_name, quantization).
 
-    Torch-free; the data section is validated by tinyverse. Returns ``resolved``.
+    Torch-free; the data section is validated by the tinyverse data modality. Returns ``resolved``.
+    The vision and audio modalities call it with their ``schema`` and ``constants`` (``TARGET_MODULE``,
+    ``TASK_TYPES``, ``MODEL_PREFIXES``, ``GENERATORS``, ``DATA_MODALITY``).
     """
-    check_required(resolved, SCHEMA, source=source)
-    if resolved["common"]["target_module"] != C.TARGET_MODULE:
+    check_required(resolved, SCHEMA if schema is None else schema, source=source)
+    if resolved["common"]["target_module"] != constants.TARGET_MODULE:
         raise ConfigError(
-            f"{_where(source)}common.target_module {resolved['common']['target_module']!r} is not {C.TARGET_MODULE!r}"
+            f"{_where(source)}common.target_module {resolved['common']['target_module']!r} is not "
+            f"{constants.TARGET_MODULE!r}"
         )
-    _validate_dataset(resolved, source)
-    _validate_training(resolved, source)
+    _validate_dataset(resolved, source, constants.GENERATORS)
+    _validate_training(resolved, source, constants)
     _validate_search(resolved, source)
     _validate_compilation(resolved, source)
     raw_data = resolved.get(DATA_SECTION) or {}
-    resolved[DATA_SECTION] = validate_data_section(raw_data, source)
-    leave_to_the_data(raw_data, resolved[DATA_SECTION])
+    modality = getattr(constants, "DATA_MODALITY", constants.TARGET_MODULE)
+    resolved[DATA_SECTION] = validate_data_section(raw_data, source, modality)
+    if modality == "timeseries":
+        leave_to_the_data(raw_data, resolved[DATA_SECTION])
     return resolved

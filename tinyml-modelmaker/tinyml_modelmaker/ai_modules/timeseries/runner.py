@@ -1,4 +1,8 @@
-"""The stages of a time-series run: dataset -> training -> testing -> compilation.
+"""The stages of a run: dataset -> training -> testing -> compilation.
+
+Time series own this machinery; the vision and audio modalities run it as it is (their ``runner``
+is this one): what differs per modality is read from the config's modality (``ai_modules.registry``)
+and the tinyverse data modality it names (``constants.DATA_MODALITY``).
 
 ``run(config)`` opens the run folder, writes ``config_resolved.yaml``, checks the model against the
 task and target before any data work, runs each enabled stage (a disabled one is skipped and later
@@ -26,8 +30,8 @@ from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 from ... import stage_process
 from ...config import dump_yaml, plain
 from ...run_folder import RunPaths, open_run_folder, project_dir
+from ..registry import config_task
 from . import compilation, datasets
-from .constants import task_of
 from .model_check import check_model, check_model_name, import_model_modules, input_channels_known
 from .params import DATA_SECTION
 from .training import get_task_module
@@ -47,7 +51,7 @@ class Run:
         self.resume = resume
         # the stage statuses of the run being resumed, before this run writes its own
         self.before = {k: dict(v) for k, v in summary.get("stages", {}).items()} if resume else {}
-        self.task = task_of(config["common"]["task_type"])
+        self.task = config_task(config)
         self.prepared_dataset: Path | None = None
         self.work_peak_mib: float | None = None  # the peak resident memory of the last stage's process
 

@@ -19,7 +19,8 @@ from tinyml_tinyverse.common.errors import CompilationError, ConfigError
 
 from tinyml_modelmaker.run_folder import RunPaths
 
-from ..constants import lowest_bitwidth, task_of
+from ...registry import config_data_modality, config_task
+from ..constants import lowest_bitwidth
 from ..params import DATA_SECTION
 
 QUANTIZED_GRAPH_GLOB = "quantized_graph*"
@@ -75,7 +76,7 @@ def test_vectors_from_split(
     from tinyml_tinyverse.common.datasets import load_split
     from tinyml_tinyverse.common.datasets.raw_windows import raw_windows
 
-    task = task_of(config["common"]["task_type"])
+    task = config_task(config)
     data_config = config[DATA_SECTION]
     cache = Path(dataset_dir) / "cache"
     split = "test"
@@ -99,6 +100,33 @@ def test_vectors_from_split(
     train = load_split(dataset_dir, "train", task, data_config, cache_dir=cache)
     calib_x = np.asarray(train.X)[:256]
     return vectors, calib_x, list(getattr(test, "class_names", None) or []), dict(train.stats or {})
+
+
+def modality_test_vectors(
+    config: dict, dataset_dir: Path, per_class: int
+) -> tuple[dict, np.ndarray, list, dict, dict | None] | None:
+    """For a data modality that says what the compiler needs (images, sound: ``compile_inputs``): a few
+    test-split samples per class (with their raw clips for a sound front end), the training inputs for
+    calibration, the class names, the front end's statistics and its data config (None: the C takes
+    the model input). None for time series (:func:`test_vectors_from_split`)."""
+    from tinyml_tinyverse.common.datasets import get_data_modality, read_dataset_info
+
+    modality = get_data_modality(config_data_modality(config))
+    if modality.compile_inputs is None:
+        return None
+    inputs = modality.compile_inputs(dataset_dir, config[DATA_SECTION], split="test")
+    vectors = dict(inputs.test_vectors)
+    y = np.asarray(vectors["y"])
+    index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
+    for key in ("x", "y", "raw"):  # one row per sample; a streamed "recording" stays whole
+        if key in vectors:
+            vectors[key] = np.asarray(vectors[key])[index]
+    train = modality.load_split(
+        dataset_dir, "train", config_task(config), config[DATA_SECTION], cache_dir=Path(dataset_dir) / "cache",
+        training=False,
+    )  # fmt: skip
+    class_names = list(read_dataset_info(dataset_dir).class_names)
+    return vectors, np.asarray(train.X)[:256], class_names, dict(inputs.feature_stats), inputs.data_config
 
 
 def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[dict, np.ndarray | None]:
@@ -139,9 +167,10 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
     calib_x = None
     train_stats = None
     aux: dict = {}
+    front_end = config[DATA_SECTION] if comp["model_path"] is None else None  # + the on-chip pipeline
     if comp["model_path"] is not None:
         model, source = comp["model_path"], comp["model_path"]
-        aux = {"task": task_of(config["common"]["task_type"])}
+        aux = {"task": config_task(config)}
         from tinyml_tinyverse.common.compilation.fit_check import check_model_fits
 
         # refused in seconds, before test vectors are drawn from the model's input shape
@@ -157,9 +186,14 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
             raise ConfigError(
                 "compilation: the run has no dataset to take test vectors from; run the dataset stage"
             )
-        vectors, calib_x, class_names, train_stats = test_vectors_from_split(
-            config, dataset_dir, comp["num_test_vectors_per_class"]
-        )
+        per_class = comp["num_test_vectors_per_class"]
+        from_modality = modality_test_vectors(config, dataset_dir, per_class)
+        if from_modality is None:
+            vectors, calib_x, class_names, train_stats = test_vectors_from_split(
+                config, dataset_dir, per_class
+            )
+        else:
+            vectors, calib_x, class_names, train_stats, front_end = from_modality
         aux = training_aux(paths)
     from tinyml_tinyverse.common.compilation import compile_model
 
@@ -173,9 +207,7 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
         calib_x=calib_x,
         quantization=quantization,
         weight_bitwidth=lowest_bitwidth(tr["quantization_weight_bitwidth"]),
-        data_config=None
-        if comp["model_path"] is not None
-        else config[DATA_SECTION],  # + the on-chip pipeline
+        data_config=front_end,
         feature_stats=train_stats,
         class_names=aux.get("class_names") or class_names,
         preset_name=comp["preset_name"],

@@ -22,7 +22,7 @@ from tinyml_tinyverse.common.registry import unknown_name_message
 
 from tinyml_modelmaker.run_folder import RunPaths, project_dir
 
-from ..constants import task_of
+from ...registry import config_data_modality, config_task
 from ..params import DATA_SECTION, GENERATED_SCHEME
 
 GENERATED_MARKER = ".generated_complete"  # generators.COMPLETE_MARKER, read without importing numpy
@@ -97,6 +97,8 @@ def resolve_data_keys(config: dict, dataset_dir: Path) -> dict:
     from tinyml_tinyverse.common.datasets.data_derived import with_inferred
 
     section = config[DATA_SECTION]
+    if config_data_modality(config) != "timeseries":  # images and sound: every key is known from the config
+        return {}
     auto = {k for k in ("frame_size", "feat_ext_transform") if not section.get(k)}
     if not auto:
         return {}
@@ -108,20 +110,21 @@ def resolve_data_keys(config: dict, dataset_dir: Path) -> dict:
 
 
 def run(config: dict, paths: RunPaths) -> dict:
-    """Prepare the dataset into ``paths.dataset``; returns what the run summary shows of it."""
-    from tinyml_tinyverse.common.datasets import InputLimits, prepare_dataset
+    """Prepare the dataset into ``paths.dataset`` with the config's data modality (time series, images,
+    sound); returns what the run summary shows of it."""
+    from tinyml_tinyverse.common.datasets import InputLimits, get_data_modality
 
     ds = config["dataset"]
     data_path = generate_if_needed(config)
     paths.dataset.mkdir(parents=True, exist_ok=True)
-    info = prepare_dataset(
+    info = get_data_modality(config_data_modality(config)).prepare_dataset(
         str(data_path),
         str(paths.dataset),
-        task_of(config["common"]["task_type"]),
+        config_task(config),
         split_type=ds["split_type"],
         split_factor=list(ds["split_factor"]),
         seed=ds["seed"],
-        data_config=config[DATA_SECTION],
+        config=config[DATA_SECTION],
         limits=InputLimits(**{f.name: ds[f.name] for f in dataclasses.fields(InputLimits) if f.name in ds}),
         plots="later",  # drawn by draw_plots after the run's last stage, off the way to the first epoch
     )
@@ -129,9 +132,10 @@ def run(config: dict, paths: RunPaths) -> dict:
     classes = f"{len(info.class_names)} classes ({', '.join(info.class_names)}), " if info.class_names else ""
     n_vars = int(info.num_variables)
     targets = f", target {', '.join(info.target_columns)}" if info.target_columns else ""
+    columns = f" ({', '.join(info.input_columns)})" if info.input_columns else ""
     print(
-        f"dataset: {classes}train/val/test {counts} files, {n_vars} input variable{'s' if n_vars != 1 else ''} "
-        f"({', '.join(info.input_columns)}){targets}; summary in {paths.dataset} (plots there at the end of the run)"
+        f"dataset: {classes}train/val/test {counts} files, {n_vars} input variable{'s' if n_vars != 1 else ''}"
+        f"{columns}{targets}; summary in {paths.dataset} (plots there at the end of the run)"
     )
     return {
         "dataset_dir": str(paths.dataset),

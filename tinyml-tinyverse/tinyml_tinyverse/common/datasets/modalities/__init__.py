@@ -13,6 +13,8 @@ of data is a module that does the work and one file in this package that registe
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +72,11 @@ DATA_MODALITY_REGISTRY = Registry("data modality", locations=[__name__])
 
 def get_data_modality(name: str) -> DataModality:
     """The registered modality ``name`` (``timeseries``, ``vision``, ``audio``); unknown: an error
-    listing the known ones."""
+    listing the known ones. A modality of this package is imported alone (images and sound load
+    Pillow and scipy.signal, which a time-series config check does without)."""
+    if isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            importlib.import_module(f"{__name__}.{name}")
     return DATA_MODALITY_REGISTRY[name]
 
 
