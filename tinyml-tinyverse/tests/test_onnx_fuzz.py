@@ -320,6 +320,13 @@ def test_inconsistent_shape_arithmetic_names_the_folded_node(bases, tmp_path, no
     refused(path, match)
 
 
+def fold(op: str, xs: list, **attrs) -> np.ndarray:
+    """Constant folding of one node ``n`` of ``op`` over the constants ``xs``."""
+    return fold_constant_node(
+        helper.make_node(op, [f"in{k}" for k in range(len(xs))], ["out"], name="n", **attrs), xs
+    )
+
+
 @pytest.mark.parametrize(
     "op, inputs, attrs, match",
     [
@@ -341,9 +348,18 @@ def test_inconsistent_shape_arithmetic_names_the_folded_node(bases, tmp_path, no
 )  # fmt: skip
 def test_folded_shape_arithmetic_checks_its_constants(op, inputs, attrs, match):
     """Every op the importer folds checks its constant inputs and names the node, the values and the rule."""
-    node = helper.make_node(op, [f"in{k}" for k in range(len(inputs))], ["out"], name="n", **attrs)
     with pytest.raises(CompilationError, match=rf"node 'n' \(op {op}\): .*{match}"):
-        fold_constant_node(node, inputs)
+        fold(op, inputs, **attrs)
+
+
+def test_folded_shape_arithmetic_of_valid_models_still_folds():
+    """The checks refuse only what does not fit: opset-9 Slice attributes, negative axes and indices fold."""
+    np.testing.assert_array_equal(fold("Slice", [np.arange(5)], starts=[1], ends=[3]), [1, 2])
+    np.testing.assert_array_equal(fold("Gather", [np.array([1, 8, 2]), np.array([-1, 0])]), [2, 1])
+    np.testing.assert_array_equal(fold("Concat", [np.array([1]), np.array(8)], axis=-1), [1, 8])
+    assert fold("Unsqueeze", [np.zeros(3), np.array([-1, 0])]).shape == (1, 3, 1)
+    assert fold("Reshape", [np.zeros((2, 3, 4)), np.array([0, -1])]).shape == (2, 12)
+    assert fold("Expand", [np.zeros((3, 1)), np.array([2, 1, 4])]).shape == (2, 3, 4)
 
 
 def test_qdq_bias_with_a_zero_point_follows_onnx(bases, tmp_path):

@@ -149,6 +149,8 @@ def check_fold_inputs(node: onnx.NodeProto, xs: list, a: dict) -> None:
 def fold_constant_node(node: onnx.NodeProto, xs: list) -> np.ndarray:
     a = node_attrs(node)
     op = node.op_type
+    if op == "Slice" and "starts" in a:  # opset < 10: starts / ends / axes are attributes
+        xs = [xs[0], np.array(a["starts"]), np.array(a["ends"]), np.array(a["axes"]) if "axes" in a else None]
     check_fold_inputs(node, xs, a)
     if op == "Constant":
         if "value" in a:
