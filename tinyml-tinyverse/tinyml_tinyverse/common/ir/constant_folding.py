@@ -1,7 +1,11 @@
 """Constant folding for the ONNX importer: evaluate shape arithmetic whose inputs are all constants.
 
 The classic exporter writes ``x.view(x.size(0), -1)`` as ``Shape -> Gather -> Unsqueeze -> Concat ->
-Reshape``; with static shapes every one of those is a constant, folded here in numpy.
+Reshape``; with static shapes every one of those is a constant, folded here in numpy. Each node's
+constants are checked against its op first (:func:`check_fold_inputs`: axes, indices, ranks, target
+shapes, broadcasting), so a model whose shape arithmetic does not fit gets an error naming the node,
+its values and the rule, never numpy's message. :func:`reshape_target` and :func:`check_broadcast`
+are shared with the run-time Reshape and the binary ops.
 """
 
 from __future__ import annotations
