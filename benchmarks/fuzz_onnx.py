@@ -89,7 +89,7 @@ LEAKED = (
 
 
 # the importer's safety nets: a malformed node that no check caught before its translator ran
-FALLBACKS = ("cannot be translated (", "cannot evaluate with input shapes")
+FALLBACKS = ("cannot be translated (", "cannot evaluate with input shapes", "do not fit the op (")
 
 
 # -- base models ----------------------------------------------------------------------------------

@@ -211,6 +211,21 @@ def onnx_model(
     return path
 
 
+def _conv_onnx(path: Path, w: np.ndarray | None = None, pads=(1, 0, 1, 0), **attrs) -> Path:
+    """``x [1, 1, 8, 1] -> Conv(W [2, 1, 3, 1], pads) -> y``, ``attrs`` added to the Conv."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    w = np.ones((2, 1, 3, 1), np.float32) if w is None else w
+    conv = helper.make_node(
+        "Conv", ["x", "W"], ["y"], name="conv", kernel_shape=[3, 1], pads=list(pads), **attrs
+    )
+    model = onnx.load(onnx_model(path, [1, 1, 8, 1], nodes=[conv]))
+    model.graph.initializer.append(helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.tobytes(), raw=True))
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
 # -- config and YAML -----------------------------------------------------------------------------
 def _valid(tmp: Path) -> dict:
     cfg = data_config(tmp, tmp / "data")
@@ -720,16 +735,7 @@ def onnx_dangling_input(tmp):
 
 @case("model", match=r"attr\.onnx: node .*\(op Conv\).*pads")
 def onnx_wrong_attribute_length(tmp):
-    import onnx
-    from onnx import TensorProto, helper
-
-    w = np.ones((2, 1, 3, 1), np.float32)
-    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[3, 1], pads=[1, 0, 1])]
-    path = onnx_model(tmp / "attr.onnx", [1, 1, 8, 1], nodes=nodes)
-    model = onnx.load(path)
-    model.graph.initializer.append(helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.tobytes(), raw=True))
-    path.write_bytes(model.SerializeToString())
-    return run_cli(tmp, compile_config(tmp, path))
+    return run_cli(tmp, compile_config(tmp, _conv_onnx(tmp / "attr.onnx", pads=[1, 0, 1])))
 
 
 @case("model", match=r"rec\.onnx: the model-local function local::Loop1 calls itself")
@@ -772,6 +778,68 @@ def onnx_int64_input(tmp):
         tmp / "i64.onnx", [1, 1, 8, 1], nodes=nodes, elem=TensorProto.INT64, out_elem=TensorProto.INT64
     )
     return run_cli(tmp, compile_config(tmp, path))
+
+
+@case("model", match=r"op\.onnx: node 'n' \(op Conv2\) is not supported by the compiler.*'Conv'")
+def onnx_unknown_op(tmp):
+    from onnx import helper
+
+    nodes = [helper.make_node("Conv2", ["x"], ["y"], name="n")]
+    return run_cli(tmp, compile_config(tmp, onnx_model(tmp / "op.onnx", [1, 1, 8, 1], nodes=nodes)))
+
+
+@case("model", match=r"cycle\.onnx: the graph has a cycle: node 'a' \(op Relu\) -> node 'b' \(op Relu\)")
+def onnx_cycle(tmp):
+    from onnx import helper
+
+    nodes = [helper.make_node("Relu", ["z"], ["h"], name="a"), helper.make_node("Relu", ["h"], ["z"], name="b"),
+             helper.make_node("Add", ["x", "z"], ["y"], name="add")]  # fmt: skip
+    return run_cli(tmp, compile_config(tmp, onnx_model(tmp / "cycle.onnx", [1, 1, 8, 1], nodes=nodes)))
+
+
+@case("model", match=r"nan\.onnx: initializer 'W' holds 1 NaN or infinite value")
+def onnx_nan_weight(tmp):
+    w = np.ones((2, 1, 3, 1), np.float32)
+    w[1, 0, 2, 0] = np.nan
+    return run_cli(tmp, compile_config(tmp, _conv_onnx(tmp / "nan.onnx", w)))
+
+
+@case(
+    "model",
+    match=r"ext\.onnx: .*tensor 'W' keeps its data in an external file '\.\./secret\.bin', outside the model's folder",
+)
+def onnx_external_data_outside(tmp):
+    import onnx
+    from onnx import TensorProto
+
+    (tmp / "secret.bin").write_bytes(np.ones(6, np.float32).tobytes())
+    (tmp / "m").mkdir()
+    model = onnx.load(_conv_onnx(tmp / "m" / "ext.onnx"))
+    t = model.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../secret.bin"), ("offset", "0"), ("length", "24")):
+        entry = t.external_data.add()
+        entry.key, entry.value = key, value
+    (tmp / "m" / "ext.onnx").write_bytes(model.SerializeToString())
+    return run_cli(tmp, compile_config(tmp, tmp / "m" / "ext.onnx"))
+
+
+@case(
+    "model", match=r"pad\.onnx: node 'conv' \(op Conv\): auto_pad 'VALID' with pads \[1, 0, 1, 0\]: not valid"
+)
+def onnx_auto_pad_and_pads(tmp):
+    return run_cli(tmp, compile_config(tmp, _conv_onnx(tmp / "pad.onnx", auto_pad="VALID")))
+
+
+@case(
+    "model",
+    match=r"overflow\.onnx: the model gives NaN or infinite outputs.*node 'conv' \(conv\) is the first to overflow float32",
+)
+def onnx_float32_overflow(tmp):
+    return run_cli(
+        tmp, compile_config(tmp, _conv_onnx(tmp / "overflow.onnx", np.full((2, 1, 3, 1), 3e38, np.float32)))
+    )
 
 
 @case("model", match=r"calib\.npy.*not a numeric")

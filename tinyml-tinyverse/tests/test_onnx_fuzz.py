@@ -24,9 +24,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from tinyml_tinyverse.common.compilation import compile_model
+from tinyml_tinyverse.common.compilation.compile import reference_outputs
 from tinyml_tinyverse.common.errors import CompilationError
+from tinyml_tinyverse.common.ir.constant_folding import fold_constant_node
 from tinyml_tinyverse.common.ir.importer import import_onnx
 from tinyml_tinyverse.common.ir.onnx_loader import load_onnx_model
+from tinyml_tinyverse.common.quantization.qdq_import import import_qdq
 
 FUZZ = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_onnx.py"
 SEED = int(os.environ.get("TINYML_FUZZ_SEED", "10"))
@@ -121,6 +124,8 @@ def refused(path, match):
         ("window_too_large", r"node 'conv' \(op Conv\): its window \(9 taps, dilation 1\) is larger than its padded input"),
         ("group_zero", r"node 'conv' \(op Conv\).*group"),
         ("non_utf8_op", r"node #0's op_type is not UTF-8 text"),
+        ("auto_pad_and_pads", r"node 'conv' \(op Conv\): auto_pad 'VALID' with pads \[1, 0, 1, 0\]: not valid, expected either auto_pad or pads"),
+        ("float32_overflow", r"NaN or infinite outputs on the test inputs: node 'conv' \(conv\) is the first to overflow float32 \(its largest weight is 3e\+38\)"),
     ],
 )  # fmt: skip
 def test_malformed_model_gets_a_clear_error(tmp_path, case, match):
@@ -183,6 +188,16 @@ def test_malformed_model_gets_a_clear_error(tmp_path, case, match):
     elif case == "group_zero":
         model = conv_model([1, 0, 1, 0])
         model.graph.node[0].attribute.append(helper.make_attribute("group", 0))
+        save(model, path)
+    elif case == "auto_pad_and_pads":  # found by the fuzz: the pads were dropped, an Add further on failed
+        model = conv_model([1, 0, 1, 0])
+        model.graph.node[0].attribute.append(helper.make_attribute("auto_pad", "VALID"))
+        save(model, path)
+    elif case == "float32_overflow":  # finite weights whose products overflow: named, not a NaN mismatch
+        model = conv_model([1, 0, 1, 0])
+        model.graph.initializer[0].CopyFrom(
+            numpy_helper.from_array(np.full((3, 2, 3, 1), 3e38, np.float32), "W")
+        )
         save(model, path)
     elif case == "non_utf8_op":
         data = small_model([helper.make_node("Relu", ["x"], ["y"], name="relu")]).SerializeToString()
@@ -279,3 +294,92 @@ def test_qdq_model_whose_last_conv_has_only_padded_outputs_compiles(bases, tmp_p
     """CLS_1k_NPU on 64 samples: the int8 C of its last conv declared an unused variable (-Werror)."""
     report = compile_model(bases / "cls_npu_qdq.onnx", tmp_path, target_device=DEVICE)
     assert report.passed and report.precision == "int8" and report.max_abs_diff == 0
+
+
+def swap_inputs(model: onnx.ModelProto, node_name: str) -> onnx.ModelProto:
+    """The fuzz's ``swap_inputs`` on one named node: its inputs in reverse order."""
+    node = next(n for n in model.graph.node if n.name == node_name)
+    names = list(node.input)[::-1]
+    del node.input[:]
+    node.input.extend(names)
+    return model
+
+
+@pytest.mark.parametrize(
+    "node, match",
+    [  # the classic exporter's shape arithmetic for ``h.reshape(h.size(0), -1)`` and a padding computation
+        ("/Reshape", r"node '/Reshape' \(op Reshape\): the target shape \[0, .*\]: not valid, expected at most one -1, no other "
+                     r"negative value, a 0 only where the input \[\d+\] has a dimension to copy"),
+        ("/Unsqueeze", r"node '/Concat_2' \(op Concat\): input shapes \[\[1, 1\], \[1\]\]: not valid, expected one rank"),
+    ],
+)  # fmt: skip
+def test_inconsistent_shape_arithmetic_names_the_folded_node(bases, tmp_path, node, match):
+    """Found by the fuzz (seed 1, mutants 1838 and 1184): swapped inputs in a shape computation that ONNX
+    shape inference lets through gave an IndexError / a numpy message from constant folding."""
+    path = save(swap_inputs(onnx.load(bases / "mixed_op13.onnx"), node), tmp_path / "m.onnx")
+    refused(path, match)
+
+
+def fold(op: str, xs: list, **attrs) -> np.ndarray:
+    """Constant folding of one node ``n`` of ``op`` over the constants ``xs``."""
+    return fold_constant_node(
+        helper.make_node(op, [f"in{k}" for k in range(len(xs))], ["out"], name="n", **attrs), xs
+    )
+
+
+@pytest.mark.parametrize(
+    "op, inputs, attrs, match",
+    [
+        ("Gather", [np.array([1, 8, 1]), np.array(5)], {}, r"indices \[5\]: not valid, expected integers in \[-3, 3\)"),
+        ("Concat", [np.array([[1, 8]]), np.array([1])], {"axis": 0}, r"input shapes \[\[1, 2\], \[1\]\]"),
+        ("Concat", [np.array([1]), np.array([1])], {"axis": 1}, r"axis 1: not valid, expected an axis of its rank-1 input"),
+        ("Reshape", [np.zeros(2), np.array([0, 0, 0])], {}, r"the target shape \[0, 0, 0\]: not valid"),
+        ("Reshape", [np.zeros(6), np.array([4, -1])], {}, r"the target shape \(input \[6\], 6 values\) \[4, -1\]: not valid, expected as many values"),
+        ("Unsqueeze", [np.zeros(2), np.array([5])], {}, r"axes 5: not valid"),
+        ("Unsqueeze", [np.zeros(2), np.array([0, 0])], {}, r"axes \[0, 0\]: not valid, expected each axis once"),
+        ("Squeeze", [np.zeros((2, 3)), np.array([0])], {}, r"expected axes of size 1 in its input of shape \[2, 3\]"),
+        ("Slice", [np.zeros(4), np.array([0]), np.array([1, 2])], {}, r"starts/ends/axes/steps \[\[0\], \[1, 2\]\]"),
+        ("Slice", [np.zeros(4), np.array([0]), np.array([2]), np.array([0]), np.array([0])], {}, r"no step 0"),
+        ("Transpose", [np.zeros((2, 3))], {"perm": [0, 0]}, r"perm \[0, 0\]: not valid, expected a permutation"),
+        ("Add", [np.zeros(3), np.zeros(2)], {}, r"input shapes \[\[3\], \[2\]\]: not valid, expected shapes that broadcast"),
+        ("Expand", [np.zeros(3), np.array([2, 2])], {}, r"input shapes \[\[3\], \[2, 2\]\]: not valid"),
+        ("Range", [np.array([0]), np.array(3), np.array(1)], {}, r"expected scalars \(start, limit, delta\)"),
+    ],
+)  # fmt: skip
+def test_folded_shape_arithmetic_checks_its_constants(op, inputs, attrs, match):
+    """Every op the importer folds checks its constant inputs and names the node, the values and the rule."""
+    with pytest.raises(CompilationError, match=rf"node 'n' \(op {op}\): .*{match}"):
+        fold(op, inputs, **attrs)
+
+
+def test_folded_shape_arithmetic_of_valid_models_still_folds():
+    """The checks refuse only what does not fit: opset-9 Slice attributes, negative axes and indices fold."""
+    np.testing.assert_array_equal(fold("Slice", [np.arange(5)], starts=[1], ends=[3]), [1, 2])
+    np.testing.assert_array_equal(fold("Gather", [np.array([1, 8, 2]), np.array([-1, 0])]), [2, 1])
+    np.testing.assert_array_equal(fold("Concat", [np.array([1]), np.array(8)], axis=-1), [1, 8])
+    assert fold("Unsqueeze", [np.zeros(3), np.array([-1, 0])]).shape == (1, 3, 1)
+    assert fold("Reshape", [np.zeros((2, 3, 4)), np.array([0, -1])]).shape == (2, 12)
+    assert fold("Expand", [np.zeros((3, 1)), np.array([2, 1, 4])]).shape == (2, 3, 4)
+
+
+def test_qdq_bias_with_a_zero_point_follows_onnx(bases, tmp_path):
+    """Found by the fuzz (seed 1, mutant 1507): the classifier's int32 bias dequantized with a non-zero
+    zero point. The compiled model follows ONNX's definition ((q - zero point) * scale), which
+    onnxruntime's reference kernels compute; its fused QDQ kernels (graph optimizations on) ignore the
+    zero point, so the fuzz runs onnxruntime with graph optimizations off."""
+    base = onnx.load(bases / "residual_qdq.onnx")
+    bias_dq = next(
+        n.name for n in base.graph.node if n.op_type == "DequantizeLinear" and "Gemm_bias" in n.input[0]
+    )
+    path = save(swap_inputs(onnx.load(bases / "residual_qdq.onnx"), bias_dq), tmp_path / "m.onnx")
+    report = compile_model(path, tmp_path / "out", target_device=DEVICE)
+    assert report.passed and report.precision == "int8" and report.max_abs_diff == 0
+    assert fuzz.check_with_onnxruntime(path)["ort"] == "agree"
+    # the zero point matters: the outputs move by more than the two steps the check allows
+    x = np.random.default_rng(2).standard_normal((3, 1, 64, 1)).astype(np.float32)
+    swapped, original = (
+        import_qdq(load_onnx_model(path)),
+        import_qdq(load_onnx_model(bases / "residual_qdq.onnx")),
+    )
+    moved = np.abs(reference_outputs(swapped, x) - reference_outputs(original, x)).max()
+    assert moved > 2 * max(swapped.output_scales) + 1e-6

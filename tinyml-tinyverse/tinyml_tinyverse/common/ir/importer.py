@@ -20,7 +20,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import CompilationError, TinyMLError
-from .constant_folding import FOLDABLE, describe_node, fold_constant_node, node_attrs
+from .constant_folding import FOLDABLE, attribute_error, describe_node, fold_constant_node, node_attrs
 from .graph import Graph, Node, run_float_node
 from .onnx_checks import MAX_TENSOR_ELEMENTS, QDQ_OPS, unsupported_op
 from .onnx_loader import load_onnx_model, names_model_file
@@ -28,17 +28,14 @@ from .op import ONNX_OPS
 from .passes import fold_batchnorm, fold_dense_bias, fold_pads, fuse_activations, prune_constants
 
 
-def attribute_error(node: onnx.NodeProto | None, key: str, value, rule: str) -> CompilationError:
-    """A node attribute (or constant operand) outside what its op allows: the node, the value, the rule."""
-    where = describe_node(node) if node is not None else "a node"
-    return CompilationError(f"{where}: {key} {value} is not valid: {rule}; export the model again")
-
-
 def spatial_pads(
     a: dict, rank: int, in_hw, kernel, strides, dilations, node: onnx.NodeProto | None = None
 ) -> tuple[int, int, int, int]:
     """``(top, left, bottom, right)`` padding of a 1-D or 2-D conv / pool from its ONNX attributes."""
     pad_mode = text_attr(a, "auto_pad", "NOTSET")
+    if pad_mode != "NOTSET" and "pads" in a:  # the ONNX spec forbids both; onnxruntime refuses the model
+        raise attribute_error(node, f"auto_pad {pad_mode!r} with pads", list(a["pads"]),
+                              "either auto_pad or pads, not both (auto_pad NOTSET to use pads)")  # fmt: skip
     if pad_mode in ("SAME_UPPER", "SAME_LOWER"):
         pads = []
         for i in range(2):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...errors import CompilationError
 from ..c_emit import act_bounds_f, fmt_float
-from ..constant_folding import describe_node
+from ..constant_folding import check_broadcast, describe_node
 from ..importer import attribute_error
 from ..op import ONNX_OPS, OPS, Op
 from ..qparams import act_range
@@ -78,10 +78,7 @@ def _binary(imp, node, op):
     if x0 in imp.consts and x1 in imp.consts:
         raise CompilationError(f"{describe_node(node)}: both inputs are constants")
     shapes = [imp.shape(x0), tuple(imp.consts[x1].shape) if x1 in imp.consts else imp.shape(x1)]
-    try:
-        np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise attribute_error(node, "inputs of shapes", shapes, "shapes that broadcast together") from None
+    check_broadcast(node, shapes)
     for x in (x0, x1):
         if x in imp.consts:
             imp.consts[x] = imp.consts[x].astype(np.float32)

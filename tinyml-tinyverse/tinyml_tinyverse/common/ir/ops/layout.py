@@ -14,7 +14,7 @@ import numpy as np
 from ...errors import CompilationError
 from ..c_emit import chw, fmt_float
 from ..c_text import CText, c_function
-from ..constant_folding import describe_node, int_list
+from ..constant_folding import describe_node, int_list, reshape_target
 from ..importer import attribute_error, text_attr
 from ..numpy_kernels import as_nchw, pad2d, restore_rank, slice_nd
 from ..op import ONNX_OPS, OPS, Op
@@ -41,16 +41,8 @@ def _reshape(imp, node, target: tuple[int, ...]) -> None:
 @ONNX_OPS.register("Reshape")
 def translate_reshape(imp, node, a):
     target = int_list(imp.const(node.input[1], node, "target shape"))
-    x_shape = imp.shape(node.input[0])
-    copies = not a.get("allowzero", 0)  # a 0 copies the input's dimension
-    if target.count(-1) > 1 or min(target, default=0) < -1 or (copies and 0 in target[len(x_shape) :]):
-        raise attribute_error(node, "the target shape", target,
-                              f"at most one -1, no other negative value, a 0 only where the input {list(x_shape)} has a dimension to copy")  # fmt: skip
-    target = [x_shape[i] if t == 0 and copies else t for i, t in enumerate(target)]
-    if -1 in target:
-        known = int(np.prod([t for t in target if t != -1]))
-        target[target.index(-1)] = int(np.prod(x_shape)) // max(known, 1)
-    _reshape(imp, node, tuple(target))
+    target = reshape_target(node, imp.shape(node.input[0]), target, a.get("allowzero", 0))
+    _reshape(imp, node, target)
 
 
 @ONNX_OPS.register("Flatten")
