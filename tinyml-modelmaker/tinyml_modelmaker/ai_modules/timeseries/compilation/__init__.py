@@ -145,8 +145,10 @@ def user_model_vectors(model_path: str, calibration_data: str | None) -> tuple[d
         try:
             calib = np.load(calibration_data, allow_pickle=False).astype(np.float32)
         except (ValueError, OSError, EOFError) as exc:
+            # numpy's message for pickled data suggests loading it unsafely: pickles are never loaded here
+            why = "it holds pickled Python objects" if "pickle" in str(exc) else str(exc)
             raise ConfigError(
-                f"compilation.calibration_data {calibration_data}: not a numeric .npy array ({exc}); save the "
+                f"compilation.calibration_data {calibration_data}: not a numeric .npy array ({why}); save the "
                 f"model inputs with numpy.save('calib.npy', x) as an (N, C, H, W) float array"
             ) from None
         if list(calib.shape[1:]) != dims[1:]:
