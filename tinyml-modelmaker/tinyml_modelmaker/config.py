@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,12 +242,17 @@ def check_required(
 
 
 def dump_yaml(data: Any, path: str | os.PathLike) -> None:
-    """Write ``data`` as YAML atomically (``path.tmp`` then ``os.replace``)."""
+    """Write ``data`` as YAML atomically (``path.<pid>.<thread>.tmp`` then ``os.replace``: processes writing the same
+    file, such as search workers, never share a temporary file)."""
     path = os.fspath(path)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump(plain(data), f, sort_keys=False, default_flow_style=None)
-    os.replace(tmp, path)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(plain(data), f, sort_keys=False, default_flow_style=None)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def plain(data: Any) -> Any:
