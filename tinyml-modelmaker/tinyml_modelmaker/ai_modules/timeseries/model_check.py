@@ -15,8 +15,9 @@ from typing import Any
 from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import CompilationError, ModelError
 from tinyml_tinyverse.common.registry import unknown_name_message
+from tinyml_tinyverse.common.task_names import MODEL_PREFIXES, get_task_record
 
-from .constants import MODEL_PREFIXES, task_of
+from .constants import task_of
 from .params import DATA_SECTION
 
 # Placeholder output size used only to build the model for the check (the real one comes from the data).
@@ -96,7 +97,7 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
     name, task = tr["model_name"], task_of(common["task_type"])
     data_config = config[DATA_SECTION]
     kwargs = dict(model_input_kwargs(data_config, dataset_dir), num_classes=_CHECK_NUM_CLASSES)
-    if task == "forecasting":
+    if get_task_record(task).needs_horizon:
         kwargs["horizon"] = int(data_config.get("horizon") or 1)
     model_config = load_model_config(tr["model_config"], name) if tr["model_config"] is not None else None
     model = get_model(name, config=model_config, **kwargs)

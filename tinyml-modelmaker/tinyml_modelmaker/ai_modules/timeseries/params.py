@@ -16,6 +16,7 @@ from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.input_limits import InputLimits
 from tinyml_tinyverse.common.registry import unknown_name_message
+from tinyml_tinyverse.common.task_names import MODEL_PREFIXES
 
 from ...config import Param, check_required
 from . import constants as C
@@ -250,12 +251,12 @@ def _validate_training(resolved: dict, source: str) -> None:
     if model_name is not None:
         # Naming convention first (torch-free): a name with another task's prefix is wrong for sure.
         # Other names (custom models) are checked against MODEL_REGISTRY by the runner.
-        prefix = C.MODEL_PREFIXES[task]
-        other = [t for t, p in C.MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
+        prefix = MODEL_PREFIXES[task]
+        other = [t for t, p in MODEL_PREFIXES.items() if t != task and model_name.startswith(p)]
         if other:
             raise ConfigError(
                 f"{_where(source)}training.model_name {model_name!r} is {_article(other[0])} {other[0]} model (prefix "
-                f"{C.MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
+                f"{MODEL_PREFIXES[other[0]]}), not {_article(task)} {task} model: models for {common['task_type']} are "
                 f"named {prefix}* (e.g. {prefix}4k_NPU); list them with: tinyml-modelmaker --describe models"
             )
     training["model_module"] = _resolve_model_modules(training["model_module"], source)

@@ -24,7 +24,7 @@ from . import compilation, datasets
 from .constants import task_of
 from .model_check import check_model, check_model_name, import_model_modules, input_channels_known
 from .params import DATA_SECTION
-from .training import get_task_module
+from .training import get_trainer
 
 STAGES = ("dataset", "training", "testing", "compilation")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
@@ -104,7 +104,7 @@ def stage_training(run: Run) -> str:
     dataset_dir = run.dataset_dir()
     if "model_check" not in run.summary:  # the input channels were only known from the data
         run.summary["model_check"] = check_model(run.config, dataset_dir)
-    trainer = get_task_module(run.task)
+    trainer = get_trainer(run.task)
     result = trainer.train(run.config, run.paths, dataset_dir, cuda=torch.cuda.is_available())
     if "interrupted_after_epoch" in result:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
@@ -123,7 +123,7 @@ def stage_testing(run: Run) -> str:
     if not run.config["testing"]["enable"]:
         return SKIPPED
     dataset_dir = run.dataset_dir()
-    trainer = get_task_module(run.task)
+    trainer = get_trainer(run.task)
     float_model = run.paths.training_base / "model.onnx"
     if not float_model.is_file():
         raise ConfigError(

@@ -32,6 +32,7 @@ from .devices import Device, get_device
 from .fit_check import check_model_fits
 from .latency import measure_latency
 from .memory_report import build_memory_report, check_fit, fit_problems, target_notes
+from .presets import PRESET_REGISTRY
 from .test_vectors import (
     harness_source,
     parse_harness_outputs,
@@ -41,7 +42,7 @@ from .test_vectors import (
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("default_preset", "compress_npu_layer_data")
+PRESETS = tuple(PRESET_REGISTRY)  # preset_name values
 FLOAT_REL_TOL = 1e-5
 
 

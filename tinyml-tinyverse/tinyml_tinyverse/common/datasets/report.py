@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..task_names import get_task_record
 from .layout import SPLITS
 from .readers import read_recording
 
@@ -226,7 +227,7 @@ def write_report(
             continue
         data = load_split(out, s, info.task, cfg)
         train = data if s == "train" else train
-        if info.task == "anomalydetection":
+        if get_task_record(info.task).normal_class:
             anomaly_parts.append(data)
         if by_class:
             labels = [label_of(f) for f in data.files]

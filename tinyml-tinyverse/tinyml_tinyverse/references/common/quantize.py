@@ -188,7 +188,7 @@ def fidelity(task: Task, float_out: np.ndarray, int8_out: np.ndarray) -> float:
     """How closely int8 outputs reproduce the float model's: the share of windows with the same class
     (classification), else 1 - mean squared difference / variance of the float outputs."""
     a, b = np.asarray(float_out).reshape(len(float_out), -1), np.asarray(int8_out).reshape(len(int8_out), -1)
-    if task.name == "classification":
+    if task.record.scores_classes:
         return float(np.mean(a.argmax(1) == b.argmax(1)))
     return float(1.0 - np.mean((a - b) ** 2) / max(float(np.var(a)), 1e-12))
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from tinyml_tinyverse.common.errors import ConfigError, DataError
 from tinyml_tinyverse.common.registry import Registry
+from tinyml_tinyverse.common.task_names import TASK_RECORDS, TaskRecord, get_task_record
 
 from . import metrics as M
 from . import plots
@@ -36,7 +37,9 @@ def get_task(name: str) -> Task:
 
 
 class Task:
-    """Base class: one subclass per task, registered in ``TASK_REGISTRY``."""
+    """Base class: one subclass per task, registered in ``TASK_REGISTRY``. What the task is (its
+    ``primary_metric``, whether higher is better, its labels) comes from its ``record``
+    (``common.task_names``); a subclass says how it is trained and scored."""
 
     name: str = ""
     primary_metric: str = "loss"
@@ -64,6 +67,17 @@ class Task:
 
     def class_names(self, split: Any) -> list[str]:
         return [str(c) for c in (getattr(split, "class_names", None) or [])]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name in TASK_RECORDS:  # what the task is comes from its record
+            record = TASK_RECORDS[cls.name]
+            cls.primary_metric = record.primary_metric
+            cls.mode = "max" if record.higher_is_better else "min"
+
+    @property
+    def record(self) -> TaskRecord:
+        return get_task_record(self.name)
 
     def is_better(self, value: float, best: float | None) -> bool:
         if best is None or np.isnan(best):
@@ -101,8 +115,6 @@ class Task:
 @TASK_REGISTRY.register("classification")
 class ClassificationTask(Task):
     name = "classification"
-    primary_metric = "accuracy"
-    mode = "max"
     loss_is_metric = False  # accuracy keeps rising while a small val split's cross entropy turns up
 
     def model_kwargs(self, train, data_config, args):
@@ -169,8 +181,6 @@ class ClassificationTask(Task):
 @TASK_REGISTRY.register("regression")
 class RegressionTask(Task):
     name = "regression"
-    primary_metric = "rmse"
-    mode = "min"
 
     def targets(self, split):
         y = np.asarray(split.y, dtype=np.float32)
@@ -226,8 +236,6 @@ class RegressionTask(Task):
 @TASK_REGISTRY.register("forecasting")
 class ForecastingTask(Task):
     name = "forecasting"
-    primary_metric = "rmse"
-    mode = "min"
 
     def model_kwargs(self, train, data_config, args):
         y = np.asarray(train.y)
@@ -271,12 +279,10 @@ class ForecastingTask(Task):
 @TASK_REGISTRY.register("anomalydetection")
 class AnomalyDetectionTask(Task):
     name = "anomalydetection"
-    primary_metric = "normal_error"  # mean reconstruction error of the normal validation windows
-    mode = "min"
     reconstructs_input = True
 
     def class_names(self, split):
-        return [str(c) for c in (getattr(split, "class_names", None) or ["Normal", "Anomaly"])]
+        return [str(c) for c in (getattr(split, "class_names", None) or self.record.label_names)]
 
     def metrics(self, outputs, split, state):
         errors = M.reconstruction_errors(split.X, outputs)

@@ -43,7 +43,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
 def fit_outputs(outputs: np.ndarray, split, task, model_path) -> np.ndarray:
     """ONNX outputs shaped like the task's targets; a model of another task is a clear error."""
     n = len(split.X)
-    if task.name == "classification":
+    if task.record.scores_classes:
         want = (n, len(task.class_names(split)) or int(np.max(split.y)) + 1)
     else:
         want = (n, *np.shape(task.targets(split))[1:])
@@ -76,7 +76,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     outputs = fit_outputs(outputs, split, task, args.model_path)
 
     state: dict = {}
-    if task.name == "anomalydetection":
+    if task.record.normal_class:  # anomaly detection: the threshold is chosen on val
         val = load_split(args.dataset_dir, "val", task.name, data_config, cache_dir=args.cache_dir)
         val = val if len(val.X) else split
         state = task.fit_state(onnx_export.run_onnx(session, val.X).reshape(val.X.shape), val)
@@ -131,9 +131,9 @@ def write_predictions(path: Path, outputs: np.ndarray, split, task, state: dict)
     from . import metrics as M
 
     y = np.asarray(split.y)
-    if task.name == "classification":
+    if task.record.scores_classes:
         predicted = np.argmax(outputs, axis=1)
-    elif task.name == "anomalydetection":
+    elif task.record.normal_class:
         predicted = (M.reconstruction_errors(split.X, outputs) > state["threshold"]).astype(np.int64)
     else:
         predicted = outputs

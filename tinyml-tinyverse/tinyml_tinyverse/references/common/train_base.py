@@ -488,7 +488,7 @@ def wants_refit(args: argparse.Namespace, task: Task, splits: dict) -> bool:
     (measured: refit cost the torque example 0.011 R2 and CardanoSentiment 4 % RMSE, mean of 3-4 seeds).
     Never for anomaly detection: its threshold is chosen on val."""
     val = splits["val"]
-    if args.refit == "off" or val is splits["train"] or not len(val.X) or task.name == "anomalydetection":
+    if args.refit == "off" or val is splits["train"] or not len(val.X) or task.record.normal_class:
         return False
     return args.refit == "on" or (not task.loss_is_metric and len(val.files) < REFIT_MAX_VAL_FILES)
 

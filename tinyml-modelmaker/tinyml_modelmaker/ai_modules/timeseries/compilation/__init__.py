@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from tinyml_tinyverse.common.errors import ConfigError
+from tinyml_tinyverse.common.task_names import get_task_record
 
 from tinyml_modelmaker.run_folder import RunPaths
 
@@ -84,7 +85,7 @@ def test_vectors_from_split(
         split = "val"
         test = load_split(dataset_dir, split, task, data_config, cache_dir=cache)
     y = np.asarray(test.y)
-    if task in ("classification", "anomalydetection"):
+    if get_task_record(task).by_class:
         index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
     else:
         index = np.arange(min(len(test.X), per_class * 2))
