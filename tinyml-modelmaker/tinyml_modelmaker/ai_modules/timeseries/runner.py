@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
@@ -96,7 +97,7 @@ def stage_dataset(run: Run) -> str:
 def stage_training(run: Run) -> str:
     if not run.config["training"]["enable"]:
         return SKIPPED
-    if run.stage_done_before("training") and (run.paths.training_base / "summary.yaml").is_file():
+    if run.stage_done_before("training") and (run.paths.training_base / run_files.SUMMARY).is_file():
         print("training: done in the run being resumed; reusing it (start a new run to train again)")
         return DONE
     import torch
@@ -124,20 +125,20 @@ def stage_testing(run: Run) -> str:
         return SKIPPED
     dataset_dir = run.dataset_dir()
     trainer = get_trainer(run.task)
-    float_model = run.paths.training_base / "model.onnx"
+    float_model = run.paths.training_base / run_files.MODEL_ONNX
     if not float_model.is_file():
         raise ConfigError(
             f"testing: {float_model} is missing; run the training stage (training.enable: true) or resume a run "
             f"whose training finished (--resume --run-name NAME)"
         )
-    best = run.paths.training_base / "best_model.pt"
+    best = run.paths.training_base / run_files.BEST_MODEL
     reference = best if best.is_file() else None
     results = {
         "float": trainer.test(
             run.config, run.paths, dataset_dir, float_model, run.paths.testing / "float", reference
         )
     }
-    qdq = run.paths.training_quantization / compilation.QDQ_MODEL
+    qdq = run.paths.training_quantization / run_files.MODEL_QDQ
     if run.config["training"]["quantization"] and qdq.is_file():
         results["quantized"] = trainer.test(
             run.config, run.paths, dataset_dir, qdq, run.paths.testing / "quantized"
@@ -211,7 +212,8 @@ def _locked_changes(paths: RunPaths, summary: dict, changes: list[tuple[str, Any
     stages = summary.get("stages", {})
     data_made = stages.get("dataset", {}).get("status") == DONE
     trained = (
-        stages.get("training", {}).get("status") == DONE or (paths.training_base / "checkpoint.pt").is_file()
+        stages.get("training", {}).get("status") == DONE
+        or (paths.training_base / run_files.CHECKPOINT).is_file()
     )
     locked = []
     for key, old, new in changes:

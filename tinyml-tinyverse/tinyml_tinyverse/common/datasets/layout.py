@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import run_files
 from ..errors import DataError
 from ..input_limits import CONFIG_KEYS, InputLimits
 from ..task_names import get_task_record
@@ -176,9 +177,9 @@ def refuse_outside_links(layout: Layout, files: list[str], allow: bool = False) 
 def find_list(base: Path, split: str) -> Path | None:
     """The annotation list for ``split`` (or ``file`` for file_list.txt) shipped with the data."""
     for cand in (
-        base / f"{split}_list.txt",
-        base / "annotations" / f"{split}_list.txt",
-        base / "annotations" / f"instances_{split}_list.txt",
+        base / run_files.split_list(split),
+        base / run_files.ANNOTATIONS_DIR / run_files.split_list(split),
+        base / run_files.ANNOTATIONS_DIR / f"instances_{split}_list.txt",
     ):
         if cand.is_file():
             return cand

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from .. import run_files
 from ..errors import ConfigError, DataError
 from ..input_limits import InputLimits
 from ..safe_yaml import load_yaml_file
@@ -45,7 +46,7 @@ from .targets import window_targets
 
 log = logging.getLogger(__name__)
 
-INFO_FILE = "dataset_info.yaml"
+INFO_FILE = run_files.DATASET_INFO
 
 
 @dataclass
@@ -323,11 +324,11 @@ def prepare_dataset(
             "nan_policy=%s changed %d rows in %d files", cfg["nan_policy"], sum(fixed.values()), len(fixed)
         )
 
-    annotations = output_dir / "annotations"
+    annotations = output_dir / run_files.ANNOTATIONS_DIR
     annotations.mkdir(exist_ok=True)
     for s in SPLITS:
-        _write_text(annotations / f"{s}_list.txt", "".join(f"{f}\n" for f in splits[s]))
-    _write_text(annotations / "file_list.txt", "".join(f"{f}\n" for f in files))
+        _write_text(annotations / run_files.split_list(s), "".join(f"{f}\n" for f in splits[s]))
+    _write_text(annotations / run_files.FILE_LIST, "".join(f"{f}\n" for f in files))
 
     root = layout.data_dir.resolve()
     try:
@@ -377,7 +378,10 @@ _read_infos: dict[tuple, DatasetInfo] = {}  # by the bytes of the files read: a 
 
 
 def _info_key(dataset_dir: Path) -> tuple | None:
-    files = [dataset_dir / INFO_FILE, *(dataset_dir / "annotations" / f"{s}_list.txt" for s in SPLITS)]
+    files = [
+        dataset_dir / INFO_FILE,
+        *(dataset_dir / run_files.ANNOTATIONS_DIR / run_files.split_list(s) for s in SPLITS),
+    ]
     try:
         return (os.path.abspath(dataset_dir), *(f.read_bytes() if f.is_file() else None for f in files))
     except OSError:
@@ -419,7 +423,7 @@ def _read_dataset_info(dataset_dir: Path) -> DatasetInfo:
     layout = Layout(dataset_dir, root, get_task_record(meta["task"]).by_class)
     splits = {}
     for s in SPLITS:
-        lst = dataset_dir / "annotations" / f"{s}_list.txt"
+        lst = dataset_dir / run_files.ANNOTATIONS_DIR / run_files.split_list(s)
         splits[s] = read_list(lst, layout) if lst.is_file() else []
     return DatasetInfo(
         root=root,
@@ -471,7 +475,7 @@ def load_split(
         getattr(DATA_PROC_REGISTRY[n], "random", False) for n in cfg["data_proc_transforms"]
     )
     fit = split == "train" and not training
-    cache_dir = dataset_dir / "cache" if cache_dir is None else Path(cache_dir)
+    cache_dir = dataset_dir / run_files.CACHE_DIR if cache_dir is None else Path(cache_dir)
     files = list(info.splits[split])
     if record.normal_class and split == "train":
         files = [f for f in files if label_of(f) == record.normal_class]

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinyml_tinyverse.common import run_files
+
 from . import onnx_export
 from .artifacts import atomic_path
 from .optim import build_optimizer, build_scheduler
@@ -132,12 +134,14 @@ def quantize_best_model(
         "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
         "output_dir": str(qdir),
     }  # fmt: skip
-    sources = {"PTQ": Path(args.output_dir) / "model.onnx"}
+    sources = {"PTQ": Path(args.output_dir) / run_files.MODEL_ONNX}
     if args.quantization_method == "QAT":
         qat_model, qat_info = qat_finetune(args, task, model, splits, loss_fn, refit="refit" in summary)
         info.update(qat_info)
         sources = {
-            "QAT": onnx_export.export_onnx(qat_model, input_shape, qdir / "model_qat.onnx", opset=args.opset),
+            "QAT": onnx_export.export_onnx(
+                qat_model, input_shape, qdir / run_files.MODEL_QAT, opset=args.opset
+            ),
             **sources,
         }
 
@@ -164,13 +168,13 @@ def quantize_best_model(
         )
     info["kept"] = kept
     qg = graphs[kept]
-    qg.save_qdq_onnx(qdir / "model_qdq.onnx")
-    qg.save(qdir / "quantized_graph.npz")
+    qg.save_qdq_onnx(qdir / run_files.MODEL_QDQ)
+    qg.save(qdir / run_files.QUANTIZED_GRAPH)
 
     golden_split = test if len(test.X) else val
     x = golden_split.X[:GOLDEN_SAMPLES]
     x_int = qg.quantize_input(x)
-    with atomic_path(qdir / "golden_vectors.npz") as tmp, open(tmp, "wb") as f:
+    with atomic_path(qdir / run_files.GOLDEN_VECTORS) as tmp, open(tmp, "wb") as f:
         np.savez(
             f, input=x, input_int=x_int, output_int=qg.run_int(x_int)[0], output=qg.run_dequantized(x)[0]
         )
@@ -178,9 +182,9 @@ def quantize_best_model(
     info["val"] = task.metrics(run_quantized(qg, val.X), val, state)
     if len(test.X):
         info["test"] = task.metrics(run_quantized(qg, test.X), test, state)
-    info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
+    info["files"] = [run_files.MODEL_QDQ, run_files.QUANTIZED_GRAPH, run_files.GOLDEN_VECTORS]
     if args.quantization_method == "QAT":
-        info["files"].append("model_qat.onnx")
+        info["files"].append(run_files.MODEL_QAT)
     return info
 
 

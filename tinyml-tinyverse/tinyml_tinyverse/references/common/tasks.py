@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, DataError
 from tinyml_tinyverse.common.registry import Registry
 from tinyml_tinyverse.common.task_names import TASK_RECORDS, TaskRecord, get_task_record
@@ -29,6 +30,11 @@ from .artifacts import write_csv
 from .output_scaling import StandardizedMSELoss, target_scale
 
 TASK_REGISTRY = Registry("task")
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register a :class:`Task` subclass under its ``name`` (its record's name)."""
+    return TASK_REGISTRY.register(cls.name, cls)
 
 
 def get_task(name: str) -> Task:
@@ -112,7 +118,7 @@ class Task:
         return {}
 
 
-@TASK_REGISTRY.register("classification")
+@register_task
 class ClassificationTask(Task):
     name = "classification"
     loss_is_metric = False  # accuracy keeps rising while a small val split's cross entropy turns up
@@ -170,15 +176,15 @@ class ClassificationTask(Task):
             rows += [
                 {"class": names[k], "threshold": t, "fpr": f, "tpr": p} for f, p, t in zip(fpr, tpr, thr)
             ]
-        write_csv(out_dir / "fpr_tpr_thresholds.csv", rows, ["class", "threshold", "fpr", "tpr"])
+        write_csv(out_dir / run_files.FPR_TPR_THRESHOLDS, rows, ["class", "threshold", "fpr", "tpr"])
         return {
             "file_level": file_level_summary(
-                out_dir / "file_level_summary.csv", probs.argmax(1), split, names
+                out_dir / run_files.FILE_LEVEL_SUMMARY, probs.argmax(1), split, names
             )
         }
 
 
-@TASK_REGISTRY.register("regression")
+@register_task
 class RegressionTask(Task):
     name = "regression"
 
@@ -229,11 +235,11 @@ class RegressionTask(Task):
             }
             for i in range(len(y))
         ]
-        write_csv(out_dir / "test_predictions.csv", rows)
+        write_csv(out_dir / run_files.TEST_PREDICTIONS, rows)
         return {}
 
 
-@TASK_REGISTRY.register("forecasting")
+@register_task
 class ForecastingTask(Task):
     name = "forecasting"
 
@@ -272,11 +278,11 @@ class ForecastingTask(Task):
 
     def analysis(self, out_dir, outputs, split, state, results):
         rows = [{"horizon_step": i + 1, "smape": s} for i, s in enumerate(results["smape_per_step"])]
-        write_csv(out_dir / "smape_per_step.csv", rows)
+        write_csv(out_dir / run_files.SMAPE_PER_STEP, rows)
         return {}
 
 
-@TASK_REGISTRY.register("anomalydetection")
+@register_task
 class AnomalyDetectionTask(Task):
     name = "anomalydetection"
     reconstructs_input = True
@@ -335,10 +341,10 @@ class AnomalyDetectionTask(Task):
         errors = M.reconstruction_errors(split.X, outputs)
         labels = np.asarray(split.y) != 0
         table = M.threshold_table(errors, labels, state["mean"], state["std"])
-        write_csv(out_dir / "threshold_performance.csv", table)
+        write_csv(out_dir / run_files.THRESHOLD_PERFORMANCE, table)
         fpr, tpr, thr = M.roc_curve(labels, errors)
         write_csv(
-            out_dir / "fpr_tpr_thresholds.csv",
+            out_dir / run_files.FPR_TPR_THRESHOLDS,
             [{"class": "anomaly", "threshold": t, "fpr": f, "tpr": p} for f, p, t in zip(fpr, tpr, thr)],
         )
         return {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import DataError, ModelError
 
 from . import checkpoint as ckpt
@@ -107,12 +108,12 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     extra = task.analysis(out_dir, outputs, split, state, metrics)
     metrics.update({k: v for k, v in extra.items() if v})
     results["metrics"] = metrics
-    write_yaml(out_dir / "test_metrics.yaml", results)
+    write_yaml(out_dir / run_files.TEST_METRICS, results)
     print(f"  {metrics_line(metrics)}; results in {out_dir}", flush=True)
     return results
 
 
-PREDICTIONS_CSV = "predictions.csv"
+PREDICTIONS_CSV = run_files.PREDICTIONS
 
 
 def _cell(values) -> object:

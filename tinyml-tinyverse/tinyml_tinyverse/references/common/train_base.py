@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError
+from tinyml_tinyverse.common.quantization.observers import OBSERVER_REGISTRY
 from tinyml_tinyverse.common.utils.progress import set_progress
 
 from . import checkpoint as ckpt
@@ -133,7 +135,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     q.add_argument("--quantization-method", default="QAT", type=str.upper, choices=["QAT", "PTQ"])
     q.add_argument("--quantization-weight-bitwidth", type=int, default=8, choices=[8, 4, 2])
     q.add_argument("--qat-epochs", type=int, default=0, help="0: qat_default_epochs(epochs)")
-    q.add_argument("--calibration-observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    q.add_argument("--calibration-observer", default="minmax", choices=list(OBSERVER_REGISTRY))
     q.add_argument("--quantization-output-dir", default=None, help="default: OUTPUT_DIR/../quantization")
     return p
 
@@ -383,7 +385,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
                                      class_names=task.class_names(train), metric={task.primary_metric: val_stats[task.primary_metric]})  # fmt: skip
             ckpt.save_checkpoint(out_dir / ckpt.CHECKPOINT_NAME, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                                  history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta)  # fmt: skip
-            write_csv(out_dir / "training_log.csv", history)
+            write_csv(out_dir / run_files.TRAINING_LOG, history)
         dist_utils.barrier()
         if args.stop_after_epoch and epoch >= args.stop_after_epoch:
             log(f"stopping after epoch {epoch} as asked (--stop-after-epoch); continue with --resume auto")
@@ -417,7 +419,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         )
         history = history + rows
         selection["refit"] = {"epochs": epochs, "windows": len(train.X) + len(val.X)}
-        write_csv(out_dir / "training_log.csv", history, columns=list(history[0]))
+        write_csv(out_dir / run_files.TRAINING_LOG, history, columns=list(history[0]))
         meta = {"model_name": args.model, "model_kwargs": ckpt.plain(rebuild_kwargs), "task": task.name}
         plain, extra = exportable(model, train.X[:8], torch.device("cpu"))
         ckpt.save_best_model(
