@@ -65,22 +65,24 @@ def _add(record: TaskRecord) -> None:
     TASK_RECORDS.register(record.name, record)
 
 
+# what every classification task shares: class folders (two or more), scored by accuracy
+_CLASSIFICATION = {"by_class": True, "min_classes": 2, "primary_metric": "accuracy", "higher_is_better": True}
+_CLASS_METRICS = ("accuracy", "f1_macro", "confusion_matrix", "roc_auc")
+
+
 _add(
     TaskRecord(
         name="classification",
         task_type="generic_timeseries_classification",
         modality="timeseries",
         model_prefixes=("CLS_",),
-        by_class=True,
-        min_classes=2,
         description=(
             "Assign one class to each window of a recording (e.g. motor normal / imbalance / bearing fault). "
             "Data: classes/<class_name>/<recording>.csv. Models: CLS_*. Metrics: accuracy, macro F1, "
             "confusion matrix, ROC-AUC, file-level majority vote."
         ),
-        metrics=("accuracy", "f1_macro", "confusion_matrix", "roc_auc", "file_level"),
-        primary_metric="accuracy",
-        higher_is_better=True,
+        metrics=(*_CLASS_METRICS, "file_level"),
+        **_CLASSIFICATION,
         generators=("motor_fault",),
     )
 )
@@ -144,15 +146,12 @@ _add(
         task_type="image_classification",
         modality="vision",
         model_prefixes=("IMG_CLS_", "Lenet5"),
-        by_class=True,
-        min_classes=2,
         description=(
             "Assign one class to each small image. Data: classes/<class_name>/*.{png,jpg,jpeg,bmp,npy}. "
             "Models: IMG_CLS_*, Lenet5. Metrics: accuracy, macro F1, confusion matrix, ROC-AUC."
         ),
-        metrics=("accuracy", "f1_macro", "confusion_matrix", "roc_auc"),
-        primary_metric="accuracy",
-        higher_is_better=True,
+        metrics=_CLASS_METRICS,
+        **_CLASSIFICATION,
         scored_as="classification",
         generators=("digits", "shapes"),
     )
@@ -163,15 +162,12 @@ _add(
         task_type="audio_classification",
         modality="audio",
         model_prefixes=("KWS_",),
-        by_class=True,
-        min_classes=2,
         description=(
             "Keyword spotting: assign one word (class) to each sound clip. Data: classes/<word>/*.wav. "
             "Models: KWS_*. Metrics: accuracy, macro F1, confusion matrix, ROC-AUC."
         ),
-        metrics=("accuracy", "f1_macro", "confusion_matrix", "roc_auc"),
-        primary_metric="accuracy",
-        higher_is_better=True,
+        metrics=_CLASS_METRICS,
+        **_CLASSIFICATION,
         scored_as="classification",
         generators=("tones", "spoken_words"),
     )
@@ -195,6 +191,11 @@ def task_record_of_type(task_type: str) -> TaskRecord:
 def task_records(modality: str | None = None) -> list[TaskRecord]:
     """The records of one modality (all when None), in the order they were defined."""
     return [r for r in TASK_RECORDS.values() if modality is None or r.modality == modality]
+
+
+def modality_tasks(modality: str) -> tuple[str, ...]:
+    """The tasks the reference scripts train for the records of ``modality`` (``vision``: classification)."""
+    return tuple(dict.fromkeys(r.task for r in task_records(modality)))
 
 
 def scores_classes(task: str | None) -> bool:
