@@ -209,8 +209,6 @@ TASKS = tuple(r.name for r in TASK_RECORDS.values() if r.task == r.name)
 # task -> model name prefix (the naming convention of the model zoo)
 MODEL_PREFIXES = {name: TASK_RECORDS[name].model_prefix for name in TASKS}
 
-NORMAL = TASK_RECORDS["anomalydetection"].normal_class  # the normal class folder of anomaly detection
-
 
 def task_from_name(name: str) -> str | None:
     """The task a model name's prefix stands for (``CLS_4k`` -> ``classification``), or None."""
