@@ -14,8 +14,9 @@ import copy
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any
 
 import yaml
@@ -25,6 +26,35 @@ from tinyml_tinyverse.common.safe_yaml import load_yaml_file, parse_yaml_value
 
 # Type names used in messages and in the generated reference.
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "mapping"}
+
+
+class LazyNames(Sequence):
+    """The names of a tinyverse registry or table (``module.attribute``), read on first use: a schema's
+    ``choices`` that come from a module the config check should not import unless the key is set."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute = module, attribute
+        self._names: tuple[str, ...] | None = None
+
+    def names(self) -> tuple[str, ...]:
+        if self._names is None:
+            self._names = tuple(getattr(import_module(self.module), self.attribute))
+        return self._names
+
+    def __getitem__(self, index):
+        return self.names()[index]
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __repr__(self) -> str:
+        return repr(self.names())
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError
 
 DATE_TIME_FORMAT = "%Y%m%d-%H%M%S"
-CONFIG_NAME = "config_resolved.yaml"
+CONFIG_NAME = run_files.CONFIG_RESOLVED
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class RunPaths:
 
     @property
     def summary(self) -> Path:
-        return self.root / "run_summary.yaml"
+        return self.root / run_files.RUN_SUMMARY
 
     @property
     def dataset(self) -> Path:
@@ -39,11 +40,11 @@ class RunPaths:
 
     @property
     def dataset_info(self) -> Path:
-        return self.dataset / "dataset_info.yaml"
+        return self.dataset / run_files.DATASET_INFO
 
     @property
     def data_config(self) -> Path:
-        return self.root / "data_config.yaml"
+        return self.root / run_files.DATA_CONFIG
 
     @property
     def training_base(self) -> Path:

@@ -1,38 +1,35 @@
 """Names the time-series modality knows: task types, target devices, presets, models per task.
 
-Torch-free. The model names allowed for a task follow the naming convention of the model zoo
-(``CLS_`` classification, ``REGR_`` regression, ``FCST_`` forecasting, ``AD_`` anomaly detection);
-the full check against ``MODEL_REGISTRY`` happens in the runner, right before any data work.
+Torch-free. The tasks are the time-series records of ``tinyml_tinyverse.common.task_names``; the
+other names come from tinyverse's registries and tables. The model names allowed for a task follow
+its record's prefix (``CLS_`` classification, ``REGR_`` regression, ``FCST_`` forecasting, ``AD_``
+anomaly detection); the full check against ``MODEL_REGISTRY`` happens in the runner, right before
+any data work.
 """
 
 from __future__ import annotations
 
 from tinyml_tinyverse.common.compilation.devices import DEVICE_REGISTRY
-from tinyml_tinyverse.common.task_names import MODEL_PREFIXES  # noqa: F401  (task -> model name prefix)
+from tinyml_tinyverse.common.compilation.presets import PRESET_REGISTRY
+from tinyml_tinyverse.common.task_names import task_records
+
+from ...config import LazyNames
 
 TARGET_MODULE = "timeseries"
-
-TASK_TYPE_CLASSIFICATION = "generic_timeseries_classification"
-TASK_TYPE_REGRESSION = "generic_timeseries_regression"
-TASK_TYPE_FORECASTING = "generic_timeseries_forecasting"
-TASK_TYPE_ANOMALYDETECTION = "generic_timeseries_anomalydetection"
+RECORDS = task_records(TARGET_MODULE)  # the tasks of this modality (tinyml_tinyverse.common.task_names)
 
 # task type -> the task name used inside tinyverse
-TASK_TYPES = {
-    TASK_TYPE_CLASSIFICATION: "classification",
-    TASK_TYPE_REGRESSION: "regression",
-    TASK_TYPE_FORECASTING: "forecasting",
-    TASK_TYPE_ANOMALYDETECTION: "anomalydetection",
-}
-
+TASK_TYPES = {r.task_type: r.name for r in RECORDS}
 
 # tinyverse task name -> reference script package
-REFERENCE_PACKAGES = {task: f"tinyml_tinyverse.references.timeseries_{task}" for task in MODEL_PREFIXES}
+REFERENCE_PACKAGES = {r.name: f"tinyml_tinyverse.references.timeseries_{r.name}" for r in RECORDS}
 
-# tinyverse task name -> dataset generator for ``dataset.input_data_path: generated://<name>``
-GENERATORS = ("motor_fault", "regression", "forecasting", "anomaly")
+# the dataset generators for ``dataset.input_data_path: generated://<name>`` (the tasks' example data)
+GENERATORS = tuple(g for r in RECORDS for g in r.generators)
 
-SPLIT_TYPES = ("amongst_files", "within_files")
+SPLIT_TYPES = LazyNames("tinyml_tinyverse.common.datasets.splitting", "SPLIT_TYPES")
+# the training script's registries live with torch, which a config check must not import: these two are
+# kept here, and tests/test_schema_defaults.py fails when they differ from OPTIMIZER_ / SCHEDULER_REGISTRY
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULERS = ("cosine", "step", "none")
 QUANTIZATION_MODES = (0, 1, 2)  # 0 float only, 1 generic int8, 2 NPU style (power-of-two scales)
@@ -46,10 +43,10 @@ def lowest_bitwidth(bits: int | str) -> int:
     return 4 if bits == AUTO_BITWIDTH else int(bits)
 
 
-CALIBRATION_OBSERVERS = ("minmax", "percentile", "mse")
+CALIBRATION_OBSERVERS = LazyNames("tinyml_tinyverse.common.quantization.observers", "OBSERVER_REGISTRY")
 BEST_EPOCH_BY = ("loss", "metric")  # what picks the best epoch: the val loss or the val metric
 REFIT_MODES = ("auto", True, False)  # refit on train + val for the chosen epoch count (auto: small val split)
-COMPILATION_PRESETS = ("default_preset", "compress_npu_layer_data")
+COMPILATION_PRESETS = tuple(PRESET_REGISTRY)
 SEARCH_PRUNERS = ("successive_halving", "hyperband", "median", "none")
 
 
@@ -61,8 +58,3 @@ def target_devices() -> list[str]:
 def task_of(task_type: str) -> str:
     """The tinyverse task name of a modelmaker task type."""
     return TASK_TYPES[task_type]
-
-
-def model_prefix(task_type: str) -> str:
-    """The model-name prefix of a task type, e.g. ``CLS_`` for classification."""
-    return MODEL_PREFIXES[TASK_TYPES[task_type]]

@@ -6,28 +6,11 @@ from them (``tinyml-modelmaker --describe --markdown > docs/config_reference.md`
 
 from __future__ import annotations
 
-TASK_DESCRIPTIONS = {
-    "generic_timeseries_classification": (
-        "Assign one class to each window of a recording (e.g. motor normal / imbalance / bearing fault). "
-        "Data: classes/<class_name>/<recording>.csv. Models: CLS_*. Metrics: accuracy, macro F1, "
-        "confusion matrix, ROC-AUC, file-level majority vote."
-    ),
-    "generic_timeseries_regression": (
-        "Predict one or more continuous values per window (e.g. torque from currents). "
-        "Data: files/*.csv with the target in the last column unless "
-        "data_processing_feature_extraction.target_columns names it. Models: REGR_*. Metrics: MAE, RMSE, R2."
-    ),
-    "generic_timeseries_forecasting": (
-        "Predict the next `horizon` steps of some variables from a window of past values. "
-        "Data: files/*.csv; data_processing_feature_extraction names forecast_variables and horizon. "
-        "Models: FCST_*. Metrics: MAE, RMSE, SMAPE per horizon step."
-    ),
-    "generic_timeseries_anomalydetection": (
-        "Flag windows that do not look like normal operation: an autoencoder is trained on normal data "
-        "and a reconstruction-error threshold is chosen on validation data. Data: classes/Normal/ and "
-        "anomaly class folders. Models: AD_*. Metrics: precision, recall, F1, ROC-AUC."
-    ),
-}
+from tinyml_tinyverse.common.compilation.presets import PRESET_REGISTRY
+
+from .constants import RECORDS
+
+TASK_DESCRIPTIONS = {r.task_type: r.description for r in RECORDS}  # from the task records
 
 SECTION_DESCRIPTIONS = {
     "common": "What the project is: modality, task, target device and where runs are written.",
@@ -180,7 +163,4 @@ PARAM_DESCRIPTIONS = {
     },
 }
 
-PRESET_DESCRIPTIONS = {
-    "default_preset": "Weights stored in their natural layout; the safe choice for every target.",
-    "compress_npu_layer_data": "Packs NPU layer data (4- and 2-bit weights, fused parameters) to save flash on NPU targets.",
-}
+PRESET_DESCRIPTIONS = dict(PRESET_REGISTRY.items())  # from tinyverse's preset registry

@@ -15,6 +15,7 @@ from typing import Any
 from tinyml_tinyverse.common.compilation.devices import get_device
 from tinyml_tinyverse.common.errors import CompilationError, ModelError
 from tinyml_tinyverse.common.registry import unknown_name_message
+from tinyml_tinyverse.common.task_names import get_task_record
 
 from ..registry import config_data_modality, config_task
 from .constants import lowest_bitwidth
@@ -110,7 +111,7 @@ def check_model(config: dict, dataset_dir: Path | None = None) -> dict[str, Any]
         data_config, dataset_dir
     )
     kwargs = dict(input_kwargs, num_classes=_CHECK_NUM_CLASSES)
-    if task == "forecasting":
+    if get_task_record(task).needs_horizon:
         kwargs["horizon"] = int(data_config.get("horizon") or 1)
     model_config = load_model_config(tr["model_config"], name) if tr["model_config"] is not None else None
     model = get_model(name, config=model_config, **kwargs)

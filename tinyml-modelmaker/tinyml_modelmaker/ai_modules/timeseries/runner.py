@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
@@ -34,7 +35,7 @@ from ..registry import config_task
 from . import compilation, datasets
 from .model_check import check_model, check_model_name, import_model_modules, input_channels_known
 from .params import DATA_SECTION
-from .training import get_task_module
+from .training import get_trainer
 
 STAGES = ("dataset", "search", "training", "testing", "compilation")
 DONE, SKIPPED, FAILED, INTERRUPTED = "done", "skipped", "failed", "interrupted"
@@ -145,7 +146,7 @@ def stage_search(run: Run) -> str:
 def stage_training(run: Run) -> str:
     if not run.config["training"]["enable"]:
         return SKIPPED
-    if run.stage_done_before("training") and (run.paths.training_base / "summary.yaml").is_file():
+    if run.stage_done_before("training") and (run.paths.training_base / run_files.SUMMARY).is_file():
         print("training: done in the run being resumed; reusing it (start a new run to train again)")
         return DONE
     dataset_dir = run.dataset_dir()
@@ -173,7 +174,7 @@ def training_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str, c
 
     _import_user_models(config)
     model_check = check_model(config, dataset_dir) if check else None
-    result = get_task_module(task).train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
+    result = get_trainer(task).train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
     return model_check, result
 
 
@@ -181,7 +182,7 @@ def stage_testing(run: Run) -> str:
     if not run.config["testing"]["enable"]:
         return SKIPPED
     dataset_dir = run.dataset_dir()
-    float_model = run.paths.training_base / "model.onnx"
+    float_model = run.paths.training_base / run_files.MODEL_ONNX
     if not float_model.is_file():
         raise ConfigError(
             f"testing: {float_model} is missing; run the training stage (training.enable: true) or resume a run "
@@ -197,14 +198,14 @@ def stage_testing(run: Run) -> str:
 
 def testing_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str) -> dict:
     """The testing stage's work (in its own process): the float model's and the quantized model's results."""
-    trainer = get_task_module(task)
-    float_model = paths.training_base / "model.onnx"
-    best = paths.training_base / "best_model.pt"
+    trainer = get_trainer(task)
+    float_model = paths.training_base / run_files.MODEL_ONNX
+    best = paths.training_base / run_files.BEST_MODEL
     reference = best if best.is_file() else None
     results = {
         "float": trainer.test(config, paths, dataset_dir, float_model, paths.testing / "float", reference)
     }
-    qdq = paths.training_quantization / compilation.QDQ_MODEL
+    qdq = paths.training_quantization / run_files.MODEL_QDQ
     if config["training"]["quantization"] and qdq.is_file():
         print(f"testing: {INT8_ONNX_LABEL}")
         results["quantized"] = trainer.test(config, paths, dataset_dir, qdq, paths.testing / "quantized")
@@ -283,7 +284,8 @@ def _locked_changes(paths: RunPaths, summary: dict, changes: list[tuple[str, Any
     stages = summary.get("stages", {})
     data_made = stages.get("dataset", {}).get("status") == DONE
     trained = (
-        stages.get("training", {}).get("status") == DONE or (paths.training_base / "checkpoint.pt").is_file()
+        stages.get("training", {}).get("status") == DONE
+        or (paths.training_base / run_files.CHECKPOINT).is_file()
     )
     locked = []
     for key, old, new in changes:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from .. import run_files
 from ..errors import CompilationError, ConfigError, DataError
 from ..ir.graph import Graph, non_finite_message, run_float
 from ..ir.importer import import_onnx
@@ -32,6 +33,7 @@ from .devices import Device, get_device
 from .fit_check import check_model_fits
 from .latency import measure_latency
 from .memory_report import build_memory_report, check_fit, fit_problems, target_notes
+from .presets import PRESET_REGISTRY
 from .test_vectors import (
     harness_source,
     parse_harness_outputs,
@@ -41,7 +43,7 @@ from .test_vectors import (
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("default_preset", "compress_npu_layer_data")
+PRESETS = tuple(PRESET_REGISTRY)  # preset_name values
 FLOAT_REL_TOL = 1e-5
 
 
@@ -308,9 +310,9 @@ def compile_model(
         max_abs_diff=max_abs, max_rel_diff=max_rel, num_vectors=len(x), harness_output=proc.stdout[-4000:],
         npu_check=npu_status, notes=notes,
     )  # fmt: skip
-    _write(out_dir / "memory_report.json", json.dumps(memory, indent=2))
+    _write(out_dir / run_files.MEMORY_REPORT, json.dumps(memory, indent=2))
     if not passed:
-        _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
+        _write(out_dir / run_files.COMPILE_REPORT, json.dumps(report.to_dict(), indent=2))
         what = "bit-exact" if int8 else f"within {FLOAT_REL_TOL} relative error"
         raise CompilationError(
             f"the generated C does not match the Python reference {what} (max abs diff {max_abs:g}, "
@@ -330,10 +332,10 @@ def compile_model(
             model_input_size=gm.input_size, num_outputs=gm.output_size, device=device, task=task, notes=notes,
             output_rel_tol=0.0 if int8 else FLOAT_REL_TOL,
         )  # fmt: skip
-        _write(out_dir / "memory_report.json", json.dumps(memory, indent=2))
+        _write(out_dir / run_files.MEMORY_REPORT, json.dumps(memory, indent=2))
     os.replace(partial, final)
     shutil.rmtree(previous, ignore_errors=True)
-    _write(out_dir / "compile_report.json", json.dumps(report.to_dict(), indent=2))
+    _write(out_dir / run_files.COMPILE_REPORT, json.dumps(report.to_dict(), indent=2))
     return report
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CompilationError, ConfigError, TinyMLError
+from ..task_names import scores_classes
 from ..transforms import Recording, extract_features
 from . import toolchain
 from .devices import Device
@@ -77,7 +78,7 @@ def _python_features(windows: list[np.ndarray], cfg: dict, stats: dict | None) -
 
 
 def _classes(outputs: np.ndarray, task: str | None) -> np.ndarray:
-    return np.argmax(outputs, axis=1) if task == "classification" else np.zeros(len(outputs), np.int64)
+    return np.argmax(outputs, axis=1) if scores_classes(task) else np.zeros(len(outputs), np.int64)
 
 
 def _feature_diff(c: np.ndarray, py: np.ndarray) -> tuple[float, float, int]:
@@ -284,7 +285,7 @@ def _check(
             "relative for bit-exact features"
         )
     want_cls = _classes(expected, task)
-    if task == "classification" and np.any(cls != want_cls):
+    if scores_classes(task) and np.any(cls != want_cls):
         problems.append(f"classes from raw samples {cls.astype(int).tolist()} != Python {want_cls.tolist()}")
     stream = {"windows": 0, "same_class": 0, "exact_outputs": 0}
     if rec_expected is not None:
@@ -302,7 +303,7 @@ def _check(
             )
             same = s_lines[:, 1] == _classes(rec_expected, task)
             stream["same_class"] = int(np.count_nonzero(same))
-            if task == "classification" and not same.all():
+            if scores_classes(task) and not same.all():
                 problems.append(
                     f"the streamed recording's classes differ from Python at windows {np.flatnonzero(~same).tolist()}"
                 )

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import run_files
 from ..errors import ConfigError, TinyMLError
 from ..safe_yaml import load_yaml_file
 from .data_config import SECTION, TASKS
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except TinyMLError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print((Path(args.out_dir) / "dataset_summary.yaml").read_text(encoding="utf-8"))
+    print((Path(args.out_dir) / run_files.DATASET_SUMMARY).read_text(encoding="utf-8"))
     print(f"model input: input_features={shape['input_features']}, variables={shape['variables']}")
     return 0
 

@@ -25,8 +25,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .. import run_files
 from ..errors import ConfigError, DataError
 from ..input_limits import InputLimits
+from ..task_names import modality_tasks
 from ..transforms import Recording, extract_features
 from ..transforms.audio import AUDIO_PRESET_SETTINGS, audio_preset
 from ..utils.progress import bar_disabled
@@ -153,8 +155,10 @@ def prepare_audio_dataset(
     (files per class and split, sampling rates and lengths found, clips padded or cut) and with
     ``plots`` ``class_counts.png``, ``examples.png`` (features) and ``feature_pca.png``.
     """
-    if task != "classification":
-        raise ConfigError(f"audio data supports the task classification (keyword spotting), not {task!r}")
+    if task not in modality_tasks("audio"):
+        raise ConfigError(
+            f"audio data supports the task {' or '.join(modality_tasks('audio'))} (keyword spotting), not {task!r}"
+        )
     cfg = validate_audio_config(config)
     n = clip_samples(cfg)
 
@@ -285,7 +289,7 @@ def load_audio_split(
     cfg = validate_audio_config(config)
     dcfg = audio_data_config(cfg, validated=True)
     info, files = split_files(dataset_dir, split, MODALITY)
-    cache_dir = Path(dataset_dir) / "cache" if cache_dir is None else Path(cache_dir)
+    cache_dir = Path(dataset_dir) / run_files.CACHE_DIR if cache_dir is None else Path(cache_dir)
     training = (split == "train" if training is None else training) and cfg["augment_copies"] > 0
     fit = split == "train" and not training
     train_stats: dict[str, Any] = {}

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from .. import run_files
 from ..errors import ConfigError, DataError
 from ..input_limits import InputLimits
 from ..utils.progress import bar_disabled
@@ -128,11 +129,11 @@ def prepare_file_dataset(
             used, desc=f"checking {modality} files", unit="file", leave=False, disable=bar_disabled()
         )
     }
-    annotations = output_dir / "annotations"
+    annotations = output_dir / run_files.ANNOTATIONS_DIR
     annotations.mkdir(exist_ok=True)
     for s in SPLITS:
-        write_text(annotations / f"{s}_list.txt", "".join(f"{f}\n" for f in splits[s]))
-    write_text(annotations / "file_list.txt", "".join(f"{f}\n" for f in files))
+        write_text(annotations / run_files.split_list(s), "".join(f"{f}\n" for f in splits[s]))
+    write_text(annotations / run_files.FILE_LIST, "".join(f"{f}\n" for f in files))
     root = layout.data_dir.resolve()
     try:
         root_entry = str(root.relative_to(out_abs))
@@ -206,5 +207,5 @@ def write_summary(info: DatasetInfo, extra: dict[str, Any]) -> dict[str, Any]:
         "splits": {s: {"files": len(info.splits[s]), "files_per_class": per_split[s]} for s in SPLITS},
         **extra,
     }
-    write_text(Path(info.output_dir) / "dataset_summary.yaml", yaml.safe_dump(summary, sort_keys=False))
+    write_text(Path(info.output_dir) / run_files.DATASET_SUMMARY, yaml.safe_dump(summary, sort_keys=False))
     return summary

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..task_names import get_task_record
 from .audio_generators import generate_spoken_words, generate_tones
 from .image_generators import generate_digits, generate_shapes
 
@@ -124,9 +125,10 @@ def generate_anomaly(
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     t = np.arange(length) / MOTOR_FS
-    for label in ("Normal", "Anomaly"):
+    normal, anomaly = get_task_record("anomalydetection").label_names
+    for label in (normal, anomaly):
         for i in range(files_per_class):
-            state = "normal" if label == "Normal" else ("bearing_defect", "imbalance")[i % 2]
+            state = "normal" if label == normal else ("bearing_defect", "imbalance")[i % 2]
             sig = motor_vibration(rng, state, length)
             _write_csv(
                 out / "classes" / label / f"{label.lower()}_{i:03d}.csv",

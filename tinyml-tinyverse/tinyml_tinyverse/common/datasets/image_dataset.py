@@ -18,8 +18,10 @@ import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
 
+from .. import run_files
 from ..errors import ConfigError
 from ..input_limits import InputLimits
+from ..task_names import modality_tasks
 from ..utils.progress import bar_disabled
 from .cache import load_cached, save_cached
 from .file_dataset import labels_of, prepare_file_dataset, split_cache_key, split_files, write_summary
@@ -162,8 +164,10 @@ def prepare_image_dataset(
     (files per class and split, image sizes) and with ``plots`` ``class_counts.png``,
     ``examples.png`` and ``feature_pca.png``; fills the cache of processed splits.
     """
-    if task != "classification":
-        raise ConfigError(f"image data supports the task classification, not {task!r}")
+    if task not in modality_tasks("vision"):
+        raise ConfigError(
+            f"image data supports the task {' or '.join(modality_tasks('vision'))}, not {task!r}"
+        )
     cfg = validate_image_config(config)
 
     def check(path: Path) -> dict[str, Any]:
@@ -227,7 +231,7 @@ def load_image_split(
     training batches (:class:`ImageAugmenter`), not here."""
     cfg = validate_image_config(config)
     info, files = split_files(dataset_dir, split, MODALITY)
-    cache_dir = Path(dataset_dir) / "cache" if cache_dir is None else Path(cache_dir)
+    cache_dir = Path(dataset_dir) / run_files.CACHE_DIR if cache_dir is None else Path(cache_dir)
     train_stats = {}
     if split != "train" and (cfg["normalize_mean"] is None or cfg["normalize_std"] is None):
         train_stats = load_image_split(dataset_dir, "train", task, cfg, cache_dir=cache_dir).stats

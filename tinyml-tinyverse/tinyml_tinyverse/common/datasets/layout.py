@@ -14,15 +14,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import run_files
 from ..errors import DataError
 from ..input_limits import CONFIG_KEYS, InputLimits
+from ..task_names import get_task_record
 from .readers import DATA_SUFFIXES
 from .safe_zip import safe_extract
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-NORMAL = "Normal"  # the normal class of anomaly detection
+_NUMBERS = {1: "one", 2: "two", 3: "three"}
 
 
 @dataclass
@@ -66,7 +68,7 @@ def _visible_dirs(folder: Path) -> list[Path]:
 
 def find_layout(base: Path, task: str) -> Layout:
     """Locate the data folder under ``base`` for ``task``."""
-    by_class = task in ("classification", "anomalydetection")
+    by_class = get_task_record(task).by_class
     for name in ("classes", "files"):
         if (base / name).is_dir():
             if by_class and name == "files":
@@ -175,9 +177,9 @@ def refuse_outside_links(layout: Layout, files: list[str], allow: bool = False) 
 def find_list(base: Path, split: str) -> Path | None:
     """The annotation list for ``split`` (or ``file`` for file_list.txt) shipped with the data."""
     for cand in (
-        base / f"{split}_list.txt",
-        base / "annotations" / f"{split}_list.txt",
-        base / "annotations" / f"instances_{split}_list.txt",
+        base / run_files.split_list(split),
+        base / run_files.ANNOTATIONS_DIR / run_files.split_list(split),
+        base / run_files.ANNOTATIONS_DIR / f"instances_{split}_list.txt",
     ):
         if cand.is_file():
             return cand
@@ -243,7 +245,7 @@ def locate_input(
             raise DataError(
                 f"{input_path}: unsupported file type; give a folder, a .zip or one of {DATA_SUFFIXES}"
             )
-        if task in ("classification", "anomalydetection"):
+        if get_task_record(task).by_class:
             raise DataError(
                 f"{input_path}: a {task} dataset needs class folders, not a single file: one file per "
                 "recording under classes/<label>/ (a file with a label column: write each recording's rows "
@@ -259,8 +261,9 @@ def label_of(path: str) -> str:
 
 
 def class_names_of(files: list[str], task: str, where: Path) -> list[str]:
-    """Sorted class folder names; checks there are two (classification) or a Normal one (anomaly)."""
-    if task not in ("classification", "anomalydetection"):
+    """Sorted class folder names; checks the task's ``min_classes`` and ``normal_class`` (anomaly)."""
+    record = get_task_record(task)
+    if not record.by_class:
         return []
     names = sorted({label_of(f) for f in files})
     by_case: dict[str, list[str]] = {}
@@ -272,16 +275,18 @@ def class_names_of(files: list[str], task: str, where: Path) -> list[str]:
             f"{where}: the class folders {' and '.join(repr(n) for n in same)} differ only in case: they would be "
             "two classes here but are one folder on Windows and macOS; merge them into one folder (or rename one)"
         )
-    if task == "classification" and len(names) < 2:
+    if len(names) < record.min_classes:
         raise DataError(
-            f"{where}: classification needs at least two class folders, found {names}; "
+            f"{where}: {task} needs at least {_NUMBERS.get(record.min_classes, record.min_classes)} class "
+            f"folders, found {names}; "
             "add a folder per class under classes/"
         )
-    if task == "anomalydetection" and NORMAL not in names:
-        near = [n for n in names if n.strip().lower() == NORMAL.lower()]
-        hint = f"; rename {near[0]!r} to {NORMAL!r} (the name is case-sensitive)" if near else ""
+    normal = record.normal_class
+    if normal and normal not in names:
+        near = [n for n in names if n.strip().lower() == normal.lower()]
+        hint = f"; rename {near[0]!r} to {normal!r} (the name is case-sensitive)" if near else ""
         raise DataError(
-            f"{where}: anomaly detection needs a classes/{NORMAL}/ folder of normal recordings; found {names}"
+            f"{where}: anomaly detection needs a classes/{normal}/ folder of normal recordings; found {names}"
             + hint
         )
     return names

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..task_names import get_task_record
 from ..transforms.data_processing import frame_hop
 from .data_config import validate_data_config
-from .layout import NORMAL, label_of
+from .layout import label_of
 from .readers import read_recording
 from .splitting import row_ranges
 from .timeseries_dataset import read_dataset_info
@@ -71,8 +72,9 @@ def raw_windows(
         raise ConfigError(f"raw windows: data_proc_transforms {other} change the samples before windowing")
     info = read_dataset_info(dataset_dir)
     files = list(info.splits[split])
-    if task == "anomalydetection" and split == "train":
-        files = [f for f in files if label_of(f) == NORMAL]
+    normal = get_task_record(task).normal_class
+    if normal and split == "train":  # anomaly detection trains on normal data only
+        files = [f for f in files if label_of(f) == normal]
     span, step = window_geometry(cfg)
     ranks = window_index(file_ids)
     cache: dict[int, Any] = {}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..task_names import get_task_record
 from .read_once import recall
 
 DATA_SUFFIXES = (".csv", ".txt", ".npy", ".pkl")
@@ -390,7 +391,7 @@ def select_columns(table: Table, cfg: dict[str, Any], task: str, path: Path) -> 
         inputs = [_resolve(c, names, n, path, "variables") for c in var]
     if not inputs:
         raise DataError(f"{path}: no input columns are left after dropping time and target columns")
-    if task == "forecasting":
+    if get_task_record(task).needs_horizon:  # forecasting: the next samples of these columns
         fv = cfg["forecast_variables"]
         targets = [_resolve(c, names, n, path, "forecast_variables") for c in fv] if fv else list(inputs)
     col_names = [names[i] if names else f"col{i}" for i in range(n)]

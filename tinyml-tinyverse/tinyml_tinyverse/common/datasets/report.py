@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .. import run_files
+from ..task_names import get_task_record
 from .layout import SPLITS
 from .readers import read_recording
 
@@ -27,7 +29,7 @@ MAX_PCA_POINTS = 3000
 MAX_TRACE_POINTS = 600  # per drawn trace: 300 (min, max) pairs
 MAX_CLASSES_DRAWN = 10  # rows of recordings_per_class.png
 SAMPLES_DRAWN = 2000  # first samples of each drawn recording
-PENDING_PLOTS = "plots_pending.npz"
+PENDING_PLOTS = run_files.PENDING_PLOTS
 PLOT_FILES = ("recordings_per_class.png", "class_counts.png", "feature_pca.png")
 
 
@@ -226,7 +228,7 @@ def write_report(
             continue
         data = load_split(out, s, info.task, cfg)
         train = data if s == "train" else train
-        if info.task == "anomalydetection":
+        if get_task_record(info.task).normal_class:
             anomaly_parts.append(data)
         if by_class:
             labels = [label_of(f) for f in data.files]
@@ -245,7 +247,7 @@ def write_report(
     summary["rows_changed_by_nan_policy"] = dict(fixed)
     tmp = out / "dataset_summary.yaml.tmp"
     tmp.write_text(yaml.safe_dump(summary, sort_keys=False), encoding="utf-8")
-    os.replace(tmp, out / "dataset_summary.yaml")
+    os.replace(tmp, out / run_files.DATASET_SUMMARY)
     if plots and train is not None and len(train.X):
         pending = _plot_data(info, cfg, window_counts, train, anomaly_parts)
         if plots == "later":

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from .layout import NORMAL, SPLITS, Layout, find_list, label_of, read_list
+from ..task_names import get_task_record
+from .layout import SPLITS, Layout, find_list, label_of, read_list
 
 SPLIT_TYPES = ("amongst_files", "within_files")
 
@@ -97,10 +98,11 @@ def shipped_splits(layout: Layout, files: list[str], split_factor, seed: int, ta
 def auto_split(files: list[str], split_factor, seed: int, task: str, anomaly_rule: bool = True) -> dict:
     """Split ``files`` by class; for anomaly detection (``anomaly_rule``) only Normal files train."""
     groups = [label_of(f) if "/" in f else "" for f in files]
-    if task == "anomalydetection" and anomaly_rule:
-        normal = [f for f, g in zip(files, groups) if g == NORMAL]
-        other = [f for f, g in zip(files, groups) if g != NORMAL]
-        out = split_amongst_files(normal, [NORMAL] * len(normal), split_factor, seed)
+    normal_class = get_task_record(task).normal_class
+    if normal_class and anomaly_rule:
+        normal = [f for f, g in zip(files, groups) if g == normal_class]
+        other = [f for f, g in zip(files, groups) if g != normal_class]
+        out = split_amongst_files(normal, [normal_class] * len(normal), split_factor, seed)
         labels = [label_of(o) for o in other]
         f_val, f_test = split_factor[1], split_factor[2]
         if f_val > 0 and f_test > 0:  # anomalies go to val and test in their proportion

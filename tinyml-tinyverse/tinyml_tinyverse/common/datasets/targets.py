@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..task_names import get_task_record
+
 
 def reduce_window(view: np.ndarray, how: str) -> np.ndarray:
     if how == "last":
@@ -19,7 +21,7 @@ def reduce_window(view: np.ndarray, how: str) -> np.ndarray:
 def window_targets(task: str, feats, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Per-example targets for regression / forecasting, and the rows kept."""
     keep = np.ones(len(feats.file_ids), bool)
-    if task == "regression":
+    if not get_task_record(task).needs_horizon:  # regression: a reduction over the window
         out = np.zeros((len(keep), feats.targets[0].shape[1] if feats.targets else 0), np.float32)
         for i, t in enumerate(feats.targets):
             rows = np.flatnonzero(feats.file_ids == i)

@@ -19,16 +19,17 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from .. import run_files
 from ..errors import ConfigError, DataError
 from ..input_limits import InputLimits
 from ..safe_yaml import load_yaml_file
+from ..task_names import TASKS, TaskRecord, get_task_record
 from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_recording_length
 from ..utils.progress import bar_disabled
 from .cache import cache_key, load_cached, save_cached
-from .data_config import TASKS, validate_data_config
+from .data_config import validate_data_config
 from .data_derived import infer_settings, with_inferred
 from .layout import (
-    NORMAL,
     SPLITS,
     Layout,
     class_names_of,
@@ -45,8 +46,7 @@ from .targets import window_targets
 
 log = logging.getLogger(__name__)
 
-ANOMALY_CLASS_NAMES = [NORMAL, "Anomaly"]
-INFO_FILE = "dataset_info.yaml"
+INFO_FILE = run_files.DATASET_INFO
 
 
 @dataclass
@@ -91,9 +91,11 @@ def _write_yaml(path: Path, obj: Any) -> None:
     _write_text(path, yaml.safe_dump(obj, sort_keys=False))
 
 
-def _check_task(task: str) -> None:
+def _check_task(task: str) -> TaskRecord:
+    """The record of a time-series task; another name is a ConfigError listing them."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    return get_task_record(task)
 
 
 def _picked(columns) -> str:
@@ -144,7 +146,7 @@ def prepare_dataset(
     limits and whether symbolic links may lead out of the data folder (:class:`InputLimits`; default:
     refused).
     """
-    _check_task(task)
+    record = _check_task(task)
     if split_type not in SPLIT_TYPES:
         raise ConfigError(
             f"dataset.split_type {split_type!r} is unknown; use one of {', '.join(SPLIT_TYPES)}"
@@ -166,7 +168,7 @@ def prepare_dataset(
     class_names = class_names_of(files, task, layout.data_dir)
     gain = cfg["gain_variations"]
     if isinstance(gain, dict):
-        known = ANOMALY_CLASS_NAMES if task == "anomalydetection" else class_names
+        known = list(record.label_names) or class_names
         unknown = sorted(set(gain) - set(known))
         if unknown:
             raise ConfigError(
@@ -179,18 +181,19 @@ def prepare_dataset(
         splits = shipped_splits(layout, files, split_factor, seed, task) or auto_split(
             files, split_factor, seed, task
         )
-    if task == "anomalydetection":
-        dropped = [f for f in splits["train"] if label_of(f) != NORMAL]
+    normal = record.normal_class  # anomaly detection learns normal data only
+    if normal:
+        dropped = [f for f in splits["train"] if label_of(f) != normal]
         if dropped:
             log.warning(
                 "anomaly detection trains on %s only; %d anomaly files left out of train",
-                NORMAL,
+                normal,
                 len(dropped),
             )
-            splits["train"] = [f for f in splits["train"] if label_of(f) == NORMAL]
+            splits["train"] = [f for f in splits["train"] if label_of(f) == normal]
         if split_type == "amongst_files":
             for s, frac in zip(("val", "test"), split_factor[1:]):
-                if frac > 0 and not any(label_of(f) != NORMAL for f in splits[s]):
+                if frac > 0 and not any(label_of(f) != normal for f in splits[s]):
                     log.warning(
                         "anomaly detection: the %s split holds no anomaly recording, so its anomaly metrics "
                         "(recall, ROC AUC) are undefined; add anomaly recordings (two or more) under classes/",
@@ -213,7 +216,7 @@ def prepare_dataset(
                 f"{where}: {len(files)} recording(s) are too few for a {s} split with split_type amongst_files "
                 f"(whole files go to one split{per_class}); add recordings or set dataset.split_type: within_files"
             )
-    if task == "classification" and split_type == "amongst_files":
+    if record.scores_classes and split_type == "amongst_files":
         for s, frac in zip(("val", "test"), split_factor[1:]):
             absent = sorted(set(class_names) - {label_of(f) for f in splits[s]})
             if frac > 0 and splits[s] and absent:
@@ -225,18 +228,18 @@ def prepare_dataset(
                     "early stopping does not watch it" if s == "val" else "its test accuracy is not measured",
                     "it" if len(absent) == 1 else "them",
                 )
-    if task == "anomalydetection" and split_type == "amongst_files":
+    if normal and split_type == "amongst_files":
         for s in ("val", "test"):
-            if splits[s] and all(label_of(f) != NORMAL for f in splits[s]):
+            if splits[s] and all(label_of(f) != normal for f in splits[s]):
                 log.warning(
                     "anomaly detection: the %s split holds no %s recording, so its false alarms are not measured; "
                     "add %s recordings (3 or more give one to each split)",
                     s,
-                    NORMAL,
-                    NORMAL,
+                    normal,
+                    normal,
                 )
 
-    extra = int(cfg["horizon"]) if task == "forecasting" else 0
+    extra = int(cfg["horizon"]) if record.needs_horizon else 0
     need = min_recording_length(cfg, extra)
     used = sorted(set().union(*splits.values()))
     if single is None:
@@ -321,11 +324,11 @@ def prepare_dataset(
             "nan_policy=%s changed %d rows in %d files", cfg["nan_policy"], sum(fixed.values()), len(fixed)
         )
 
-    annotations = output_dir / "annotations"
+    annotations = output_dir / run_files.ANNOTATIONS_DIR
     annotations.mkdir(exist_ok=True)
     for s in SPLITS:
-        _write_text(annotations / f"{s}_list.txt", "".join(f"{f}\n" for f in splits[s]))
-    _write_text(annotations / "file_list.txt", "".join(f"{f}\n" for f in files))
+        _write_text(annotations / run_files.split_list(s), "".join(f"{f}\n" for f in splits[s]))
+    _write_text(annotations / run_files.FILE_LIST, "".join(f"{f}\n" for f in files))
 
     root = layout.data_dir.resolve()
     try:
@@ -375,7 +378,10 @@ _read_infos: dict[tuple, DatasetInfo] = {}  # by the bytes of the files read: a 
 
 
 def _info_key(dataset_dir: Path) -> tuple | None:
-    files = [dataset_dir / INFO_FILE, *(dataset_dir / "annotations" / f"{s}_list.txt" for s in SPLITS)]
+    files = [
+        dataset_dir / INFO_FILE,
+        *(dataset_dir / run_files.ANNOTATIONS_DIR / run_files.split_list(s) for s in SPLITS),
+    ]
     try:
         return (os.path.abspath(dataset_dir), *(f.read_bytes() if f.is_file() else None for f in files))
     except OSError:
@@ -414,10 +420,10 @@ def _read_dataset_info(dataset_dir: Path) -> DatasetInfo:
     meta = load_yaml_file(path, error=DataError)
     root = Path(meta["root"])
     root = root if root.is_absolute() else dataset_dir / root
-    layout = Layout(dataset_dir, root, meta["task"] in ("classification", "anomalydetection"))
+    layout = Layout(dataset_dir, root, get_task_record(meta["task"]).by_class)
     splits = {}
     for s in SPLITS:
-        lst = dataset_dir / "annotations" / f"{s}_list.txt"
+        lst = dataset_dir / run_files.ANNOTATIONS_DIR / run_files.split_list(s)
         splits[s] = read_list(lst, layout) if lst.is_file() else []
     return DatasetInfo(
         root=root,
@@ -456,7 +462,7 @@ def load_split(
     (default ``<dataset_dir>/cache``) by a hash of the data and config (and of ``seed`` when random
     processing runs), so the dataset stage's work is reused by training.
     """
-    _check_task(task)
+    record = _check_task(task)
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     dataset_dir = Path(dataset_dir)
@@ -469,10 +475,10 @@ def load_split(
         getattr(DATA_PROC_REGISTRY[n], "random", False) for n in cfg["data_proc_transforms"]
     )
     fit = split == "train" and not training
-    cache_dir = dataset_dir / "cache" if cache_dir is None else Path(cache_dir)
+    cache_dir = dataset_dir / run_files.CACHE_DIR if cache_dir is None else Path(cache_dir)
     files = list(info.splits[split])
-    if task == "anomalydetection" and split == "train":
-        files = [f for f in files if label_of(f) == NORMAL]
+    if record.normal_class and split == "train":
+        files = [f for f in files if label_of(f) == record.normal_class]
     if not files:
         raise DataError(
             f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
@@ -513,12 +519,12 @@ def load_split(
             a, b = row_ranges(len(x), info.split_factor)[split]
             x, t = x[a:b], None if t is None else t[a:b]
         label = None
-        if task == "classification":
+        if record.normal_class:
+            label = int(label_of(rel) != record.normal_class)
+        elif record.by_class:
             label = info.class_names.index(label_of(rel))
-        elif task == "anomalydetection":
-            label = int(label_of(rel) != NORMAL)
         recs.append(Recording(x, t, label))
-    names = ANOMALY_CLASS_NAMES if task == "anomalydetection" else info.class_names
+    names = list(record.label_names) or info.class_names
     feats = extract_features(
         recs, cfg, class_names=names, training=training, fit=fit, stats=train_stats, seed=seed
     )
@@ -533,7 +539,7 @@ def load_split(
         log.warning(
             "%d recordings of the %s split are too short for one example and are left out", empty, split
         )
-    if task in ("classification", "anomalydetection"):
+    if record.by_class:
         y = np.array([recs[i].label for i in file_ids], np.int64)
     else:
         y, keep = window_targets(task, feats, cfg)

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, ModelError
 
 from .artifacts import atomic_path
 
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_MODEL_NAME = "best_model.pt"
+CHECKPOINT_NAME = run_files.CHECKPOINT
+BEST_MODEL_NAME = run_files.BEST_MODEL
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:

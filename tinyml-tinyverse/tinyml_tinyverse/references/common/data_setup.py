@@ -13,6 +13,7 @@ import torch
 
 from tinyml_tinyverse.common.errors import ConfigError, DataError
 from tinyml_tinyverse.common.safe_yaml import load_yaml_file
+from tinyml_tinyverse.common.task_names import get_task_record
 
 from . import distributed as dist_utils
 from .distributed import log
@@ -55,7 +56,7 @@ def read_data_config(args: argparse.Namespace, task: str) -> dict:
             raise ConfigError(
                 f"--data-config {path} must hold a mapping of data_config keys, not {type(cfg).__name__}"
             )
-    if task == "forecasting" and args.horizon and not cfg.get("horizon"):
+    if get_task_record(task).needs_horizon and args.horizon and not cfg.get("horizon"):
         cfg["horizon"] = args.horizon
     from tinyml_tinyverse.common.datasets import read_dataset_info
     from tinyml_tinyverse.common.datasets.data_derived import with_inferred

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinyml_tinyverse.common import run_files
+
 from . import onnx_export
 from .artifacts import atomic_path
 from .optim import build_optimizer, build_scheduler
@@ -139,7 +141,7 @@ def quantize_best_model(
         "weight_bitwidth": args.quantization_weight_bitwidth, "observer": args.calibration_observer,
         "output_dir": str(qdir),
     }  # fmt: skip
-    float_onnx = Path(args.output_dir) / "model.onnx"
+    float_onnx = Path(args.output_dir) / run_files.MODEL_ONNX
     refit = "refit" in summary
     rng = np.random.default_rng(args.seed)
     calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
@@ -172,7 +174,7 @@ def quantize_best_model(
             **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
         )
         qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn, refit=refit)
-        name = "model_qat.onnx" if what == "as configured" else "model_qat_remedy.onnx"
+        name = run_files.MODEL_QAT if what == "as configured" else "model_qat_remedy.onnx"
         return onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset), qat_info
 
     def retrain(what: str, qat_epochs: int, observer: str, bits: Any) -> QB.Attempt:
@@ -195,7 +197,7 @@ def quantize_best_model(
         QB.fail(b, best, attempts, float_out, qdir)
     remedy = qdir / "model_qat_remedy.onnx"
     if best.onnx_src == remedy:  # the remedy's QAT model is the one kept
-        os.replace(remedy, qdir / "model_qat.onnx")
+        os.replace(remedy, qdir / run_files.MODEL_QAT)
     remedy.unlink(missing_ok=True)
     qg = best.qg
     info.update(best.info)
@@ -209,13 +211,13 @@ def quantize_best_model(
             "int8": best.score,
             "attempts": attempts,
         }
-    qg.save_qdq_onnx(qdir / "model_qdq.onnx")
-    qg.save(qdir / "quantized_graph.npz")
+    qg.save_qdq_onnx(qdir / run_files.MODEL_QDQ)
+    qg.save(qdir / run_files.QUANTIZED_GRAPH)
 
     golden_split = test if len(test.X) else val
     x = golden_split.X[:GOLDEN_SAMPLES]
     x_int = qg.quantize_input(x)
-    with atomic_path(qdir / "golden_vectors.npz") as tmp, open(tmp, "wb") as f:
+    with atomic_path(qdir / run_files.GOLDEN_VECTORS) as tmp, open(tmp, "wb") as f:
         np.savez(
             f, input=x, input_int=x_int, output_int=qg.run_int(x_int)[0], output=qg.run_dequantized(x)[0]
         )
@@ -232,9 +234,9 @@ def quantize_best_model(
             + QB.per_class_table(rows, what)
         )
         info["per_class"] = rows
-    info["files"] = ["model_qdq.onnx", "quantized_graph.npz", "golden_vectors.npz"]
+    info["files"] = [run_files.MODEL_QDQ, run_files.QUANTIZED_GRAPH, run_files.GOLDEN_VECTORS]
     if best.method == "QAT" or args.quantization_method == "QAT":
-        info["files"].append("model_qat.onnx")
+        info["files"].append(run_files.MODEL_QAT)
     return info
 
 
@@ -248,7 +250,7 @@ def fidelity(task: Task, float_out: np.ndarray, int8_out: np.ndarray) -> float:
     """How closely int8 outputs reproduce the float model's: the share of windows with the same class
     (classification), else 1 - mean squared difference / variance of the float outputs."""
     a, b = np.asarray(float_out).reshape(len(float_out), -1), np.asarray(int8_out).reshape(len(int8_out), -1)
-    if task.name == "classification":
+    if task.record.scores_classes:
         return float(np.mean(a.argmax(1) == b.argmax(1)))
     return float(1.0 - np.mean((a - b) ** 2) / max(float(np.var(a)), 1e-12))
 

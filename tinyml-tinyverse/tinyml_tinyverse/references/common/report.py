@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tinyml_tinyverse.common import run_files
+
 from . import onnx_export
 from .artifacts import write_model_aux_h, write_yaml
 from .distributed import log
@@ -93,10 +95,10 @@ def finish_run(
     else:
         log("warning: the test split is empty; no test metrics")
 
-    onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / "model.onnx", opset=args.opset)
+    onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / run_files.MODEL_ONNX, opset=args.opset)
     check_x = (test if len(test.X) else val).X[:32]
     summary["onnx"] = {
-        "path": "model.onnx",
+        "path": run_files.MODEL_ONNX,
         "opset": args.opset,
         "max_rel_diff_vs_torch": onnx_export.check_parity(onnx_path, model, check_x),
     }
@@ -106,7 +108,7 @@ def finish_run(
         from .quantize import quantize_best_model
 
         summary["quantization"] = quantize_best_model(args, task, model, splits, loss_fn, state, summary)
-    write_yaml(out_dir / "summary.yaml", summary)
+    write_yaml(out_dir / run_files.SUMMARY, summary)
     print_table(summary, task)
     return summary
 

@@ -19,8 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, DataError
 from tinyml_tinyverse.common.registry import Registry
+from tinyml_tinyverse.common.task_names import TASK_RECORDS, TaskRecord, get_task_record
 
 from . import metrics as M
 from . import plots
@@ -30,13 +32,20 @@ from .output_scaling import StandardizedMSELoss, target_scale
 TASK_REGISTRY = Registry("task")
 
 
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register a :class:`Task` subclass under its ``name`` (its record's name)."""
+    return TASK_REGISTRY.register(cls.name, cls)
+
+
 def get_task(name: str) -> Task:
     """A task instance by name (``classification``, ``regression``, ``forecasting``, ``anomalydetection``)."""
     return TASK_REGISTRY[name]()
 
 
 class Task:
-    """Base class: one subclass per task, registered in ``TASK_REGISTRY``."""
+    """Base class: one subclass per task, registered in ``TASK_REGISTRY``. What the task is (its
+    ``primary_metric``, whether higher is better, its labels) comes from its ``record``
+    (``common.task_names``); a subclass says how it is trained and scored."""
 
     name: str = ""
     primary_metric: str = "loss"
@@ -64,6 +73,17 @@ class Task:
 
     def class_names(self, split: Any) -> list[str]:
         return [str(c) for c in (getattr(split, "class_names", None) or [])]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name in TASK_RECORDS:  # what the task is comes from its record
+            record = TASK_RECORDS[cls.name]
+            cls.primary_metric = record.primary_metric
+            cls.mode = "max" if record.higher_is_better else "min"
+
+    @property
+    def record(self) -> TaskRecord:
+        return get_task_record(self.name)
 
     def is_better(self, value: float, best: float | None) -> bool:
         if best is None or np.isnan(best):
@@ -98,11 +118,9 @@ class Task:
         return {}
 
 
-@TASK_REGISTRY.register("classification")
+@register_task
 class ClassificationTask(Task):
     name = "classification"
-    primary_metric = "accuracy"
-    mode = "max"
     loss_is_metric = False  # accuracy keeps rising while a small val split's cross entropy turns up
 
     def model_kwargs(self, train, data_config, args):
@@ -158,19 +176,17 @@ class ClassificationTask(Task):
             rows += [
                 {"class": names[k], "threshold": t, "fpr": f, "tpr": p} for f, p, t in zip(fpr, tpr, thr)
             ]
-        write_csv(out_dir / "fpr_tpr_thresholds.csv", rows, ["class", "threshold", "fpr", "tpr"])
+        write_csv(out_dir / run_files.FPR_TPR_THRESHOLDS, rows, ["class", "threshold", "fpr", "tpr"])
         return {
             "file_level": file_level_summary(
-                out_dir / "file_level_summary.csv", probs.argmax(1), split, names
+                out_dir / run_files.FILE_LEVEL_SUMMARY, probs.argmax(1), split, names
             )
         }
 
 
-@TASK_REGISTRY.register("regression")
+@register_task
 class RegressionTask(Task):
     name = "regression"
-    primary_metric = "rmse"
-    mode = "min"
 
     def targets(self, split):
         y = np.asarray(split.y, dtype=np.float32)
@@ -219,15 +235,13 @@ class RegressionTask(Task):
             }
             for i in range(len(y))
         ]
-        write_csv(out_dir / "test_predictions.csv", rows)
+        write_csv(out_dir / run_files.TEST_PREDICTIONS, rows)
         return {}
 
 
-@TASK_REGISTRY.register("forecasting")
+@register_task
 class ForecastingTask(Task):
     name = "forecasting"
-    primary_metric = "rmse"
-    mode = "min"
 
     def model_kwargs(self, train, data_config, args):
         y = np.asarray(train.y)
@@ -264,19 +278,17 @@ class ForecastingTask(Task):
 
     def analysis(self, out_dir, outputs, split, state, results):
         rows = [{"horizon_step": i + 1, "smape": s} for i, s in enumerate(results["smape_per_step"])]
-        write_csv(out_dir / "smape_per_step.csv", rows)
+        write_csv(out_dir / run_files.SMAPE_PER_STEP, rows)
         return {}
 
 
-@TASK_REGISTRY.register("anomalydetection")
+@register_task
 class AnomalyDetectionTask(Task):
     name = "anomalydetection"
-    primary_metric = "normal_error"  # mean reconstruction error of the normal validation windows
-    mode = "min"
     reconstructs_input = True
 
     def class_names(self, split):
-        return [str(c) for c in (getattr(split, "class_names", None) or ["Normal", "Anomaly"])]
+        return [str(c) for c in (getattr(split, "class_names", None) or self.record.label_names)]
 
     def metrics(self, outputs, split, state):
         errors = M.reconstruction_errors(split.X, outputs)
@@ -329,10 +341,10 @@ class AnomalyDetectionTask(Task):
         errors = M.reconstruction_errors(split.X, outputs)
         labels = np.asarray(split.y) != 0
         table = M.threshold_table(errors, labels, state["mean"], state["std"])
-        write_csv(out_dir / "threshold_performance.csv", table)
+        write_csv(out_dir / run_files.THRESHOLD_PERFORMANCE, table)
         fpr, tpr, thr = M.roc_curve(labels, errors)
         write_csv(
-            out_dir / "fpr_tpr_thresholds.csv",
+            out_dir / run_files.FPR_TPR_THRESHOLDS,
             [{"class": "anomaly", "threshold": t, "fpr": f, "tpr": p} for f, p, t in zip(fpr, tpr, thr)],
         )
         return {}

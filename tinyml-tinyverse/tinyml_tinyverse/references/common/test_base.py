@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import DataError, ModelError
 
 from . import checkpoint as ckpt
@@ -43,7 +44,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
 def fit_outputs(outputs: np.ndarray, split, task, model_path) -> np.ndarray:
     """ONNX outputs shaped like the task's targets; a model of another task is a clear error."""
     n = len(split.X)
-    if task.name == "classification":
+    if task.record.scores_classes:
         want = (n, len(task.class_names(split)) or int(np.max(split.y)) + 1)
     else:
         want = (n, *np.shape(task.targets(split))[1:])
@@ -76,7 +77,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     outputs = fit_outputs(outputs, split, task, args.model_path)
 
     state: dict = {}
-    if task.name == "anomalydetection":
+    if task.record.normal_class:  # anomaly detection: the threshold is chosen on val
         val = load_split(args.dataset_dir, "val", task.name, data_config, cache_dir=args.cache_dir)
         val = val if len(val.X) else split
         state = task.fit_state(onnx_export.run_onnx(session, val.X).reshape(val.X.shape), val)
@@ -107,12 +108,12 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     extra = task.analysis(out_dir, outputs, split, state, metrics)
     metrics.update({k: v for k, v in extra.items() if v})
     results["metrics"] = metrics
-    write_yaml(out_dir / "test_metrics.yaml", results)
+    write_yaml(out_dir / run_files.TEST_METRICS, results)
     print(f"  {metrics_line(metrics)}; results in {out_dir}", flush=True)
     return results
 
 
-PREDICTIONS_CSV = "predictions.csv"
+PREDICTIONS_CSV = run_files.PREDICTIONS
 
 
 def _cell(values) -> object:
@@ -131,9 +132,9 @@ def write_predictions(path: Path, outputs: np.ndarray, split, task, state: dict)
     from . import metrics as M
 
     y = np.asarray(split.y)
-    if task.name == "classification":
+    if task.record.scores_classes:
         predicted = np.argmax(outputs, axis=1)
-    elif task.name == "anomalydetection":
+    elif task.record.normal_class:
         predicted = (M.reconstruction_errors(split.X, outputs) > state["threshold"]).astype(np.int64)
     else:
         predicted = outputs

@@ -21,7 +21,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError
+from tinyml_tinyverse.common.quantization.observers import OBSERVER_REGISTRY
 from tinyml_tinyverse.common.utils.progress import set_progress
 
 from . import checkpoint as ckpt
@@ -137,7 +139,7 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     q.add_argument("--quantization-accuracy-budget", type=float, default=None,
                    help="most the int8 val metric may lose against float (absolute); over it the remedies run")  # fmt: skip
     q.add_argument("--qat-epochs", type=int, default=0, help="0: qat_default_epochs(epochs)")
-    q.add_argument("--calibration-observer", default="minmax", choices=["minmax", "percentile", "mse"])
+    q.add_argument("--calibration-observer", default="minmax", choices=list(OBSERVER_REGISTRY))
     q.add_argument("--quantization-output-dir", default=None, help="default: OUTPUT_DIR/../quantization")
     return p
 
@@ -387,7 +389,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
                                      class_names=task.class_names(train), metric={task.primary_metric: val_stats[task.primary_metric]})  # fmt: skip
             ckpt.save_checkpoint(out_dir / ckpt.CHECKPOINT_NAME, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
                                  history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta)  # fmt: skip
-            write_csv(out_dir / "training_log.csv", history)
+            write_csv(out_dir / run_files.TRAINING_LOG, history)
         dist_utils.barrier()
         if args.stop_after_epoch and epoch >= args.stop_after_epoch:
             log(f"stopping after epoch {epoch} as asked (--stop-after-epoch); continue with --resume auto")
@@ -421,7 +423,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         )
         history = history + rows
         selection["refit"] = {"epochs": epochs, "windows": len(train.X) + len(val.X)}
-        write_csv(out_dir / "training_log.csv", history, columns=list(history[0]))
+        write_csv(out_dir / run_files.TRAINING_LOG, history, columns=list(history[0]))
         meta = {"model_name": args.model, "model_kwargs": ckpt.plain(rebuild_kwargs), "task": task.name}
         plain, extra = exportable(model, train.X[:8], torch.device("cpu"))
         ckpt.save_best_model(
@@ -492,7 +494,7 @@ def wants_refit(args: argparse.Namespace, task: Task, splits: dict) -> bool:
     (measured: refit cost the torque example 0.011 R2 and CardanoSentiment 4 % RMSE, mean of 3-4 seeds).
     Never for anomaly detection: its threshold is chosen on val."""
     val = splits["val"]
-    if args.refit == "off" or val is splits["train"] or not len(val.X) or task.name == "anomalydetection":
+    if args.refit == "off" or val is splits["train"] or not len(val.X) or task.record.normal_class:
         return False
     return args.refit == "on" or (not task.loss_is_metric and len(val.files) < REFIT_MAX_VAL_FILES)
 

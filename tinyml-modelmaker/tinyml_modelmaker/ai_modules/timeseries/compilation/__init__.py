@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import CompilationError, ConfigError
+from tinyml_tinyverse.common.task_names import get_task_record
 
 from tinyml_modelmaker.run_folder import RunPaths
 
@@ -24,7 +26,6 @@ from ..constants import lowest_bitwidth
 from ..params import DATA_SECTION
 
 QUANTIZED_GRAPH_GLOB = "quantized_graph*"
-QDQ_MODEL = "model_qdq.onnx"
 RANDOM_VECTORS = 4
 
 
@@ -38,9 +39,11 @@ def find_run_model(paths: RunPaths, quantization: int) -> tuple[Any, str]:
             from tinyml_tinyverse.common.quantization import load_quantized_graph
 
             return load_quantized_graph(graphs[0]), str(graphs[0])
-        if (paths.training_quantization / QDQ_MODEL).is_file():
-            return str(paths.training_quantization / QDQ_MODEL), str(paths.training_quantization / QDQ_MODEL)
-    float_model = paths.training_base / "model.onnx"
+        if (paths.training_quantization / run_files.MODEL_QDQ).is_file():
+            return str(paths.training_quantization / run_files.MODEL_QDQ), str(
+                paths.training_quantization / run_files.MODEL_QDQ
+            )
+    float_model = paths.training_base / run_files.MODEL_ONNX
     if float_model.is_file() and not quantization:
         return str(float_model), str(float_model)
     where = paths.training_quantization if quantization else paths.training_base
@@ -54,7 +57,7 @@ def training_aux(paths: RunPaths) -> dict:
     """What ``model_aux.h`` takes from the training summary: task, class names, anomaly threshold."""
     import yaml
 
-    summary_path = paths.training_base / "summary.yaml"
+    summary_path = paths.training_base / run_files.SUMMARY
     if not summary_path.is_file():
         return {}
     with open(summary_path) as f:
@@ -78,14 +81,14 @@ def test_vectors_from_split(
 
     task = config_task(config)
     data_config = config[DATA_SECTION]
-    cache = Path(dataset_dir) / "cache"
+    cache = Path(dataset_dir) / run_files.CACHE_DIR
     split = "test"
     test = load_split(dataset_dir, split, task, data_config, cache_dir=cache)
     if len(test.X) == 0:
         split = "val"
         test = load_split(dataset_dir, split, task, data_config, cache_dir=cache)
     y = np.asarray(test.y)
-    if task in ("classification", "anomalydetection"):
+    if get_task_record(task).by_class:
         index = np.concatenate([np.flatnonzero(y == label)[:per_class] for label in np.unique(y)])
     else:
         index = np.arange(min(len(test.X), per_class * 2))

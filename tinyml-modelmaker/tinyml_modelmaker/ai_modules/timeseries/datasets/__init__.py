@@ -17,6 +17,7 @@ import importlib
 import json
 from pathlib import Path
 
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError
 from tinyml_tinyverse.common.registry import unknown_name_message
 
@@ -26,7 +27,7 @@ from ...registry import config_data_modality, config_task
 from ..params import DATA_SECTION, GENERATED_SCHEME
 
 GENERATED_MARKER = ".generated_complete"  # generators.COMPLETE_MARKER, read without importing numpy
-INFO_FILE = "dataset_info.yaml"  # written by prepare_dataset into its output folder
+INFO_FILE = run_files.DATASET_INFO  # written by prepare_dataset into its output folder
 
 
 def generated_data_dir(config: dict) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...task_names import modality_tasks
 from ..audio_dataset import (
     AUDIO_CONFIG_DEFAULTS,
     AUDIO_CONFIG_HELP,
@@ -18,7 +19,7 @@ DATA_MODALITY_REGISTRY.register(
     "audio",
     DataModality(
         name="audio",
-        tasks=("classification",),
+        tasks=modality_tasks("audio"),
         config_defaults=AUDIO_CONFIG_DEFAULTS,
         config_help=AUDIO_CONFIG_HELP,
         validate_config=validate_audio_config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...task_names import modality_tasks
 from ..image_dataset import (
     IMAGE_CONFIG_DEFAULTS,
     IMAGE_CONFIG_HELP,
@@ -18,7 +19,7 @@ DATA_MODALITY_REGISTRY.register(
     "vision",
     DataModality(
         name="vision",
-        tasks=("classification",),
+        tasks=modality_tasks("vision"),
         config_defaults=IMAGE_CONFIG_DEFAULTS,
         config_help=IMAGE_CONFIG_HELP,
         validate_config=validate_image_config,

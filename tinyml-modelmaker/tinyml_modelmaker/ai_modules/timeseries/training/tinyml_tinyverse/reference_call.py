@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ModelError
 
 from tinyml_modelmaker.ai_modules.timeseries.constants import REFERENCE_PACKAGES
@@ -29,7 +30,7 @@ def model_config_arg(config: dict, paths: RunPaths) -> list[str]:
     if model_config is None:
         return []
     if isinstance(model_config, dict):
-        path = paths.training_base.parent / "model_config.yaml"
+        path = paths.training_base.parent / run_files.MODEL_CONFIG
         path.parent.mkdir(parents=True, exist_ok=True)
         dump_yaml(model_config, path)
         return ["--model-config", str(path)]
@@ -55,7 +56,7 @@ def train_argv(
         "--data-config", str(paths.data_config),
         "--output-dir", str(paths.training_base),
         "--quantization-output-dir", str(paths.training_quantization),
-        "--cache-dir", str(Path(dataset_dir) / "cache"),
+        "--cache-dir", str(Path(dataset_dir) / run_files.CACHE_DIR),
         "--model", tr["model_name"],
         "--min-steps", str(tr["min_steps"]),
         "--batch-size", str(tr["batch_size"] or 0),
@@ -107,7 +108,7 @@ def run_training(task: str, argv: list[str], config: dict, paths: RunPaths) -> d
         result = module.main(args)
         if isinstance(result, dict) and "interrupted_after_epoch" in result:
             return dict(result)
-    summary_path = paths.training_base / "summary.yaml"
+    summary_path = paths.training_base / run_files.SUMMARY
     if not summary_path.is_file():
         raise ModelError(f"training finished without writing {summary_path}; see the messages above")
     return yaml.safe_load(summary_path.read_text()) or {}
@@ -155,7 +156,7 @@ def run_test_onnx(
         "--data-config", str(paths.data_config),
         "--model-path", str(model_path),
         "--output-dir", str(output_dir),
-        "--cache-dir", str(Path(dataset_dir) / "cache"),
+        "--cache-dir", str(Path(dataset_dir) / run_files.CACHE_DIR),
     ]  # fmt: skip
     if reference_model is not None:
         argv += ["--reference-model", str(reference_model), *model_module_args(config)]
@@ -163,5 +164,5 @@ def run_test_onnx(
     result = module.main(args)
     if isinstance(result, dict):
         return result
-    metrics_path = output_dir / "test_metrics.yaml"
+    metrics_path = output_dir / run_files.TEST_METRICS
     return (yaml.safe_load(metrics_path.read_text()) or {}) if metrics_path.is_file() else {}
