@@ -21,6 +21,9 @@ RECORDS = task_records(TARGET_MODULE)  # the tasks of this modality (tinyml_tiny
 # task type -> the task name used inside tinyverse
 TASK_TYPES = {r.task_type: r.name for r in RECORDS}
 
+# task -> model name prefix (the record's first)
+MODEL_PREFIXES = {r.name: r.model_prefixes[0] for r in RECORDS}
+
 # tinyverse task name -> reference script package
 REFERENCE_PACKAGES = {r.name: f"tinyml_tinyverse.references.timeseries_{r.name}" for r in RECORDS}
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from tinyml_tinyverse.common.task_names import task_records
+
 from ..timeseries.constants import MODEL_PREFIXES as _TIMESERIES_PREFIXES
 
 TARGET_MODULE = "vision"
-DATA_MODALITY = "vision"  # tinyverse's data modality: reading, resizing, normalising, augmenting images
+(RECORD,) = task_records("vision")  # the one task of this modality (tinyml_tinyverse.common.task_names)
+DATA_MODALITY = (
+    RECORD.modality
+)  # tinyverse's data modality: reading, resizing, normalising, augmenting images
 
-TASK_TYPE_IMAGE_CLASSIFICATION = "image_classification"
-TASK_TYPES = {TASK_TYPE_IMAGE_CLASSIFICATION: "classification"}  # task type -> tinyverse task
+TASK_TYPE_IMAGE_CLASSIFICATION = RECORD.task_type
+TASK_TYPES = {RECORD.task_type: RECORD.scored_as}  # task type -> tinyverse task
 
-# task -> model name prefix; the zoo's image models are IMG_CLS_* and Lenet5 (their class says modality = "vision")
-MODEL_PREFIXES = {**_TIMESERIES_PREFIXES, "classification": "IMG_CLS_"}
+# task -> model name prefix (the record's first; a model class may also say its modality itself)
+MODEL_PREFIXES = {**_TIMESERIES_PREFIXES, RECORD.scored_as: RECORD.model_prefixes[0]}
 
-GENERATORS = ("digits", "shapes")  # dataset.input_data_path: generated://<name>
+GENERATORS = RECORD.generators  # dataset.input_data_path: generated://<name>
