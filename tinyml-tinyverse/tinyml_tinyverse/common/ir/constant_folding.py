@@ -17,7 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import CompilationError
-from .onnx_checks import MAX_TENSOR_ELEMENTS, describe_node
+from .onnx_names import MAX_TENSOR_ELEMENTS, describe_node
 
 
 def node_attrs(node: onnx.NodeProto) -> dict:

@@ -22,8 +22,9 @@ from onnx import numpy_helper
 from ..errors import CompilationError, TinyMLError
 from .constant_folding import FOLDABLE, attribute_error, describe_node, fold_constant_node, node_attrs
 from .graph import Graph, Node, run_float_node
-from .onnx_checks import MAX_TENSOR_ELEMENTS, QDQ_OPS, unsupported_op
+from .onnx_checks import QDQ_OPS, unsupported_op
 from .onnx_loader import load_onnx_model, names_model_file
+from .onnx_names import MAX_TENSOR_ELEMENTS
 from .op import ONNX_OPS
 from .passes import fold_batchnorm, fold_dense_bias, fold_pads, fuse_activations, prune_constants
 

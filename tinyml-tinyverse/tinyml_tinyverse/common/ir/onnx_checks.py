@@ -30,9 +30,9 @@ from onnx import numpy_helper, shape_inference
 
 from ..errors import CompilationError
 from ..registry import unknown_name_message
+from .onnx_names import MAX_TENSOR_ELEMENTS, describe_node
 
 MIN_OPSET = 7  # older opsets gave Add / Mul other broadcasting rules
-MAX_TENSOR_ELEMENTS = 1 << 24  # 64 MiB of float: far beyond the RAM of any target
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _P = onnx.TensorProto
 # data types of initializers and Constant values the compiler reads (weights, shapes, indices, QDQ)
@@ -50,10 +50,6 @@ TENSOR_TYPES = {
 }
 FLOAT_TYPES = {_P.FLOAT, _P.DOUBLE, _P.FLOAT16}
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")  # read by the QDQ importer, not translated
-
-
-def describe_node(node: onnx.NodeProto) -> str:
-    return f"node {node.name or '(unnamed)'!r} (op {node.op_type})"
 
 
 def unsupported_op(node: onnx.NodeProto, name: str, ops=(), why: str = "") -> CompilationError:
