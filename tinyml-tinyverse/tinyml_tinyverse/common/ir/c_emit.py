@@ -4,7 +4,8 @@ An op family emits, per layer, ``const`` arrays (:meth:`CEmitter.array`), static
 parameter blocks (:meth:`CEmitter.define`), the statements of the run function
 (:meth:`CEmitter.call`) and asks for the kernel sections it needs (:meth:`CEmitter.need`), which
 live in the ``.c`` file beside the family's ``.py`` file as ``/* @section <precision>_<name> */``
-blocks. The compiler (``compilation.codegen_c``) plans the schedule, the memory layouts and the
+blocks, or as one ``/* @section any_<name> */`` block for both precisions, written with the element
+type ``tm_elem_t`` (``int8_t`` or ``float`` in the emitted C). The compiler (``compilation.codegen_c``) plans the schedule, the memory layouts and the
 arena, then assembles ``tinyml_model.c`` from what the ops emitted.
 """
 
@@ -22,6 +23,8 @@ from ..errors import CompilationError
 FLOAT_MAX = "3.402823466e+38f"
 _SECTION_RE = re.compile(r"^/\* @section (\w+) \*/$", re.MULTILINE)
 _COMMON_C = Path(__file__).with_name("ops") / "common.c"
+ELEM_CTYPE = {"int8": "int8_t", "float": "float"}  # what ``tm_elem_t`` of an any_ section becomes
+ELEM_PLACEHOLDER = "tm_elem_t"
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "float": 4}
 
 
@@ -176,25 +179,29 @@ class CEmitter:
         self.calls.append(f"    /* {self.tag}: {safe_comment(comment)} */\n{body}")
 
     def need(self, op, section: str) -> None:
-        """Include the kernel section ``<precision>_<section>`` of the ``.c`` file beside ``op``'s module."""
-        path = str(Path(inspect.getfile(type(op))).with_suffix(".c"))
-        self._need(path, f"{self.precision}_{section}")
+        """Include the kernel section ``section`` of the ``.c`` file beside ``op``'s module."""
+        self._need(str(Path(inspect.getfile(type(op))).with_suffix(".c")), section)
 
     def need_common(self, section: str) -> None:
-        """Include a section of ``ir/ops/common.c`` (helpers shared by several families): the
-        precision's own (``<precision>_<section>``) or one for both (``any_<section>``)."""
-        name = f"{self.precision}_{section}"
-        self._need(str(_COMMON_C), name if name in c_sections(str(_COMMON_C)) else f"any_{section}")
+        """Include a section of ``ir/ops/common.c`` (helpers shared by several families)."""
+        self._need(str(_COMMON_C), section)
 
     def _need(self, path: str, section: str) -> None:
-        if (path, section) in self.sections:
+        """The precision's own ``<precision>_<section>``, else the one for both, ``any_<section>``."""
+        name = f"{self.precision}_{section}"
+        if name not in c_sections(path):
+            name = f"any_{section}"
+        if (path, name) in self.sections:
             return
-        if section not in c_sections(path):
-            raise CompilationError(f"the C section {section!r} is missing from {path}")
-        self.sections.append((path, section))
+        if name not in c_sections(path):
+            raise CompilationError(
+                f"the C section {self.precision}_{section!r} (or any_{section}) is missing from {path}"
+            )
+        self.sections.append((path, name))
 
     def kernels(self) -> str:
-        return "\n".join(c_sections(p)[s] for p, s in self.sections)
+        elem = ELEM_CTYPE[self.precision]
+        return "\n".join(c_sections(p)[s].replace(ELEM_PLACEHOLDER, elem) for p, s in self.sections)
 
 
 class Step:
