@@ -678,7 +678,8 @@ def probe_augmentation(
                                        min_epochs=min_epochs)  # fmt: skip
     keep = loss is not None and loss < plain_loss
     record = {"tried": PROBE_AUGMENTATION, "val_loss_without": round(float(plain_loss), 6),
-              "val_loss_with": None if loss is None else round(float(loss), 6), "kept": keep}  # fmt: skip
+              "val_loss_with": None if loss is None else round(float(loss), 6), "best_epoch": epoch,
+              "kept": keep}  # fmt: skip
     with_it = "no finite val loss" if loss is None else f"best val loss {loss:.4g} at epoch {epoch}"
     log(f"augmentation probe: {with_it} with it, {plain_loss:.4g} at epoch {plain_epoch} without: the refit "
         f"trains {'with' if keep else 'without'} it")  # fmt: skip
