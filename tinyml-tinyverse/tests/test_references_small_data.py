@@ -94,7 +94,9 @@ def test_ema_model_is_what_is_kept_and_resume_checks_the_setting(tmp_path):
     averaged = state["weight_average"]["module"]
     assert state["weight_average"]["decay"] == 0.9 and state["weight_average"]["steps"] > 0
     trained = state["model"]
-    assert any(not torch.equal(averaged[k], trained[k]) for k in trained if trained[k].dtype.is_floating_point)
+    assert any(
+        not torch.equal(averaged[k], trained[k]) for k in trained if trained[k].dtype.is_floating_point
+    )
     if summary["best_epoch"] == 2:  # the last epoch was the best: the kept weights are the average's
         for k, v in state["best_state"].items():
             torch.testing.assert_close(v, averaged[k])
