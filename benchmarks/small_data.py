@@ -19,13 +19,14 @@ Published figures (test accuracy on the archive's own train/test split):
 - ROCKET: Dempster, Petitjean, Webb, "ROCKET: exceptionally fast and accurate time series
   classification using random convolutional kernels", DMKD 2020; results/results_ucr.csv of
   github.com/angus924/rocket (mean of 10 runs).
-- UnitTest is aeon's cut-down Chinatown (same 20 training series, 22 of the 343 test series): the
-  published figures are Chinatown's, on its full test set.
+- UnitTest is aeon's cut-down Chinatown (same 20 training series, 22 of its 343 test series): the
+  published figures (Chinatown's, on all 343 test series: 1-NN DTW 0.956, ROCKET 0.983) are not on
+  the series we test, so both baselines were measured here on the 22 (as below).
 - JapaneseVowels (UEA, the equal-length ``_eq`` version aeon ships) and the regression problem
   CardanoSentiment (TSER): no per-problem published figure was found in the sources searched, so
   both baselines were measured here with aeon 1.6.0 (``KNeighborsTimeSeriesClassifier`` /
   ``...Regressor`` with distance="dtw", ``RocketClassifier`` / ``RocketRegressor`` with 10 000
-  kernels, mean of 5 seeds); see MEASURED_BASELINES.
+  kernels, mean of 5 seeds): ``benchmarks/small_data_baselines.py`` measures them again.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ PROBLEMS = {
         Problem("ACSF1", "ACSF1", "classification", 1 - 0.3600, 0.886, f"{UCR_SUMMARY}; {ROCKET_UCR}"),
         Problem("PickupGestureWiimoteZ", "PickupGestureWiimoteZ_eq", "classification", 1 - 0.3400, 0.83,
                 f"{UCR_SUMMARY}; {ROCKET_UCR} (on the archive's padded series)"),
-        Problem("UnitTest", "UnitTest", "classification", 1 - 0.0437, 0.98251, f"Chinatown: {UCR_SUMMARY}; {ROCKET_UCR}"),
+        Problem("UnitTest", "UnitTest", "classification", 21 / 22, 20 / 22,
+                MEASURED + " on its 22 test series (Chinatown, all 343: 0.956 / 0.983)"),
         Problem("CardanoSentiment", "CardanoSentiment", "regression", 0.3837, 0.3005, MEASURED + "; RMSE"),
     ]
 }  # fmt: skip
@@ -173,6 +175,7 @@ def run_problem(
         "parameters": (summary.get("model_check") or {}).get("parameters"),
         "stop": training.get("stop_reason", ""),
         "refit": (training.get("refit") or {}).get("epochs"),
+        "augmented": int(bool((training.get("augmentation_probe") or {}).get("kept"))),
         "compiled": (summary.get("compilation") or {}).get("passed"),
         "log": str(log),
     }
@@ -191,14 +194,17 @@ def mean_of(runs: list[dict]) -> dict:
         if values:
             row[key] = statistics.mean(values)
     row["seconds"] = sum(r["seconds"] for r in runs)
+    row["augmented"] = sum(r.get("augmented", 0) for r in ok)
     return row
 
 
 def table(rows: list[tuple[Problem, dict]]) -> str:
-    """Gap: our int8 minus the better of 1-NN DTW and ROCKET, in points (RMSE: in percent, + is worse)."""
-    head = f"{'dataset':22} {'train':>5} {'params':>6} {'float':>7} {'int8':>7} {'1NN-DTW':>7} {'ROCKET':>7} {'gap':>6} {'time':>6}"
+    """vs R: our int8 minus ROCKET (the issue's yardstick); gap: minus the better of 1-NN DTW and ROCKET;
+    in points (RMSE: in percent, + is worse)."""
+    head = (f"{'dataset':22} {'train':>5} {'params':>6} {'float':>7} {'int8':>7} {'1NN-DTW':>7} {'ROCKET':>7} "
+            f"{'vs R':>6} {'gap':>6} {'aug':>4} {'time':>6}")  # fmt: skip
     lines = [head, "-" * len(head)]
-    gaps = []
+    gaps, to_rocket = [], []
     for p, r in rows:
         if "error" in r:
             lines.append(f"{p.name:22} error: {r['error']}")
@@ -208,12 +214,15 @@ def table(rows: list[tuple[Problem, dict]]) -> str:
         if p.task == "classification":
             gap = 100 * (int8 - max(p.dtw, p.rocket))
             gaps.append(gap)
+            to_rocket.append(100 * (int8 - p.rocket))
             cells = [
                 f"{r['float']:7.3f}",
                 f"{int8:7.3f}",
                 f"{p.dtw:7.3f}",
                 f"{p.rocket:7.3f}",
+                f"{to_rocket[-1]:+6.1f}",
                 f"{gap:+6.1f}",
+                f"{r.get('augmented', '-'):>4}",
             ]
         else:  # RMSE, lower is better: how much larger than the better baseline, in percent
             gap = 100 * (int8 / min(p.dtw, p.rocket) - 1)
@@ -222,7 +231,9 @@ def table(rows: list[tuple[Problem, dict]]) -> str:
                 f"{int8:7.4f}",
                 f"{p.dtw:7.4f}",
                 f"{p.rocket:7.4f}",
+                f"{100 * (int8 / p.rocket - 1):+5.0f}%",
                 f"{gap:+5.0f}%",
+                f"{r.get('augmented', '-'):>4}",
             ]
         lines.append(
             f"{p.name:22} {n_train:5d} {r.get('parameters') or 0:6d} "
@@ -231,9 +242,11 @@ def table(rows: list[tuple[Problem, dict]]) -> str:
         )
     if gaps:
         lines.append(
-            f"classification: int8 minus the better of 1-NN DTW and ROCKET: mean {statistics.mean(gaps):+.1f} "
-            f"points, worst {min(gaps):+.1f}"
+            f"classification: int8 minus ROCKET: mean {statistics.mean(to_rocket):+.1f} points, worst "
+            f"{min(to_rocket):+.1f}; minus the better of 1-NN DTW and ROCKET: mean {statistics.mean(gaps):+.1f}, "
+            f"worst {min(gaps):+.1f}"
         )
+    lines.append("aug: the runs (of the seeds) whose refit kept the augmentation probe's Shift")
     return "\n".join(lines)  # fmt: skip
 
 

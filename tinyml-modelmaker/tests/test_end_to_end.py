@@ -146,9 +146,10 @@ def test_task_end_to_end(task, tmp_path, capsys):
     log = read_log(root / "training/base/training_log.csv")
     training = yaml.safe_load((root / "run_summary.yaml").read_text())["training"]
     refit = (training.get("refit") or {}).get("epochs", 0)
-    assert [r["phase"] for r in log] == ["train"] * 2 + ["refit"] * refit
-    # classification: a val split of a few files only chose the epoch count
-    assert (refit > 0) == (task == "classification")
+    probe = 2 if training.get("augmentation_probe") else 0  # classification: the first phase with Shift
+    assert [r["phase"] for r in log] == ["train"] * 2 + ["probe"] * probe + ["refit"] * refit
+    # classification: a val split of a few files only chose the epoch count (and whether to augment)
+    assert (refit > 0) == (probe > 0) == (task == "classification")
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     assert [summary["stages"][s]["status"] for s in ("dataset", "training", "testing", "compilation")] == [
         "done",
@@ -179,8 +180,9 @@ def test_two_process_training(tmp_path):
     path = write_yaml(tmp_path / "ddp.yaml", cfg)
     assert main([str(path)]) == 0
     root = run_dir(cfg)
-    # one epoch on 2 processes, then (classification) the refit on train + val in one process
-    assert [r["phase"] for r in read_log(root / "training/base/training_log.csv")] == ["train", "refit"]
+    # one epoch on 2 processes, then (classification) the augmentation probe and the refit in one process
+    phases = ["train", "probe", "refit"]
+    assert [r["phase"] for r in read_log(root / "training/base/training_log.csv")] == phases
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     assert summary["stages"]["training"]["status"] == "done"
     assert summary["training"]["test"]["accuracy"] > 0

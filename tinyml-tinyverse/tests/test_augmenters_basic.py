@@ -103,3 +103,27 @@ def test_shipped_yaml_and_every_issue_augmenter(batch, tmp_path):
     listed = tmp_path / "aug.yaml"
     listed.write_text("- Reverse: {}\n- Reverse: {p: 1.0}\n")
     np.testing.assert_array_equal(build_augmenter(str(listed), 0)(batch), batch)  # reversed twice
+
+
+def test_shift_wraps_or_holds_by_a_bounded_whole_number_of_samples(batch):
+    big = np.repeat(batch, 20, axis=0)
+    for mode in ("wrap", "edge"):
+        out = build_augmenter({"Shift": {"max_shift": 0.1, "mode": mode}}, 0)(big)
+        seen = set()
+        for x, y in zip(big, out):
+            candidates = []
+            for k in range(-6, 7):  # 0.1 x 64 samples, rounded: at most 6 either way
+                want = np.roll(x, k, axis=1)
+                if mode == "edge" and k > 0:
+                    want[:, :k] = x[:, :1]
+                elif mode == "edge" and k < 0:
+                    want[:, k:] = x[:, -1:]
+                if np.array_equal(y, want):
+                    candidates.append(k)
+            assert candidates, "not a shift of at most 6 samples"
+            seen.add(candidates[0])
+        assert len(seen) > 5  # the shifts differ between examples
+    with pytest.raises(ConfigError, match="Shift"):
+        build_augmenter({"Shift": {"max_shift": 0}}, 0)
+    with pytest.raises(ConfigError, match="mode"):
+        build_augmenter({"Shift": {"mode": "mirror"}}, 0)

@@ -200,8 +200,9 @@ def test_train_and_test_onnx_end_to_end(task, dataset, tmp_path):
     # classification: a val split of a few recordings only chose the epoch count, the model was trained
     # again on train + val
     refit = [int(r["epoch"]) for r in log if r["phase"] == "refit"]
-    if task == "classification":  # as many epochs as the first phase's best one (the val loss chooses it)
-        epochs = list(range(1, summary["best_epoch"] + 1))
+    if task == "classification":  # as many epochs as the first phase's best one (the val loss chooses it),
+        probe = summary["augmentation_probe"]  # or the augmentation probe's when the refit keeps its Shift
+        epochs = list(range(1, (probe["best_epoch"] if probe["kept"] else summary["best_epoch"]) + 1))
         assert refit == epochs == list(range(1, summary["refit"]["epochs"] + 1))
     else:  # regression, forecasting: their val metric chooses the weights; anomaly detection: its threshold
         assert not refit and "refit" not in summary

@@ -96,6 +96,14 @@ PARAM_DESCRIPTIONS = {
         "weight_decay": "L2 weight decay.",
         "lr_scheduler": "cosine, step or none; with warmup_epochs of linear warmup.",
         "warmup_epochs": "Epochs of linear learning-rate warmup.",
+        "ema_decay": (
+            "Keep an exponential moving average of the weights with this decay per optimizer step and use it "
+            "(validation, best epoch, export, quantization) instead of the last step's weights; 0: off."
+        ),
+        "choose_augmentation": (
+            "auto: when the refit runs (small classification data) and the data config has no augmentation, train the "
+            "first phase a second time with random shifts (Shift) and refit with them if the val loss is lower; off."
+        ),
         "early_stopping_patience": "Stop after this many epochs without a better best_epoch_by figure (0: never stop early).",
         "best_epoch_by": (
             "What picks the best epoch and stops early in classification: loss (the validation cross entropy, smooth "

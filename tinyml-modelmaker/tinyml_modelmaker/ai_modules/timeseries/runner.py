@@ -159,7 +159,7 @@ def stage_training(run: Run) -> str:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
-            "stopped_early", "stop_reason", "best_epoch_by", "min_epochs", "refit", "primary_metric", "batch_size", "val",
+            "stopped_early", "stop_reason", "best_epoch_by", "min_epochs", "refit", "augmentation_probe", "primary_metric", "batch_size", "val",
             "test", "onnx", "anomaly_threshold", "quantization", "warnings")  # fmt: skip
     run.summary["training"] = {k: result[k] for k in keep if k in result}
     quantized = run.summary["training"].get("quantization")

@@ -171,3 +171,26 @@ class LinearTransform(Augmenter):
         n, c = x.shape[:2]
         m = np.eye(c)[None] + rng.normal(0, self.sigma, (n, c, c))
         return np.einsum("nij,njhw->nihw", m.astype(x.dtype), x)
+
+
+@AUGMENTER_REGISTRY.register("Shift", aliases=("shift", "Roll"))
+class Shift(Augmenter):
+    """Shift time by a random whole number of samples, up to ``max_shift`` (fraction of H) either
+    way; ``mode`` ``wrap`` rolls the example round (a contour, a period), ``edge`` holds its first or
+    last value over the samples shifted in."""
+
+    def __init__(self, max_shift: float = 0.1, mode: str = "wrap", p: float = 1.0):
+        super().__init__(p)
+        if not 0 < max_shift <= 1:
+            raise ValueError(f"max_shift is a fraction of the example in (0, 1], got {max_shift}")
+        if mode not in ("wrap", "edge"):
+            raise ValueError(f"mode is 'wrap' or 'edge', got {mode!r}")
+        self.max_shift, self.mode = float(max_shift), mode
+
+    def apply(self, x, rng):
+        n, h = x.shape[0], x.shape[2]
+        most = max(1, int(round(self.max_shift * h)))
+        pos = np.arange(h)[None, :] - rng.integers(-most, most + 1, n)[:, None]
+        pos = pos % h if self.mode == "wrap" else np.clip(pos, 0, h - 1)
+        idx = np.broadcast_to(pos[:, None, :, None], (n, x.shape[1], h, x.shape[3]))
+        return np.take_along_axis(x, idx, axis=2)

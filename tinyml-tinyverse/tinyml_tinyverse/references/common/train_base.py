@@ -33,6 +33,7 @@ from .artifacts import write_csv
 from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_data_config: public here too)
     auto_batch_size,
     auto_workers,
+    data_modality,
     epoch_augmenter,
     load_splits,
     make_train_loader,
@@ -56,12 +57,15 @@ from .output_scaling import ScaledOutput, fold_output_scale
 from .quantization_budget import bitwidth_arg
 from .report import finish_run
 from .tasks import Task, get_task
+from .weight_averaging import WeightAverage, make_average
 
 # -- arguments --------------------------------------------------------------------------------------
 
 REFIT_MAX_VAL_FILES = 100  # below this many val recordings, the val split only chooses the epoch count
 DEFAULT_EPOCHS = 50
 MIN_STEPS = 1000  # optimizer steps a training gets at least (small data: epochs of a few steps)
+# what --choose-augmentation auto tries on small time-series data with no augmentation of its own
+PROBE_AUGMENTATION = {"Shift": {"max_shift": 0.1, "mode": "wrap"}}
 
 
 def get_args_parser(task: str, description: str = "", add_help: bool = True) -> argparse.ArgumentParser:
@@ -116,6 +120,16 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
         help="train again on train + val for the chosen epoch count; auto: classification with a val split of fewer "
         f"than {REFIT_MAX_VAL_FILES} recordings (never anomaly detection)",
     )  # fmt: skip
+    t.add_argument(
+        "--ema-decay", type=float, default=0.0,
+        help="an exponential moving average of the weights with this decay per step is validated, kept and "
+        "exported instead of the last step's weights (0: off)",
+    )  # fmt: skip
+    t.add_argument(
+        "--choose-augmentation", default="auto", choices=["auto", "off"],
+        help="auto: when the refit runs on time series whose data config has no augmentation, train the first "
+        f"phase again with {PROBE_AUGMENTATION} and refit with it if its best val loss is lower",
+    )  # fmt: skip
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--resume", default=None, help="a checkpoint.pt, or 'auto' for the output dir's last one")
     t.add_argument(
@@ -168,8 +182,10 @@ def train_one_epoch(
     epoch: int,
     augment=None,
     progress: bool = True,
+    average: WeightAverage | None = None,
 ) -> dict:
-    """One pass over ``loader``; returns ``{"loss": mean loss, task.primary_metric or "metric": ...}``."""
+    """One pass over ``loader``; returns ``{"loss": mean loss, task.primary_metric or "metric": ...}``.
+    With ``average``, the weight average follows every optimizer step."""
     model.train()
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     total_metric = torch.zeros((), device=device, dtype=torch.float64)
@@ -189,6 +205,8 @@ def train_one_epoch(
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if average is not None:
+            average.update(model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model)
         n = x.shape[0]
         seen += n
         total_loss += loss.detach() * n
@@ -226,7 +244,13 @@ def _log_row(epoch: int, lr: float, train: dict, val: dict, task: Task, seconds:
 
 
 def restore(
-    path: Path, args: argparse.Namespace, task: Task, model: nn.Module, optimizer, scheduler
+    path: Path,
+    args: argparse.Namespace,
+    task: Task,
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    average: WeightAverage | None = None,
 ) -> tuple:
     """Load ``checkpoint.pt`` into the model, optimizer, scheduler and RNGs; returns
     ``(next epoch, history, best metric, best epoch, best weights)``."""
@@ -238,6 +262,12 @@ def restore(
     optimizer.load_state_dict(state["optimizer"])
     if state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
+    if (average is None) != (state.get("weight_average") is None):
+        raise ConfigError(f"--resume {path}: the checkpoint was written with --ema-decay "
+                          f"{(state.get('weight_average') or {}).get('decay', 0)}, this run has {args.ema_decay}; "
+                          "resume with the same --ema-decay")  # fmt: skip
+    if average is not None:
+        average.load_state_dict(state["weight_average"])
     ckpt.set_rng_state(state["rng"])
     log(f"resumed from {path} after epoch {state['epoch']} (best epoch {state['best_epoch']})")
     return (
@@ -322,11 +352,13 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         warmup_epochs=args.warmup_epochs,
     )
 
+    average = make_average(model, args.ema_decay)
+    judged = model if average is None else average.module  # what is validated, kept and exported
     start_epoch, history, best_metric, best_epoch, best_state = 1, [], None, 0, None
     resume_path = ckpt.resolve_resume(args.resume, out_dir)
     if resume_path is not None:
         start_epoch, history, best_metric, best_epoch, best_state = restore(
-            resume_path, args, task, model, optimizer, scheduler
+            resume_path, args, task, model, optimizer, scheduler, average
         )
 
     train_model = model
@@ -361,11 +393,23 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         )
         lr = optimizer.param_groups[0]["lr"]
         train_stats = train_one_epoch(
-            train_model, loader, loss_fn, optimizer, scheduler, device, task, epoch, augment, progress
+            train_model,
+            loader,
+            loss_fn,
+            optimizer,
+            scheduler,
+            device,
+            task,
+            epoch,
+            augment,
+            progress,
+            average,
         )
         check_finite(train_stats["loss"], epoch, lr, args.lr)
         dist_utils.broadcast_buffers(model)
-        val_stats, _ = evaluate(model, val, task, loss_fn, device)
+        if average is not None:
+            dist_utils.broadcast_buffers(average.module)
+        val_stats, _ = evaluate(judged, val, task, loss_fn, device)
         value = val_stats["loss"] if by_loss else val_stats[task.primary_metric]
         if by_loss:
             improved = bool(np.isfinite(value)) and (best_metric is None or value < best_metric)
@@ -378,17 +422,18 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         history.append(row)
         if improved:
             best_metric, best_epoch = value, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in judged.state_dict().items()}
         log(f"epoch {epoch}/{args.epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
             f"val {task.primary_metric} {val_stats[task.primary_metric]:.4f}" + ("  *best*" if improved else ""))  # fmt: skip
         if main:
             meta = {"model_name": args.model, "model_kwargs": ckpt.plain(rebuild_kwargs), "task": task.name}
             if improved:
-                plain, extra = exportable(model, train.X[:8], device)
+                plain, extra = exportable(judged, train.X[:8], device)
                 ckpt.save_best_model(out_dir / ckpt.BEST_MODEL_NAME, plain, **meta, **extra, epoch=epoch, input_shape=list(train.X.shape[1:]),
                                      class_names=task.class_names(train), metric={task.primary_metric: val_stats[task.primary_metric]})  # fmt: skip
             ckpt.save_checkpoint(out_dir / ckpt.CHECKPOINT_NAME, model=model, optimizer=optimizer, scheduler=scheduler, epoch=epoch,
-                                 history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta)  # fmt: skip
+                                 history=history, best_metric=best_metric, best_epoch=best_epoch, best_state=best_state, **meta,
+                                 weight_average=None if average is None else average.state_dict())  # fmt: skip
             write_csv(out_dir / run_files.TRAINING_LOG, history)
         dist_utils.barrier()
         if args.stop_after_epoch and epoch >= args.stop_after_epoch:
@@ -408,13 +453,21 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         cpu = torch.device("cpu")
         selection["val"], _ = evaluate(model.cpu(), val, task, loss_fn.cpu(), cpu, shard=False)
         epochs = max(best_epoch, min_epochs)
+        refit_config = data_config
+        if wants_augmentation_probe(args, data_config, by_loss):
+            refit_config, probe_epoch, rows, selection["augmentation_probe"] = probe_augmentation(
+                args, task, splits, model_kwargs, scale, data_config, args.epochs, batch_size, loss_fn, device,
+                progress, min_epochs, best_metric, best_epoch,
+            )  # fmt: skip
+            history = history + rows
+            epochs = max(probe_epoch, min_epochs)
         model, rows = refit(
             args,
             task,
             splits,
             model_kwargs,
             scale,
-            data_config,
+            refit_config,
             epochs,
             batch_size,
             loss_fn,
@@ -499,12 +552,89 @@ def wants_refit(args: argparse.Namespace, task: Task, splits: dict) -> bool:
     return args.refit == "on" or (not task.loss_is_metric and len(val.files) < REFIT_MAX_VAL_FILES)
 
 
+def wants_augmentation_probe(args: argparse.Namespace, data_config: dict, by_loss: bool) -> bool:
+    """``--choose-augmentation auto``, the epoch chosen by val loss, time-series data whose config asks
+    for no augmentation (the refit case only: small data, where augmentation pays or costs the most)."""
+    if args.choose_augmentation != "auto" or not by_loss or data_config.get("augmentation"):
+        return False
+    return data_modality(args).name == "timeseries"
+
+
 def check_finite(loss: float, epoch: int, lr: float, peak_lr: float) -> None:
     if not np.isfinite(loss):  # the same on every rank: the loss is all-reduced
         raise ModelError(
             f"the training loss became {loss} in epoch {epoch} (learning rate {lr:g}): training "
             f"diverged; lower --lr (e.g. --lr {peak_lr / 10:g}) or check the data for NaN/inf values"
         )
+
+
+def train_fresh(
+    args,
+    task,
+    splits,
+    model_kwargs,
+    scale,
+    data_config,
+    epochs,
+    batch_size,
+    loss_fn,
+    device,
+    progress,
+    *,
+    phase: str,
+    on_val: bool = False,
+    min_epochs: int = 0,
+):
+    """A fresh model (same seed) trained for up to ``epochs`` epochs with the full schedule, in one
+    process. ``on_val=False``: on train + val, all epochs (the refit). ``on_val=True``: on train, the
+    val loss judged every epoch with early stopping as in the first phase (the augmentation probe).
+    Returns ``(model on the CPU, log rows, best val loss, its epoch)`` (val figures ``None`` without val)."""
+    train, val = splits["train"], splits["val"]
+    seed_everything(args.seed)
+    model, _ = build_model(args, model_kwargs)
+    if scale is not None:
+        model = ScaledOutput(model, *scale)
+    model.to(device)
+    parts = [train] if on_val else [train, val]
+    x = np.concatenate([p.X for p in parts])
+    y = None if task.reconstructs_input else np.concatenate([task.targets(p) for p in parts])
+    loader, sampler = make_train_loader(
+        x, y, batch_size, args.seed, auto_workers(len(x), args.workers), device
+    )
+    optimizer = build_optimizer(args.optimizer, model, args.lr, args.weight_decay, args.momentum)
+    scheduler = build_scheduler(optimizer, args.lr_scheduler, epochs=epochs, steps_per_epoch=len(loader),
+                                warmup_epochs=args.warmup_epochs)  # fmt: skip
+    average = make_average(model, args.ema_decay)
+    judged = model if average is None else average.module
+    loss_fn = loss_fn.to(device)
+    rows, best_loss, best_epoch = [], None, 0
+    for epoch in range(1, epochs + 1):
+        patience = args.early_stopping_patience
+        if on_val and best_epoch and patience and epoch > min_epochs and epoch - best_epoch > patience:
+            break
+        t0 = time.perf_counter()
+        sampler.set_epoch(epoch)
+        augment = epoch_augmenter(data_config, args.seed * 1000 + epoch, args, train.stats)
+        lr = optimizer.param_groups[0]["lr"]
+        stats = train_one_epoch(
+            model, loader, loss_fn, optimizer, scheduler, device, task, epoch, augment, progress, average
+        )
+        check_finite(stats["loss"], epoch, lr, args.lr)
+        row = {"epoch": epoch, "phase": phase, "lr": lr, "train_loss": stats["loss"]}
+        if "accuracy" in stats:
+            row["train_accuracy"] = stats["accuracy"]
+        text = f"{phase} epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}"
+        if on_val:
+            val_stats, _ = evaluate(judged, val, task, loss_fn, device, shard=False)
+            row["val_loss"] = val_stats["loss"]
+            row[f"val_{task.primary_metric}"] = val_stats[task.primary_metric]
+            text += f"  val loss {val_stats['loss']:.4f}"
+            if np.isfinite(val_stats["loss"]) and (best_loss is None or val_stats["loss"] < best_loss):
+                best_loss, best_epoch = val_stats["loss"], epoch
+                text += "  *best*"
+        rows.append({**row, "seconds": round(time.perf_counter() - t0, 3), "steps": len(loader)})
+        log(text)
+    return judged.cpu(), rows, best_loss, best_epoch
 
 
 def refit(
@@ -516,36 +646,44 @@ def refit(
     log(f"refit: the val split has {len(val.files)} recordings, too few to choose weights but enough to choose the "
         f"epoch count: training again from the start on train + val ({len(train.X) + len(val.X)} windows) for "
         f"{epochs} epochs")  # fmt: skip
-    seed_everything(args.seed)
-    model, _ = build_model(args, model_kwargs)
-    if scale is not None:
-        model = ScaledOutput(model, *scale)
-    model.to(device)
-    x = np.concatenate([train.X, val.X])
-    y = None if task.reconstructs_input else np.concatenate([task.targets(train), task.targets(val)])
-    loader, sampler = make_train_loader(
-        x, y, batch_size, args.seed, auto_workers(len(x), args.workers), device
-    )
-    optimizer = build_optimizer(args.optimizer, model, args.lr, args.weight_decay, args.momentum)
-    scheduler = build_scheduler(optimizer, args.lr_scheduler, epochs=epochs, steps_per_epoch=len(loader),
-                                warmup_epochs=args.warmup_epochs)  # fmt: skip
-    loss_fn = loss_fn.to(device)
-    rows = []
-    for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        sampler.set_epoch(epoch)
-        augment = epoch_augmenter(data_config, args.seed * 1000 + epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        stats = train_one_epoch(
-            model, loader, loss_fn, optimizer, scheduler, device, task, epoch, augment, progress
-        )
-        check_finite(stats["loss"], epoch, lr, args.lr)
-        row = {"epoch": epoch, "phase": "refit", "lr": lr, "train_loss": stats["loss"]}
-        if "accuracy" in stats:
-            row["train_accuracy"] = stats["accuracy"]
-        rows.append({**row, "seconds": round(time.perf_counter() - t0, 3), "steps": len(loader)})
-        log(f"refit epoch {epoch}/{epochs}  train loss {stats['loss']:.4f}")
-    return model.cpu(), rows
+    model, rows, _, _ = train_fresh(args, task, splits, model_kwargs, scale, data_config, epochs, batch_size,
+                                    loss_fn, device, progress, phase="refit")  # fmt: skip
+    return model, rows
+
+
+def probe_augmentation(
+    args,
+    task,
+    splits,
+    model_kwargs,
+    scale,
+    data_config,
+    epochs,
+    batch_size,
+    loss_fn,
+    device,
+    progress,
+    min_epochs: int,
+    plain_loss: float,
+    plain_epoch: int,
+) -> tuple[dict, int, list[dict], dict]:
+    """Small data with no augmentation configured (``--choose-augmentation auto``): train the first
+    phase again with PROBE_AUGMENTATION and keep it for the refit if its best val loss is lower.
+    Returns ``(data config for the refit, its epoch count, the probe's log rows, the record)``."""
+    augmented = {**data_config, "augmentation": PROBE_AUGMENTATION}
+    log(f"augmentation probe: the first phase again with {PROBE_AUGMENTATION} (the data config has none); the "
+        f"refit keeps it if its best val loss beats {plain_loss:.4g}")  # fmt: skip
+    _, rows, loss, epoch = train_fresh(args, task, splits, model_kwargs, scale, augmented, epochs, batch_size,
+                                       loss_fn, device, progress, phase="probe", on_val=True,
+                                       min_epochs=min_epochs)  # fmt: skip
+    keep = loss is not None and loss < plain_loss
+    record = {"tried": PROBE_AUGMENTATION, "val_loss_without": round(float(plain_loss), 6),
+              "val_loss_with": None if loss is None else round(float(loss), 6), "best_epoch": epoch,
+              "kept": keep}  # fmt: skip
+    with_it = "no finite val loss" if loss is None else f"best val loss {loss:.4g} at epoch {epoch}"
+    log(f"augmentation probe: {with_it} with it, {plain_loss:.4g} at epoch {plain_epoch} without: the refit "
+        f"trains {'with' if keep else 'without'} it")  # fmt: skip
+    return (augmented, epoch, rows, record) if keep else (data_config, plain_epoch, rows, record)
 
 
 def run_cli(get_parser, main) -> None:

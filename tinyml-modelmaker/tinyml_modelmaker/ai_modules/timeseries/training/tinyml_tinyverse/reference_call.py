@@ -68,6 +68,8 @@ def train_argv(
         "--early-stopping-patience", str(tr["early_stopping_patience"]),
         "--best-epoch-by", tr["best_epoch_by"],
         "--min-epochs", str(-1 if tr["min_epochs"] is None else tr["min_epochs"]),
+        "--ema-decay", repr(float(tr["ema_decay"])),
+        "--choose-augmentation", tr["choose_augmentation"],
         "--refit", {True: "on", False: "off"}.get(tr["refit"], "auto"),
         "--seed", str(tr["seed"]),
         "--num-gpus", str(tr["num_gpus"] if cuda else 0),
