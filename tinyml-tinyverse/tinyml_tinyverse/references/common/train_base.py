@@ -14,6 +14,7 @@ import argparse
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -454,26 +455,14 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         selection["val"], _ = evaluate(model.cpu(), val, task, loss_fn.cpu(), cpu, shard=False)
         epochs = max(best_epoch, min_epochs)
         refit_config = data_config
+        again = Retraining(args, task, splits, model_kwargs, scale, batch_size, loss_fn, device, progress)
         if wants_augmentation_probe(args, data_config, by_loss):
             refit_config, probe_epoch, rows, selection["augmentation_probe"] = probe_augmentation(
-                args, task, splits, model_kwargs, scale, data_config, args.epochs, batch_size, loss_fn, device,
-                progress, min_epochs, best_metric, best_epoch,
-            )  # fmt: skip
+                again, data_config, min_epochs, best_metric, best_epoch
+            )
             history = history + rows
             epochs = max(probe_epoch, min_epochs)
-        model, rows = refit(
-            args,
-            task,
-            splits,
-            model_kwargs,
-            scale,
-            refit_config,
-            epochs,
-            batch_size,
-            loss_fn,
-            device,
-            progress,
-        )
+        model, rows = refit(again, refit_config, epochs)
         history = history + rows
         selection["refit"] = {"epochs": epochs, "windows": len(train.X) + len(val.X)}
         write_csv(out_dir / run_files.TRAINING_LOG, history, columns=list(history[0]))
@@ -568,45 +557,47 @@ def check_finite(loss: float, epoch: int, lr: float, peak_lr: float) -> None:
         )
 
 
+@dataclass
+class Retraining:
+    """What a training from the start after the first phase (the refit, the augmentation probe)
+    takes from it."""
+
+    args: argparse.Namespace
+    task: Task
+    splits: dict
+    model_kwargs: dict
+    scale: tuple | None
+    batch_size: int
+    loss_fn: nn.Module
+    device: torch.device
+    progress: bool
+
+
 def train_fresh(
-    args,
-    task,
-    splits,
-    model_kwargs,
-    scale,
-    data_config,
-    epochs,
-    batch_size,
-    loss_fn,
-    device,
-    progress,
-    *,
-    phase: str,
-    on_val: bool = False,
-    min_epochs: int = 0,
-):
+    run: Retraining, data_config: dict, epochs: int, *, phase: str, on_val: bool = False, min_epochs: int = 0
+) -> tuple[nn.Module, list[dict], float | None, int]:
     """A fresh model (same seed) trained for up to ``epochs`` epochs with the full schedule, in one
     process. ``on_val=False``: on train + val, all epochs (the refit). ``on_val=True``: on train, the
     val loss judged every epoch with early stopping as in the first phase (the augmentation probe).
-    Returns ``(model on the CPU, log rows, best val loss, its epoch)`` (val figures ``None`` without val)."""
-    train, val = splits["train"], splits["val"]
+    Returns ``(model on the CPU, log rows, best val loss, its epoch)`` (``None, 0`` without val)."""
+    args, task, device, progress = run.args, run.task, run.device, run.progress
+    train, val = run.splits["train"], run.splits["val"]
     seed_everything(args.seed)
-    model, _ = build_model(args, model_kwargs)
-    if scale is not None:
-        model = ScaledOutput(model, *scale)
+    model, _ = build_model(args, run.model_kwargs)
+    if run.scale is not None:
+        model = ScaledOutput(model, *run.scale)
     model.to(device)
     parts = [train] if on_val else [train, val]
     x = np.concatenate([p.X for p in parts])
     y = None if task.reconstructs_input else np.concatenate([task.targets(p) for p in parts])
-    loader, sampler = make_train_loader(
-        x, y, batch_size, args.seed, auto_workers(len(x), args.workers), device
-    )
+    workers = auto_workers(len(x), args.workers)
+    loader, sampler = make_train_loader(x, y, run.batch_size, args.seed, workers, device)
     optimizer = build_optimizer(args.optimizer, model, args.lr, args.weight_decay, args.momentum)
     scheduler = build_scheduler(optimizer, args.lr_scheduler, epochs=epochs, steps_per_epoch=len(loader),
                                 warmup_epochs=args.warmup_epochs)  # fmt: skip
     average = make_average(model, args.ema_decay)
     judged = model if average is None else average.module
-    loss_fn = loss_fn.to(device)
+    loss_fn = run.loss_fn.to(device)
     rows, best_loss, best_epoch = [], None, 0
     for epoch in range(1, epochs + 1):
         patience = args.early_stopping_patience
@@ -637,45 +628,30 @@ def train_fresh(
     return judged.cpu(), rows, best_loss, best_epoch
 
 
-def refit(
-    args, task, splits, model_kwargs, scale, data_config, epochs, batch_size, loss_fn, device, progress
-):
+def refit(run: Retraining, data_config: dict, epochs: int) -> tuple[nn.Module, list[dict]]:
     """A fresh model (same seed) trained on train + val for ``epochs`` epochs with the full schedule;
     returns it (on the CPU) and its log rows. Runs in one process."""
-    train, val = splits["train"], splits["val"]
+    train, val = run.splits["train"], run.splits["val"]
     log(f"refit: the val split has {len(val.files)} recordings, too few to choose weights but enough to choose the "
         f"epoch count: training again from the start on train + val ({len(train.X) + len(val.X)} windows) for "
         f"{epochs} epochs")  # fmt: skip
-    model, rows, _, _ = train_fresh(args, task, splits, model_kwargs, scale, data_config, epochs, batch_size,
-                                    loss_fn, device, progress, phase="refit")  # fmt: skip
+    model, rows, _, _ = train_fresh(run, data_config, epochs, phase="refit")
     return model, rows
 
 
 def probe_augmentation(
-    args,
-    task,
-    splits,
-    model_kwargs,
-    scale,
-    data_config,
-    epochs,
-    batch_size,
-    loss_fn,
-    device,
-    progress,
-    min_epochs: int,
-    plain_loss: float,
-    plain_epoch: int,
+    run: Retraining, data_config: dict, min_epochs: int, plain_loss: float, plain_epoch: int
 ) -> tuple[dict, int, list[dict], dict]:
     """Small data with no augmentation configured (``--choose-augmentation auto``): train the first
-    phase again with PROBE_AUGMENTATION and keep it for the refit if its best val loss is lower.
+    phase again (``--epochs``, early stopping) with PROBE_AUGMENTATION and keep it for the refit if its
+    best val loss is lower than ``plain_loss``, the first phase's (at ``plain_epoch``).
     Returns ``(data config for the refit, its epoch count, the probe's log rows, the record)``."""
     augmented = {**data_config, "augmentation": PROBE_AUGMENTATION}
     log(f"augmentation probe: the first phase again with {PROBE_AUGMENTATION} (the data config has none); the "
         f"refit keeps it if its best val loss beats {plain_loss:.4g}")  # fmt: skip
-    _, rows, loss, epoch = train_fresh(args, task, splits, model_kwargs, scale, augmented, epochs, batch_size,
-                                       loss_fn, device, progress, phase="probe", on_val=True,
-                                       min_epochs=min_epochs)  # fmt: skip
+    _, rows, loss, epoch = train_fresh(
+        run, augmented, run.args.epochs, phase="probe", on_val=True, min_epochs=min_epochs
+    )
     keep = loss is not None and loss < plain_loss
     record = {"tried": PROBE_AUGMENTATION, "val_loss_without": round(float(plain_loss), 6),
               "val_loss_with": None if loss is None else round(float(loss), 6), "best_epoch": epoch,
