@@ -60,7 +60,12 @@ def test_fixed_length_series_train_at_defaults_with_a_refit(tmp_path, bumps, cap
     assert training["stop_reason"] == "ran all 60 epochs"
     assert training["test"]["accuracy"] >= 0.9 and training["quantization"]["test"]["accuracy"] >= 0.9
     assert training["quantization"]["qat_data"] == "train + val (refit)"  # QAT on what the float model saw
-    assert "training: ran all 60 epochs; best epoch" in out and "refit on train + val for 60 epochs" in out
+    assert "training: ran all 60 epochs; best epoch" in out and "refit on train + val" in out
+    probe = training["augmentation_probe"]  # the first phase again with random shifts, kept if val loss says
+    kept = "with" if probe["kept"] else "without"
+    assert (
+        f"{kept} random shifts (val loss {probe['val_loss_with']:.3g} with" in out and "for 60 epochs" in out
+    )
     assert "int8 integer reference = C (test)" in out and "int8 QDQ ONNX, onnxruntime (test)" in out
     assert "test, int8 (integer reference = the C)" in out  # the training stage's own figure
     assert "testing: the int8 QDQ ONNX in onnxruntime (" in out and "the one the C reproduces)" in out
@@ -68,6 +73,7 @@ def test_fixed_length_series_train_at_defaults_with_a_refit(tmp_path, bumps, cap
         line.split(",") for line in (run / "training" / "base" / "training_log.csv").read_text().splitlines()
     ]
     assert log[0][:2] == ["epoch", "phase"] and sum(row[1] == "refit" for row in log) == 60
+    assert sum(row[1] == "probe" for row in log) == 60
 
     # resuming the finished run: the frame size found in the data is not taken for a changed key
     assert main([str(path), "--run-name", "r1", "--resume", "--set", "training.min_steps=120"]) == 0
@@ -90,11 +96,16 @@ def test_given_epochs_are_kept_and_refit_off_keeps_the_best_epoch(tmp_path, bump
         "testing": {"enable": False},
         "compilation": {"enable": False},
     }
-    assert main([str(write_yaml(tmp_path / "b.yaml", config)), "--run-name", "r2"]) == 0
+    # `off` unquoted is YAML's false: taken for "off"
+    assert main([str(write_yaml(tmp_path / "b.yaml", config)), "--run-name", "r2",
+                 "--set", "training.choose_augmentation=off"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "training for up to" not in out and "refit" not in out
     training = yaml.safe_load((tmp_path / "p" / "bumps" / "run" / "r2" / "run_summary.yaml").read_text())[
         "training"
     ]
     assert "refit" not in training and training["best_epoch_by"] == "val accuracy"
+    assert "augmentation_probe" not in training
+    resolved = yaml.safe_load((tmp_path / "p" / "bumps" / "run" / "r2" / "config_resolved.yaml").read_text())
+    assert resolved["training"]["choose_augmentation"] is False
     assert training["epochs_run"] <= 6 and training["stop_reason"]

@@ -49,7 +49,12 @@ def lowest_bitwidth(bits: int | str) -> int:
 CALIBRATION_OBSERVERS = LazyNames("tinyml_tinyverse.common.quantization.observers", "OBSERVER_REGISTRY")
 BEST_EPOCH_BY = ("loss", "metric")  # what picks the best epoch: the val loss or the val metric
 REFIT_MODES = ("auto", True, False)  # refit on train + val for the chosen epoch count (auto: small val split)
-CHOOSE_AUGMENTATION = ("auto", "off")  # small data: try Shift augmentation, keep it if the val loss is lower
+CHOOSE_AUGMENTATION = (
+    "auto",
+    "off",
+    True,
+    False,
+)  # small data: try Shift, keep it if the val loss is lower (YAML off = False)
 COMPILATION_PRESETS = tuple(PRESET_REGISTRY)
 SEARCH_PRUNERS = ("successive_halving", "hyperband", "median", "none")
 

@@ -118,7 +118,7 @@ SCHEMA: dict[str, dict[str, Param]] = {
         "best_epoch_by": Param("loss", (str,), choices=C.BEST_EPOCH_BY),
         "min_epochs": Param(None, (int,), minimum=0, nullable=True),
         "ema_decay": Param(0.0, (float,), minimum=0.0, maximum=0.9999),
-        "choose_augmentation": Param("auto", (str,), choices=C.CHOOSE_AUGMENTATION),
+        "choose_augmentation": Param("auto", (str, bool), choices=C.CHOOSE_AUGMENTATION),
         "refit": Param("auto", (str, bool), choices=C.REFIT_MODES),
         "num_gpus": Param(1, (int,), minimum=0, maximum=64),
         "seed": Param(42, (int,), minimum=0),

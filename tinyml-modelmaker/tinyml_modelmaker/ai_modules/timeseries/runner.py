@@ -505,10 +505,15 @@ def results_table(summary: dict) -> str:
             cells = [f"{m[k]:10.4f}" if isinstance(m.get(k), (int, float)) else "-".rjust(10) for k in keys]
             lines.append("  " + name.ljust(width) + "".join(cells))
     if training.get("stop_reason"):
-        refit = training.get("refit")
+        refit, probe = training.get("refit"), training.get("augmentation_probe")
+        shift = ""
+        if probe:  # what the augmentation probe found, in one clause
+            kept = "with" if probe["kept"] else "without"
+            shift = (f" {kept} random shifts (val loss {probe['val_loss_with']:.3g} with, "
+                     f"{probe['val_loss_without']:.3g} without)")  # fmt: skip
         lines.append(f"  training: {training['stop_reason']}; best epoch {training.get('best_epoch')} by "
                      f"{training.get('best_epoch_by', 'the val metric')}"
-                     + (f"; refit on train + val for {refit['epochs']} epochs" if refit else ""))  # fmt: skip
+                     + (f"; refit on train + val{shift} for {refit['epochs']} epochs" if refit else ""))  # fmt: skip
     parity = (testing.get("float") or {}).get("max_rel_diff_vs_reference")
     if parity is not None:
         lines.append(f"  ONNX vs torch: max relative difference {parity:.2e}")

@@ -69,7 +69,7 @@ def train_argv(
         "--best-epoch-by", tr["best_epoch_by"],
         "--min-epochs", str(-1 if tr["min_epochs"] is None else tr["min_epochs"]),
         "--ema-decay", repr(float(tr["ema_decay"])),
-        "--choose-augmentation", tr["choose_augmentation"],
+        "--choose-augmentation", {True: "auto", False: "off"}.get(tr["choose_augmentation"], tr["choose_augmentation"]),
         "--refit", {True: "on", False: "off"}.get(tr["refit"], "auto"),
         "--seed", str(tr["seed"]),
         "--num-gpus", str(tr["num_gpus"] if cuda else 0),
