@@ -167,7 +167,7 @@ def child_baseline(data: Path, parser: str) -> None:
     # warm up: every import, the parser's threads and the FFT plans are ready before the clock starts
     warm = np.ascontiguousarray(parse(splits["train"][0])[:, 1:4], dtype=np.float32)
     extract_features([Recording(warm, None, 0)], cfg, class_names=labels, fit=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stats = None
     windows = 0
     for name in ("train", "val", "test"):
@@ -179,8 +179,8 @@ def child_baseline(data: Path, parser: str) -> None:
         feats = extract_features(recs, cfg, class_names=labels, fit=name == "train", stats=stats or {})
         stats = stats or feats.stats
         windows += len(feats.X)
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "windows": windows, "peak_rss_mib": _peak_rss_mib()}))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "windows": windows, "peak_rss_mib": _peak_rss_mib()}))
 
 
 def child_data(config_path: Path) -> None:
@@ -203,7 +203,7 @@ def child_data(config_path: Path) -> None:
         check_model(config)
     paths = open_run_folder(config)
     dump_yaml(config["data_processing_feature_extraction"], paths.data_config)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     datasets.run(config, paths)
     t1 = time.perf_counter()
     args = _argparse.Namespace(
@@ -216,14 +216,14 @@ def child_data(config_path: Path) -> None:
     splits = data_setup.load_splits(
         args, "classification", data_setup.read_data_config(args, "classification")
     )
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     if hasattr(datasets, "draw_plots"):  # drawn after the run's last stage (older code: in the stage)
         datasets.draw_plots(paths)
     t3 = time.perf_counter()
     windows = sum(len(splits[s].X) for s in ("train", "val", "test"))
     print(
         json.dumps(
-            {"seconds": t2 - t0, "dataset_stage": t1 - t0, "loading": t2 - t1, "plots": t3 - t2,
+            {"seconds": t2 - t0, "cpu": c2 - c0, "dataset_stage": t1 - t0, "loading": t2 - t1, "plots": t3 - t2,
              "windows": windows, "peak_rss_mib": _peak_rss_mib()}
         )
     )  # fmt: skip
@@ -364,12 +364,15 @@ def main() -> None:
 
     results: dict[str, dict[str, list]] = {n: {} for n in names}
     baseline: list[float] = []
+    baseline_cpu: list[float] = []
     stamp = time.strftime("%H%M%S")
     for r in range(args.repeats):
         if "data" in parts or "run" in parts:
             b = run_child(["--child", "baseline", str(data), parser], base_env)
             baseline.append(b["seconds"])
-            print(f"[{r + 1}] baseline: {b['seconds']:.2f} s ({b['windows']} windows); {load()}", flush=True)
+            baseline_cpu.append(b["cpu"])
+            print(f"[{r + 1}] baseline: {b['seconds']:.2f} s (CPU {b['cpu']:.2f} s, {b['windows']} windows); {load()}",
+                  flush=True)  # fmt: skip
         for tree, name in zip(trees, names):
             env = tree_env(tree)
             res = results[name]
@@ -382,10 +385,17 @@ def main() -> None:
                 res.setdefault("data", []).append(d["seconds"])
                 res.setdefault("data_ratio", []).append(d["seconds"] / baseline[-1])
                 res.setdefault("data_rss", []).append(d["peak_rss_mib"])
+                if "cpu" in d:  # CPU seconds (all threads): steadier than wall time on a shared machine
+                    res.setdefault("data_cpu_ratio", []).append(d["cpu"] / baseline_cpu[-1])
+                cpu = (
+                    f", CPU {d['cpu']:.2f} s = {d['cpu'] / baseline_cpu[-1]:.2f}x baseline's"
+                    if "cpu" in d
+                    else ""
+                )
                 plots = f", then plots {d['plots']:.2f} s" if "plots" in d else ""
                 print(f"[{r + 1}] {name} data: {d['seconds']:.2f} s (dataset stage {d['dataset_stage']:.2f} s, "
                       f"loading {d['loading']:.2f} s{plots}, {d['windows']} windows, peak RSS {d['peak_rss_mib']:.0f} MiB) "
-                      f"= {d['seconds'] / baseline[-1]:.2f}x baseline; {load()}", flush=True)  # fmt: skip
+                      f"= {d['seconds'] / baseline[-1]:.2f}x baseline{cpu}; {load()}", flush=True)  # fmt: skip
             if "run" in parts:
                 cfg = write_yaml(
                     work / f"run_{tag}.yaml", project_config(work, data, f"run_{tag}", args.epochs)
@@ -420,6 +430,7 @@ def main() -> None:
         ("baseline: C parse + features (s)", lambda _: med(baseline), ""),
         ("data: dataset stage + loading (s)", lambda res: med(res.get("data", [])), ""),
         ("data / baseline", lambda res: med(res.get("data_ratio", [])), "<= 1.3"),
+        ("  the same in CPU time (all threads)", lambda res: med(res.get("data_cpu_ratio", [])), ""),
         ("data step peak RSS (MiB)", lambda res: med(res.get("data_rss", [])), ""),
         ("to epoch loop start - baseline (s)", lambda res: med(res.get("epoch_start", [])), "<= 2.5"),
         ("to 'epoch 1/N' line - baseline (s)", lambda res: med(res.get("epoch_one", [])), ""),

@@ -77,3 +77,49 @@ def test_file_digests_follow_changes(tmp_path):
     assert cache.file_digest(path) != first
     assert cache.file_digest(path) == cache.file_digest(path)
     np.testing.assert_equal(cache.file_digest(path), cache.file_digest(str(path)))
+
+
+def test_reading_a_file_hashes_the_bytes_read_and_a_change_is_hashed_again(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.setattr(cache, "RACY_SECONDS", -1.0)  # remember even a file written just now
+    path = tmp_path / "r.csv"
+    path.write_text("a,b\n1,2\n3,4\n")
+    reads = collections.Counter()
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: reads.update([str(p)]) or real_open(p, *a, **k))
+    readers.read_text_table(path)
+    assert reads[str(path)] == 1
+    assert cache.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+    assert reads[str(path)] == 1  # the digest of the parse's bytes: no second read
+    time.sleep(0.05)  # past the file system clock's tick
+    path.write_text("a,b\n1,2\n3,5\n")  # same size, changed: its change time differs
+    assert cache.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+
+
+def test_a_split_reads_only_the_metadata_of_the_train_entry(tmp_path, monkeypatch):
+    from tinyml_tinyverse.common.datasets import timeseries_dataset
+
+    data = generate_motor_fault(tmp_path / "d", files_per_class=4, length=3000)
+    prepare_dataset(data, tmp_path / "o", "classification", data_config=CFG, plots=False)
+    loaded = []
+    real = timeseries_dataset.load_cached
+    monkeypatch.setattr(timeseries_dataset, "load_cached", lambda d, k: loaded.append(k) or real(d, k))
+    train = load_split(tmp_path / "o", "train", "classification", CFG)
+    val = load_split(tmp_path / "o", "val", "classification", CFG)
+    assert len(loaded) == 2 and loaded[0] != loaded[1]  # val's statistics came from train's metadata alone
+    assert set(val.stats) == set(train.stats)
+    for k in train.stats:
+        np.testing.assert_array_equal(val.stats[k], train.stats[k])
+
+
+def test_channel_range_is_nanmin_and_nanmax():
+    from tinyml_tinyverse.common.datasets.data_derived import channel_range
+
+    x = np.random.default_rng(0).normal(size=(1000, 3)).astype(np.float32)
+    x[5, 1] = np.nan
+    x[7, 2] = np.inf
+    lo, hi = channel_range(x)
+    np.testing.assert_array_equal(lo, np.nanmin(x, axis=0))
+    np.testing.assert_array_equal(hi, np.nanmax(x, axis=0))
+    assert lo.dtype == np.float32

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import os
 import pickle
 import re
 import warnings
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..task_names import get_task_record
+from .cache import digest_of_bytes
 from .read_once import recall
 
 DATA_SUFFIXES = (".csv", ".txt", ".npy", ".pkl")
@@ -63,10 +65,15 @@ _DECIMAL_COMMA = re.compile(r"[-+]?\d*,?\d+([eE][-+]?\d+)?")
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; their digest is remembered for the cache key of the splits (one read, not two)."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            raw = f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read the file ({e})") from None
+    digest_of_bytes(path, st, raw)
+    return raw
 
 
 def _decode(path: Path, raw: bytes) -> str:
