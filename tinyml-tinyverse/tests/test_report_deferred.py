@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 import yaml
 from test_references_train import EXPECTED_FILES, make_dataset, train_args_list
-
 from tinyml_tinyverse.common.errors import ModelError
 
 HEAVY = ("torch", "matplotlib", "onnxruntime")
 
 
 def _python(code: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -55,13 +56,20 @@ def test_training_report_finished_in_a_process_without_torch(task, tmp_path):
     summary = yaml.safe_load((out / "summary.yaml").read_text())
     assert summary["onnx"]["max_rel_diff_vs_torch"] == finished["checked"]["max_rel_diff_vs_torch"]
     drawn = {p.name for p in out.glob("*.png")}
-    expected = {"loss_curve.png", "metric_curve.png", *(f for f in EXPECTED_FILES[task] if f.endswith(".png"))}
+    expected = {
+        "loss_curve.png",
+        "metric_curve.png",
+        *(f for f in EXPECTED_FILES[task] if f.endswith(".png")),
+    }
     assert drawn == expected and set(summary["test_plots"]) <= drawn
     assert not list(out.glob("*pending*"))
-    assert _python(  # nothing left: a second call does nothing
-        "import json\nfrom tinyml_tinyverse.references.common.report_pending import finish_pending\n"
-        f"print(json.dumps(finish_pending({str(out)!r})))\n"
-    ) is None
+    assert (
+        _python(  # nothing left: a second call does nothing
+            "import json\nfrom tinyml_tinyverse.references.common.report_pending import finish_pending\n"
+            f"print(json.dumps(finish_pending({str(out)!r})))\n"
+        )
+        is None
+    )
 
 
 def test_recorded_plots_round_trip_and_a_parity_miss_is_an_error(tmp_path):
