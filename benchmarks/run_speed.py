@@ -23,9 +23,15 @@ turn (so a busy machine slows every figure alike):
   its largest single process (``wait4``), which is printed next to it.
 - ``reject config``: ``tinyml-modelmaker`` on a config with a misspelt key, to its error. Target:
   <= 0.3 s.
+- ``first`` (not in the default ``--parts``): the run up to its ``epoch 1/E`` line, then interrupted
+  (Ctrl-C): the first-epoch figures and the peak memory up to then, without waiting for the whole
+  run (which takes many minutes on a busy machine).
+
+The data figures are also given in CPU seconds (all threads of the process), steadier than wall time
+when other work shares the machine.
 
     python benchmarks/run_speed.py [--work /tmp/run_speed] [--repeats 3] [--epochs 10]
-        [--tree PATH [--tree PATH2]]
+        [--tree PATH [--tree PATH2]] [--parts data,run,reject,first]
 
 ``--tree`` (repeatable) names source checkouts to measure (default: this one); with two, their runs
 alternate in each repetition (before / after in one session). Each figure line ends with the load
@@ -39,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -303,10 +310,11 @@ class TreeRss:
         return self.peak_mib
 
 
-def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
+def timed_command(cmd: list[str], env: dict[str, str], log: Path, stop_after_epoch_one: bool = False) -> dict:
     """Run ``cmd``; seconds to the epoch-start line, to ``epoch 1/..``, to the end; peak RSS of the
     process tree (``peak_rss_mib``: the sampled sum over the tree, at least the largest process's
-    exact peak) and of its largest single process (``max_process_rss_mib``)."""
+    exact peak) and of its largest single process (``max_process_rss_mib``). ``stop_after_epoch_one``:
+    interrupt the run (Ctrl-C) once the ``epoch 1/..`` line came (the ``first`` part)."""
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
     with open(log, "w") as out:
@@ -319,6 +327,8 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
                 marks["epoch_start"] = now
             if "epoch_one" not in marks and EPOCH_ONE.match(line):
                 marks["epoch_one"] = now
+                if stop_after_epoch_one:
+                    proc.send_signal(signal.SIGINT)
         _, status, usage = os.wait4(proc.pid, 0)
     marks["seconds"] = time.perf_counter() - t0
     marks["returncode"] = os.waitstatus_to_exitcode(status)
@@ -338,7 +348,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--tree", action="append", default=[], help="source checkout to measure (repeatable)")
-    p.add_argument("--parts", default="data,run,reject", help="comma-separated: data, run, reject")
+    p.add_argument(
+        "--parts",
+        default="data,run,reject",
+        help="comma-separated: data, run, reject; first: the run up to its first epoch (then interrupted)",
+    )
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -367,7 +381,7 @@ def main() -> None:
     baseline_cpu: list[float] = []
     stamp = time.strftime("%H%M%S")
     for r in range(args.repeats):
-        if "data" in parts or "run" in parts:
+        if parts & {"data", "run", "first"}:
             b = run_child(["--child", "baseline", str(data), parser], base_env)
             baseline.append(b["seconds"])
             baseline_cpu.append(b["cpu"])
@@ -414,6 +428,22 @@ def main() -> None:
                 print(f"[{r + 1}] {name} run: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
                       f"{m.get('epoch_one', float('nan')):.2f} s, whole run {m['seconds']:.1f} s, peak RSS "
                       f"{m['peak_rss_mib']:.0f} MiB (process tree; largest process {m['max_process_rss_mib']:.0f} MiB); {load()}", flush=True)  # fmt: skip
+            if "first" in parts:  # up to the first epoch, then interrupted: the first-epoch figures quickly
+                cfg = write_yaml(
+                    work / f"first_{tag}.yaml", project_config(work, data, f"first_{tag}", args.epochs)
+                )
+                cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(cfg)]
+                m = timed_command(cmd, env, work / f"first_{tag}.log", stop_after_epoch_one=True)
+                if "epoch_one" not in m:
+                    raise SystemExit(
+                        f"the run failed (exit {m['returncode']}); see {work / f'first_{tag}.log'}"
+                    )
+                res.setdefault("epoch_start", []).append(m["epoch_start"] - baseline[-1])
+                res.setdefault("epoch_one", []).append(m["epoch_one"] - baseline[-1])
+                res.setdefault("first_rss", []).append(m["peak_rss_mib"])
+                print(f"[{r + 1}] {name} first epoch: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
+                      f"{m['epoch_one']:.2f} s, peak RSS up to then {m['peak_rss_mib']:.0f} MiB (process tree); "
+                      f"{load()}", flush=True)  # fmt: skip
             if "reject" in parts:
                 cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(bad)]
                 m = timed_command(cmd, env, work / f"reject_{tag}.log")
@@ -434,6 +464,7 @@ def main() -> None:
         ("data step peak RSS (MiB)", lambda res: med(res.get("data_rss", [])), ""),
         ("to epoch loop start - baseline (s)", lambda res: med(res.get("epoch_start", [])), "<= 2.5"),
         ("to 'epoch 1/N' line - baseline (s)", lambda res: med(res.get("epoch_one", [])), ""),
+        ("peak RSS up to epoch 1, process tree (MiB)", lambda res: med(res.get("first_rss", [])), ""),
         (f"whole run, {args.epochs} epochs + QAT + C (s)", lambda res: med(res.get("whole", [])), ""),
         ("whole run peak RSS, process tree (MiB)", lambda res: med(res.get("rss", [])), "<= 360"),
         ("  its largest single process (MiB)", lambda res: med(res.get("rss_one", [])), ""),
