@@ -63,12 +63,15 @@ def cache_key(files: list[Path], settings: dict[str, Any]) -> str:
     return h.hexdigest()[:32]
 
 
+def _entry(cache_dir: Path | None, key: str) -> Path | None:
+    path = None if cache_dir is None else Path(cache_dir) / f"{key}.npz"
+    return path if path is not None and path.is_file() else None
+
+
 def load_cached(cache_dir: Path | None, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The arrays and metadata stored under ``key``, or None."""
-    if cache_dir is None:
-        return None
-    path = Path(cache_dir) / f"{key}.npz"
-    if not path.is_file():
+    path = _entry(cache_dir, key)
+    if path is None:
         return None
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files if k != "__meta__"}
@@ -78,10 +81,8 @@ def load_cached(cache_dir: Path | None, key: str) -> tuple[dict[str, np.ndarray]
 
 def load_cached_meta(cache_dir: Path | None, key: str) -> dict[str, Any] | None:
     """The metadata stored under ``key`` without reading its arrays, or None."""
-    if cache_dir is None:
-        return None
-    path = Path(cache_dir) / f"{key}.npz"
-    if not path.is_file():
+    path = _entry(cache_dir, key)
+    if path is None:
         return None
     with np.load(path, allow_pickle=False) as z:
         return json.loads(str(z["__meta__"]))
