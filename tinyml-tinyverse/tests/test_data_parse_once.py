@@ -123,3 +123,27 @@ def test_channel_range_is_nanmin_and_nanmax():
     np.testing.assert_array_equal(lo, np.nanmin(x, axis=0))
     np.testing.assert_array_equal(hi, np.nanmax(x, axis=0))
     assert lo.dtype == np.float32
+
+
+def test_read_recordings_reads_ahead_in_threads_in_order_and_raises_at_the_bad_file(tmp_path):
+    import pytest
+    from tinyml_tinyverse.common.errors import DataError
+
+    data = generate_motor_fault(tmp_path / "d", files_per_class=2, length=600)
+    paths = sorted((data / "classes").rglob("*.csv"))
+    cfg = {
+        "variables": None,
+        "target_columns": [],
+        "forecast_variables": [],
+        "time_columns": [],
+        "nan_policy": "error",
+    }
+    got = list(readers.read_recordings(paths, cfg, "classification", workers=3))
+    for path, rec in zip(paths, got, strict=True):
+        np.testing.assert_array_equal(rec.x, readers.read_recording(path, cfg, "classification").x)
+    paths[3].write_text("a,b\n1,2\n3,x\n")  # the fourth file: a cell that is no number
+    seen = []
+    with pytest.raises(DataError, match=paths[3].name):
+        for rec in readers.read_recordings(paths, cfg, "classification", workers=3):
+            seen.append(rec)
+    assert len(seen) == 3

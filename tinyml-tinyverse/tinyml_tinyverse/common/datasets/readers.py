@@ -16,7 +16,10 @@ import io
 import os
 import pickle
 import re
+import threading
 import warnings
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,7 @@ _MISSING = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "null", "none"})
 # what a spreadsheet, pandas or a logger writes for a missing value: read as NaN (see nan_policy)
 
 
+_PYTHON_PATH = threading.Lock()  # see read_text_table
 _DECIMAL_COMMA = re.compile(r"[-+]?\d*,?\d+([eE][-+]?\d+)?")
 
 
@@ -220,7 +224,10 @@ def read_text_table(path: Path) -> Table:
     """
     raw = _read_bytes(path)
     table = _read_plain(raw)
-    return table if table is not None else _read_lines(path, raw)
+    if table is not None:
+        return table
+    with _PYTHON_PATH:  # one file at a time: GIL-bound anyway, and warnings.catch_warnings is process-wide
+        return _read_lines(path, raw)
 
 
 def _read_lines(path: Path, raw: bytes) -> Table:
@@ -459,6 +466,34 @@ def read_recording(path: str | Path, cfg: dict[str, Any], task: str) -> Recordin
     Inside ``read_once()`` (the dataset stage) a file read before is not parsed again."""
     path = Path(path)
     return recall(path, cfg, task, lambda: _read_recording(path, cfg, task), _nbytes)
+
+
+def read_recordings(
+    paths: Iterable[str | Path], cfg: dict[str, Any], task: str, workers: int | None = None
+) -> Iterator[RecordingData]:
+    """:func:`read_recording` of each of ``paths``, in order, read by ``workers`` threads (default: the
+    CPUs, at most 4) a few files ahead: pyarrow's parser, the file digest and numpy's checks release
+    the GIL, so on two cores the dataset stage's checks take about half the time. An error is raised
+    where the sequential loop would raise it (at its file, in order)."""
+    paths = [Path(p) for p in paths]
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers < 2 or len(paths) < 2:
+        yield from (read_recording(p, cfg, task) for p in paths)
+        return
+    ahead = 2 * workers
+    with ThreadPoolExecutor(workers, thread_name_prefix="read_recordings") as pool:
+        pending = [pool.submit(read_recording, p, cfg, task) for p in paths[:ahead]]
+        try:
+            for i in range(len(paths)):
+                rec = pending[i].result()
+                if i + ahead < len(paths):
+                    pending.append(pool.submit(read_recording, paths[i + ahead], cfg, task))
+                pending[i] = None  # its memory is the caller's (and read_once's) from now on
+                yield rec
+        finally:
+            for f in pending:
+                if f is not None:
+                    f.cancel()
 
 
 def _nbytes(rec: RecordingData) -> int:

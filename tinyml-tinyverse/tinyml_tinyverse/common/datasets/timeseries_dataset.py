@@ -40,7 +40,7 @@ from .layout import (
     refuse_outside_links,
 )
 from .read_once import read_once
-from .readers import read_recording
+from .readers import read_recording, read_recordings
 from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
 from .targets import window_targets
 
@@ -250,8 +250,10 @@ def prepare_dataset(
     too_short: list[tuple[str, int]] = []
     transposed = None  # a (channels, time) array saved the other way round
     columns = None
-    for rel in tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()):
-        rec = read_recording(layout.data_dir / rel, cfg, task)
+    recordings = read_recordings([layout.data_dir / rel for rel in used], cfg, task)
+    for rel, rec in zip(
+        tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()), recordings
+    ):
         if first_cols is None:
             first_cols, first_file, columns = rec.num_file_columns, rel, rec.columns
             _warn_time_like_inputs(layout.data_dir / rel, rec)
