@@ -49,6 +49,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 FILES_PER_CLASS, LENGTH = 40, 20000
 EPOCH_START = re.compile(r"^\w+: \S+, \d+ train / \d+ val windows .* up to \d+ epochs")
 EPOCH_ONE = re.compile(r"^epoch 1/\d+ ")
+STOP_GRACE_S = 20  # --parts first: a run still there this long after its Ctrl-C is killed
 
 
 def project_config(work: Path, data: Path, run_name: str, epochs: int) -> dict:
@@ -261,6 +263,32 @@ def run_child(args: list[str], env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def process_tree(root: int) -> set[int]:
+    """``root`` and all its descendants now (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
+        tree.update(frontier)
+    return tree
+
+
+def _kill_tree(root: int) -> None:
+    for pid in process_tree(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class TreeRss:
     """The resident memory of a process and all its descendants together, sampled every ``interval``
     seconds from ``/proc`` (Linux) in a thread: ``peak_mib`` is the largest sum seen. The run's
@@ -278,21 +306,8 @@ class TreeRss:
 
     @staticmethod
     def _tree_kib(root: int) -> int:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        tree, frontier = {root}, [root]
-        while frontier:
-            frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
-            tree.update(frontier)
         total = 0
-        for p in tree:
+        for p in process_tree(root):
             try:
                 with open(f"/proc/{p}/statm") as f:
                     total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
@@ -317,6 +332,7 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path, stop_after_epo
     interrupt the run (Ctrl-C) once the ``epoch 1/..`` line came (the ``first`` part)."""
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
+    killer = None
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         tree = TreeRss(proc.pid) if os.path.isdir("/proc") else None
@@ -327,9 +343,13 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path, stop_after_epo
                 marks["epoch_start"] = now
             if "epoch_one" not in marks and EPOCH_ONE.match(line):
                 marks["epoch_one"] = now
-                if stop_after_epoch_one:
+                if stop_after_epoch_one:  # Ctrl-C; killed if it has not ended STOP_GRACE_S later
                     proc.send_signal(signal.SIGINT)
+                    killer = threading.Timer(STOP_GRACE_S, _kill_tree, (proc.pid,))
+                    killer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if killer is not None:
+            killer.cancel()  # before its pid can name another process
     marks["seconds"] = time.perf_counter() - t0
     marks["returncode"] = os.waitstatus_to_exitcode(status)
     # ru_maxrss of wait4: the largest of the process and its waited-for descendants, each alone
