@@ -13,6 +13,13 @@ from tinyml_tinyverse.common.datasets.generators import generate_motor_fault
 from tinyml_tinyverse.common.datasets.read_once import read_once
 
 CFG = {"feature_extraction_name": "Generic_256Input_FFTBIN_16Feature_8Frame", "variables": 3}
+READ_CFG = {
+    "variables": None,
+    "target_columns": [],
+    "forecast_variables": [],
+    "time_columns": [],
+    "nan_policy": "error",
+}
 
 
 def _count_parses(monkeypatch) -> collections.Counter:
@@ -39,13 +46,7 @@ def test_dataset_stage_parses_each_file_once_and_training_none(tmp_path, monkeyp
 def test_read_once_keeps_nothing_outside_its_block_or_past_its_budget(tmp_path, monkeypatch):
     data = generate_motor_fault(tmp_path / "d", files_per_class=1, length=600)
     path = next((data / "classes").rglob("*.csv"))
-    cfg = {
-        "variables": None,
-        "target_columns": [],
-        "forecast_variables": [],
-        "time_columns": [],
-        "nan_policy": "error",
-    }
+    cfg = READ_CFG
     parsed = _count_parses(monkeypatch)
     readers.read_recording(path, cfg, "classification")
     readers.read_recording(path, cfg, "classification")
@@ -131,13 +132,7 @@ def test_read_recordings_reads_ahead_in_threads_in_order_and_raises_at_the_bad_f
 
     data = generate_motor_fault(tmp_path / "d", files_per_class=2, length=600)
     paths = sorted((data / "classes").rglob("*.csv"))
-    cfg = {
-        "variables": None,
-        "target_columns": [],
-        "forecast_variables": [],
-        "time_columns": [],
-        "nan_policy": "error",
-    }
+    cfg = READ_CFG
     got = list(readers.read_recordings(paths, cfg, "classification", workers=3))
     for path, rec in zip(paths, got, strict=True):
         np.testing.assert_array_equal(rec.x, readers.read_recording(path, cfg, "classification").x)
