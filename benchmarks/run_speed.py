@@ -23,9 +23,15 @@ turn (so a busy machine slows every figure alike):
   its largest single process (``wait4``), which is printed next to it.
 - ``reject config``: ``tinyml-modelmaker`` on a config with a misspelt key, to its error. Target:
   <= 0.3 s.
+- ``first`` (not in the default ``--parts``): the run up to its ``epoch 1/E`` line, then interrupted
+  (Ctrl-C): the first-epoch figures and the peak memory up to then, without waiting for the whole
+  run (which takes many minutes on a busy machine).
+
+The data figures are also given in CPU seconds (all threads of the process), steadier than wall time
+when other work shares the machine.
 
     python benchmarks/run_speed.py [--work /tmp/run_speed] [--repeats 3] [--epochs 10]
-        [--tree PATH [--tree PATH2]]
+        [--tree PATH [--tree PATH2]] [--parts data,run,reject,first]
 
 ``--tree`` (repeatable) names source checkouts to measure (default: this one); with two, their runs
 alternate in each repetition (before / after in one session). Each figure line ends with the load
@@ -39,9 +45,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +57,7 @@ REPO = Path(__file__).resolve().parents[1]
 FILES_PER_CLASS, LENGTH = 40, 20000
 EPOCH_START = re.compile(r"^\w+: \S+, \d+ train / \d+ val windows .* up to \d+ epochs")
 EPOCH_ONE = re.compile(r"^epoch 1/\d+ ")
+STOP_GRACE_S = 20  # --parts first: a run still there this long after its Ctrl-C is killed
 
 
 def project_config(work: Path, data: Path, run_name: str, epochs: int) -> dict:
@@ -167,7 +176,7 @@ def child_baseline(data: Path, parser: str) -> None:
     # warm up: every import, the parser's threads and the FFT plans are ready before the clock starts
     warm = np.ascontiguousarray(parse(splits["train"][0])[:, 1:4], dtype=np.float32)
     extract_features([Recording(warm, None, 0)], cfg, class_names=labels, fit=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stats = None
     windows = 0
     for name in ("train", "val", "test"):
@@ -179,8 +188,8 @@ def child_baseline(data: Path, parser: str) -> None:
         feats = extract_features(recs, cfg, class_names=labels, fit=name == "train", stats=stats or {})
         stats = stats or feats.stats
         windows += len(feats.X)
-    seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "windows": windows, "peak_rss_mib": _peak_rss_mib()}))
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "windows": windows, "peak_rss_mib": _peak_rss_mib()}))
 
 
 def child_data(config_path: Path) -> None:
@@ -203,7 +212,7 @@ def child_data(config_path: Path) -> None:
         check_model(config)
     paths = open_run_folder(config)
     dump_yaml(config["data_processing_feature_extraction"], paths.data_config)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     datasets.run(config, paths)
     t1 = time.perf_counter()
     args = _argparse.Namespace(
@@ -216,14 +225,14 @@ def child_data(config_path: Path) -> None:
     splits = data_setup.load_splits(
         args, "classification", data_setup.read_data_config(args, "classification")
     )
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     if hasattr(datasets, "draw_plots"):  # drawn after the run's last stage (older code: in the stage)
         datasets.draw_plots(paths)
     t3 = time.perf_counter()
     windows = sum(len(splits[s].X) for s in ("train", "val", "test"))
     print(
         json.dumps(
-            {"seconds": t2 - t0, "dataset_stage": t1 - t0, "loading": t2 - t1, "plots": t3 - t2,
+            {"seconds": t2 - t0, "cpu": c2 - c0, "dataset_stage": t1 - t0, "loading": t2 - t1, "plots": t3 - t2,
              "windows": windows, "peak_rss_mib": _peak_rss_mib()}
         )
     )  # fmt: skip
@@ -254,6 +263,32 @@ def run_child(args: list[str], env: dict[str, str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def process_tree(root: int) -> set[int]:
+    """``root`` and all its descendants now (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
+        tree.update(frontier)
+    return tree
+
+
+def _kill_tree(root: int) -> None:
+    for pid in process_tree(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class TreeRss:
     """The resident memory of a process and all its descendants together, sampled every ``interval``
     seconds from ``/proc`` (Linux) in a thread: ``peak_mib`` is the largest sum seen. The run's
@@ -271,21 +306,8 @@ class TreeRss:
 
     @staticmethod
     def _tree_kib(root: int) -> int:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        stat = f.read()
-                except OSError:
-                    continue
-                parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-        tree, frontier = {root}, [root]
-        while frontier:
-            frontier = [p for p, pp in parents.items() if pp in frontier and p not in tree]
-            tree.update(frontier)
         total = 0
-        for p in tree:
+        for p in process_tree(root):
             try:
                 with open(f"/proc/{p}/statm") as f:
                     total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
@@ -303,12 +325,14 @@ class TreeRss:
         return self.peak_mib
 
 
-def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
+def timed_command(cmd: list[str], env: dict[str, str], log: Path, stop_after_epoch_one: bool = False) -> dict:
     """Run ``cmd``; seconds to the epoch-start line, to ``epoch 1/..``, to the end; peak RSS of the
     process tree (``peak_rss_mib``: the sampled sum over the tree, at least the largest process's
-    exact peak) and of its largest single process (``max_process_rss_mib``)."""
+    exact peak) and of its largest single process (``max_process_rss_mib``). ``stop_after_epoch_one``:
+    interrupt the run (Ctrl-C) once the ``epoch 1/..`` line came (the ``first`` part)."""
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
+    killer = None
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         tree = TreeRss(proc.pid) if os.path.isdir("/proc") else None
@@ -319,7 +343,13 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path) -> dict:
                 marks["epoch_start"] = now
             if "epoch_one" not in marks and EPOCH_ONE.match(line):
                 marks["epoch_one"] = now
+                if stop_after_epoch_one:  # Ctrl-C; killed if it has not ended STOP_GRACE_S later
+                    proc.send_signal(signal.SIGINT)
+                    killer = threading.Timer(STOP_GRACE_S, _kill_tree, (proc.pid,))
+                    killer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if killer is not None:
+            killer.cancel()  # before its pid can name another process
     marks["seconds"] = time.perf_counter() - t0
     marks["returncode"] = os.waitstatus_to_exitcode(status)
     # ru_maxrss of wait4: the largest of the process and its waited-for descendants, each alone
@@ -338,7 +368,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--tree", action="append", default=[], help="source checkout to measure (repeatable)")
-    p.add_argument("--parts", default="data,run,reject", help="comma-separated: data, run, reject")
+    p.add_argument(
+        "--parts",
+        default="data,run,reject",
+        help="comma-separated: data, run, reject; first: the run up to its first epoch (then interrupted)",
+    )
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -364,12 +398,15 @@ def main() -> None:
 
     results: dict[str, dict[str, list]] = {n: {} for n in names}
     baseline: list[float] = []
+    baseline_cpu: list[float] = []
     stamp = time.strftime("%H%M%S")
     for r in range(args.repeats):
-        if "data" in parts or "run" in parts:
+        if parts & {"data", "run", "first"}:
             b = run_child(["--child", "baseline", str(data), parser], base_env)
             baseline.append(b["seconds"])
-            print(f"[{r + 1}] baseline: {b['seconds']:.2f} s ({b['windows']} windows); {load()}", flush=True)
+            baseline_cpu.append(b["cpu"])
+            print(f"[{r + 1}] baseline: {b['seconds']:.2f} s (CPU {b['cpu']:.2f} s, {b['windows']} windows); {load()}",
+                  flush=True)  # fmt: skip
         for tree, name in zip(trees, names):
             env = tree_env(tree)
             res = results[name]
@@ -382,10 +419,17 @@ def main() -> None:
                 res.setdefault("data", []).append(d["seconds"])
                 res.setdefault("data_ratio", []).append(d["seconds"] / baseline[-1])
                 res.setdefault("data_rss", []).append(d["peak_rss_mib"])
+                if "cpu" in d:  # CPU seconds (all threads): steadier than wall time on a shared machine
+                    res.setdefault("data_cpu_ratio", []).append(d["cpu"] / baseline_cpu[-1])
+                cpu = (
+                    f", CPU {d['cpu']:.2f} s = {d['cpu'] / baseline_cpu[-1]:.2f}x baseline's"
+                    if "cpu" in d
+                    else ""
+                )
                 plots = f", then plots {d['plots']:.2f} s" if "plots" in d else ""
                 print(f"[{r + 1}] {name} data: {d['seconds']:.2f} s (dataset stage {d['dataset_stage']:.2f} s, "
                       f"loading {d['loading']:.2f} s{plots}, {d['windows']} windows, peak RSS {d['peak_rss_mib']:.0f} MiB) "
-                      f"= {d['seconds'] / baseline[-1]:.2f}x baseline; {load()}", flush=True)  # fmt: skip
+                      f"= {d['seconds'] / baseline[-1]:.2f}x baseline{cpu}; {load()}", flush=True)  # fmt: skip
             if "run" in parts:
                 cfg = write_yaml(
                     work / f"run_{tag}.yaml", project_config(work, data, f"run_{tag}", args.epochs)
@@ -404,6 +448,22 @@ def main() -> None:
                 print(f"[{r + 1}] {name} run: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
                       f"{m.get('epoch_one', float('nan')):.2f} s, whole run {m['seconds']:.1f} s, peak RSS "
                       f"{m['peak_rss_mib']:.0f} MiB (process tree; largest process {m['max_process_rss_mib']:.0f} MiB); {load()}", flush=True)  # fmt: skip
+            if "first" in parts:  # up to the first epoch, then interrupted: the first-epoch figures quickly
+                cfg = write_yaml(
+                    work / f"first_{tag}.yaml", project_config(work, data, f"first_{tag}", args.epochs)
+                )
+                cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(cfg)]
+                m = timed_command(cmd, env, work / f"first_{tag}.log", stop_after_epoch_one=True)
+                if "epoch_one" not in m:
+                    raise SystemExit(
+                        f"the run failed (exit {m['returncode']}); see {work / f'first_{tag}.log'}"
+                    )
+                res.setdefault("epoch_start", []).append(m["epoch_start"] - baseline[-1])
+                res.setdefault("epoch_one", []).append(m["epoch_one"] - baseline[-1])
+                res.setdefault("first_rss", []).append(m["peak_rss_mib"])
+                print(f"[{r + 1}] {name} first epoch: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
+                      f"{m['epoch_one']:.2f} s, peak RSS up to then {m['peak_rss_mib']:.0f} MiB (process tree); "
+                      f"{load()}", flush=True)  # fmt: skip
             if "reject" in parts:
                 cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", str(bad)]
                 m = timed_command(cmd, env, work / f"reject_{tag}.log")
@@ -420,9 +480,11 @@ def main() -> None:
         ("baseline: C parse + features (s)", lambda _: med(baseline), ""),
         ("data: dataset stage + loading (s)", lambda res: med(res.get("data", [])), ""),
         ("data / baseline", lambda res: med(res.get("data_ratio", [])), "<= 1.3"),
+        ("  the same in CPU time (all threads)", lambda res: med(res.get("data_cpu_ratio", [])), ""),
         ("data step peak RSS (MiB)", lambda res: med(res.get("data_rss", [])), ""),
         ("to epoch loop start - baseline (s)", lambda res: med(res.get("epoch_start", [])), "<= 2.5"),
         ("to 'epoch 1/N' line - baseline (s)", lambda res: med(res.get("epoch_one", [])), ""),
+        ("peak RSS up to epoch 1, process tree (MiB)", lambda res: med(res.get("first_rss", [])), ""),
         (f"whole run, {args.epochs} epochs + QAT + C (s)", lambda res: med(res.get("whole", [])), ""),
         ("whole run peak RSS, process tree (MiB)", lambda res: med(res.get("rss", [])), "<= 360"),
         ("  its largest single process (MiB)", lambda res: med(res.get("rss_one", [])), ""),

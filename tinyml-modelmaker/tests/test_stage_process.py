@@ -74,6 +74,15 @@ def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
     peaks = summary["peak_rss_mib"]
     assert set(peaks) == {"dataset", "training", "testing", "compilation"}
     assert peaks["training"] > 200  # torch's process is counted, not only this light one
+    # the training report's plots and onnxruntime check: finished after the training process, without torch
+    base = tmp_path / "projects" / "motor_fault" / "run" / "light" / "training" / "base"
+    assert {"loss_curve.png", "metric_curve.png", "confusion_matrix.png", "roc_curves.png"} <= {
+        p.name for p in base.glob("*.png")
+    }
+    assert not list(base.glob("*pending*"))
+    parity = summary["training"]["onnx"]["max_rel_diff_vs_torch"]
+    assert isinstance(parity, float) and 0 <= parity <= 1e-4
+    assert yaml.safe_load((base / "summary.yaml").read_text())["onnx"]["max_rel_diff_vs_torch"] == parity
 
 
 def test_its_output_comes_through_this_process(capsys):

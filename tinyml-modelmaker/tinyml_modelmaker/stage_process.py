@@ -15,9 +15,10 @@ child's standard output is passed on to this process's ``sys.stdout`` as it come
 error goes to the terminal directly (progress bars).
 
 Off by default; ``TINYML_STAGE_PROCESSES=1`` turns it on. Measured (docs/performance.md): it keeps
-the run's memory up to the first epoch at about 400 MiB instead of 440, but the model check and the
-training each import torch, and on a busy machine the first epoch starts much later; the largest
-stage (training with QAT, its report's plots and onnxruntime checks) still holds most of the rest.
+the run's memory up to the first epoch at about 400 MiB instead of 440, and the training report's
+plots and onnxruntime check then run after the training process, without torch; but the model check
+and the training each import torch (the first epoch starts one import later), and the testing
+stage's process still holds torch (its reference outputs), onnxruntime and matplotlib together.
 """
 
 from __future__ import annotations

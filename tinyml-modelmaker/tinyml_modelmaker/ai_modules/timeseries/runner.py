@@ -57,8 +57,11 @@ class Run:
         self.work_peak_mib: float | None = None  # the peak resident memory of the last stage's process
 
     def work(self, function: str, *args: Any) -> Any:
-        """``function`` (a name in this module) in a process of its own; its peak memory is kept."""
-        value, self.work_peak_mib = stage_process.call_measured(f"{__name__}:{function}", *args)
+        """``function`` (a name in this module) in a process of its own; the largest peak memory of the
+        stage's processes is kept (they run one after the other)."""
+        value, peak = stage_process.call_measured(f"{__name__}:{function}", *args)
+        if peak is not None:
+            self.work_peak_mib = max(peak, self.work_peak_mib or 0.0)
         return value
 
     def stage_done_before(self, stage: str) -> bool:
@@ -158,6 +161,9 @@ def stage_training(run: Run) -> str:
     if "interrupted_after_epoch" in result:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
+    checked = run.work("training_report_work", run.paths) if stage_process.enabled() else None
+    if checked is not None:  # the plots and the ONNX check the training process left
+        result.setdefault("onnx", {}).update(checked)
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
             "stopped_early", "stop_reason", "best_epoch_by", "min_epochs", "refit", "augmentation_probe", "primary_metric", "batch_size", "val",
             "test", "onnx", "anomaly_threshold", "quantization", "warnings")  # fmt: skip
@@ -174,8 +180,21 @@ def training_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str, c
 
     _import_user_models(config)
     model_check = check_model(config, dataset_dir) if check else None
-    result = get_trainer(task).train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
-    return model_check, result
+    trainer = get_trainer(task)
+    if not stage_process.enabled():
+        return model_check, trainer.train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
+    from tinyml_tinyverse.references.common.report import deferred_report
+
+    with deferred_report():  # plots and onnxruntime: in training_report_work's process, without torch
+        return model_check, trainer.train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
+
+
+def training_report_work(paths: RunPaths) -> dict | None:
+    """The training report's plots and its onnxruntime check of the ONNX export, in a process without torch
+    after the training's (``report_pending``); the check's figure, or None when nothing was left."""
+    from tinyml_tinyverse.references.common.report_pending import finish_pending
+
+    return finish_pending(paths.training_base)
 
 
 def stage_testing(run: Run) -> str:

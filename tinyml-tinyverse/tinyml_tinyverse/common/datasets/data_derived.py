@@ -67,6 +67,15 @@ def infer_frame_size(lengths: Iterable[int], task: str, cfg: dict[str, Any]) -> 
     return length if plain and 1 <= length <= AUTO_FRAME_MAX else None
 
 
+def channel_range(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(min, max)`` of ``x (T, C)``, NaN left out (as ``np.nanmin`` / ``np.nanmax``).
+
+    On a copy with the channels as rows: reduced along the rows of a ``(T, 3)`` array the same takes
+    about 50 times longer (1.2 ms for 20000 rows), a fifth of the dataset stage's time on the benchmark."""
+    xt = np.ascontiguousarray(np.asarray(x).T)
+    return np.fmin.reduce(xt, axis=1), np.fmax.reduce(xt, axis=1)
+
+
 def needs_normalize(channel_min: np.ndarray, channel_max: np.ndarray) -> bool:
     """Two or more channels, and one of them would get fewer than STANDARDIZE_MIN_LEVELS int8 levels of a
     single input scale covering all channels."""
@@ -82,10 +91,11 @@ def infer_settings(
     cfg: dict[str, Any],
     task: str,
     lengths: Iterable[int],
-    channel_min: np.ndarray,
-    channel_max: np.ndarray,
+    channel_min: np.ndarray | None,
+    channel_max: np.ndarray | None,
 ) -> dict[str, Any]:
-    """The keys the data sets for a user's ``raw_cfg`` (validated: ``cfg``); ``{}`` when none."""
+    """The keys the data sets for a user's ``raw_cfg`` (validated: ``cfg``); ``{}`` when none. The
+    channels' ranges are needed only when ``features_are_auto(raw_cfg)``."""
     inferred: dict[str, Any] = {}
     if frame_size_is_auto(raw_cfg):
         frame = infer_frame_size(lengths, task, cfg)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ READ_KEYS = ("variables", "target_columns", "forecast_variables", "time_columns"
 
 _kept: dict[tuple, Any] | None = None
 _room = 0
+_lock = threading.Lock()  # readers.read_recordings reads from threads
 
 
 @contextlib.contextmanager
@@ -60,18 +62,21 @@ def recall(
 ) -> Any:
     """``read()``, or what it returned for this file and settings earlier in the block."""
     global _room
-    if _kept is None:
+    kept = _kept  # this block's (the block may end while a reading thread is here)
+    if kept is None:
         return read()
     st = os.stat(path)
     key = (
         os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, task,
         json.dumps([cfg.get(k) for k in READ_KEYS], default=str),
     )  # fmt: skip
-    if key in _kept:
-        return _kept[key]
+    known = kept.get(key)
+    if known is not None:
+        return known
     value = read()
     size = nbytes(value)
-    if size <= _room:
-        _kept[key] = value
-        _room -= size
+    with _lock:
+        if kept is _kept and size <= _room and key not in kept:
+            kept[key] = value
+            _room -= size
     return value

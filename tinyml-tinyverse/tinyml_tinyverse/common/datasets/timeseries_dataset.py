@@ -26,9 +26,9 @@ from ..safe_yaml import load_yaml_file
 from ..task_names import TASKS, TaskRecord, get_task_record
 from ..transforms import DATA_PROC_REGISTRY, Recording, extract_features, min_recording_length
 from ..utils.progress import bar_disabled
-from .cache import cache_key, load_cached, save_cached
+from .cache import cache_key, load_cached, load_cached_meta, save_cached
 from .data_config import validate_data_config
-from .data_derived import infer_settings, with_inferred
+from .data_derived import channel_range, features_are_auto, infer_settings, with_inferred
 from .layout import (
     SPLITS,
     Layout,
@@ -40,7 +40,7 @@ from .layout import (
     refuse_outside_links,
 )
 from .read_once import read_once
-from .readers import read_recording
+from .readers import read_recording, read_recordings
 from .splitting import SPLIT_TYPES, auto_split, check_split_factor, row_ranges, shipped_splits
 from .targets import window_targets
 
@@ -245,12 +245,15 @@ def prepare_dataset(
     if single is None:
         refuse_outside_links(layout, sorted(set(files) | set(used)), limits.allow_outside_links)
     first_cols, first_file, lengths, fixed = None, None, {}, {}
-    channel_min = channel_max = None  # input ranges, for data_derived.infer_settings
+    channel_min = channel_max = None  # input ranges, for data_derived.infer_settings (when it needs them)
+    ranges = features_are_auto(data_config)
     too_short: list[tuple[str, int]] = []
     transposed = None  # a (channels, time) array saved the other way round
     columns = None
-    for rel in tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()):
-        rec = read_recording(layout.data_dir / rel, cfg, task)
+    recordings = read_recordings([layout.data_dir / rel for rel in used], cfg, task)
+    for rel, rec in zip(
+        tqdm(used, desc="checking recordings", unit="file", leave=False, disable=bar_disabled()), recordings
+    ):
         if first_cols is None:
             first_cols, first_file, columns = rec.num_file_columns, rel, rec.columns
             _warn_time_like_inputs(layout.data_dir / rel, rec)
@@ -278,18 +281,17 @@ def prepare_dataset(
                     f"store it transposed ({how})"
                 )
         lengths[rel] = n
-        if n:
-            lo, hi = np.nanmin(rec.x, axis=0), np.nanmax(rec.x, axis=0)
+        if n and ranges:
+            lo, hi = channel_range(rec.x)
             channel_min = lo if channel_min is None else np.minimum(channel_min, lo)
             channel_max = hi if channel_max is None else np.maximum(channel_max, hi)
         if rec.fixed_rows:
             fixed[rel] = rec.fixed_rows
     # -- keys the data decides (issue 14, data_derived.py): the frame size, input normalisation ------
     inferred = {}
-    if split_type == "amongst_files" and channel_min is not None:
-        inferred = infer_settings(data_config, cfg, task, lengths.values(), channel_min, channel_max)
-    elif channel_min is not None:  # rows of each file go to all splits: no window per recording
-        inferred = infer_settings(data_config, cfg, task, [], channel_min, channel_max)
+    if any(lengths.values()):  # within_files: rows of each file go to all splits, no window per recording
+        whole = lengths.values() if split_type == "amongst_files" else []
+        inferred = infer_settings(data_config, cfg, task, whole, channel_min, channel_max)
     if "frame_size" in inferred:
         cfg["frame_size"], too_short = inferred["frame_size"], []
     if inferred:
@@ -372,6 +374,60 @@ def prepare_dataset(
         (output_dir / INFO_FILE).unlink(missing_ok=True)  # a half-prepared dataset must not look prepared
         raise
     return info
+
+
+def _split_files(dataset_dir: Path, info: DatasetInfo, split: str, task: str) -> list[str]:
+    """The files of ``split``, relative to the data root (anomaly detection trains on normal ones only)."""
+    files = list(info.splits[split])
+    normal = get_task_record(task).normal_class
+    if normal and split == "train":
+        files = [f for f in files if label_of(f) == normal]
+    if not files:
+        raise DataError(
+            f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
+        )
+    return files
+
+
+def _split_key(
+    info: DatasetInfo,
+    split: str,
+    files: list[str],
+    task: str,
+    cfg: dict[str, Any],
+    training: bool,
+    seed: int,
+    train_stats: dict[str, Any],
+) -> str:
+    """The key of the cache entry of ``split``: the files' contents and every setting that shapes it."""
+    settings = {
+        "cfg": _settings_for_cache(cfg),
+        "task": task,
+        "split": split,
+        "training": training,
+        "seed": seed if training else None,
+        "split_type": info.split_type,
+        "split_factor": list(info.split_factor),
+        "files": files,
+        "stats": {k: np.asarray(v).tolist() for k, v in train_stats.items()},  # exact, never abbreviated
+    }
+    return cache_key([info.root / f for f in files], settings)
+
+
+def _train_stats(
+    dataset_dir: Path, info: DatasetInfo, task: str, cfg: dict[str, Any], cache_dir: Path
+) -> dict[str, Any]:
+    """The statistics fitted on the train split (without random processing), which every split is
+    processed with: read from the metadata of its cache entry alone where there is one (not its arrays)."""
+    files = _split_files(dataset_dir, info, "train", task)
+    meta = load_cached_meta(cache_dir, _split_key(info, "train", files, task, cfg, False, 0, {}))
+    if meta is not None:
+        return _stats_of(meta)
+    return load_split(dataset_dir, "train", task, cfg, cache_dir=cache_dir, training=False).stats
+
+
+def _stats_of(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: (np.asarray(v, np.float32) if isinstance(v, list) else v) for k, v in meta["stats"].items()}
 
 
 _read_infos: dict[tuple, DatasetInfo] = {}  # by the bytes of the files read: a few, small
@@ -476,37 +532,15 @@ def load_split(
     )
     fit = split == "train" and not training
     cache_dir = dataset_dir / run_files.CACHE_DIR if cache_dir is None else Path(cache_dir)
-    files = list(info.splits[split])
-    if record.normal_class and split == "train":
-        files = [f for f in files if label_of(f) == record.normal_class]
-    if not files:
-        raise DataError(
-            f"{dataset_dir}: the {split} split is empty; re-run the dataset stage with other split_factor"
-        )
-    train_stats: dict[str, Any] = {}
-    if not fit:
-        train_stats = load_split(dataset_dir, "train", task, cfg, cache_dir=cache_dir, training=False).stats
-    settings = {
-        "cfg": _settings_for_cache(cfg),
-        "task": task,
-        "split": split,
-        "training": training,
-        "seed": seed if training else None,
-        "split_type": info.split_type,
-        "split_factor": list(info.split_factor),
-        "files": files,
-        "stats": {k: np.asarray(v).tolist() for k, v in train_stats.items()},  # exact, never abbreviated
-    }
+    files = _split_files(dataset_dir, info, split, task)
+    train_stats = {} if fit else _train_stats(dataset_dir, info, task, cfg, cache_dir)
+    key = _split_key(info, split, files, task, cfg, training, seed, train_stats)
     paths = [info.root / f for f in files]
-    key = cache_key(paths, settings)
     hit = load_cached(cache_dir, key)
     if hit is not None:
         arrays, meta = hit
-        stats = {
-            k: (np.asarray(v, np.float32) if isinstance(v, list) else v) for k, v in meta["stats"].items()
-        }
         return SplitData(
-            arrays["X"], arrays["y"], arrays["file_ids"], files, meta["class_names"], stats, task
+            arrays["X"], arrays["y"], arrays["file_ids"], files, meta["class_names"], _stats_of(meta), task
         )
 
     recs = []

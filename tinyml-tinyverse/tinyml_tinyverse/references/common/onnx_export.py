@@ -1,4 +1,7 @@
-"""Export a trained model to ONNX and check it against torch with onnxruntime."""
+"""Export a trained model to ONNX and check it against torch with onnxruntime.
+
+torch is imported where a function needs it: :func:`parity` and :func:`run_onnx` serve a process
+without torch (the training report finished after the training process, ``report_pending``)."""
 
 from __future__ import annotations
 
@@ -6,9 +9,9 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from tinyml_tinyverse.common.errors import DataError, ModelError
 
@@ -16,6 +19,9 @@ from .artifacts import atomic_path
 
 DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4
+
+if TYPE_CHECKING:
+    import torch
 
 
 def export_onnx(
@@ -26,6 +32,8 @@ def export_onnx(
     Uses the classic exporter (``dynamo=False``): a flat graph with static shapes, which the
     compiler takes as it is.
     """
+    import torch
+
     path = Path(path)
     model = model.cpu().eval()
     dummy = torch.zeros(1, *input_shape)
@@ -73,9 +81,20 @@ def check_parity(
     path: str | os.PathLike, model: torch.nn.Module, x: np.ndarray, tol: float = PARITY_TOLERANCE
 ) -> float:
     """Max abs difference of ONNX and torch outputs on ``x``, relative to max(1, |output|); raises above ``tol``."""
+    return parity(path, x, torch_outputs(model, x), tol)
+
+
+def torch_outputs(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """``model``'s outputs on ``x`` (CPU, eval mode): the reference :func:`parity` compares ONNX with."""
+    import torch
+
     model = model.cpu().eval()
     with torch.no_grad():
-        ref = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+        return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def parity(path: str | os.PathLike, x: np.ndarray, ref: np.ndarray, tol: float = PARITY_TOLERANCE) -> float:
+    """:func:`check_parity` against the torch outputs ``ref`` on ``x`` computed before (no torch here)."""
     got = run_onnx(path, x).reshape(ref.shape)
     diff = float(np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref))))) if ref.size else 0.0
     if not diff <= tol:

@@ -1,10 +1,20 @@
-"""PNG plots written with matplotlib's Agg canvas (no GUI, no global pyplot state)."""
+"""PNG plots written with matplotlib's Agg canvas (no GUI, no global pyplot state).
+
+Inside ``with deferred() as calls:`` a plot function draws nothing and records its call instead;
+:func:`save_calls` writes them to a file (JSON and arrays, no pickle) and :func:`draw_saved` draws them
+in a process that never imported torch (the modelmaker's training stage: matplotlib, 65 MiB, is not
+added to the training process's memory).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +22,83 @@ from .artifacts import atomic_path
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn (at the end of training)
     from matplotlib.figure import Figure
+
+_recording: list[tuple[str, list, dict]] | None = None  # the calls recorded inside deferred()
+_PLOTS: dict[str, Callable] = {}
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[list[tuple[str, list, dict]]]:
+    """Within the block the plot functions record their calls (name, args, kwargs) in the list yielded."""
+    global _recording
+    outer, _recording = _recording, []
+    try:
+        yield _recording
+    finally:
+        _recording = outer
+
+
+def _deferrable(fn: Callable) -> Callable:
+    _PLOTS[fn.__name__] = fn
+
+    @functools.wraps(fn)
+    def plot(*args: Any, **kwargs: Any) -> None:
+        if _recording is not None:
+            _recording.append((fn.__name__, list(args), dict(kwargs)))
+            return None
+        return fn(*args, **kwargs)
+
+    return plot
+
+
+def _encode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, np.ndarray):
+        arrays[f"a{len(arrays)}"] = obj
+        return {"__array__": f"a{len(arrays) - 1}"}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_encode(k, arrays), _encode(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        return [_encode(v, arrays) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _decode(obj: Any, arrays: Any) -> Any:
+    if isinstance(obj, dict):
+        if "__array__" in obj:
+            return arrays[obj["__array__"]]
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    return obj
+
+
+def save_calls(path: str | os.PathLike, calls: list[tuple[str, list, dict]]) -> None:
+    """Write recorded plot calls to ``path`` (an ``.npz``: the arrays, and the calls as JSON)."""
+    arrays: dict[str, np.ndarray] = {}
+    meta = json.dumps(
+        [[name, _encode(args, arrays), _encode(kwargs, arrays)] for name, args, kwargs in calls]
+    )
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, __calls__=np.array(meta), **arrays)
+
+
+def draw_saved(path: str | os.PathLike) -> list[Path]:
+    """Draw the plot calls :func:`save_calls` wrote into ``path``; returns the files drawn."""
+    with np.load(path, allow_pickle=False) as z:
+        calls = json.loads(str(z["__calls__"]))
+        arrays = {k: z[k] for k in z.files if k != "__calls__"}
+    drawn = []
+    for name, args, kwargs in calls:
+        if name not in _PLOTS:
+            raise ValueError(f"{path}: {name!r} is not a plot of {__name__}")
+        args, kwargs = _decode(args, arrays), _decode(kwargs, arrays)
+        _PLOTS[name](*args, **kwargs)
+        drawn.append(Path(args[0] if args else kwargs["path"]))
+    return drawn
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> None:
@@ -23,6 +110,7 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
         fig.savefig(tmp, format="png", dpi=100)
 
 
+@_deferrable
 def plot_curves(
     path: str | os.PathLike,
     epochs: Sequence[int],
@@ -46,6 +134,7 @@ def plot_curves(
     _save(fig, path)
 
 
+@_deferrable
 def plot_confusion_matrix(
     path: str | os.PathLike, cm: np.ndarray, class_names: Sequence[str], title: str = ""
 ) -> None:
@@ -71,6 +160,7 @@ def plot_confusion_matrix(
     _save(fig, path)
 
 
+@_deferrable
 def plot_roc(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
     """ROC curves: ``{label: (fpr, tpr, auc)}``."""
     from matplotlib.figure import Figure
@@ -87,6 +177,7 @@ def plot_roc(path: str | os.PathLike, curves: dict[str, tuple[np.ndarray, np.nda
     _save(fig, path)
 
 
+@_deferrable
 def plot_pred_vs_true(
     path: str | os.PathLike, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
 ) -> None:
@@ -111,6 +202,7 @@ def plot_pred_vs_true(
     _save(fig, path)
 
 
+@_deferrable
 def plot_forecast(
     path: str | os.PathLike, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], samples: int = 3
 ) -> None:
@@ -135,6 +227,7 @@ def plot_forecast(
     _save(fig, path)
 
 
+@_deferrable
 def plot_error_histogram(
     path: str | os.PathLike, errors: np.ndarray, labels: np.ndarray, threshold: float
 ) -> None:

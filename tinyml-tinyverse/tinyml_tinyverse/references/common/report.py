@@ -1,8 +1,15 @@
 """After training (rank 0): the best epoch's metrics, the test analysis, plots, the ONNX model, the
-summary and, when asked, the quantized model."""
+summary and, when asked, the quantized model.
+
+Inside ``with deferred_report():`` the plots and the onnxruntime check of the ONNX export are left in
+the output folder for :func:`report_pending.finish_pending`, which a process without torch runs after
+this one (the modelmaker's stage processes): matplotlib and onnxruntime (about 110 MiB) are then never
+resident next to torch."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +18,38 @@ from torch import nn
 
 from tinyml_tinyverse.common import run_files
 
-from . import onnx_export
+from . import onnx_export, plots, report_pending
 from .artifacts import write_model_aux_h, write_yaml
 from .distributed import log
 from .evaluation import evaluate
 from .metrics import HEADLINE_METRICS
 from .plots import plot_curves
 from .tasks import Task
+
+_deferring = False
+
+
+@contextlib.contextmanager
+def deferred_report() -> Iterator[None]:
+    """Within the block :func:`finish_run` records its plots and the torch outputs of its ONNX check in
+    the output folder (``report_pending``) instead of drawing and checking them."""
+    global _deferring
+    outer, _deferring = _deferring, True
+    try:
+        yield
+    finally:
+        _deferring = outer
+
+
+@contextlib.contextmanager
+def _plots_into(calls: list) -> Iterator[None]:
+    """The plots of the block drawn now, or recorded into ``calls`` inside :func:`deferred_report`."""
+    if not _deferring:
+        yield
+        return
+    with plots.deferred() as recorded:
+        yield
+    calls.extend(recorded)
 
 
 def plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: int) -> None:
@@ -59,7 +91,9 @@ def finish_run(
     test_dir = Path(args.test_output_dir or out_dir)
     test_dir.mkdir(parents=True, exist_ok=True)
     train, val, test = splits["train"], splits["val"], splits["test"]
-    plot_history(out_dir, history, task, best_epoch)
+    plot_calls: list = []
+    with _plots_into(plot_calls):
+        plot_history(out_dir, history, task, best_epoch)
 
     val_metrics, val_out = evaluate(model, val, task, loss_fn, cpu, shard=False)
     state = task.fit_state(val_out, val)
@@ -89,7 +123,8 @@ def finish_run(
     if len(test.X):
         test_metrics, test_out = evaluate(model, test, task, loss_fn, cpu, state, shard=False)
         summary["test"] = test_metrics
-        summary["test_plots"] = task.plots(test_dir, test_out, test, state, test_metrics)
+        with _plots_into(plot_calls):
+            summary["test_plots"] = task.plots(test_dir, test_out, test, state, test_metrics)
         extra = task.analysis(test_dir, test_out, test, state, test_metrics)
         summary["test"].update({k: v for k, v in extra.items() if v})
     else:
@@ -97,11 +132,12 @@ def finish_run(
 
     onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / run_files.MODEL_ONNX, opset=args.opset)
     check_x = (test if len(test.X) else val).X[:32]
-    summary["onnx"] = {
-        "path": run_files.MODEL_ONNX,
-        "opset": args.opset,
-        "max_rel_diff_vs_torch": onnx_export.check_parity(onnx_path, model, check_x),
-    }
+    if _deferring:  # checked and filled in by report_pending.finish_pending
+        parity = None
+        report_pending.save_pending(out_dir, plot_calls, check_x, onnx_export.torch_outputs(model, check_x))
+    else:
+        parity = onnx_export.check_parity(onnx_path, model, check_x)
+    summary["onnx"] = {"path": run_files.MODEL_ONNX, "opset": args.opset, "max_rel_diff_vs_torch": parity}
     write_model_aux_h(out_dir / "model_aux.h", summary["class_names"], task.name, state.get("threshold"))
 
     if args.quantization:
