@@ -138,7 +138,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive_here(worker: str | None) -> bool | None:
+def alive_here(worker: str | None) -> bool | None:
     """Whether the process of ``worker`` (host:pid) runs; None when it is on another host."""
     if not worker or ":" not in worker:
         return None
@@ -160,7 +160,7 @@ def fail_dead_trials(study: Any) -> list[int]:
 
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _alive_here(t.user_attrs.get("worker")) is False:
+        if alive_here(t.user_attrs.get("worker")) is False:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     return failed

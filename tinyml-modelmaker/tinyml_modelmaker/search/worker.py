@@ -138,13 +138,19 @@ def _wait_for_study(storage: Any, name: str | None, wait_s: float) -> Any:
                 flush=True,
             )
             said = True
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 def join(
-    config: dict, run_name: str | None, *, wait_s: float = WAIT_FOR_STUDY_S, label: str | None = None
+    config: dict,
+    run_name: str | None,
+    *,
+    wait_s: float = WAIT_FOR_STUDY_S,
+    label: str | None = None,
+    measure: bool = False,
 ) -> int:
-    """Join the search of ``config`` (see the module doc); returns the trials this worker finished."""
+    """Join the search of ``config`` (see the module doc); returns the trials this worker finished.
+    ``measure``: a local worker the run started: first help measure the candidates (``fit.help_measure``)."""
     import torch
 
     from tinyml_modelmaker.ai_modules.timeseries import datasets
@@ -152,6 +158,11 @@ def join(
     if not search_active(config):
         raise ConfigError("search-worker: the config does not search (set training.model_name: auto)")
     local = _local_run(config, run_name)
+    if measure and local is not None:
+        from .fit import fit_setup, help_measure
+
+        space, data_configs, fit_ctx = fit_setup(config, local.root / "search", local.dataset)
+        help_measure(space, fit_ctx, data_configs, label or S.worker_id())
     if config["search"]["storage"] is None and local is None:
         raise ConfigError(
             "search-worker: search.storage is not set, so the study is the run folder's search/study.db, and no run "
@@ -216,6 +227,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=0, help="torch threads (0: the cores / search.workers)"
     )
     parser.add_argument("--label", default=None, help=argparse.SUPPRESS)  # local workers started by the run
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # ... which help measure
     return parser
 
 
@@ -230,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         else:
             set_threads(config["search"]["workers"])
-        finished = join(config, args.run_name, wait_s=args.wait, label=args.label)
+        finished = join(config, args.run_name, wait_s=args.wait, label=args.label, measure=args.measure)
         print(f"search-worker: done, {finished} trial(s) run here", flush=True)
         return 0
     except TinyMLError as exc:

@@ -1,0 +1,96 @@
+"""``plan_model``: the memory report of a model without the verification harness.
+
+``compile_model`` proves the generated C bit-exact by building and running a host harness over test
+vectors; its flash and RAM figures come from elsewhere: the generator's plan (arena from the
+schedule, weights) and the section sizes of ``tinyml_model.c`` built alone for the target (the host
+where no target compiler is installed). ``plan_model`` does only that part: it generates the C,
+builds that one object and returns the same ``memory_report.json`` fields (``flash``, ``ram``,
+``macs``, ``quantization``; ``checks`` on the measured object), and, when asked and the model fits
+the device, the same ``latency`` (one inference under the emulator, its output compared with the
+integer reference the harness is checked against). For sizing many candidates, as the model search
+does; a model that is to be deployed goes through ``compile_model``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..quantization.quantized_graph import QuantizedGraph
+from . import toolchain
+from .codegen_c import generate
+from .compile import _npu_check, _resolve_model, _test_inputs, reference_outputs
+from .devices import get_device
+from .fit_check import check_model_fits
+from .latency import measure_latency
+from .memory_report import build_memory_report, fit_problems
+from .presets import PRESET_REGISTRY
+
+
+def plan_model(
+    model: str | Path | onnx.ModelProto | QuantizedGraph,
+    out_dir: str | Path,
+    *,
+    target_device: str,
+    preset_name: str = "default_preset",
+    x: np.ndarray | None = None,
+    latency: bool = True,
+    latency_within: tuple[int, int] | None = None,
+) -> dict:
+    """The ``memory_report.json`` dict ``compile_model`` would write for ``model`` (see the module doc).
+
+    ``model`` is compiled as given (a QDQ ONNX model or a QuantizedGraph stays as quantized; a float
+    model stays float). ``x``: model inputs; the first is the one the latency is measured on, as
+    ``compile_model`` measures it on the first of its ``test_vectors``. ``latency=False`` skips the
+    emulator (``latency`` is then absent), as does a model over the device's flash or RAM, or over
+    ``latency_within`` (flash, RAM bytes: a tighter budget, such as a search's). The C is written to ``out_dir`` (``tinyml_model.c`` and
+    its object); nothing is verified against the reference, so a generator bug is not caught here.
+    """
+    from ..errors import ConfigError
+
+    device = get_device(target_device)
+    if preset_name not in PRESET_REGISTRY:
+        raise ConfigError(f"unknown preset_name {preset_name!r}; choose one of {', '.join(PRESET_REGISTRY)}")
+    out_dir = Path(out_dir)
+    check_model_fits(model, device, quantization=None, calibrated=False)
+    resolved, proto = _resolve_model(model, None, None, 8)
+    _npu_check(proto, device, resolved)
+    gm = generate(resolved, pack_sub_byte=preset_name == "compress_npu_layer_data")
+    src_dir, build = out_dir / "sources", out_dir / "build"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    (src_dir / "tinyml_model.h").write_text(gm.header)
+    (src_dir / "tinyml_model.c").write_text(gm.source)
+    source = [src_dir / "tinyml_model.c"]
+    device_note = toolchain.device_build_unavailable_reason(device)
+    if device_note is None:
+        device_size = toolchain.build_for_device(source, device, build / "device", include_dirs=[src_dir])
+        host_size = None
+    else:
+        device_size = None
+        obj = toolchain.build_host(
+            source, build / "tinyml_model.o", include_dirs=[src_dir], extra_flags=("-c",)
+        )
+        host_size = toolchain.section_sizes(obj)
+    memory = build_memory_report(gm, host_size, device, device_size, device_note)
+    memory["model"] = resolved.name
+    int8 = isinstance(resolved, QuantizedGraph)
+    within = latency_within is None or (
+        memory["flash"]["total_bytes"] <= latency_within[0]
+        and memory["ram"]["total_bytes"] <= latency_within[1]
+    )
+    if latency and within and not fit_problems(memory, device):
+        xs = _test_inputs(resolved, None if x is None else {"x": x}, None)[0]
+        inputs = resolved.quantize_input(xs[:1]) if int8 else xs[:1]
+        if int8:
+            expected = np.concatenate([o.reshape(1, -1) for o in resolved.run_int(inputs)], axis=1)
+        else:
+            expected = reference_outputs(resolved, xs[:1])
+        memory["latency"] = measure_latency(gm, device, src_dir, inputs[0], expected[0], build / "emulator")
+    if int8:
+        memory["quantization"] = dict(
+            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name,
+            layer_bits=resolved.layer_bits,
+        )  # fmt: skip
+    return memory
