@@ -196,11 +196,16 @@ def _measure_one(
     try:
         memory = plan_model(compiled, out / f"plan_{c.bits}", target_device=ctx.target_device, x=calib[:2],
                             preset_name=compile_preset(ctx.compile_preset, bits),
+                            latency=budget.latency_us is not None,  # else later, in idle time
                             latency_within=(budget.flash_bytes, budget.ram_bytes))  # fmt: skip
     except TinyMLError as exc:
         return {"error": f"the compiler failed: {str(exc).splitlines()[0]}"}
     latency = memory.get("latency") or {}
+    pending = (
+        {"latency_pending": str(Path(out.name) / f"plan_{c.bits}")} if memory.get("latency_pending") else {}
+    )
     return dict(
+        **pending,
         method="compiler plan (memory_report figures of the untrained model)",
         flash_bytes=int(memory["flash"]["total_bytes"]),
         weights_bytes=int(memory["flash"]["weights_bytes"]),
@@ -278,8 +283,19 @@ def measure_all(
                 _measure_claimed([key], by_group, ctx, data_configs, budget, label)
         if pending:
             time.sleep(0.2)
-    _write_json(ctx.work_dir.parent / "candidates.json", {"_measured_for": _setting(ctx), **cache})
-    return {c.key: cache[c.key] for c in candidates}
+    figures = {c.key: cache[c.key] for c in candidates}
+    save_figures(cache, ctx.work_dir, _setting(ctx))
+    return figures
+
+
+def save_figures(figures: dict[str, dict], work_dir: Path, setting: str | None = None) -> None:
+    """Write ``figures`` into ``search/candidates.json`` (the cache a resumed search reads; ``setting``:
+    what they were measured for, default the file's)."""
+    path = Path(work_dir).parent / "candidates.json"
+    if setting is None:
+        setting = json.loads(path.read_text()).get("_measured_for", "") if path.is_file() else ""
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    _write_json(path, {**old, **figures, "_measured_for": setting})
 
 
 def help_measure(candidates: list[Candidate], ctx: FitContext, data_configs: dict, label: str) -> int:
@@ -345,3 +361,60 @@ def _stale(figures: dict, budget: Budget) -> bool:
         str(figures.get("method", "")).startswith("lower bound") or figures.get("latency_method") is None
     )
     return fits and unmeasured and not figures.get("error")
+
+
+LATENCY_CLAIM, LATENCY_RESULT = "latency.claim", "latency.json"
+
+
+def measure_one_latency(work_dir: Path, device: str) -> bool:
+    """Idle-time work: claim one deferred latency (``plan_model(latency=False)``) in ``work_dir``
+    (``search/candidates``) and run it under the emulator; False when none is left to claim."""
+    from tinyml_tinyverse.common.compilation.plan import LATENCY_JOB
+
+    for job in sorted(Path(work_dir).glob(f"*/plan_*/{LATENCY_JOB}")):
+        if not (job.parent / LATENCY_RESULT).exists() and _run_latency(job.parent, device):
+            return True
+    return False
+
+
+def _run_latency(plan_dir: Path, device: str) -> bool:
+    """Claim ``plan_dir``'s latency and measure it into ``latency.json``; False when another has it."""
+    from tinyml_tinyverse.common.compilation.plan import plan_latency
+
+    from .study import worker_id
+
+    try:
+        fd = os.open(plan_dir / LATENCY_CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(worker_id())
+    try:
+        result = {"latency": plan_latency(plan_dir, device)}
+    except TinyMLError as exc:
+        result = {"error": str(exc).splitlines()[0]}
+    _write_json(plan_dir / LATENCY_RESULT, result)
+    return True
+
+
+def collect_latencies(figures: dict[str, dict], work_dir: Path, device: str) -> None:
+    """Fill in the deferred latencies of ``figures`` (in place): those measured in idle time, the rest
+    measured here (or waited for, while the process that claimed one runs)."""
+    from .study import alive_here
+
+    for f in figures.values():
+        if not f.get("latency_pending"):
+            continue
+        plan_dir = Path(work_dir) / f["latency_pending"]
+        while not (plan_dir / LATENCY_RESULT).is_file():
+            claim = plan_dir / LATENCY_CLAIM
+            if claim.is_file() and alive_here(claim.read_text()) is not False:
+                time.sleep(0.2)
+                continue
+            claim.unlink(missing_ok=True)
+            _run_latency(plan_dir, device)
+        result = json.loads((plan_dir / LATENCY_RESULT).read_text())
+        latency = result.get("latency") or {}
+        f["latency_us"] = latency.get("estimated_us")
+        f["latency_method"] = latency.get("method") or f"not measured: {result.get('error')}"
+        del f["latency_pending"]

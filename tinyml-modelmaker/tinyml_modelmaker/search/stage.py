@@ -27,14 +27,24 @@ from tinyml_modelmaker.run_folder import RunPaths, project_dir
 
 from . import results
 from . import study as S
-from .fit import FitContext, compile_preset, fit_setup, measure_all, plan_measuring, preset_data_config
+from .fit import (
+    FitContext,
+    collect_latencies,
+    compile_preset,
+    fit_setup,
+    measure_all,
+    measure_one_latency,
+    plan_measuring,
+    preset_data_config,
+    save_figures,
+)
 from .space import Budget, Candidate, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
 from .worker import dataset_fingerprint, set_threads, work, write_data_configs
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
-POLL_S = 1
+POLL_S = 0.25
 
 
 def search_dir(paths: RunPaths) -> Path:
@@ -163,6 +173,7 @@ def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
         print(f"search: continuing study {name!r} ({len(failed)} interrupted trial(s) closed; what is left is "
               f"queued again)")  # fmt: skip
     study.set_user_attr(S.DONE, False)
+    study.set_user_attr(S.LAST_PHASE, False)
     return study
 
 
@@ -185,11 +196,26 @@ def _stop_workers(procs: list[subprocess.Popen]) -> None:
             p.terminate()
 
 
+def _wait_for_joins(study: Any, procs: list[subprocess.Popen], timeout_s: float = 180) -> None:
+    """Wait until the local worker processes have joined the study (started before the measuring, they
+    usually have), so the trials are shared from the first one."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        joined = sum(1 for k in study.user_attrs if k.startswith(S.JOINED))
+        if joined >= len(procs) or any(p.poll() is not None for p in procs):
+            return
+        time.sleep(0.1)
+
+
 def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> None:
     """Queue ``phase`` of ``keys``, work on it here, and wait for the trials of it that other processes
-    or machines run; trials whose worker died are queued again (and run here)."""
+    or machines run; trials whose worker died are queued again (and run here). Waiting in the last phase
+    (no phase to queue next), it measures the deferred latencies of the candidates."""
     import optuna
 
+    last = phase == len(ctx.settings["rungs"]) - 1
+    if last:
+        study.set_user_attr(S.LAST_PHASE, True)
     said = 0.0
     while True:
         optuna.storages.fail_stale_trials(study)  # RDB storages: trials whose heartbeat stopped
@@ -205,7 +231,10 @@ def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> No
             where = ", ".join(f"trial {t.number} on {t.user_attrs.get('worker', '?')}" for t in left)
             print(f"search: waiting for {len(left)} trial(s) running elsewhere: {where}", flush=True)
             said = time.perf_counter()
-        time.sleep(POLL_S)
+        if not (
+            last and measure_one_latency(ctx.trials_dir.parent / "candidates", ctx.settings["target_device"])
+        ):
+            time.sleep(POLL_S)
 
 
 def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
@@ -234,6 +263,7 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         wctx.label = f"worker 1 {wctx.label}"
         S.queue_phase(study, survivors(study, settings, 0), 0)
         study.set_user_attr(S.READY, True)
+        _wait_for_joins(study, procs)
         for phase, rung in enumerate(settings["rungs"]):
             keys = survivors(study, settings, phase)
             if phase and keys:
@@ -286,6 +316,9 @@ def _prepare_study(config: dict, paths: RunPaths, space: list[Candidate], figure
 
 def _finish(study: Any, settings: dict, figures: dict, budget: Any, folder: Path, seconds: float) -> dict:
     maximize = settings["direction"] == "maximize"
+    if any(f.get("latency_pending") for f in figures.values()):
+        collect_latencies(figures, folder / "candidates", settings["target_device"])
+        save_figures(figures, folder / "candidates")
     rows = results.trial_rows(study, figures, budget)
     results.write_trials_csv(rows, folder / "trials.csv", settings["metric"])
     winner = results.choose_winner(rows, maximize)

@@ -26,6 +26,7 @@ HEARTBEAT_S = 30  # RDB storages: a running trial records a heartbeat this often
 GRACE_S = 120  # ... and one silent this long is failed (its worker died) and its candidate queued again
 READY = "ready"  # study user attribute: the coordinator filled the queue
 DONE = "done"  # study user attribute: the search finished; workers leave
+LAST_PHASE = "last phase"  # study user attribute: nothing more to queue; idle workers measure latencies
 JOINED = "joined: "  # study user attribute prefix: a worker joined (value: its label)
 
 

@@ -66,16 +66,22 @@ def work(study: Any, ctx: TrialContext) -> int:
     return count[0]
 
 
-def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 1.0) -> int:
+def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.25) -> int:
     """Take queued trials until the coordinator marks the search done (between the phases of successive
-    halving the queue is empty for a moment); returns how many this worker finished."""
+    halving the queue is empty for a moment); idle in the last phase, measure the candidates' deferred
+    latencies (on the run's machine, where they are). Returns how many trials this worker finished."""
+    from .fit import measure_one_latency
+
     finished = 0
     while True:
         if S.waiting(study):
             finished += work(study, ctx)
-        elif study.user_attrs.get(S.DONE):
+            continue
+        attrs = study.user_attrs
+        if attrs.get(S.DONE):
             return finished
-        else:
+        work_dir = ctx.trials_dir.parent / "candidates"
+        if not (attrs.get(S.LAST_PHASE) and measure_one_latency(work_dir, ctx.settings["target_device"])):
             time.sleep(poll_s)
 
 

@@ -8,11 +8,13 @@ builds that one object and returns the same ``memory_report.json`` fields (``fla
 ``macs``, ``quantization``; ``checks`` on the measured object), and, when asked and the model fits
 the device, the same ``latency`` (one inference under the emulator, its output compared with the
 integer reference the harness is checked against). For sizing many candidates, as the model search
-does; a model that is to be deployed goes through ``compile_model``.
+does; a model that is to be deployed goes through ``compile_model``. The emulator is the slow part:
+``latency=False`` leaves its input in ``out_dir`` so that :func:`plan_latency` can run it later.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +24,22 @@ from ..quantization.quantized_graph import QuantizedGraph
 from . import toolchain
 from .codegen_c import generate
 from .compile import _npu_check, _resolve_model, _test_inputs, reference_outputs
+from .cortex_m_emulator import emulator_unavailable_reason
 from .devices import get_device
 from .fit_check import check_model_fits
 from .latency import measure_latency
 from .memory_report import build_memory_report, fit_problems
 from .presets import PRESET_REGISTRY
+
+LATENCY_JOB = "latency_job.npz"  # the emulator's input and the reference output, for plan_latency
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """What ``measure_latency`` reads of a generated model on a Cortex-M part."""
+
+    precision: str
+    output_size: int
 
 
 def plan_model(
@@ -80,17 +93,38 @@ def plan_model(
         memory["flash"]["total_bytes"] <= latency_within[0]
         and memory["ram"]["total_bytes"] <= latency_within[1]
     )
-    if latency and within and not fit_problems(memory, device):
+    if within and not fit_problems(memory, device):
         xs = _test_inputs(resolved, None if x is None else {"x": x}, None)[0]
         inputs = resolved.quantize_input(xs[:1]) if int8 else xs[:1]
         if int8:
             expected = np.concatenate([o.reshape(1, -1) for o in resolved.run_int(inputs)], axis=1)
         else:
             expected = reference_outputs(resolved, xs[:1])
-        memory["latency"] = measure_latency(gm, device, src_dir, inputs[0], expected[0], build / "emulator")
+        if device.family == "C2000" or emulator_unavailable_reason(device):  # no emulator run: at once
+            memory["latency"] = measure_latency(
+                gm, device, src_dir, inputs[0], expected[0], build / "emulator"
+            )
+        else:
+            np.savez(out_dir / LATENCY_JOB, x=inputs[0], expected=expected[0], precision=gm.precision,
+                     output_size=gm.output_size)  # fmt: skip
+            if latency:
+                memory["latency"] = plan_latency(out_dir, device.name)
+            else:
+                memory["latency_pending"] = True
     if int8:
         memory["quantization"] = dict(
             mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name,
             layer_bits=resolved.layer_bits,
         )  # fmt: skip
     return memory
+
+
+def plan_latency(out_dir: str | Path, target_device: str) -> dict:
+    """The ``latency`` of a model :func:`plan_model` wrote to ``out_dir`` with ``latency=False``: one
+    inference of its Cortex-M build under the emulator (see ``latency.py``)."""
+    out_dir = Path(out_dir)
+    with np.load(out_dir / LATENCY_JOB) as job:
+        outputs = _Outputs(str(job["precision"]), int(job["output_size"]))
+        x, expected = job["x"], job["expected"]
+    return measure_latency(outputs, get_device(target_device), out_dir / "sources", x, expected,
+                           out_dir / "build" / "emulator")  # fmt: skip
