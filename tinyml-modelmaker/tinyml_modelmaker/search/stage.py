@@ -40,7 +40,7 @@ from .fit import (
 )
 from .space import Budget, Candidate, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
-from .worker import dataset_fingerprint, set_threads, work, write_data_configs
+from .worker import dataset_fingerprint, set_threads, thread_share, work, write_data_configs
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
@@ -147,12 +147,11 @@ def groups(feasible: list[Candidate], figures: dict) -> list[dict]:
     return list(out.values())
 
 
-def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
-    """Create the study (or find the one an interrupted search left) and queue what is left to train."""
+def _open_study(config: dict, paths: RunPaths, settings: dict, storage: Any) -> Any:
+    """Create the study in ``storage`` (or find the one an interrupted search left)."""
     import optuna
 
     folder = search_dir(paths)
-    storage = S.open_storage(S.storage_url(config, folder))
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
     name = S.default_study_name(config, run_name)
     study = optuna.create_study(study_name=name, storage=storage, direction=settings["direction"],
@@ -239,7 +238,7 @@ def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> No
 
 def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
     """Run (or continue) the search of ``config``; returns the winner (also in ``search/winner.yaml``)."""
-    import torch
+    from concurrent.futures import ThreadPoolExecutor
 
     t0 = time.perf_counter()
     folder = search_dir(paths)
@@ -250,13 +249,21 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
           f"{budget.describe()}", flush=True)  # fmt: skip
     cache = plan_measuring(space, ctx, data_configs, budget)
     workers = int(config["search"]["workers"])
+    run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
+    procs = _start_local_workers(paths, run_name, workers - 1, thread_share(workers)) if workers > 1 else []
+    import torch  # after starting the workers: they load it meanwhile
+
     threads_before = torch.get_num_threads()
     set_threads(workers)
-    run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
-    procs = _start_local_workers(paths, run_name, workers - 1, torch.get_num_threads()) if workers > 1 else []
+    opening = ThreadPoolExecutor(
+        1
+    )  # the study's storage opens (tables created) while the candidates are measured
+    storage = opening.submit(S.open_storage, S.storage_url(config, folder))
     try:
         figures = measure_all(space, ctx, data_configs, budget, cache, label="worker 1")
-        study, settings = _prepare_study(config, paths, space, figures, budget, data_configs, ctx)
+        study, settings = _prepare_study(
+            config, paths, space, figures, budget, data_configs, ctx, storage.result()
+        )
         wctx = TrialContext(settings=settings, dataset_dir=Path(dataset_dir), trials_dir=folder / "trials",
                             data_config_paths=write_data_configs(settings, folder / "data_configs"),
                             cuda=torch.cuda.is_available())  # fmt: skip
@@ -277,12 +284,13 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         _stop_workers(procs)
         raise
     finally:
+        opening.shutdown(wait=True)
         torch.set_num_threads(threads_before)
     return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
 
 
 def _prepare_study(config: dict, paths: RunPaths, space: list[Candidate], figures: dict, budget: Budget,
-                   data_configs: dict, ctx: FitContext) -> tuple[Any, dict]:  # fmt: skip
+                   data_configs: dict, ctx: FitContext, storage: Any) -> tuple[Any, dict]:  # fmt: skip
     """Reject the candidates over the budget, then open the study of the rest; returns it and its settings."""
     from tinyml_tinyverse.references.common.tasks import get_task
 
@@ -307,7 +315,7 @@ def _prepare_study(config: dict, paths: RunPaths, space: list[Candidate], figure
     epochs = trial_epochs(config, ctx.task, ctx.dataset_dir, data_configs)
     settings = _settings(config, get_task(ctx.task), fits, figures, data_configs,
                          dataset_fingerprint(ctx.dataset_dir), epochs)  # fmt: skip
-    study = _open_study(config, paths, settings)
+    study = _open_study(config, paths, settings, storage)
     print(f"search: {len(fits)} candidate(s) fit: {len(settings['candidates'])} trial(s) to train (up to "
           f"{settings['trial_epochs']} epochs each, {settings['pruner']} pruning from epoch {settings['min_epochs']}; "
           f"the bit widths of a model share its training); study {study.study_name!r}", flush=True)  # fmt: skip

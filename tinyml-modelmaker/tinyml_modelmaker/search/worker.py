@@ -30,11 +30,16 @@ from .trial import TrialContext, describe, run_trial
 WAIT_FOR_STUDY_S = 600
 
 
+def thread_share(workers: int) -> int:
+    """Torch threads of each of ``workers`` local workers: the cores split between them (one at least)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def set_threads(workers: int) -> None:
-    """Split this machine's cores between the local workers (one torch thread at least)."""
+    """Split this machine's cores between the local workers."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    torch.set_num_threads(thread_share(workers))
 
 
 def work(study: Any, ctx: TrialContext) -> int:
