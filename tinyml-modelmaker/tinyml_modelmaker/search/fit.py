@@ -298,12 +298,22 @@ def save_figures(figures: dict[str, dict], work_dir: Path, setting: str | None =
     _write_json(path, {**old, **figures, "_measured_for": setting})
 
 
-def help_measure(candidates: list[Candidate], ctx: FitContext, data_configs: dict, label: str) -> int:
-    """A local worker's share of the measuring (the groups of ``todo.json`` nobody claimed yet); returns
-    how many groups it measured."""
+def forget_todo(work_dir: Path) -> None:
+    """Remove an earlier run's ``todo.json``: the local workers wait for this run's (:func:`help_measure`)."""
+    (Path(work_dir) / TODO_FILE).unlink(missing_ok=True)
+
+
+def help_measure(
+    candidates: list[Candidate], ctx: FitContext, data_configs: dict, label: str, wait_s: float = 600
+) -> int:
+    """A local worker's share of the measuring: it waits (up to ``wait_s``) for the run's ``todo.json``,
+    then measures the groups nobody claimed yet; returns how many groups it measured."""
     todo_path = ctx.work_dir / TODO_FILE
-    if not todo_path.is_file():
-        return 0
+    t0 = time.perf_counter()
+    while not todo_path.is_file():
+        if time.perf_counter() - t0 > wait_s:
+            return 0
+        time.sleep(0.2)
     todo = json.loads(todo_path.read_text())
     from .space import Budget
 

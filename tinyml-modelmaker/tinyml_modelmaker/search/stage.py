@@ -32,6 +32,7 @@ from .fit import (
     collect_latencies,
     compile_preset,
     fit_setup,
+    forget_todo,
     measure_all,
     measure_one_latency,
     plan_measuring,
@@ -242,24 +243,25 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
 
     t0 = time.perf_counter()
     folder = search_dir(paths)
-    folder.mkdir(parents=True, exist_ok=True)
-    budget = resolve_budget(config)
-    space, data_configs, ctx = fit_setup(config, folder, Path(dataset_dir))
-    print(f"search: {len(space)} candidate(s) ({', '.join(dict.fromkeys(c.model for c in space))}); budget "
-          f"{budget.describe()}", flush=True)  # fmt: skip
-    cache = plan_measuring(space, ctx, data_configs, budget)
+    (folder / "candidates").mkdir(parents=True, exist_ok=True)
+    forget_todo(folder / "candidates")
     workers = int(config["search"]["workers"])
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
+    # the local workers start first: they load torch and the zoo while this process prepares the measuring
     procs = _start_local_workers(paths, run_name, workers - 1, thread_share(workers)) if workers > 1 else []
-    import torch  # after starting the workers: they load it meanwhile
-
-    threads_before = torch.get_num_threads()
-    set_threads(workers)
-    opening = ThreadPoolExecutor(
-        1
-    )  # the study's storage opens (tables created) while the candidates are measured
-    storage = opening.submit(S.open_storage, S.storage_url(config, folder))
+    opening, threads_before = ThreadPoolExecutor(1), None
     try:
+        budget = resolve_budget(config)
+        space, data_configs, ctx = fit_setup(config, folder, Path(dataset_dir))
+        print(f"search: {len(space)} candidate(s) ({', '.join(dict.fromkeys(c.model for c in space))}); budget "
+              f"{budget.describe()}", flush=True)  # fmt: skip
+        cache = plan_measuring(space, ctx, data_configs, budget)
+        import torch
+
+        threads_before = torch.get_num_threads()
+        set_threads(workers)
+        S.quiet_optuna()  # here: warning filters set in a thread do not hold in this one
+        storage = opening.submit(S.open_storage, S.storage_url(config, folder))  # opens while measuring
         figures = measure_all(space, ctx, data_configs, budget, cache, label="worker 1")
         study, settings = _prepare_study(
             config, paths, space, figures, budget, data_configs, ctx, storage.result()
@@ -285,7 +287,8 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         raise
     finally:
         opening.shutdown(wait=True)
-        torch.set_num_threads(threads_before)
+        if threads_before is not None:
+            torch.set_num_threads(threads_before)
     return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
 
 
