@@ -38,6 +38,7 @@ from .fit import (
     plan_measuring,
     preset_data_config,
     save_figures,
+    spare_core,
 )
 from .space import Budget, Candidate, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
@@ -45,7 +46,7 @@ from .worker import dataset_fingerprint, set_threads, thread_share, work, write_
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
-POLL_S = 0.25
+POLL_S = 0.5
 
 
 def search_dir(paths: RunPaths) -> Path:
@@ -210,7 +211,8 @@ def _wait_for_joins(study: Any, procs: list[subprocess.Popen], timeout_s: float 
 def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> None:
     """Queue ``phase`` of ``keys``, work on it here, and wait for the trials of it that other processes
     or machines run; trials whose worker died are queued again (and run here). Waiting in the last phase
-    (no phase to queue next), it measures the deferred latencies of the candidates."""
+    (no phase to queue next) on a machine with a spare core, it measures the deferred latencies of the
+    candidates (on a busy machine that would slow the trial that runs: they wait for the end)."""
     import optuna
 
     last = phase == len(ctx.settings["rungs"]) - 1
@@ -231,9 +233,8 @@ def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> No
             where = ", ".join(f"trial {t.number} on {t.user_attrs.get('worker', '?')}" for t in left)
             print(f"search: waiting for {len(left)} trial(s) running elsewhere: {where}", flush=True)
             said = time.perf_counter()
-        if not (
-            last and measure_one_latency(ctx.trials_dir.parent / "candidates", ctx.settings["target_device"])
-        ):
+        work_dir = ctx.trials_dir.parent / "candidates"
+        if not (last and spare_core() and measure_one_latency(work_dir, ctx.settings["target_device"])):
             time.sleep(POLL_S)
 
 
@@ -280,6 +281,8 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
                       f"{', '.join(k.replace('|-', '') for k in keys)}", flush=True)  # fmt: skip
             _run_phase(study, wctx, keys, phase)
         study.set_user_attr(S.DONE, True)
+        while measure_one_latency(folder / "candidates", settings["target_device"]):
+            pass  # the deferred latencies left, with the local workers
         for p in procs:
             p.wait()
     except BaseException:

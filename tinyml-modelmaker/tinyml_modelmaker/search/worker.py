@@ -71,22 +71,25 @@ def work(study: Any, ctx: TrialContext) -> int:
     return count[0]
 
 
-def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.25) -> int:
+def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.5) -> int:
     """Take queued trials until the coordinator marks the search done (between the phases of successive
-    halving the queue is empty for a moment); idle in the last phase, measure the candidates' deferred
-    latencies (on the run's machine, where they are). Returns how many trials this worker finished."""
-    from .fit import measure_one_latency
+    halving the queue is empty for a moment); returns how many this worker finished. Idle in the last
+    phase with a spare core, and at the end, it measures the candidates' deferred latencies (on the run's
+    machine, where they are)."""
+    from .fit import measure_one_latency, spare_core
 
     finished = 0
+    work_dir, device = ctx.trials_dir.parent / "candidates", ctx.settings["target_device"]
     while True:
         if S.waiting(study):
             finished += work(study, ctx)
             continue
         attrs = study.user_attrs
         if attrs.get(S.DONE):
+            while measure_one_latency(work_dir, device):  # the rest, with the run (which gathers them)
+                pass
             return finished
-        work_dir = ctx.trials_dir.parent / "candidates"
-        if not (attrs.get(S.LAST_PHASE) and measure_one_latency(work_dir, ctx.settings["target_device"])):
+        if not (attrs.get(S.LAST_PHASE) and spare_core() and measure_one_latency(work_dir, device)):
             time.sleep(poll_s)
 
 
