@@ -315,8 +315,6 @@ def help_measure(
             return 0
         time.sleep(0.2)
     todo = json.loads(todo_path.read_text())
-    from .space import Budget
-
     return _measure_claimed(
         todo["groups"], groups_of(candidates), ctx, data_configs, Budget(**todo["budget"]), label
     )
