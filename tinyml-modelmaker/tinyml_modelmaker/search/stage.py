@@ -27,14 +27,26 @@ from tinyml_modelmaker.run_folder import RunPaths, project_dir
 
 from . import results
 from . import study as S
-from .fit import FitContext, compile_preset, measure_all, preset_data_config
-from .space import Budget, Candidate, candidates, resolve_budget, rung_epochs
+from .fit import (
+    FitContext,
+    collect_latencies,
+    compile_preset,
+    fit_setup,
+    forget_todo,
+    measure_all,
+    measure_one_latency,
+    plan_measuring,
+    preset_data_config,
+    save_figures,
+    spare_core,
+)
+from .space import Budget, Candidate, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
-from .worker import dataset_fingerprint, set_threads, work, write_data_configs
+from .worker import dataset_fingerprint, set_threads, thread_share, work, write_data_configs
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
-POLL_S = 1
+POLL_S = 0.5
 
 
 def search_dir(paths: RunPaths) -> Path:
@@ -137,12 +149,11 @@ def groups(feasible: list[Candidate], figures: dict) -> list[dict]:
     return list(out.values())
 
 
-def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
-    """Create the study (or find the one an interrupted search left) and queue what is left to train."""
+def _open_study(config: dict, paths: RunPaths, settings: dict, storage: Any) -> Any:
+    """Create the study in ``storage`` (or find the one an interrupted search left)."""
     import optuna
 
     folder = search_dir(paths)
-    storage = S.open_storage(S.storage_url(config, folder))
     run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
     name = S.default_study_name(config, run_name)
     study = optuna.create_study(study_name=name, storage=storage, direction=settings["direction"],
@@ -163,31 +174,50 @@ def _open_study(config: dict, paths: RunPaths, settings: dict) -> Any:
         print(f"search: continuing study {name!r} ({len(failed)} interrupted trial(s) closed; what is left is "
               f"queued again)")  # fmt: skip
     study.set_user_attr(S.DONE, False)
+    study.set_user_attr(S.LAST_PHASE, False)
     return study
 
 
 def _start_local_workers(paths: RunPaths, run_name: str, count: int, threads: int) -> list[subprocess.Popen]:
+    """``search.workers - 1`` worker processes on this machine, started before the candidates are measured:
+    they help measure (``--measure``), then take trials once the study is ready."""
     cmd = [sys.executable, "-m", "tinyml_modelmaker.run_tinyml_modelmaker", "search-worker", str(paths.config),
-           "--run-name", run_name, "--threads", str(threads), "--wait", "60"]  # fmt: skip
+           "--run-name", run_name, "--threads", str(threads), "--wait", "3600", "--measure"]  # fmt: skip
     return [subprocess.Popen(cmd + ["--label", f"worker {k + 2}"]) for k in range(count)]
 
 
+def _stop_workers(procs: list[subprocess.Popen]) -> None:
+    """Stop the local workers as Ctrl-C does, and wait so that their trials are closed."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.terminate()
+
+
 def _wait_for_joins(study: Any, procs: list[subprocess.Popen], timeout_s: float = 180) -> None:
-    """Wait until the local worker processes have joined the study (loading torch takes seconds), so the
-    trials are shared from the first one."""
+    """Wait until the local worker processes have joined the study (started before the measuring, they
+    usually have), so the trials are shared from the first one."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < timeout_s:
         joined = sum(1 for k in study.user_attrs if k.startswith(S.JOINED))
         if joined >= len(procs) or any(p.poll() is not None for p in procs):
             return
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> None:
     """Queue ``phase`` of ``keys``, work on it here, and wait for the trials of it that other processes
-    or machines run; trials whose worker died are queued again (and run here)."""
+    or machines run; trials whose worker died are queued again (and run here). Waiting in the last phase
+    (no phase to queue next) on a machine with a spare core, it measures the deferred latencies of the
+    candidates (on a busy machine that would slow the trial that runs: they wait for the end)."""
     import optuna
 
+    last = phase == len(ctx.settings["rungs"]) - 1
+    if last:
+        study.set_user_attr(S.LAST_PHASE, True)
     said = 0.0
     while True:
         optuna.storages.fail_stale_trials(study)  # RDB storages: trials whose heartbeat stopped
@@ -203,35 +233,73 @@ def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> No
             where = ", ".join(f"trial {t.number} on {t.user_attrs.get('worker', '?')}" for t in left)
             print(f"search: waiting for {len(left)} trial(s) running elsewhere: {where}", flush=True)
             said = time.perf_counter()
-        time.sleep(POLL_S)
+        work_dir = ctx.trials_dir.parent / "candidates"
+        if not (last and spare_core() and measure_one_latency(work_dir, ctx.settings["target_device"])):
+            time.sleep(POLL_S)
 
 
 def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
     """Run (or continue) the search of ``config``; returns the winner (also in ``search/winner.yaml``)."""
-    import torch
-    from tinyml_tinyverse.references.common.tasks import get_task
-
-    from tinyml_modelmaker.ai_modules.timeseries.constants import task_of
-    from tinyml_modelmaker.ai_modules.timeseries.model_check import models_for_task
+    from concurrent.futures import ThreadPoolExecutor
 
     t0 = time.perf_counter()
     folder = search_dir(paths)
-    folder.mkdir(parents=True, exist_ok=True)
-    task_name = task_of(config["common"]["task_type"])
-    task = get_task(task_name)
-    budget = resolve_budget(config)
-    space = candidates(config, models_for_task(task_name))
-    data_configs = {
-        p: preset_data_config(config[DATA_SECTION], p) for p in dict.fromkeys(c.preset for c in space)
-    }
-    tr = config["training"]
-    ctx = FitContext(task=task_name, dataset_dir=Path(dataset_dir), target_device=config["common"]["target_device"],
-                     quantization=int(tr["quantization"]), observer=tr["calibration_observer"],
-                     compile_preset=config["compilation"]["preset_name"], seed=int(tr["seed"]),
-                     work_dir=folder / "candidates")  # fmt: skip
-    print(f"search: {len(space)} candidate(s) ({', '.join(dict.fromkeys(c.model for c in space))}); budget "
-          f"{budget.describe()}", flush=True)  # fmt: skip
-    figures = measure_all(space, ctx, data_configs, budget, processes=int(config["search"]["workers"]))
+    (folder / "candidates").mkdir(parents=True, exist_ok=True)
+    forget_todo(folder / "candidates")
+    workers = int(config["search"]["workers"])
+    run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
+    # the local workers start first: they load torch and the zoo while this process prepares the measuring
+    procs = _start_local_workers(paths, run_name, workers - 1, thread_share(workers)) if workers > 1 else []
+    opening, threads_before = ThreadPoolExecutor(1), None
+    try:
+        budget = resolve_budget(config)
+        space, data_configs, ctx = fit_setup(config, folder, Path(dataset_dir))
+        print(f"search: {len(space)} candidate(s) ({', '.join(dict.fromkeys(c.model for c in space))}); budget "
+              f"{budget.describe()}", flush=True)  # fmt: skip
+        cache = plan_measuring(space, ctx, data_configs, budget)
+        import torch
+
+        threads_before = torch.get_num_threads()
+        set_threads(workers)
+        S.quiet_optuna()  # here: warning filters set in a thread do not hold in this one
+        storage = opening.submit(S.open_storage, S.storage_url(config, folder))  # opens while measuring
+        figures = measure_all(space, ctx, data_configs, budget, cache, label="worker 1")
+        study, settings = _prepare_study(
+            config, paths, space, figures, budget, data_configs, ctx, storage.result()
+        )
+        wctx = TrialContext(settings=settings, dataset_dir=Path(dataset_dir), trials_dir=folder / "trials",
+                            data_config_paths=write_data_configs(settings, folder / "data_configs"),
+                            cuda=torch.cuda.is_available())  # fmt: skip
+        wctx.label = f"worker 1 {wctx.label}"
+        S.queue_phase(study, survivors(study, settings, 0), 0)
+        study.set_user_attr(S.READY, True)
+        _wait_for_joins(study, procs)
+        for phase, rung in enumerate(settings["rungs"]):
+            keys = survivors(study, settings, phase)
+            if phase and keys:
+                print(f"search: {len(keys)} candidate(s) go on to {rung} epochs: "
+                      f"{', '.join(k.replace('|-', '') for k in keys)}", flush=True)  # fmt: skip
+            _run_phase(study, wctx, keys, phase)
+        study.set_user_attr(S.DONE, True)
+        while measure_one_latency(folder / "candidates", settings["target_device"]):
+            pass  # the deferred latencies left, with the local workers
+        for p in procs:
+            p.wait()
+    except BaseException:
+        _stop_workers(procs)
+        raise
+    finally:
+        opening.shutdown(wait=True)
+        if threads_before is not None:
+            torch.set_num_threads(threads_before)
+    return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
+
+
+def _prepare_study(config: dict, paths: RunPaths, space: list[Candidate], figures: dict, budget: Budget,
+                   data_configs: dict, ctx: FitContext, storage: Any) -> tuple[Any, dict]:  # fmt: skip
+    """Reject the candidates over the budget, then open the study of the rest; returns it and its settings."""
+    from tinyml_tinyverse.references.common.tasks import get_task
+
     fits = [c for c in space if not figures[c.key].get("error") and not budget.problems(figures[c.key])]
     for c in space:
         if c not in fits:
@@ -250,52 +318,21 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
             f"max_ram_bytes / max_latency_us, widen search.models, or pick a larger common.target_device"
         )
     fits.sort(key=lambda c: -figures[c.key].get("params", 0))  # the largest first: they set the bar to beat
-    epochs = trial_epochs(config, task_name, Path(dataset_dir), data_configs)
-    settings = _settings(
-        config, task, fits, figures, data_configs, dataset_fingerprint(Path(dataset_dir)), epochs
-    )
-    study = _open_study(config, paths, settings)
+    epochs = trial_epochs(config, ctx.task, ctx.dataset_dir, data_configs)
+    settings = _settings(config, get_task(ctx.task), fits, figures, data_configs,
+                         dataset_fingerprint(ctx.dataset_dir), epochs)  # fmt: skip
+    study = _open_study(config, paths, settings, storage)
     print(f"search: {len(fits)} candidate(s) fit: {len(settings['candidates'])} trial(s) to train (up to "
           f"{settings['trial_epochs']} epochs each, {settings['pruner']} pruning from epoch {settings['min_epochs']}; "
           f"the bit widths of a model share its training); study {study.study_name!r}", flush=True)  # fmt: skip
-    workers = int(config["search"]["workers"])
-    threads_before = torch.get_num_threads()
-    set_threads(workers)
-    run_name = paths.root.relative_to(project_dir(config) / "run").as_posix()
-    procs = _start_local_workers(paths, run_name, workers - 1, torch.get_num_threads()) if workers > 1 else []
-    wctx = TrialContext(settings=settings, dataset_dir=Path(dataset_dir), trials_dir=folder / "trials",
-                        data_config_paths=write_data_configs(settings, folder / "data_configs"),
-                        cuda=torch.cuda.is_available())  # fmt: skip
-    wctx.label = f"worker 1 {wctx.label}"
-    try:
-        S.queue_phase(study, survivors(study, settings, 0), 0)
-        study.set_user_attr(S.READY, True)
-        _wait_for_joins(study, procs)
-        for phase, rung in enumerate(settings["rungs"]):
-            keys = survivors(study, settings, phase)
-            if phase and keys:
-                print(f"search: {len(keys)} candidate(s) go on to {rung} epochs: "
-                      f"{', '.join(k.replace('|-', '') for k in keys)}", flush=True)  # fmt: skip
-            _run_phase(study, wctx, keys, phase)
-        study.set_user_attr(S.DONE, True)
-        for p in procs:
-            p.wait()
-    except BaseException:
-        for p in procs:  # stop them as Ctrl-C does, and wait so that their trials are closed
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.terminate()
-        raise
-    finally:
-        torch.set_num_threads(threads_before)
-    return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
+    return study, settings
 
 
 def _finish(study: Any, settings: dict, figures: dict, budget: Any, folder: Path, seconds: float) -> dict:
     maximize = settings["direction"] == "maximize"
+    if any(f.get("latency_pending") for f in figures.values()):
+        collect_latencies(figures, folder / "candidates", settings["target_device"])
+        save_figures(figures, folder / "candidates")
     rows = results.trial_rows(study, figures, budget)
     results.write_trials_csv(rows, folder / "trials.csv", settings["metric"])
     winner = results.choose_winner(rows, maximize)

@@ -26,6 +26,7 @@ HEARTBEAT_S = 30  # RDB storages: a running trial records a heartbeat this often
 GRACE_S = 120  # ... and one silent this long is failed (its worker died) and its candidate queued again
 READY = "ready"  # study user attribute: the coordinator filled the queue
 DONE = "done"  # study user attribute: the search finished; workers leave
+LAST_PHASE = "last phase"  # study user attribute: nothing more to queue; idle workers measure latencies
 JOINED = "joined: "  # study user attribute prefix: a worker joined (value: its label)
 
 
@@ -138,7 +139,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive_here(worker: str | None) -> bool | None:
+def alive_here(worker: str | None) -> bool | None:
     """Whether the process of ``worker`` (host:pid) runs; None when it is on another host."""
     if not worker or ":" not in worker:
         return None
@@ -160,7 +161,7 @@ def fail_dead_trials(study: Any) -> list[int]:
 
     failed = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _alive_here(t.user_attrs.get("worker")) is False:
+        if alive_here(t.user_attrs.get("worker")) is False:
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t.number)
     return failed

@@ -30,11 +30,16 @@ from .trial import TrialContext, describe, run_trial
 WAIT_FOR_STUDY_S = 600
 
 
+def thread_share(workers: int) -> int:
+    """Torch threads of each of ``workers`` local workers: the cores split between them (one at least)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def set_threads(workers: int) -> None:
-    """Split this machine's cores between the local workers (one torch thread at least)."""
+    """Split this machine's cores between the local workers."""
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    torch.set_num_threads(thread_share(workers))
 
 
 def work(study: Any, ctx: TrialContext) -> int:
@@ -66,16 +71,25 @@ def work(study: Any, ctx: TrialContext) -> int:
     return count[0]
 
 
-def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 1.0) -> int:
+def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.5) -> int:
     """Take queued trials until the coordinator marks the search done (between the phases of successive
-    halving the queue is empty for a moment); returns how many this worker finished."""
+    halving the queue is empty for a moment); returns how many this worker finished. Idle in the last
+    phase with a spare core, and at the end, it measures the candidates' deferred latencies (on the run's
+    machine, where they are)."""
+    from .fit import measure_one_latency, spare_core
+
     finished = 0
+    work_dir, device = ctx.trials_dir.parent / "candidates", ctx.settings["target_device"]
     while True:
         if S.waiting(study):
             finished += work(study, ctx)
-        elif study.user_attrs.get(S.DONE):
+            continue
+        attrs = study.user_attrs
+        if attrs.get(S.DONE):
+            while measure_one_latency(work_dir, device):  # the rest, with the run (which gathers them)
+                pass
             return finished
-        else:
+        if not (attrs.get(S.LAST_PHASE) and spare_core() and measure_one_latency(work_dir, device)):
             time.sleep(poll_s)
 
 
@@ -138,13 +152,19 @@ def _wait_for_study(storage: Any, name: str | None, wait_s: float) -> Any:
                 flush=True,
             )
             said = True
-        time.sleep(2)
+        time.sleep(0.5)
 
 
 def join(
-    config: dict, run_name: str | None, *, wait_s: float = WAIT_FOR_STUDY_S, label: str | None = None
+    config: dict,
+    run_name: str | None,
+    *,
+    wait_s: float = WAIT_FOR_STUDY_S,
+    label: str | None = None,
+    measure: bool = False,
 ) -> int:
-    """Join the search of ``config`` (see the module doc); returns the trials this worker finished."""
+    """Join the search of ``config`` (see the module doc); returns the trials this worker finished.
+    ``measure``: a local worker the run started: first help measure the candidates (``fit.help_measure``)."""
     import torch
 
     from tinyml_modelmaker.ai_modules.timeseries import datasets
@@ -152,6 +172,11 @@ def join(
     if not search_active(config):
         raise ConfigError("search-worker: the config does not search (set training.model_name: auto)")
     local = _local_run(config, run_name)
+    if measure and local is not None:
+        from .fit import fit_setup, help_measure
+
+        space, data_configs, fit_ctx = fit_setup(config, local.root / "search", local.dataset)
+        help_measure(space, fit_ctx, data_configs, label or S.worker_id())
     if config["search"]["storage"] is None and local is None:
         raise ConfigError(
             "search-worker: search.storage is not set, so the study is the run folder's search/study.db, and no run "
@@ -216,6 +241,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--threads", type=int, default=0, help="torch threads (0: the cores / search.workers)"
     )
     parser.add_argument("--label", default=None, help=argparse.SUPPRESS)  # local workers started by the run
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)  # ... which help measure
     return parser
 
 
@@ -230,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.threads)
         else:
             set_threads(config["search"]["workers"])
-        finished = join(config, args.run_name, wait_s=args.wait, label=args.label)
+        finished = join(config, args.run_name, wait_s=args.wait, label=args.label, measure=args.measure)
         print(f"search-worker: done, {finished} trial(s) run here", flush=True)
         return 0
     except TinyMLError as exc:

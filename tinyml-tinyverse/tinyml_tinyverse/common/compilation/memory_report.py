@@ -32,10 +32,16 @@ from .devices import NPU_NOTE, Device
 
 
 def build_memory_report(
-    gm: GeneratedModel, host_size: dict, device: Device, device_size: dict | None, device_note: str | None
+    gm: GeneratedModel,
+    host_size: dict | None,
+    device: Device,
+    device_size: dict | None,
+    device_note: str | None,
 ) -> dict:
-    """The memory report of a generated model and its measured object sizes."""
+    """The memory report of a generated model and its measured object sizes (``host_size`` None: the
+    host object was not built; the checks then hold on the device object)."""
     measured = device_size or host_size
+    assert measured is not None, "build_memory_report needs the host or the device object's sizes"
     flash_measured = int(measured["text"]) + int(measured["data"])
     io = dict(input=gm.input_size * gm.elem_bytes, output=gm.output_size * gm.elem_bytes)
     ram_static = int(measured["data"]) + int(measured["bss"])
@@ -59,7 +65,7 @@ def build_memory_report(
         ),
         accelerator=accelerator_note(device),
         macs=dict(total=sum(layer["macs"] for layer in gm.layers), per_layer=gm.layers),
-        host_size={k: int(host_size[k]) for k in ("text", "data", "bss")},
+        host_size=None if host_size is None else {k: int(host_size[k]) for k in ("text", "data", "bss")},
         device_size=None
         if device_size is None
         else {k: device_size[k] for k in ("text", "data", "bss", "flags")},
@@ -68,9 +74,10 @@ def build_memory_report(
     if device.family == "C2000":
         report["c28x"] = c28x_words(gm)
         report["flash"]["measured_on"] = "host (x86-64 object; the C28x build needs TI's compiler)"
+    checked = host_size or measured
     report["checks"] = dict(
-        bss_holds_arena=int(host_size["bss"]) >= gm.arena_bytes + gm.scratch_bytes,
-        flash_holds_weights=int(host_size["text"]) + int(host_size["data"]) >= gm.weights_bytes,
+        bss_holds_arena=int(checked["bss"]) >= gm.arena_bytes + gm.scratch_bytes,
+        flash_holds_weights=int(checked["text"]) + int(checked["data"]) >= gm.weights_bytes,
     )
     return report
 
