@@ -587,9 +587,11 @@ def train_fresh(
     if run.scale is not None:
         model = ScaledOutput(model, *run.scale)
     model.to(device)
-    parts = [train] if on_val else [train, val]
-    x = np.concatenate([p.X for p in parts])
-    y = None if task.reconstructs_input else np.concatenate([task.targets(p) for p in parts])
+    if on_val:  # the train split as it is: no copy of its windows
+        x, y = train.X, None if task.reconstructs_input else np.asarray(task.targets(train))
+    else:
+        x = np.concatenate([train.X, val.X])
+        y = None if task.reconstructs_input else np.concatenate([task.targets(train), task.targets(val)])
     workers = auto_workers(len(x), args.workers)
     loader, sampler = make_train_loader(x, y, run.batch_size, args.seed, workers, device)
     optimizer = build_optimizer(args.optimizer, model, args.lr, args.weight_decay, args.momentum)
