@@ -17,6 +17,7 @@ import sys
 
 import yaml
 from tinyml_tinyverse.common.errors import TinyMLError
+from tinyml_tinyverse.common.utils.memory import share_one_malloc_arena
 
 from tinyml_modelmaker.config import plain, resolve_config
 
@@ -107,6 +108,7 @@ def continue_command(args: argparse.Namespace, run_name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (0 done, 2 user error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    share_one_malloc_arena()  # before torch's threads exist: the whole run's peak memory (docs/performance.md)
     if argv[:1] == ["search-worker"]:
         from tinyml_modelmaker.search.worker import main as search_worker
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..task_names import get_task_record
+from ..utils.memory import share_one_malloc_arena
 from .cache import digest_of_bytes
 from .read_once import recall
 
@@ -481,6 +482,7 @@ def read_recordings(
         yield from (read_recording(p, cfg, task) for p in paths)
         return
     ahead = 2 * workers
+    share_one_malloc_arena()  # the threads' parsed tables would otherwise stay resident in arenas of their own
     with ThreadPoolExecutor(workers, thread_name_prefix="read_recordings") as pool:
         pending = [pool.submit(read_recording, p, cfg, task) for p in paths[:ahead]]
         try:
