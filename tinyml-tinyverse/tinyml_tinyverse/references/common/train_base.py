@@ -380,7 +380,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
     stop_reason = f"ran all {args.epochs} epochs"
     for epoch in range(start_epoch, args.epochs + 1):
         patience = args.early_stopping_patience
-        if best_epoch and patience and epoch > min_epochs and epoch - best_epoch > patience:
+        if stops_early(epoch, best_epoch, patience, min_epochs):
             stop_reason = (f"stopped early after epoch {epoch - 1}: the {criterion} did not improve for {patience} "
                            f"epochs (early_stopping_patience) after its best, {best_metric:.4g} at epoch {best_epoch}")  # fmt: skip
             break
@@ -413,7 +413,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         val_stats, _ = evaluate(judged, val, task, loss_fn, device)
         value = val_stats["loss"] if by_loss else val_stats[task.primary_metric]
         if by_loss:
-            improved = bool(np.isfinite(value)) and (best_metric is None or value < best_metric)
+            improved = lower_loss(value, best_metric)
         else:
             improved = task.is_better(value, best_metric) or (
                 value == best_metric and history and val_stats["loss"] < history[best_epoch - 1]["val_loss"]
@@ -549,6 +549,17 @@ def wants_augmentation_probe(args: argparse.Namespace, data_config: dict, by_los
     return data_modality(args).name == "timeseries"
 
 
+def stops_early(epoch: int, best_epoch: int, patience: int, min_epochs: int) -> bool:
+    """Early stopping before ``epoch``: past ``min_epochs``, ``patience`` epochs (0: never) without a
+    better figure than the best epoch's."""
+    return bool(best_epoch and patience and epoch > min_epochs and epoch - best_epoch > patience)
+
+
+def lower_loss(value: float, best: float | None) -> bool:
+    """A finite loss below the best so far (or the first finite one)."""
+    return bool(np.isfinite(value)) and (best is None or value < best)
+
+
 def check_finite(loss: float, epoch: int, lr: float, peak_lr: float) -> None:
     if not np.isfinite(loss):  # the same on every rank: the loss is all-reduced
         raise ModelError(
@@ -602,8 +613,7 @@ def train_fresh(
     loss_fn = run.loss_fn.to(device)
     rows, best_loss, best_epoch = [], None, 0
     for epoch in range(1, epochs + 1):
-        patience = args.early_stopping_patience
-        if on_val and best_epoch and patience and epoch > min_epochs and epoch - best_epoch > patience:
+        if on_val and stops_early(epoch, best_epoch, args.early_stopping_patience, min_epochs):
             break
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
@@ -622,7 +632,7 @@ def train_fresh(
             row["val_loss"] = val_stats["loss"]
             row[f"val_{task.primary_metric}"] = val_stats[task.primary_metric]
             text += f"  val loss {val_stats['loss']:.4f}"
-            if np.isfinite(val_stats["loss"]) and (best_loss is None or val_stats["loss"] < best_loss):
+            if lower_loss(val_stats["loss"], best_loss):
                 best_loss, best_epoch = val_stats["loss"], epoch
                 text += "  *best*"
         rows.append({**row, "seconds": round(time.perf_counter() - t0, 3), "steps": len(loader)})
