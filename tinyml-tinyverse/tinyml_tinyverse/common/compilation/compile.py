@@ -232,14 +232,7 @@ def compile_model(
     npu_status = _npu_check(proto, device, resolved)
 
     x, raw, labels = _test_inputs(resolved, test_vectors, calib_x, vectors_per_class)
-    if int8:
-        inputs = resolved.quantize_input(x)
-        outs = resolved.run_int(inputs)
-    else:
-        inputs = x
-        values = run_float(resolved, x)
-        outs = [values[n] for n in resolved.output_names]
-    expected = np.concatenate([o.reshape(len(x), -1) for o in outs], axis=1)
+    inputs, expected = harness_io(resolved, x)
     if not np.isfinite(expected).all():  # the float model itself overflows: say where, not "mismatch"
         raise CompilationError(non_finite_message(resolved, x))
 
@@ -301,10 +294,7 @@ def compile_model(
         memory["latency"] = measure_latency(gm, device, partial, inputs[0], got[0], build / "emulator")
     notes += target_notes(device)
     if int8:
-        memory["quantization"] = dict(
-            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name,
-            layer_bits=resolved.layer_bits,  # mixed precision: the width of each conv / dense layer
-        )  # fmt: skip
+        memory["quantization"] = quantization_record(resolved, preset_name)
     report = CompileReport(
         passed=passed, precision=gm.precision, target_device=device.name, artifacts_dir=final, memory=memory,
         max_abs_diff=max_abs, max_rel_diff=max_rel, num_vectors=len(x), harness_output=proc.stdout[-4000:],
@@ -337,6 +327,27 @@ def compile_model(
     shutil.rmtree(previous, ignore_errors=True)
     _write(out_dir / run_files.COMPILE_REPORT, json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def harness_io(model: QuantizedGraph | Graph, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(inputs, expected)`` of the generated C for float inputs ``x``: int8, the quantized inputs and
+    the integer reference's outputs; float, ``x`` and the float run's outputs, ``(N, outputs)``."""
+    if isinstance(model, QuantizedGraph):
+        inputs = model.quantize_input(x)
+        outs = model.run_int(inputs)
+    else:
+        inputs = x
+        values = run_float(model, x)
+        outs = [values[n] for n in model.output_names]
+    return inputs, np.concatenate([o.reshape(len(x), -1) for o in outs], axis=1)
+
+
+def quantization_record(model: QuantizedGraph, preset_name: str) -> dict:
+    """``memory_report.json``'s ``quantization`` of an int8 model."""
+    return dict(
+        mode=model.mode, weight_bitwidth=model.weight_bitwidth, preset=preset_name,
+        layer_bits=model.layer_bits,  # mixed precision: the width of each conv / dense layer
+    )  # fmt: skip
 
 
 def reference_outputs(model: QuantizedGraph | Graph, x: np.ndarray) -> np.ndarray:

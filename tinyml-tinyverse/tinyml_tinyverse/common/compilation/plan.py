@@ -23,7 +23,7 @@ import onnx
 from ..quantization.quantized_graph import QuantizedGraph
 from . import toolchain
 from .codegen_c import generate
-from .compile import _npu_check, _resolve_model, _test_inputs, reference_outputs
+from .compile import _npu_check, _resolve_model, _test_inputs, harness_io, quantization_record
 from .cortex_m_emulator import emulator_unavailable_reason
 from .devices import get_device
 from .fit_check import check_model_fits
@@ -95,11 +95,7 @@ def plan_model(
     )
     if within and not fit_problems(memory, device):
         xs = _test_inputs(resolved, None if x is None else {"x": x}, None)[0]
-        inputs = resolved.quantize_input(xs[:1]) if int8 else xs[:1]
-        if int8:
-            expected = np.concatenate([o.reshape(1, -1) for o in resolved.run_int(inputs)], axis=1)
-        else:
-            expected = reference_outputs(resolved, xs[:1])
+        inputs, expected = harness_io(resolved, xs[:1])
         if device.family == "C2000" or emulator_unavailable_reason(device):  # no emulator run: at once
             memory["latency"] = measure_latency(
                 gm, device, src_dir, inputs[0], expected[0], build / "emulator"
@@ -112,10 +108,7 @@ def plan_model(
             else:
                 memory["latency_pending"] = True
     if int8:
-        memory["quantization"] = dict(
-            mode=resolved.mode, weight_bitwidth=resolved.weight_bitwidth, preset=preset_name,
-            layer_bits=resolved.layer_bits,
-        )  # fmt: skip
+        memory["quantization"] = quantization_record(resolved, preset_name)
     return memory
 
 
