@@ -300,24 +300,33 @@ class TreeRss:
         import threading
 
         self.pid, self.interval, self.peak_mib = pid, interval, 0.0
+        self.peak_parts: dict[str, int] = {}  # the processes at the peak, for the report
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     @staticmethod
-    def _tree_kib(root: int) -> int:
-        total = 0
+    def _tree_kib(root: int) -> dict[str, int]:
+        """``{"pid command": resident KiB}`` of each process of the tree now."""
+        parts = {}
         for p in process_tree(root):
             try:
                 with open(f"/proc/{p}/statm") as f:
-                    total += int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+                    kib = int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    words = f.read().split(b"\0")
             except OSError:
                 continue
-        return total
+            name = " ".join(Path(w.decode(errors="replace")).name for w in words[:3] if w)
+            parts[f"{p} {name}"] = kib
+        return parts
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak_mib = max(self.peak_mib, self._tree_kib(self.pid) / 1024)
+            parts = self._tree_kib(self.pid)
+            total = sum(parts.values()) / 1024
+            if total > self.peak_mib:
+                self.peak_mib, self.peak_parts = total, parts
 
     def stop(self) -> float:
         self._stop.set()
@@ -355,6 +364,10 @@ def timed_command(cmd: list[str], env: dict[str, str], log: Path, stop_after_epo
     # ru_maxrss of wait4: the largest of the process and its waited-for descendants, each alone
     marks["max_process_rss_mib"] = usage.ru_maxrss / 1024
     marks["peak_rss_mib"] = max(marks["max_process_rss_mib"], tree.stop() if tree else 0.0)
+    if tree is not None:
+        marks["peak_processes"] = ", ".join(
+            f"{name} {kib // 1024} MiB" for name, kib in tree.peak_parts.items()
+        )
     return marks
 
 
@@ -448,6 +461,7 @@ def main() -> None:
                 print(f"[{r + 1}] {name} run: epoch loop starts at {m['epoch_start']:.2f} s, epoch 1 line at "
                       f"{m.get('epoch_one', float('nan')):.2f} s, whole run {m['seconds']:.1f} s, peak RSS "
                       f"{m['peak_rss_mib']:.0f} MiB (process tree; largest process {m['max_process_rss_mib']:.0f} MiB); {load()}", flush=True)  # fmt: skip
+                print(f"    at the tree's peak: {m.get('peak_processes', '-')}", flush=True)
             if "first" in parts:  # up to the first epoch, then interrupted: the first-epoch figures quickly
                 cfg = write_yaml(
                     work / f"first_{tag}.yaml", project_config(work, data, f"first_{tag}", args.epochs)

@@ -41,9 +41,10 @@ def test_switched_off_it_runs_here(monkeypatch):
     assert stage_process.call_measured("os:getpid")[1] is None
 
 
-def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
-    """Dataset, training, testing and compilation each in a process of their own: the run's process
-    never imports torch, onnxruntime or pyarrow, and the summary has each stage's peak memory."""
+@pytest.fixture(scope="module")
+def light_run(tmp_path_factory):
+    """A whole run with every stage in a process of its own; ``(run folder, output of the run)``."""
+    tmp_path = tmp_path_factory.mktemp("light")
     config = {
         "common": {"task_type": "generic_timeseries_classification", "target_device": "F28P55",
                    "projects_path": str(tmp_path / "projects"), "run_name": "light"},
@@ -66,16 +67,21 @@ def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
     env = dict(os.environ, **{stage_process.ENV_SWITCH: "1"})
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "HEAVY []" in out.stdout
-    assert "stages: dataset done, training done, testing done, compilation done" in out.stdout
-    summary = yaml.safe_load(
-        (tmp_path / "projects" / "motor_fault" / "run" / "light" / "run_summary.yaml").read_text()
-    )
+    return tmp_path / "projects" / "motor_fault" / "run" / "light", out.stdout
+
+
+def test_a_run_keeps_torch_out_of_its_own_process(light_run):
+    """Dataset, training, testing and compilation each in a process of their own: the run's process
+    never imports torch, onnxruntime or pyarrow, and the summary has each stage's peak memory."""
+    root, stdout = light_run
+    assert "HEAVY []" in stdout
+    assert "stages: dataset done, training done, testing done, compilation done" in stdout
+    summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     peaks = summary["peak_rss_mib"]
     assert set(peaks) == {"dataset", "training", "testing", "compilation"}
     assert peaks["training"] > 200  # torch's process is counted, not only this light one
     # the training report's plots and onnxruntime check: finished after the training process, without torch
-    base = tmp_path / "projects" / "motor_fault" / "run" / "light" / "training" / "base"
+    base = root / "training" / "base"
     assert {"loss_curve.png", "metric_curve.png", "confusion_matrix.png", "roc_curves.png"} <= {
         p.name for p in base.glob("*.png")
     }
@@ -83,6 +89,42 @@ def test_a_run_keeps_torch_out_of_its_own_process(tmp_path):
     parity = summary["training"]["onnx"]["max_rel_diff_vs_torch"]
     assert isinstance(parity, float) and 0 <= parity <= 1e-4
     assert yaml.safe_load((base / "summary.yaml").read_text())["onnx"]["max_rel_diff_vs_torch"] == parity
+
+
+def test_testing_and_compilation_need_no_torch(light_run):
+    """The testing stage checks the ONNX model against best_model.pt's outputs that the training process
+    recorded (reference_outputs.npz), and the compiler checks the NPU rules on the ONNX graph: neither
+    imports torch. A checkpoint changed since its record is compared by computing its outputs again."""
+    root, _ = light_run
+    code = (
+        "import sys, yaml\n"
+        "from pathlib import Path\n"
+        "from tinyml_modelmaker.run_folder import RunPaths\n"
+        "from tinyml_modelmaker.ai_modules.timeseries import runner\n"
+        f"paths = RunPaths(Path({str(root)!r}))\n"
+        "config = yaml.safe_load(paths.config.read_text())\n"
+        "results = runner.testing_work(config, paths, paths.dataset, 'classification')\n"
+        "print('PARITY', results['float']['max_rel_diff_vs_reference'])\n"
+        "runner.compilation_work(config, paths, paths.dataset)\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "TORCH False" in out.stdout
+    assert 0 <= float(out.stdout.split("PARITY ")[1].split()[0]) <= 1e-4
+    # a best_model.pt that no longer matches its record: testing computes its outputs with torch
+    record = root / "training" / "base" / "reference_outputs.npz"
+    assert record.is_file()
+    import numpy as np
+
+    with np.load(record) as z:
+        stale = {k: z[k] for k in z.files}
+    stale["model_sha256"] = np.asarray("0" * 64)
+    np.savez(record, **stale)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "TORCH True" in out.stdout
+    assert 0 <= float(out.stdout.split("PARITY ")[1].split()[0]) <= 1e-4
 
 
 def test_its_output_comes_through_this_process(capsys):

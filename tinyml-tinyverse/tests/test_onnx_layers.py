@@ -7,7 +7,7 @@ import pytest
 import torch
 from tinyml_tinyverse.common.compilation.onnx_layers import check_onnx_npu_rules, onnx_to_layer_infos
 from tinyml_tinyverse.common.errors import CompilationError
-from tinyml_tinyverse.common.models.npu_rules import LayerInfo
+from tinyml_tinyverse.common.npu_rules import LayerInfo
 from torch import nn
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")

@@ -32,6 +32,7 @@ MODEL_QAT = "model_qat.onnx"  # the fake-quantized model after QAT
 MODEL_QDQ = "model_qdq.onnx"  # the int8 model as QDQ ONNX
 QUANTIZED_GRAPH = "quantized_graph.npz"  # the int8 model for the compiler
 GOLDEN_VECTORS = "golden_vectors.npz"  # inputs and int8 outputs of the integer reference
+REFERENCE_OUTPUTS = "reference_outputs.npz"  # best_model.pt's outputs on the test split, for testing
 
 # -- testing (the reference ``test_onnx`` -> testing/ and training/base/) ------------------------
 TEST_METRICS = "test_metrics.yaml"

@@ -3,7 +3,7 @@
 :func:`onnx_to_layer_infos` turns the Conv / ConvTranspose / MaxPool / AveragePool /
 GlobalAveragePool / Gemm / MatMul nodes of a graph (and a ReduceMean over all spatial axes, which
 is how torch's dynamo exporter writes a global average pool) into the
-:class:`~tinyml_tinyverse.common.models.npu_rules.LayerInfo` records the models side builds from
+:class:`~tinyml_tinyverse.common.npu_rules.LayerInfo` records the models side builds from
 torch, so that :func:`check_onnx_npu_rules` applies the same rules to a model from any framework.
 
 Shapes are per sample (batch axis dropped) in the ``N x C x H x W`` convention: a 1-d conv on
@@ -21,7 +21,7 @@ from onnx import numpy_helper
 
 from ..errors import CompilationError
 from ..ir.onnx_loader import load_onnx_model, with_inferred_shapes
-from ..models.npu_rules import LayerInfo, NpuViolation, check_npu_rules
+from ..npu_rules import LayerInfo, NpuViolation, check_npu_rules
 
 LAYER_OPS = {
     "Conv": "conv",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .npu_rules import LayerInfo, NpuViolation, check_npu_rules
+from ..npu_rules import LayerInfo, NpuViolation, check_npu_rules
 
 
 def batch_shape(input_shape: Sequence[int]) -> tuple[int, ...]:

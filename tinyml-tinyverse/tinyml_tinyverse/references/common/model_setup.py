@@ -11,10 +11,9 @@ from torch import nn
 from tinyml_tinyverse.common.errors import ModelError
 
 from . import checkpoint as ckpt
+from .cli import MODEL_MODULE_HELP  # noqa: F401  (public here too)
 from .distributed import log
 from .output_scaling import ScaledOutput, fold_output_scale
-
-MODEL_MODULE_HELP = "a .py file, package folder or module name whose models to register (repeatable)"
 
 
 def import_model_modules(specs: list[str]) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from tinyml_tinyverse.common import run_files
+from tinyml_tinyverse.common.utils.memory import release_free_memory
 
 from . import onnx_export
 from .artifacts import atomic_path
@@ -78,6 +79,8 @@ def qat_finetune(
         stats = train_one_epoch(
             qmodel, loader, loss_fn, optimizer, scheduler, device, task, epoch, None, not args.no_progress
         )
+        if epoch == 1:  # what only QAT's set-up and first steps ran
+            release_free_memory()
         val_stats, _ = evaluate(qmodel, val, task, loss_fn, device, shard=False)
         value = val_stats[task.primary_metric]
         history.append(
@@ -131,6 +134,7 @@ def quantize_best_model(
     from . import quantization_budget as QB
     from .distributed import log
 
+    release_free_memory()  # the report's and the float export's code and buffers
     qdir = quantization_dir(args)
     qdir.mkdir(parents=True, exist_ok=True)
     train, val, test = splits["train"], splits["val"], splits["test"]
@@ -173,7 +177,9 @@ def quantize_best_model(
         qat_args = argparse.Namespace(
             **{**vars(args), "qat_epochs": qat_epochs, "quantization_weight_bitwidth": qat_bits}
         )
+        release_free_memory()  # the float model's export and the integer reference's code, before QAT's
         qat_model, qat_info = qat_finetune(qat_args, task, model, splits, loss_fn, refit=refit)
+        release_free_memory()  # the QAT epochs' code and buffers, before the export's
         name = run_files.MODEL_QAT if what == "as configured" else "model_qat_remedy.onnx"
         return onnx_export.export_onnx(qat_model, input_shape, qdir / name, opset=args.opset), qat_info
 
@@ -186,6 +192,7 @@ def quantize_best_model(
     if args.quantization_method == "QAT":  # QAT must not lose what the float model won: keep the closer
         with_qat = retrain("as configured", args.qat_epochs, observer, bits)
         info.update(with_qat.info)  # the QAT log, also when PTQ is kept
+        release_free_memory()  # QAT's epochs' code and buffers
         graphs = {"QAT": with_qat.qg, "PTQ": first.qg}
         kept, info["fidelity_to_float"] = closest_to_float(args, task, model, splits, graphs, refit)
         log(

@@ -21,7 +21,7 @@ from tinyml_tinyverse.common import run_files
 from . import onnx_export, plots, report_pending
 from .artifacts import write_model_aux_h, write_yaml
 from .distributed import log
-from .evaluation import evaluate
+from .evaluation import evaluate, predict
 from .metrics import HEADLINE_METRICS
 from .plots import plot_curves
 from .tasks import Task
@@ -66,6 +66,18 @@ def plot_history(out_dir: Path, history: list[dict], task: Task, best_epoch: int
     if "train_accuracy" in history[0] and task.primary_metric == "accuracy":
         curves = {"train accuracy": [r["train_accuracy"] for r in history], **curves}
     plot_curves(out_dir / "metric_curve.png", epochs, curves, task.primary_metric, best_epoch)
+
+
+def record_reference_outputs(best_model: Path, test, device: torch.device) -> None:
+    """``best_model.pt``'s outputs on the test split, as the testing stage would compute them, recorded
+    beside it (``reference_outputs``): the testing stage then checks the ONNX model without torch."""
+    if not len(test.X) or not best_model.is_file():
+        return
+    from . import checkpoint as ckpt
+    from . import reference_outputs
+
+    reference, _ = ckpt.load_best_model(best_model)
+    reference_outputs.record(best_model, test.X, predict(reference, test.X, device))
 
 
 def finish_run(
@@ -131,6 +143,7 @@ def finish_run(
         log("warning: the test split is empty; no test metrics")
 
     onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / run_files.MODEL_ONNX, opset=args.opset)
+    record_reference_outputs(out_dir / run_files.BEST_MODEL, test, cpu)
     check_x = (test if len(test.X) else val).X[:32]
     if _deferring:  # checked and filled in by report_pending.finish_pending
         parity = None

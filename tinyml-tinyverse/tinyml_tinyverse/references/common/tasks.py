@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError, DataError
@@ -27,7 +25,10 @@ from tinyml_tinyverse.common.task_names import TASK_RECORDS, TaskRecord, get_tas
 from . import metrics as M
 from . import plots
 from .artifacts import write_csv
-from .output_scaling import StandardizedMSELoss, target_scale
+
+if TYPE_CHECKING:  # torch is imported where a loss is built: testing runs without it
+    import torch
+    from torch import nn
 
 TASK_REGISTRY = Registry("task")
 
@@ -61,6 +62,8 @@ class Task:
         return {}
 
     def build_loss(self, train: Any, args: argparse.Namespace) -> nn.Module:
+        from torch import nn
+
         return nn.MSELoss()
 
     def output_scale(self, train: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -130,7 +133,9 @@ class ClassificationTask(Task):
         weights = class_weights(
             getattr(args, "class_weights", None), train.y, self.model_kwargs(train, {}, args)["num_classes"]
         )
-        return nn.CrossEntropyLoss(
+        import torch
+
+        return torch.nn.CrossEntropyLoss(
             weight=None if weights is None else torch.tensor(weights, dtype=torch.float32)
         )
 
@@ -196,9 +201,13 @@ class RegressionTask(Task):
         return {"num_classes": self.targets(train).shape[1]}
 
     def output_scale(self, train):
+        from .output_scaling import target_scale
+
         return target_scale(self.targets(train))
 
     def build_loss(self, train, args):
+        from .output_scaling import StandardizedMSELoss
+
         return StandardizedMSELoss(self.output_scale(train)[1])
 
     def metrics(self, outputs, split, state):
@@ -257,9 +266,13 @@ class ForecastingTask(Task):
         return {"num_classes": y.shape[2], "horizon": int(horizon)}
 
     def output_scale(self, train):
+        from .output_scaling import target_scale
+
         return target_scale(train.y)
 
     def build_loss(self, train, args):
+        from .output_scaling import StandardizedMSELoss
+
         return StandardizedMSELoss(self.output_scale(train)[1])
 
     def metrics(self, outputs, split, state):

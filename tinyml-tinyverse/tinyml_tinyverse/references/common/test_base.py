@@ -11,11 +11,10 @@ import numpy as np
 from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import DataError, ModelError
 
-from . import checkpoint as ckpt
-from . import onnx_export
+from . import onnx_export, reference_outputs
 from .artifacts import write_csv, write_yaml
+from .cli import MODEL_MODULE_HELP
 from .metrics import HEADLINE_METRICS
-from .model_setup import MODEL_MODULE_HELP, import_model_modules
 from .tasks import get_task
 
 
@@ -58,7 +57,7 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     """Run ``--model-path`` on ``--split`` and write ``test_metrics.yaml`` + plots + analysis; returns the metrics."""
     from tinyml_tinyverse.common.datasets import read_dataset_info
 
-    from .data_setup import data_modality, read_data_config, with_target_names
+    from .splits import data_modality, read_data_config, with_target_names
 
     task = get_task(task_name)
     out_dir = Path(args.output_dir)
@@ -89,13 +88,10 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
         results["anomaly_threshold"] = state
 
     if args.reference_model:
-        import_model_modules(args.model_module)  # the reference model may be one of the user's
-        model, _ = ckpt.load_best_model(args.reference_model)
-        import torch
-
-        from .evaluation import predict
-
-        ref = predict(model, split.X, torch.device("cpu")).reshape(outputs.shape)
+        ref = reference_outputs.recorded(args.reference_model, split.X)
+        if ref is None:  # not recorded by the training process for this checkpoint and split
+            ref = reference_model_outputs(args, split.X)
+        ref = ref.reshape(outputs.shape)
         diff = float(np.max(np.abs(ref - outputs)) / max(1.0, float(np.max(np.abs(ref)))))
         results["max_rel_diff_vs_reference"] = diff
         if not diff <= onnx_export.PARITY_TOLERANCE:
@@ -111,6 +107,19 @@ def run_test(args: argparse.Namespace, task_name: str) -> dict:
     write_yaml(out_dir / run_files.TEST_METRICS, results)
     print(f"  {metrics_line(metrics)}; results in {out_dir}", flush=True)
     return results
+
+
+def reference_model_outputs(args: argparse.Namespace, x: np.ndarray) -> np.ndarray:
+    """``--reference-model``'s outputs on ``x``, computed here with torch."""
+    import torch
+
+    from . import checkpoint as ckpt
+    from .evaluation import predict
+    from .model_setup import import_model_modules
+
+    import_model_modules(args.model_module)  # the reference model may be one of the user's
+    model, _ = ckpt.load_best_model(args.reference_model)
+    return predict(model, x, torch.device("cpu"))
 
 
 PREDICTIONS_CSV = run_files.PREDICTIONS

@@ -23,14 +23,16 @@ from torch import nn
 from tqdm import tqdm
 
 from tinyml_tinyverse.common import run_files
-from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError, TinyMLError
+from tinyml_tinyverse.common.errors import ConfigError, DataError, ModelError
 from tinyml_tinyverse.common.quantization.observers import OBSERVER_REGISTRY
+from tinyml_tinyverse.common.utils.memory import release_free_memory
 from tinyml_tinyverse.common.utils.progress import set_progress
 
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from . import onnx_export
 from .artifacts import write_csv
+from .cli import run_cli  # noqa: F401  (the train scripts call train_base.run_cli)
 from .data_setup import (  # noqa: F401  (auto_batch_size, auto_workers, read_data_config: public here too)
     auto_batch_size,
     auto_workers,
@@ -378,6 +380,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
         + (f" x {args.world_size} processes" if args.distributed else "")
         + f"; best epoch by {criterion}, at least {min_epochs} epochs")  # fmt: skip
     stop_reason = f"ran all {args.epochs} epochs"
+    release_free_memory()  # the imports' initialisers (torch's: about 90 MiB of code run once)
     for epoch in range(start_epoch, args.epochs + 1):
         patience = args.early_stopping_patience
         if stops_early(epoch, best_epoch, patience, min_epochs):
@@ -437,6 +440,8 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
                                  weight_average=None if average is None else average.state_dict())  # fmt: skip
             write_csv(out_dir / run_files.TRAINING_LOG, history)
         dist_utils.barrier()
+        if epoch == start_epoch:  # what only the start-up and the first steps ran (torch's initialisers)
+            release_free_memory()
         if args.stop_after_epoch and epoch >= args.stop_after_epoch:
             log(f"stopping after epoch {epoch} as asked (--stop-after-epoch); continue with --resume auto")
             return {"interrupted_after_epoch": epoch}
@@ -478,6 +483,7 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             class_names=task.class_names(train),
             metric={"refit_epochs": epochs},
         )
+    release_free_memory()  # the epochs' code and buffers, before the report, the export and QAT
     final = fold_output_scale(model.cpu(), torch.from_numpy(np.ascontiguousarray(train.X[:8])))
     summary = finish_run(
         args,
@@ -672,16 +678,3 @@ def probe_augmentation(
     log(f"augmentation probe: {with_it} with it, {plain_loss:.4g} at epoch {plain_epoch} without: the refit "
         f"trains {'with' if keep else 'without'} it")  # fmt: skip
     return (augmented, epoch, rows, record) if keep else (data_config, plain_epoch, rows, record)
-
-
-def run_cli(get_parser, main) -> None:
-    """``python -m ...train``: parse, run; a TinyMLError prints as one line, Ctrl-C says how to resume."""
-    args = get_parser().parse_args()
-    try:
-        main(args)
-    except TinyMLError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    except KeyboardInterrupt:
-        raise SystemExit(
-            "interrupted; the last finished epoch is in checkpoint.pt: add --resume auto to continue"
-        ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from tinyml_tinyverse.references.common import test_base, train_base
+from tinyml_tinyverse.references.common import cli, test_base
 
 TASK = "regression"
 
@@ -25,4 +25,4 @@ def main(args: argparse.Namespace) -> dict:
 
 
 if __name__ == "__main__":
-    train_base.run_cli(get_args_parser, main)
+    cli.run_cli(get_args_parser, main)
