@@ -37,14 +37,35 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from tinyml_tinyverse.common.errors import ModelError, TinyMLError
+from tinyml_tinyverse.common.errors import ConfigError, ModelError, TinyMLError
 
 ENV_SWITCH = "TINYML_STAGE_PROCESSES"
 OK, ERROR, INTERRUPTED = "ok", "error", "interrupted"
 
 
-def enabled() -> bool:
-    return os.environ.get(ENV_SWITCH, "0").strip().lower() not in ("0", "false", "no", "off")
+ALL, LIGHT, OFF = "all", "light", "off"  # the layouts ENV_SWITCH selects; LIGHT unless it is set
+
+
+def layout() -> str:
+    """Which stage work runs in a process of its own: ``light`` (the default): the work without torch
+    (dataset, the training report, testing, compilation), while the model check and the training run in
+    the run's process, which imports torch once; ``all`` (``TINYML_STAGE_PROCESSES=1``): every stage's
+    work; ``off`` (``=0``): none."""
+    value = os.environ.get(ENV_SWITCH, LIGHT).strip().lower()
+    if value in ("1", "true", "yes", "on", ALL):
+        return ALL
+    if value in ("0", "false", "no", OFF, "none"):
+        return OFF
+    if value != LIGHT:
+        raise ConfigError(
+            f"{ENV_SWITCH}={value!r} is not a layout; use {LIGHT} (the default), {ALL} (1) or {OFF} (0)"
+        )
+    return LIGHT
+
+
+def isolates(torch_work: bool = False) -> bool:
+    """Whether work of this kind (``torch_work``: it imports torch) runs in a process of its own."""
+    return layout() == ALL or (layout() == LIGHT and not torch_work)
 
 
 def resolve(target: str):
@@ -52,15 +73,21 @@ def resolve(target: str):
     return getattr(importlib.import_module(module), name)
 
 
-def call(target: str, *args: Any, **kwargs: Any) -> Any:
-    """``target(*args, **kwargs)`` (``"module:function"``) in a child process; see the module docstring."""
-    return call_measured(target, *args, **kwargs)[0]
+def call(target: str, *args: Any, torch_work: bool = False, **kwargs: Any) -> Any:
+    """``target(*args, **kwargs)`` (``"module:function"``) in a child process when the layout isolates
+    work of its kind (:func:`isolates`), else here; see the module docstring."""
+    return call_measured(target, *args, torch_work=torch_work, **kwargs)[0]
 
 
-def call_measured(target: str, *args: Any, **kwargs: Any) -> tuple[Any, float | None]:
+def call_measured(
+    target: str, *args: Any, torch_work: bool = False, **kwargs: Any
+) -> tuple[Any, float | None]:
     """As :func:`call`; also the child's peak resident memory in MiB (None in-process)."""
-    if not enabled():
+    if not isolates(torch_work):
         return resolve(target)(*args, **kwargs), None
+    from tinyml_tinyverse.common.utils.memory import release_free_memory
+
+    release_free_memory()  # this process waits while the child works: what it freed is not held meanwhile
     folder = Path(tempfile.mkdtemp(prefix="tinyml_stage_"))  # mode 0700: only this user reads the pickles
     try:
         request, reply = folder / "request.pkl", folder / "reply.pkl"

@@ -56,10 +56,11 @@ class Run:
         self.prepared_dataset: Path | None = None
         self.work_peak_mib: float | None = None  # the peak resident memory of the last stage's process
 
-    def work(self, function: str, *args: Any) -> Any:
-        """``function`` (a name in this module) in a process of its own; the largest peak memory of the
-        stage's processes is kept (they run one after the other)."""
-        value, peak = stage_process.call_measured(f"{__name__}:{function}", *args)
+    def work(self, function: str, *args: Any, torch_work: bool = False) -> Any:
+        """``function`` (a name in this module) in a process of its own where the layout says so
+        (``stage_process``); the largest peak memory of the stage's processes is kept (they run one after
+        the other)."""
+        value, peak = stage_process.call_measured(f"{__name__}:{function}", *args, torch_work=torch_work)
         if peak is not None:
             self.work_peak_mib = max(peak, self.work_peak_mib or 0.0)
         return value
@@ -154,14 +155,20 @@ def stage_training(run: Run) -> str:
         return DONE
     dataset_dir = run.dataset_dir()
     model_check, result = run.work(
-        "training_work", run.config, run.paths, dataset_dir, run.task, "model_check" not in run.summary
+        "training_work",
+        run.config,
+        run.paths,
+        dataset_dir,
+        run.task,
+        "model_check" not in run.summary,
+        torch_work=True,
     )
     if model_check is not None:  # the input channels were only known from the data
         run.summary["model_check"] = model_check
     if "interrupted_after_epoch" in result:
         run.summary["training"] = {"interrupted_after_epoch": result["interrupted_after_epoch"]}
         return INTERRUPTED
-    checked = run.work("training_report_work", run.paths) if stage_process.enabled() else None
+    checked = run.work("training_report_work", run.paths) if stage_process.isolates() else None
     if checked is not None:  # the plots and the ONNX check the training process left
         result.setdefault("onnx", {}).update(checked)
     keep = ("model", "input_shape", "class_names", "num_train", "num_val", "num_test", "epochs_run", "best_epoch",
@@ -181,7 +188,7 @@ def training_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str, c
     _import_user_models(config)
     model_check = check_model(config, dataset_dir) if check else None
     trainer = get_trainer(task)
-    if not stage_process.enabled():
+    if not stage_process.isolates():  # the report in this process
         return model_check, trainer.train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
     from tinyml_tinyverse.references.common.report import deferred_report
 
@@ -358,6 +365,7 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
     model_modules, model_figures = check_before_data(config)
+    release_free_memory()  # the check's torch initialisers, not under the dataset stage's process
     _check_trained_model_reachable(config, resume)
     paths = open_run_folder(config, resume=resume)
     print(f"run folder: {paths.root}")
@@ -431,7 +439,7 @@ def check_before_data(config: dict) -> tuple[list[dict[str, Any]], dict | None]:
     returns what the modules gave and the model's figures (None until the input channels are known)."""
     if not config["training"]["enable"] and not config["training"].get("model_module"):
         return [], None  # nothing to check
-    return stage_process.call(f"{__name__}:check_work", config)
+    return stage_process.call(f"{__name__}:check_work", config, torch_work=True)
 
 
 def check_work(config: dict) -> tuple[list[dict[str, Any]], dict | None]:

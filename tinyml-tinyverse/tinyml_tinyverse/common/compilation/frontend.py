@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from ..task_names import scores_classes
 from ..transforms import Recording, extract_features
 from . import toolchain
 from .devices import Device
+from .elf_symbols import sized_symbols
 from .frontend_c import FrontendSource, generate_frontend
 from .pipeline_c import pipeline_header, pipeline_source
 from .test_vectors import parse_pipeline_outputs, pipeline_harness_source, pipeline_vector_source
@@ -352,27 +351,6 @@ FLASH_GROUPS = (
 )
 
 
-def _nm_tool(obj: Path) -> str | None:
-    with open(obj, "rb") as f:
-        head = f.read(20)
-    arm = head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little" if head[5] == 1 else "big") == 40
-    return shutil.which("arm-none-eabi-nm" if arm else "nm")
-
-
-def symbol_sizes(obj: Path) -> list[tuple[str, str, int]]:
-    """``(name, nm type letter, size)`` of the sized symbols of an object file."""
-    tool = _nm_tool(obj)
-    if tool is None:
-        return []
-    proc = subprocess.run([tool, "-S", str(obj)], capture_output=True, text=True, timeout=60)
-    out = []
-    for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 4:
-            out.append((parts[3], parts[2], int(parts[1], 16)))
-    return out
-
-
 def _categorise(symbols: list[tuple[str, str, int]]) -> tuple[dict, dict]:
     ram = {key: 0 for key, _ in RAM_GROUPS} | {"fft_scratch_bytes": 0, "state_bytes": 0}
     flash = {key: 0 for key, _ in FLASH_GROUPS} | {"other_tables_bytes": 0, "code_bytes": 0}
@@ -407,14 +385,15 @@ def _memory(partial: Path, build: Path, device: Device) -> dict:
         toolchain.build_host([partial / name], obj, include_dirs=[partial], extra_flags=("-c",))
         objects.append(obj)
     host = {o.name: toolchain.section_sizes(o) for o in objects}
-    measured_on, symbols = "host", [s for o in objects for s in symbol_sizes(o)]
+    measured_on, symbols = "host", [s for o in objects for s in sized_symbols(o)]
     device_sizes = None
     if toolchain.device_build_unavailable_reason(device) is None:
         out_dir = build / "device_frontend"
         device_sizes = toolchain.build_for_device(
             [partial / n for n in SOURCES], device, out_dir, include_dirs=[partial]
         )
-        dev_syms = [s for n in SOURCES for s in symbol_sizes(out_dir / (Path(n).stem + ".o"))]
+        dev_objects = [out_dir / (Path(n).stem + ".o") for n in SOURCES]
+        dev_syms = [s for o in dev_objects if o.is_file() for s in sized_symbols(o)]
         if dev_syms:
             measured_on, symbols = "device", dev_syms
     ram, flash = _categorise(symbols)

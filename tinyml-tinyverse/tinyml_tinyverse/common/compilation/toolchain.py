@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import CompilationError
+from ..utils.memory import release_free_memory
 from .devices import Device, get_device
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def _command_text(cmd: Sequence[str]) -> str:
 
 
 def _run_compiler(cmd: list[str], what: str) -> None:
+    release_free_memory()  # this process waits while the compiler works: what it freed is not held meanwhile
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except OSError as exc:

@@ -201,7 +201,9 @@ def run(config: dict, paths: RunPaths, dataset_dir: Path | None) -> dict:
             vectors, calib_x, class_names, train_stats, front_end = from_modality
         aux = training_aux(paths)
     from tinyml_tinyverse.common.compilation import compile_model
+    from tinyml_tinyverse.common.utils.memory import release_free_memory
 
+    release_free_memory()  # the reading of the test vectors (the CSV parser's code and buffers)
     paths.compilation.mkdir(parents=True, exist_ok=True)
     print(f"compilation: {source} for {config['common']['target_device']} into {paths.compilation}")
     report = compile_model(
