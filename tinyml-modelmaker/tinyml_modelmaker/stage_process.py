@@ -14,11 +14,13 @@ Arguments and results travel as pickles through a private temporary folder the p
 child's standard output is passed on to this process's ``sys.stdout`` as it comes, its standard
 error goes to the terminal directly (progress bars).
 
-Off by default; ``TINYML_STAGE_PROCESSES=1`` turns it on. Measured (docs/performance.md): it keeps
-the run's memory up to the first epoch at about 400 MiB instead of 440, and the training report's
-plots and onnxruntime check then run after the training process, without torch; but the model check
-and the training each import torch (the first epoch starts one import later), and the testing
-stage's process still holds torch (its reference outputs), onnxruntime and matplotlib together.
+Which work goes to a child is the layout (:func:`layout`, ``TINYML_STAGE_PROCESSES``): by default
+(``light``) the work without torch (the dataset stage, the training report's plots and onnxruntime
+check, testing, compilation) runs in children, and the model check and the training (with QAT and
+the export) in the run's process, which so imports torch once (the first epoch starts as soon as in
+one process). Before a child starts, this process gives back what it freed and its run-once code
+(``release_free_memory``). Measured (docs/performance.md): the whole benchmark run peaks at about
+340 MiB for the process tree, against about 470 MiB in one process.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ stages use what an earlier run left in the run folder), writes ``run_summary.yam
 stage and prints a short table of results at the end.
 
 The ``stage_*`` functions below run in the run's process and hand their heavy part (the model
-check and the ``*_work`` functions) to ``tinyml_modelmaker.stage_process``: with
-``TINYML_STAGE_PROCESSES=1`` each in a process of its own, so that torch, the data's parser,
-onnxruntime and matplotlib are never resident together; by default in this process.
+check and the ``*_work`` functions) to ``tinyml_modelmaker.stage_process``: by default the work
+without torch in a process of its own and the torch work (model check, training) in this one, so
+that torch, the data's parser, onnxruntime and matplotlib are never resident together and torch is
+imported once (``TINYML_STAGE_PROCESSES=1``: every stage's work in a process of its own; ``=0``: all
+in this process).
 """
 
 from __future__ import annotations
