@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from tinyml_tinyverse.common import run_files
 from tinyml_tinyverse.common.errors import ConfigError
-from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory
+from tinyml_tinyverse.common.utils.memory import PeakRss, release_free_memory, rss_mib
 from tinyml_tinyverse.references.common.metrics import HEADLINE_METRICS
 
 from ... import stage_process
@@ -63,8 +63,8 @@ class Run:
         (``stage_process``); the largest peak memory of the stage's processes is kept (they run one after
         the other)."""
         value, peak = stage_process.call_measured(f"{__name__}:{function}", *args, torch_work=torch_work)
-        if peak is not None:
-            self.work_peak_mib = max(peak, self.work_peak_mib or 0.0)
+        if peak is not None:  # this process waited meanwhile, holding about what it holds now
+            self.work_peak_mib = max((rss_mib() or 0.0) + peak, self.work_peak_mib or 0.0)
         return value
 
     def stage_done_before(self, stage: str) -> bool:
@@ -419,8 +419,8 @@ def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
                 raise
             release_free_memory()  # what the stage freed goes back to the OS, not under the next stage's peak
             if memory.mib is not None and config[stage]["enable"]:  # the stage's peak resident memory, MiB:
-                # this process's and that of the process that did the stage's work, together
-                peak = memory.mib + (current.work_peak_mib or 0)
+                # this process's alone, or with that of a process that did part of the stage's work
+                peak = max(memory.mib, current.work_peak_mib or 0)
                 summary.setdefault("peak_rss_mib", {})[stage] = round(peak)
             current.record(stage, status, time.perf_counter() - t0)
             if status == INTERRUPTED:
