@@ -131,3 +131,19 @@ def test_its_output_comes_through_this_process(capsys):
     """What the stage prints lands on this process's stdout (a capture or a redirect of the run gets it)."""
     stage_process.call("builtins:print", "from the stage's process")
     assert "from the stage's process" in capsys.readouterr().out
+
+
+def test_a_process_started_ahead_serves_the_next_call():
+    """start_ahead: the child imports its module while this process works on, then runs the next call."""
+    stage_process.start_ahead("tinyml_modelmaker.config")
+    ahead, folder = stage_process._started
+    assert stage_process.call("os:getpid") == ahead.pid
+    assert stage_process._started is None and not folder.exists() and ahead.returncode == 0
+    assert stage_process.call("os:getpid") not in (ahead.pid, os.getpid())  # the next one starts anew
+
+
+def test_a_process_started_ahead_and_unused_ends_with_this_one():
+    stage_process.start_ahead("tinyml_modelmaker.config")
+    ahead, folder = stage_process._started
+    stage_process._drop_started()  # what atexit does
+    assert ahead.returncode == 0 and not folder.exists() and stage_process._started is None

@@ -366,6 +366,8 @@ def _check_trained_model_reachable(config: dict, resume: bool) -> None:
 def run(config: dict, *, resume: bool = False, source: str = "") -> dict:
     """Run every enabled stage of ``config``; returns the run summary (also in ``run_summary.yaml``)."""
     # the model is checked before the run folder exists, so a rejected model leaves nothing behind
+    if config["dataset"]["enable"] and not resume:  # the dataset stage's process starts during the check
+        stage_process.start_ahead(__name__)
     model_modules, model_figures = check_before_data(config)
     release_free_memory()  # the check's torch initialisers, not under the dataset stage's process
     _check_trained_model_reachable(config, resume)
