@@ -155,7 +155,7 @@ def _wait_for_study(storage: Any, name: str | None, wait_s: float) -> Any:
                 flush=True,
             )
             said = True
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def join(

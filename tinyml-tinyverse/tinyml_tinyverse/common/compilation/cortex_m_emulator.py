@@ -157,6 +157,9 @@ def _tool(name: str) -> str:
     return path
 
 
+_STARTUP_OBJECTS: dict[tuple, bytes] = {}  # this process's start-up objects, per compiler and flags
+
+
 def build_image(
     model_dir: Path, device: Device, x: np.ndarray, int8: bool, work: Path, opt: str = EMULATOR_OPT
 ) -> tuple[Path, list[str]]:
@@ -179,8 +182,14 @@ def build_image(
         (work / "cortex_m_startup.c", ["-fno-tree-loop-distribute-patterns"]),
     ):
         obj = work / (src.stem + ".o")
-        _run_compiler([gcc, *flags, *extra, f"-I{model_dir}", "-c", str(src), "-o", str(obj)],
-                      f"{src.name} for the {device.name} emulator image")  # fmt: skip
+        same = (gcc, src.name, *flags, *extra)  # the start-up is the same for every model: built once
+        if src.name == "cortex_m_startup.c" and same in _STARTUP_OBJECTS:
+            obj.write_bytes(_STARTUP_OBJECTS[same])
+        else:
+            _run_compiler([gcc, *flags, *extra, f"-I{model_dir}", "-c", str(src), "-o", str(obj)],
+                          f"{src.name} for the {device.name} emulator image")  # fmt: skip
+            if src.name == "cortex_m_startup.c":
+                _STARTUP_OBJECTS[same] = obj.read_bytes()
         objs.append(str(obj))
     elf = work / "tinyml_emu.elf"
     link = [gcc, *core, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
