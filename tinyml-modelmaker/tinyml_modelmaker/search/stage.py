@@ -12,6 +12,7 @@ compilation stages.
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -289,6 +290,7 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         raise
     finally:
         opening.shutdown(wait=True)
+        gc.unfreeze()  # the trials froze what lived before them (worker.work); the rest of the run as before
         if threads_before is not None:
             torch.set_num_threads(threads_before)
     return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)
