@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from test_compile_plan import _model as quantized_model
 from tinyml_tinyverse.common.compilation import cortex_m_emulator as emu
 from tinyml_tinyverse.common.compilation.plan import plan_model
-from tinyml_tinyverse.common.models import get_model
-from tinyml_tinyverse.common.quantization import quantize_onnx
 
 pytestmark = pytest.mark.skipif(
     emu.emulator_unavailable_reason("CORTEX_M4F") is not None,
@@ -41,13 +39,7 @@ def _sequential(program: emu._Program, blocks: list[tuple[int, int]]) -> tuple[i
 def test_block_counts_give_the_sequential_sum(tmp_path, monkeypatch, name, mode, target):
     import unicorn
 
-    torch.manual_seed(0)
-    model = get_model(name).eval()
-    shape = tuple(model.input_shape)
-    path = tmp_path / "model.onnx"
-    torch.onnx.export(model, (torch.randn(1, *shape),), str(path), dynamo=False)
-    x = np.random.default_rng(0).standard_normal((4, *shape)).astype(np.float32)
-    compiled = quantize_onnx(path, x, mode=mode) if mode else str(path)
+    compiled, x = quantized_model(tmp_path, name, mode, 8)
     plan_model(compiled, tmp_path / "plan", target_device=target, x=x[:1], latency=False)
     job = np.load(tmp_path / "plan" / "latency_job.npz")
     device = emu.get_device(target)
