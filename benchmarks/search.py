@@ -1,8 +1,9 @@
 """Model search against training every candidate fully, on generated data, under a flash budget.
 
 Two runs of the same project (``training.model_name: auto``, 2 workers, the same candidates, seeds
-and epochs): one with the search's pruning (successive halving), one with ``search.pruner: none``
-(every candidate that fits trains all its epochs). Prints, for each: trials run, candidates complete
+and epochs), each in a process of its own as a user's run is: one with the search's pruning
+(successive halving), one with ``search.pruner: none`` (every candidate that fits trains all its
+epochs). Prints, for each: trials run, candidates complete
 and pruned (a candidate is a model at one bit width; a trial trains one model to one rung, its bit
 widths sharing the training), the search stage's wall time and the CPU time, and the best model; then
 whether the search found a model within 1 point (0.01 of the validation score) of the fully trained
@@ -21,6 +22,8 @@ import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,13 +83,21 @@ def study_trials(root: Path) -> int:
     return sum(1 for t in trials if t.user_attrs.get("duplicate_of") is None)
 
 
-def run(args: argparse.Namespace, pruner: str, repeat: int = 0) -> dict:
-    from tinyml_modelmaker import run_project
+RUN = """import json, sys
+from tinyml_modelmaker import run_project
+summary = run_project(json.loads(sys.argv[1]))
+open(sys.argv[2], "w").write(json.dumps(summary, default=str))
+"""
 
+
+def run(args: argparse.Namespace, pruner: str, repeat: int = 0) -> dict:
+    """One run in a process of its own, as a user's run is: both sides start as cold."""
     cfg = config(args, pruner, repeat)
+    out = Path(args.out) / f"summary_{pruner}_{repeat + 1}.json"
     t0, cpu0 = time.perf_counter(), cpu_seconds()
-    summary = run_project(cfg)
+    subprocess.run([sys.executable, "-c", RUN, json.dumps(cfg), str(out)], check=True)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    summary = json.loads(out.read_text())
     root = Path(summary["run_folder"])
     measured = json.loads((root / "search" / "candidates.json").read_text())
     with open(root / "search" / "trials.csv", newline="") as f:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,12 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
         assert column in header
     assert "val_accuracy" in header
     assert (root / "search" / "study.db").is_file()
+    with sqlite3.connect(root / "search" / "study.db") as db:  # write-ahead log: readers do not wait
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # a finished trial's folder: its scores and models, no plots drawn or left pending, the ONNX checked
+    trial_base = next((root / "search" / "trials").glob("*/training/base/summary.yaml")).parent
+    assert not list(trial_base.glob("*.png")) and not list(trial_base.glob("*pending*"))
+    assert yaml.safe_load((trial_base / "summary.yaml").read_text())["onnx"]["max_rel_diff_vs_torch"] < 1e-3
 
 
 def test_two_workers_share_one_journal_storage_and_run_each_candidate_once(tmp_path):

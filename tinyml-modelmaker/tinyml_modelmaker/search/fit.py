@@ -374,12 +374,6 @@ def _stale(figures: dict, budget: Budget) -> bool:
 LATENCY_CLAIM, LATENCY_RESULT = "latency.claim", "latency.json"
 
 
-def spare_core() -> bool:
-    """Whether this machine has a core no process is using (load average below the cores less one half):
-    idle-time work would otherwise slow the trial that runs."""
-    return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
-
-
 def measure_one_latency(work_dir: Path, device: str) -> bool:
     """Claim one deferred latency (``plan_model(latency=False)``) in ``work_dir`` (``search/candidates``)
     and run it under the emulator; False when none is left to claim."""

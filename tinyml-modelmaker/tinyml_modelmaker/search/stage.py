@@ -12,6 +12,7 @@ compilation stages.
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -38,7 +39,6 @@ from .fit import (
     plan_measuring,
     preset_data_config,
     save_figures,
-    spare_core,
 )
 from .space import Budget, Candidate, resolve_budget, rung_epochs
 from .trial import TrialContext, preset_key
@@ -46,7 +46,7 @@ from .worker import dataset_fingerprint, set_threads, thread_share, work, write_
 
 DATA_SECTION = "data_processing_feature_extraction"
 WINNER_FILE = "winner.yaml"
-POLL_S = 0.5
+POLL_S = 0.2  # how often a waiting process looks at the study (a few small queries)
 
 
 def search_dir(paths: RunPaths) -> Path:
@@ -211,8 +211,8 @@ def _wait_for_joins(study: Any, procs: list[subprocess.Popen], timeout_s: float 
 def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> None:
     """Queue ``phase`` of ``keys``, work on it here, and wait for the trials of it that other processes
     or machines run; trials whose worker died are queued again (and run here). Waiting in the last phase
-    (no phase to queue next) on a machine with a spare core, it measures the deferred latencies of the
-    candidates (on a busy machine that would slow the trial that runs: they wait for the end)."""
+    (no phase to queue next), it measures the deferred latencies of the candidates: they are needed
+    before the search ends, and measured next to the last trials they finish sooner than after them."""
     import optuna
 
     last = phase == len(ctx.settings["rungs"]) - 1
@@ -234,7 +234,7 @@ def _run_phase(study: Any, ctx: TrialContext, keys: list[str], phase: int) -> No
             print(f"search: waiting for {len(left)} trial(s) running elsewhere: {where}", flush=True)
             said = time.perf_counter()
         work_dir = ctx.trials_dir.parent / "candidates"
-        if not (last and spare_core() and measure_one_latency(work_dir, ctx.settings["target_device"])):
+        if not (last and measure_one_latency(work_dir, ctx.settings["target_device"])):
             time.sleep(POLL_S)
 
 
@@ -290,6 +290,7 @@ def run_search(config: dict, paths: RunPaths, dataset_dir: Path) -> dict:
         raise
     finally:
         opening.shutdown(wait=True)
+        gc.unfreeze()  # the trials froze what lived before them (worker.work); the rest of the run as before
         if threads_before is not None:
             torch.set_num_threads(threads_before)
     return _finish(study, settings, figures, budget, folder, time.perf_counter() - t0)

@@ -80,17 +80,22 @@ def trial_argv(ctx: TrialContext, candidate: Candidate, root: Path) -> list[str]
 
 def _run(task: str, argv: list[str], log_path: Path) -> dict:
     """Run the reference training with its output in ``log_path``; returns its summary (or the
-    ``interrupted_after_epoch`` marker of a stop at a rung)."""
+    ``interrupted_after_epoch`` marker of a stop at a rung). The training's plots are not drawn (the
+    search reads the scores; the winner's own training draws its plots); its ONNX export is checked."""
     import yaml
+    from tinyml_tinyverse.references.common import report, report_pending
 
     module = _train_module(task)
+    out_dir = Path(argv[argv.index("--output-dir") + 1])
     with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         args = module.get_args_parser().parse_args(argv)
-        result = module.main(args)
+        with report.deferred_report():  # the plots and the ONNX check are left in out_dir ...
+            result = module.main(args)
     if isinstance(result, dict) and "interrupted_after_epoch" in result:
         return dict(result)
-    summary_path = Path(argv[argv.index("--output-dir") + 1]) / "summary.yaml"
-    return yaml.safe_load(summary_path.read_text()) or {}
+    (out_dir / report_pending.PLOTS_PENDING).unlink(missing_ok=True)  # ... the plots are dropped
+    report_pending.finish_pending(out_dir)  # ... and the ONNX export checked against torch
+    return yaml.safe_load((out_dir / "summary.yaml").read_text()) or {}
 
 
 def read_scores(log_csv: Path, metric: str) -> list[tuple[int, float]]:

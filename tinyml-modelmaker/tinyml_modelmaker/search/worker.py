@@ -10,6 +10,7 @@ dataset; elsewhere it prepares the same dataset from the same config into
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import os
 import re
@@ -67,16 +68,18 @@ def work(study: Any, ctx: TrialContext) -> int:
         if S.waiting(study) == 0:
             study.stop()
 
+    gc.collect()
+    gc.freeze()  # what lives now (torch, the zoo, the data) is not scanned again after every trial
     study.optimize(objective, callbacks=[after], catch=(Exception,), gc_after_trial=True)
     return count[0]
 
 
-def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.5) -> int:
+def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.2) -> int:
     """Take queued trials until the coordinator marks the search done (between the phases of successive
     halving the queue is empty for a moment); returns how many this worker finished. Idle in the last
-    phase with a spare core, and at the end, it measures the candidates' deferred latencies (on the run's
-    machine, where they are)."""
-    from .fit import measure_one_latency, spare_core
+    phase, and at the end, it measures the candidates' deferred latencies (on the run's machine, where
+    they are)."""
+    from .fit import measure_one_latency
 
     finished = 0
     work_dir, device = ctx.trials_dir.parent / "candidates", ctx.settings["target_device"]
@@ -89,7 +92,7 @@ def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.5) -> int:
             while measure_one_latency(work_dir, device):  # the rest, with the run (which gathers them)
                 pass
             return finished
-        if not (attrs.get(S.LAST_PHASE) and spare_core() and measure_one_latency(work_dir, device)):
+        if not (attrs.get(S.LAST_PHASE) and measure_one_latency(work_dir, device)):
             time.sleep(poll_s)
 
 
@@ -152,7 +155,7 @@ def _wait_for_study(storage: Any, name: str | None, wait_s: float) -> Any:
                 flush=True,
             )
             said = True
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def join(

@@ -278,18 +278,7 @@ def compile_model(
         and (max_abs == 0 if int8 else max_rel <= FLOAT_REL_TOL)
     )
 
-    obj = toolchain.build_host(
-        [partial / "tinyml_model.c"], build / "tinyml_model.o", include_dirs=[partial], extra_flags=("-c",)
-    )
-    host_size = toolchain.section_sizes(obj)
-    device_note = toolchain.device_build_unavailable_reason(device)
-    device_size = None
-    if device_note is None:
-        device_size = toolchain.build_for_device(
-            [partial / "tinyml_model.c"], device, build / "device", include_dirs=[partial]
-        )
-    memory = build_memory_report(gm, host_size, device, device_size, device_note)
-    memory["model"] = resolved.name
+    memory = model_memory(gm, resolved.name, device, partial, build)
     if passed and not fit_problems(memory, device):  # one inference on the target's ISA (Cortex-M: emulated)
         memory["latency"] = measure_latency(gm, device, partial, inputs[0], got[0], build / "emulator")
     notes += target_notes(device)
@@ -310,7 +299,7 @@ def compile_model(
         )
     if not all(memory["checks"].values()):
         raise CompilationError(
-            f"the measured sections do not hold the planned memory: {memory['checks']} ({host_size})"
+            f"the measured sections do not hold the planned memory: {memory['checks']} ({memory['host_size']})"
         )
     check_fit(memory, device)
     if data_config is not None:  # the on-chip front end and pipeline (issue 8), built and checked
@@ -327,6 +316,27 @@ def compile_model(
     shutil.rmtree(previous, ignore_errors=True)
     _write(out_dir / run_files.COMPILE_REPORT, json.dumps(report.to_dict(), indent=2))
     return report
+
+
+def model_memory(
+    gm, model_name: str, device: Device, src_dir: Path, build: Path, *, host_object: bool = True
+) -> dict:
+    """``memory_report.json``'s figures of the generated ``src_dir/tinyml_model.c``: its object built for
+    ``device`` (arm-none-eabi-gcc, where it can be) and on the host (``host_object``, or where there
+    is no device build)."""
+    source = [Path(src_dir) / "tinyml_model.c"]
+    device_note = toolchain.device_build_unavailable_reason(device)
+    host_size = device_size = None
+    if host_object or device_note is not None:
+        obj = toolchain.build_host(
+            source, build / "tinyml_model.o", include_dirs=[src_dir], extra_flags=("-c",)
+        )
+        host_size = toolchain.section_sizes(obj)
+    if device_note is None:
+        device_size = toolchain.build_for_device(source, device, build / "device", include_dirs=[src_dir])
+    memory = build_memory_report(gm, host_size, device, device_size, device_note)
+    memory["model"] = model_name
+    return memory
 
 
 def harness_io(model: QuantizedGraph | Graph, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

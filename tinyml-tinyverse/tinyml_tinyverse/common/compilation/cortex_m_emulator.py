@@ -157,6 +157,9 @@ def _tool(name: str) -> str:
     return path
 
 
+_STARTUP_OBJECTS: dict[tuple, bytes] = {}  # this process's start-up objects, per compiler and flags
+
+
 def build_image(
     model_dir: Path, device: Device, x: np.ndarray, int8: bool, work: Path, opt: str = EMULATOR_OPT
 ) -> tuple[Path, list[str]]:
@@ -179,8 +182,14 @@ def build_image(
         (work / "cortex_m_startup.c", ["-fno-tree-loop-distribute-patterns"]),
     ):
         obj = work / (src.stem + ".o")
-        _run_compiler([gcc, *flags, *extra, f"-I{model_dir}", "-c", str(src), "-o", str(obj)],
-                      f"{src.name} for the {device.name} emulator image")  # fmt: skip
+        same = (gcc, src.name, *flags, *extra)  # the start-up is the same for every model: built once
+        if src.name == "cortex_m_startup.c" and same in _STARTUP_OBJECTS:
+            obj.write_bytes(_STARTUP_OBJECTS[same])
+        else:
+            _run_compiler([gcc, *flags, *extra, f"-I{model_dir}", "-c", str(src), "-o", str(obj)],
+                          f"{src.name} for the {device.name} emulator image")  # fmt: skip
+            if src.name == "cortex_m_startup.c":
+                _STARTUP_OBJECTS[same] = obj.read_bytes()
         objs.append(str(obj))
     elf = work / "tinyml_emu.elf"
     link = [gcc, *core, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
@@ -277,6 +286,21 @@ class _Program:
             self._blocks[key] = hit
         return hit
 
+    def totals(self, counts: dict[tuple[int, int, int], int]) -> tuple[int, int, dict[str, int]]:
+        """``(instructions, cycles, mix)`` of a run from its block counts: ``(start, size, previous)`` ->
+        times executed, ``previous`` the start of the block just before when this one follows it directly
+        (else -1). A conditional branch ending that previous block fell through: no pipeline refill."""
+        instructions, cycles, mix = 0, 0, {}
+        for (addr, size, previous), times in counts.items():
+            count, cost, _, block_mix = self.block(addr, size)
+            instructions += times * count
+            cycles += times * cost
+            if previous >= 0 and self.block(previous, addr - previous)[2]:
+                cycles -= times * self.timing.branch_refill
+            for k, v in block_mix.items():
+                mix[k] = mix.get(k, 0) + times * v
+        return instructions, cycles, mix
+
 
 def _symbols(elf: Path) -> dict[str, int]:
     out = subprocess.run([_tool("nm"), str(elf)], capture_output=True, text=True, check=True).stdout
@@ -319,18 +343,13 @@ def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) ->
     begin, end = syms["tm_emu_begin"] & ~1, syms["tm_emu_end"] & ~1
     try:
         uc.emu_start(reset | 1, begin, timeout=TIMEOUT_S * 1_000_000)
-        state = dict(n=0, cycles=0, pending=None, mix={})
+        counts: dict[tuple[int, int, int], int] = {}
+        last = [-1, -1]  # the end and the start of the block executed before
 
-        def on_block(_uc, addr, size, _data):
-            pending = state["pending"]
-            if pending is not None and addr == pending:  # the previous conditional branch fell through
-                state["cycles"] -= timing.branch_refill
-            count, cycles, cond, mix = program.block(addr, size)
-            state["n"] += count
-            state["cycles"] += cycles
-            state["pending"] = addr + size if cond else None
-            for k, v in mix.items():
-                state["mix"][k] = state["mix"].get(k, 0) + v
+        def on_block(_uc, addr, size, _data):  # per executed block: count it, cost it at the end
+            key = (addr, size, last[1] if addr == last[0] else -1)
+            counts[key] = counts.get(key, 0) + 1
+            last[0], last[1] = addr + size, addr
 
         uc.hook_add(unicorn.UC_HOOK_BLOCK, on_block)
         uc.emu_start(begin | 1, end, timeout=TIMEOUT_S * 1_000_000, count=MAX_INSTRUCTIONS)
@@ -346,9 +365,10 @@ def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) ->
         )
     out = bytes(uc.mem_read(syms["tm_emu_out"], output_bytes))
     status = int.from_bytes(uc.mem_read(syms["tm_emu_status"], 4), "little", signed=True)
+    instructions, cycles, mix = program.totals(counts)
     return EmulatorRun(
-        instructions=state["n"], estimated_cycles=state["cycles"], output=out, status=status,
-        cpu=device.cpu, flags=flags, mix=state["mix"],
+        instructions=instructions, estimated_cycles=cycles, output=out, status=status,
+        cpu=device.cpu, flags=flags, mix=mix,
     )  # fmt: skip
 
 

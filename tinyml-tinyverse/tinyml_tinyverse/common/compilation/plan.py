@@ -21,14 +21,13 @@ import numpy as np
 import onnx
 
 from ..quantization.quantized_graph import QuantizedGraph
-from . import toolchain
 from .codegen_c import generate
-from .compile import _npu_check, _resolve_model, _test_inputs, harness_io, quantization_record
+from .compile import _npu_check, _resolve_model, _test_inputs, harness_io, model_memory, quantization_record
 from .cortex_m_emulator import emulator_unavailable_reason
 from .devices import get_device
 from .fit_check import check_model_fits
 from .latency import measure_latency
-from .memory_report import build_memory_report, fit_problems
+from .memory_report import fit_problems
 from .presets import PRESET_REGISTRY
 
 LATENCY_JOB = "latency_job.npz"  # the emulator's input and the reference output, for plan_latency
@@ -75,19 +74,7 @@ def plan_model(
     src_dir.mkdir(parents=True, exist_ok=True)
     (src_dir / "tinyml_model.h").write_text(gm.header)
     (src_dir / "tinyml_model.c").write_text(gm.source)
-    source = [src_dir / "tinyml_model.c"]
-    device_note = toolchain.device_build_unavailable_reason(device)
-    if device_note is None:
-        device_size = toolchain.build_for_device(source, device, build / "device", include_dirs=[src_dir])
-        host_size = None
-    else:
-        device_size = None
-        obj = toolchain.build_host(
-            source, build / "tinyml_model.o", include_dirs=[src_dir], extra_flags=("-c",)
-        )
-        host_size = toolchain.section_sizes(obj)
-    memory = build_memory_report(gm, host_size, device, device_size, device_note)
-    memory["model"] = resolved.name
+    memory = model_memory(gm, resolved.name, device, src_dir, build, host_object=False)
     int8 = isinstance(resolved, QuantizedGraph)
     within = latency_within is None or (
         memory["flash"]["total_bytes"] <= latency_within[0]
