@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from tinyml_tinyverse.common.compilation.elf_symbols import sized_symbols
+from tinyml_tinyverse.common.compilation.elf_symbols import sized_symbols, symbol_addresses
 from tinyml_tinyverse.common.errors import CompilationError
 
 SOURCE = r"""
@@ -63,6 +63,22 @@ def test_the_same_symbols_as_nm(tmp_path, compiler, flags, nm):
         and letters["weak_function"] == "W"
         and letters["weak_object"] == "V"
     )
+
+
+def test_the_same_addresses_as_nm_in_a_linked_cortex_m_image(tmp_path):
+    """The emulator finds its symbols with symbol_addresses: as nm gives them (Thumb functions' even
+    addresses, no mapping symbols)."""
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-nm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} missing: `make install` installs it (scripts/system_packages.sh)")
+    src, elf = tmp_path / "image.c", tmp_path / "image.elf"
+    src.write_text(SOURCE + "int main(void) { return global_function(3); }\n")
+    flags = ["-O2", "-mcpu=cortex-m4", "-mthumb", "--specs=nosys.specs", "-nostartfiles", "-Wl,-e,main"]
+    subprocess.run(["arm-none-eabi-gcc", *flags, str(src), "-o", str(elf)], check=True)
+    out = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    assert symbol_addresses(elf) == {r[2]: int(r[0], 16) for r in rows if len(r) == 3}
+    assert symbol_addresses(elf)["main"] % 2 == 0
 
 
 def test_a_file_that_is_not_elf_is_named(tmp_path):

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import CompilationError
 from .devices import Device, get_device
+from .elf_symbols import symbol_addresses
 from .toolchain import ARM_GCC, _run_compiler
 
 logger = logging.getLogger(__name__)
@@ -302,16 +303,6 @@ class _Program:
         return instructions, cycles, mix
 
 
-def _symbols(elf: Path) -> dict[str, int]:
-    out = subprocess.run([_tool("nm"), str(elf)], capture_output=True, text=True, check=True).stdout
-    syms = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            syms[parts[2]] = int(parts[0], 16)
-    return syms
-
-
 def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) -> EmulatorRun:
     """Run the image from its reset vector; count the instructions of one inference."""
     import unicorn
@@ -319,7 +310,7 @@ def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) ->
 
     binary = elf.with_suffix(".bin")
     subprocess.run([_tool("objcopy"), "-O", "binary", str(elf), str(binary)], check=True)
-    syms = _symbols(elf)
+    syms = symbol_addresses(elf)
     for need in ("tm_emu_begin", "tm_emu_end", "tm_emu_out", "tm_emu_status"):
         if need not in syms:
             raise CompilationError(f"the emulator image {elf} has no symbol {need}")

@@ -1,5 +1,5 @@
-"""The sized symbols of an ELF object file (32/64-bit, either byte order), read from its symbol table in
-Python: what ``nm -S`` prints, without starting ``nm`` (GNU nm maps about 57 MiB for a 7 KiB object).
+"""The symbols of an ELF file (32/64-bit, either byte order), read from its symbol table in Python: what
+``nm`` and ``nm -S`` print, without starting ``nm`` (GNU nm maps about 57 MiB for a 7 KiB object).
 
 Type letters follow nm's rules: ``t`` code, ``d`` written data, ``b`` zero-initialised data, ``r``
 read-only data, ``a`` absolute, ``c`` common, ``n`` other; upper case for global symbols; ``W``/``V``
@@ -18,16 +18,29 @@ SHT_SYMTAB, SHT_NOBITS = 2, 8
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
 SHN_UNDEF, SHN_ABS, SHN_COMMON = 0, 0xFFF1, 0xFFF2
 STB_GLOBAL, STB_WEAK = 1, 2
-STT_OBJECT, STT_SECTION, STT_FILE = 1, 3, 4
+STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE = 1, 2, 3, 4
+EM_ARM = 40
 
 
 def sized_symbols(path: str | os.PathLike) -> list[tuple[str, str, int]]:
     """``(name, nm type letter, size)`` of each defined symbol of the ELF object ``path`` (nm's order:
     by name): those ``nm -S`` lists with a size, the size not 0."""
+    return sorted((name, letter, size) for name, _, size, letter in _defined_symbols(path) if size)
+
+
+def symbol_addresses(path: str | os.PathLike) -> dict[str, int]:
+    """``{name: value}`` of each defined symbol of the ELF file ``path``, as ``nm`` lists them (on ARM a
+    Thumb function's address without its Thumb bit; the mapping symbols ``$t``, ``$d``... left out)."""
+    return {name: value for name, value, _, _ in sorted(_defined_symbols(path)) if not name.startswith("$")}
+
+
+def _defined_symbols(path: str | os.PathLike) -> list[tuple[str, int, int, str]]:
+    """``(name, value, size, nm type letter)`` of each named, defined symbol (not a section or file)."""
     data = Path(path).read_bytes()
     if data[:4] != b"\x7fELF":
         raise CompilationError(f"{path} is not an ELF object file")
     wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    arm = struct.unpack_from(order + "H", data, 18)[0] == EM_ARM
     if wide:
         shoff, shentsize, shnum = struct.unpack_from(order + "Q10xHH", data, 0x28)[0], *struct.unpack_from(order + "HH", data, 0x3A)  # fmt: skip
     else:
@@ -43,17 +56,18 @@ def sized_symbols(path: str | os.PathLike) -> list[tuple[str, str, int]]:
         strings = heads[link][2]
         for pos in range(offset + entsize, offset + size, entsize):  # entry 0 is the null symbol
             if wide:
-                name_at, info, _, shndx, _, sym_size = struct.unpack_from(order + "IBBHQQ", data, pos)
+                name_at, info, _, shndx, value, sym_size = struct.unpack_from(order + "IBBHQQ", data, pos)
             else:
-                name_at, _, sym_size, info, _, shndx = struct.unpack_from(order + "IIIBBH", data, pos)
+                name_at, value, sym_size, info, _, shndx = struct.unpack_from(order + "IIIBBH", data, pos)
             bind, typ = info >> 4, info & 0xF
-            if typ in (STT_SECTION, STT_FILE) or shndx == SHN_UNDEF or not sym_size:
+            if typ in (STT_SECTION, STT_FILE) or shndx == SHN_UNDEF:
                 continue
             name = data[strings + name_at : data.index(b"\0", strings + name_at)].decode(errors="replace")
-            if not name:
-                continue
-            found.append((name, _letter(bind, typ, shndx, heads), sym_size))
-    return sorted(found)
+            if arm and typ == STT_FUNC:
+                value &= ~1  # the Thumb bit: nm prints the function's address
+            if name:
+                found.append((name, value, sym_size, _letter(bind, typ, shndx, heads)))
+    return found
 
 
 def _letter(bind: int, typ: int, shndx: int, heads: list[tuple]) -> str:
