@@ -141,7 +141,6 @@ def start_ahead(module: str) -> None:
     if _started is None and isolates():
         folder = Path(tempfile.mkdtemp(prefix="tinyml_stage_"))
         _started = (_start(folder, module), folder)
-        atexit.register(_drop_started)
 
 
 def _drop_started() -> None:
@@ -152,6 +151,9 @@ def _drop_started() -> None:
         proc.stdin.close()  # it reads the end of its input and ends
         proc.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_drop_started)  # a child started ahead and never used ends with this process
 
 
 def _wait(proc: subprocess.Popen, grace_s: float = 5.0) -> bool:
