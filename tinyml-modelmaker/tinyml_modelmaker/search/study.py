@@ -98,18 +98,29 @@ def _rdb_storage(url: str, engine: dict, tries: int = 5) -> Any:
 
 
 def _sqlite_wal(storage: Any) -> None:
-    """SQLite in write-ahead-log mode: the workers' reads do not wait for another's write, and a write
-    syncs once (a trial records a dozen attributes and a score per epoch). Where the file system cannot
-    hold a WAL the file keeps its journal (SQLite answers the pragma with the mode it kept)."""
+    """SQLite in write-ahead-log mode, each transaction taking the write lock when it begins.
+
+    WAL: the workers' reads do not wait for another's write, and a write syncs once (a trial records a
+    dozen attributes and a score per epoch); where the file system cannot hold a WAL the file keeps its
+    journal (SQLite answers the pragma with the mode it kept). ``BEGIN IMMEDIATE``: Optuna takes a queued
+    trial by reading that it waits, then marking it running (``SELECT ... FOR UPDATE``, which SQLite
+    ignores); with the driver's default deferred transactions two processes could both read it waiting
+    and both run it. Taking the lock first makes the read and the write one step (SQLAlchemy's recipe
+    for serializable SQLite transactions: the driver's own BEGIN off, ours on ``begin``)."""
     from sqlalchemy import event
 
     def pragmas(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # the driver's implicit BEGIN off: the "begin" event's instead
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     event.listen(storage.engine, "connect", pragmas)
+    event.listen(storage.engine, "begin", begin)
     storage.engine.dispose()  # the connections opened while the tables were made take the pragmas too
 
 
@@ -159,10 +170,11 @@ def worker_id() -> str:
 
 
 def alive_here(worker: str | None) -> bool | None:
-    """Whether the process of ``worker`` (host:pid) runs; None when it is on another host."""
+    """Whether the process of ``worker`` (``host:pid``, or a label ending in it: ``worker 2 host:pid``)
+    runs; None when it is on another host."""
     if not worker or ":" not in worker:
         return None
-    host, pid = worker.rsplit(":", 1)
+    host, pid = worker.split()[-1].rsplit(":", 1)
     if host != socket.gethostname():
         return None
     try:
