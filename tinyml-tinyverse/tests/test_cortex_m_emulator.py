@@ -5,6 +5,8 @@ model."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from test_compile_plan import _model as quantized_model
@@ -62,3 +64,26 @@ def test_block_counts_give_the_sequential_sum(tmp_path, monkeypatch, name, mode,
     assert len(executed) > 100
     assert (run.instructions, run.estimated_cycles, run.mix) == (n, cycles, mix)
     assert list(run.mix) == list(mix)  # the same order of classes as well
+    _check_image_as_built_in_steps(tmp_path, elf, flags)
+
+
+def _check_image_as_built_in_steps(tmp_path, elf, flags):
+    """The image of one compiler call is the one of compiling the model and ``main`` to objects and
+    linking them with the start-up; the bytes the emulator loads are what ``objcopy -O binary`` writes."""
+    import subprocess
+
+    from tinyml_tinyverse.common.compilation.elf_symbols import flat_image
+
+    gcc, work, sources = shutil.which("arm-none-eabi-gcc"), tmp_path / "emu", tmp_path / "plan" / "sources"
+    objects = []
+    for src in (sources / "tinyml_model.c", work / "emu_main.c"):
+        objects.append(str(tmp_path / (src.stem + "_step.o")))
+        subprocess.run([gcc, *flags, f"-I{sources}", "-c", str(src), "-o", objects[-1]], check=True)
+    core = [f for f in flags if f.startswith(("-m", "-f")) and "sections" not in f]
+    stepwise = tmp_path / "stepwise.elf"
+    subprocess.run([gcc, *core, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections", *objects,
+                    str(work / "cortex_m_startup.o"), "-o", str(stepwise), "-lm", "-lc", "-lgcc"], check=True)  # fmt: skip
+    assert stepwise.read_bytes() == elf.read_bytes()
+    binary = tmp_path / "image.bin"
+    subprocess.run([shutil.which("arm-none-eabi-objcopy"), "-O", "binary", str(elf), str(binary)], check=True)
+    assert flat_image(elf) == binary.read_bytes()

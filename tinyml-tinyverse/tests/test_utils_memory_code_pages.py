@@ -50,12 +50,18 @@ def test_torchs_run_once_code_leaves_and_the_model_computes_the_same():
     assert r["same_outputs"] and r["same_grads"]
 
 
-def test_only_clean_executable_file_mappings_are_chosen():
+@pytest.mark.parametrize("source", ["smaps", "remembered"])
+def test_only_clean_executable_file_mappings_are_chosen(source):
+    """Read from /proc/self/smaps, or remembered from an earlier reading (a release reads only the maps
+    then): every span chosen is a clean, executable file mapping."""
     from tinyml_tinyverse.common.utils import memory
 
-    chosen = memory._clean_code_mappings()
-    assert chosen
-    spans = {(lo, hi) for lo, hi, _ in chosen}
+    if source == "smaps":
+        spans = {(lo, hi) for lo, hi, _ in memory._clean_code_mappings()}
+    else:
+        memory._clean_code_spans()  # the first reading, then one from what it remembered
+        spans = set(memory._clean_code_spans())
+    assert spans
     with open("/proc/self/smaps") as f:
         lines = f.read().splitlines()
     current, dirty = None, 0
@@ -70,3 +76,15 @@ def test_only_clean_executable_file_mappings_are_chosen():
                 assert head[1] == "r-xp" and len(head) > 5 and head[5].startswith("/")
         elif head[0] in ("Private_Dirty:", "Shared_Dirty:"):
             dirty += int(head[1])
+
+
+def test_a_release_within_its_minimum_interval_is_skipped(monkeypatch):
+    from tinyml_tinyverse.common.utils import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "release_code_pages", lambda: calls.append(1) or 0)
+    memory.release_free_memory()
+    memory.release_free_memory(min_interval_s=60.0)  # just released: skipped
+    assert len(calls) == 1
+    memory.release_free_memory()  # a phase end (no interval) always releases
+    assert len(calls) == 2

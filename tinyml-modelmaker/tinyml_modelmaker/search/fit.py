@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,19 @@ class FitContext:
     compile_preset: str
     seed: int
     work_dir: Path  # search/candidates/
+    train_splits: dict = field(default_factory=dict, repr=False)  # data config (JSON) -> its train split
+
+    def train_split(self, data_config: dict) -> Any:
+        """The processed train windows of ``data_config``, read once per process (every model of a preset
+        is built and calibrated on them)."""
+        from tinyml_tinyverse.common.datasets import load_split
+
+        key = json.dumps(data_config, sort_keys=True, default=str)
+        if key not in self.train_splits:
+            self.train_splits[key] = load_split(
+                self.dataset_dir, "train", self.task, data_config, cache_dir=self.dataset_dir / "cache"
+            )
+        return self.train_splits[key]
 
 
 def fit_setup(config: dict, search_dir: Path, dataset_dir: Path) -> tuple[list[Candidate], dict, FitContext]:
@@ -81,12 +94,12 @@ def preset_data_config(data_config: dict, preset: str | None) -> dict:
 def untrained_model(ctx: FitContext, model_name: str, data_config: dict) -> tuple[Any, Any]:
     """``(model, train windows)``: the zoo model built for this run's data as training builds it."""
     import torch
-    from tinyml_tinyverse.common.datasets import load_split, model_input_kwargs
+    from tinyml_tinyverse.common.datasets import model_input_kwargs
     from tinyml_tinyverse.common.models import get_model
     from tinyml_tinyverse.references.common.output_scaling import ScaledOutput, fold_output_scale
     from tinyml_tinyverse.references.common.tasks import get_task
 
-    train = load_split(ctx.dataset_dir, "train", ctx.task, data_config, cache_dir=ctx.dataset_dir / "cache")
+    train = ctx.train_split(data_config)
     task = get_task(ctx.task)
     args = argparse.Namespace(horizon=None, class_weights=None)
     kwargs = {
@@ -232,8 +245,6 @@ def plan_measuring(candidates: list[Candidate], ctx: FitContext, data_configs: d
     """Start measuring: the cached figures of ``candidates`` (``search/candidates.json``), and the groups
     still to measure written to ``candidates/todo.json`` for the local workers (earlier claims removed).
     Returns the cache; call before the local workers start, then :func:`measure_all`."""
-    from tinyml_tinyverse.common.datasets import load_split
-
     cache_path = ctx.work_dir.parent / "candidates.json"
     cache: dict[str, dict] = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.pop("_measured_for", None) != _setting(ctx):  # another device or compile setting: measure again
@@ -243,9 +254,7 @@ def plan_measuring(candidates: list[Candidate], ctx: FitContext, data_configs: d
     for leftover in [*ctx.work_dir.glob("*.claim"), *ctx.work_dir.glob("*.figures.json")]:
         leftover.unlink()
     for preset in dict.fromkeys(c[0].preset for c in todo.values()):  # the processed windows, once
-        load_split(
-            ctx.dataset_dir, "train", ctx.task, data_configs[preset], cache_dir=ctx.dataset_dir / "cache"
-        )
+        ctx.train_split(data_configs[preset])
     _write_json(ctx.work_dir / TODO_FILE, {"groups": list(todo), "budget": budget.to_dict()})
     return cache
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import CompilationError
 from .devices import Device, get_device
-from .elf_symbols import symbol_addresses
+from .elf_symbols import flat_image, symbol_addresses
 from .toolchain import ARM_GCC, _run_compiler
 
 logger = logging.getLogger(__name__)
@@ -164,11 +164,14 @@ _STARTUP_OBJECTS: dict[tuple, bytes] = {}  # this process's start-up objects, pe
 def build_image(
     model_dir: Path, device: Device, x: np.ndarray, int8: bool, work: Path, opt: str = EMULATOR_OPT
 ) -> tuple[Path, list[str]]:
-    """Link ``model_dir/tinyml_model.c`` with the start-up and a one-inference ``main`` into an ELF."""
+    """Link ``model_dir/tinyml_model.c`` with the start-up and a one-inference ``main`` into an ELF.
+
+    The start-up object is the same for every model (built once per process and compiler flags); the
+    model and its ``main`` are compiled and linked by one compiler call (the same ELF as compiling each
+    to an object and linking them: the objects are made and linked in the same order)."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "emu_main.c").write_text(emulator_main_source(x, int8))
-    (work / "cortex_m_startup.c").write_text(_template("cortex_m_startup.c"))
     ld = Template(_template("cortex_m.ld")).substitute(
         flash_bytes=device.flash_bytes, ram_bytes=device.ram_bytes
     )
@@ -176,25 +179,20 @@ def build_image(
     gcc = shutil.which(ARM_GCC)
     core = [EMULATOR_FLAG_SUBSTITUTES.get(f, f) for f in device.arm_gcc_flags]
     flags = [opt, "-std=c99", "-ffunction-sections", "-fdata-sections", *core]
-    objs = []
-    for src, extra in (
-        (Path(model_dir) / "tinyml_model.c", []),
-        (work / "emu_main.c", []),
-        (work / "cortex_m_startup.c", ["-fno-tree-loop-distribute-patterns"]),
-    ):
-        obj = work / (src.stem + ".o")
-        same = (gcc, src.name, *flags, *extra)  # the start-up is the same for every model: built once
-        if src.name == "cortex_m_startup.c" and same in _STARTUP_OBJECTS:
-            obj.write_bytes(_STARTUP_OBJECTS[same])
-        else:
-            _run_compiler([gcc, *flags, *extra, f"-I{model_dir}", "-c", str(src), "-o", str(obj)],
-                          f"{src.name} for the {device.name} emulator image")  # fmt: skip
-            if src.name == "cortex_m_startup.c":
-                _STARTUP_OBJECTS[same] = obj.read_bytes()
-        objs.append(str(obj))
+    startup = work / "cortex_m_startup.o"
+    same = (gcc, *flags)
+    if same in _STARTUP_OBJECTS:
+        startup.write_bytes(_STARTUP_OBJECTS[same])
+    else:
+        (work / "cortex_m_startup.c").write_text(_template("cortex_m_startup.c"))
+        _run_compiler([gcc, *flags, "-fno-tree-loop-distribute-patterns", "-c", str(work / "cortex_m_startup.c"),
+                       "-o", str(startup)], f"cortex_m_startup.c for the {device.name} emulator image")  # fmt: skip
+        _STARTUP_OBJECTS[same] = startup.read_bytes()
     elf = work / "tinyml_emu.elf"
-    link = [gcc, *core, "-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
-    _run_compiler([*link, *objs, "-o", str(elf), "-lm", "-lc", "-lgcc"], f"the {device.name} emulator image")
+    sources = [str(Path(model_dir) / "tinyml_model.c"), str(work / "emu_main.c"), str(startup)]
+    link = ["-nostartfiles", "-T", str(work / "cortex_m.ld"), "-Wl,--gc-sections"]
+    _run_compiler([gcc, *flags, f"-I{model_dir}", *sources, *link, "-o", str(elf), "-lm", "-lc", "-lgcc"],
+                  f"the {device.name} emulator image")  # fmt: skip
     return elf, flags
 
 
@@ -308,8 +306,6 @@ def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) ->
     import unicorn
     from unicorn import arm_const
 
-    binary = elf.with_suffix(".bin")
-    subprocess.run([_tool("objcopy"), "-O", "binary", str(elf), str(binary)], check=True)
     syms = symbol_addresses(elf)
     for need in ("tm_emu_begin", "tm_emu_end", "tm_emu_out", "tm_emu_status"):
         if need not in syms:
@@ -322,7 +318,7 @@ def run_image(elf: Path, device: Device, output_bytes: int, flags: list[str]) ->
     uc.mem_map(FLASH_BASE, -(-device.flash_bytes // page) * page)
     uc.mem_map(RAM_BASE, -(-device.ram_bytes // page) * page)
     uc.mem_map(SCS_BASE, page)
-    image = binary.read_bytes()
+    image = flat_image(elf)  # what objcopy -O binary writes
     if len(image) > device.flash_bytes:
         raise CompilationError(
             f"the emulator image ({len(image)} bytes) does not fit the flash of {device.name}"

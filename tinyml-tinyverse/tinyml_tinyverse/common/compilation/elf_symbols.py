@@ -90,3 +90,49 @@ def _letter(bind: int, typ: int, shndx: int, heads: list[tuple]) -> str:
     else:
         letter = "?"
     return letter.upper() if bind == STB_GLOBAL else letter
+
+
+PT_LOAD = 1
+
+
+def flat_image(path: str | os.PathLike) -> bytes:
+    """The memory image ``objcopy -O binary`` writes for the linked ELF ``path``: the contents of each
+    allocated section that has bytes in the file, at its load address (its address in its program
+    segment's physical range: initialised data sits in flash after the code), from the lowest of them,
+    gaps filled with zeros."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"\x7fELF":
+        raise CompilationError(f"{path} is not an ELF file")
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    if wide:
+        phoff, shoff = struct.unpack_from(order + "QQ", data, 0x20)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 0x36)
+        segment, section = order + "IIQQQQQQ", order + "IIQQQQIIQQ"
+    else:
+        phoff, shoff = struct.unpack_from(order + "II", data, 0x1C)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 0x2A)
+        segment, section = order + "IIIIIIII", order + "IIIIIIIIII"
+    loads = []  # (vaddr, paddr, memsz) of each loadable segment
+    for i in range(phnum):
+        s = struct.unpack_from(segment, data, phoff + i * phentsize)
+        if wide:
+            kind, vaddr, paddr, memsz = s[0], s[3], s[4], s[6]
+        else:
+            kind, vaddr, paddr, memsz = s[0], s[2], s[3], s[5]
+        if kind == PT_LOAD:
+            loads.append((vaddr, paddr, memsz))
+    pieces = []  # (load address, bytes)
+    for i in range(shnum):
+        s = struct.unpack_from(section, data, shoff + i * shentsize)
+        kind, flags, addr, offset, size = s[1], s[2], s[3], s[4], s[5]
+        if not flags & SHF_ALLOC or kind == SHT_NOBITS or not size:
+            continue
+        lma = next((addr - v + p for v, p, m in loads if v <= addr < v + max(m, 1)), addr)
+        pieces.append((lma, data[offset : offset + size]))
+    if not pieces:
+        return b""
+    base = min(lma for lma, _ in pieces)
+    image = bytearray(max(lma + len(b) for lma, b in pieces) - base)
+    for lma, b in pieces:
+        image[lma - base : lma - base + len(b)] = b
+    return bytes(image)

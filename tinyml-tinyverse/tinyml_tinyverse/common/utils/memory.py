@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 import threading
+import time
 
 MIB = 1 << 20
 
@@ -80,16 +81,25 @@ class PeakRss:
         self.mib = after if after > self._before else max(self._sampled, rss_mib() or 0.0)
 
 
-def release_free_memory() -> None:
+_last_release = [float("-inf")]  # time.monotonic() of this process's last release_free_memory
+
+
+def release_free_memory(min_interval_s: float = 0.0) -> None:
     """Give back to the OS what this process holds but does not use now: the heap memory it freed
     (glibc's ``malloc_trim``) and the pages of machine code it ran once (:func:`release_code_pages`).
-    A no-op off Linux.
+    A no-op off Linux, and when the last release was less than ``min_interval_s`` seconds ago (a
+    caller that runs often, such as each C compiler call of a search's measuring, frees little in
+    between and would make the code that runs next fault back in each time).
 
     glibc keeps freed blocks of its heap resident for reuse: after the dataset stage (many parsed
     recordings of a few hundred KiB, freed) about 70 MiB of them would stay resident under the
     training stage's imports and tensors, raising the run's peak by as much. (No ``gc.collect()``:
     arrays are freed when their last reference goes, and a full collection costs 0.15 s once torch
     is loaded.)"""
+    now = time.monotonic()
+    if now - _last_release[0] < min_interval_s:
+        return
+    _last_release[0] = now
     trim = _glibc_function("malloc_trim")
     if trim is not None:
         trim(0)
@@ -97,6 +107,7 @@ def release_free_memory() -> None:
 
 
 MADV_DONTNEED = 4  # madvise's advice number (Linux, all architectures)
+RECHECK_S = 30.0  # the mappings found clean are checked again in /proc/self/smaps this often
 
 
 def release_code_pages() -> int:
@@ -107,19 +118,56 @@ def release_code_pages() -> int:
     again; the kernel's fault-around maps 64 KiB for each page touched. Only clean, file-backed,
     executable mappings are released (``Private_Dirty`` 0 in ``/proc/self/smaps``: their content is
     the file's, byte for byte), with ``madvise(MADV_DONTNEED)``; the pages stay in the page cache and
-    a function that runs again is mapped back by a minor fault, with the same bytes."""
+    a function that runs again is mapped back by a minor fault, with the same bytes.
+
+    Reading ``/proc/self/smaps`` costs about 15 ms once torch is loaded (the kernel walks every
+    mapping's pages), so the mappings found clean are remembered: a release reads the cheap
+    ``/proc/self/maps`` (under 1 ms) and reads smaps again only for a mapping it has not seen (a new
+    library), or when its last reading is ``RECHECK_S`` old."""
     madvise = _glibc_function("madvise")
     if madvise is None:
         return 0
-    released = 0
-    for lo, hi, rss_kib in _clean_code_mappings():
-        if madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), MADV_DONTNEED) == 0:
-            released += rss_kib
-    return released // 1024
+    before = _resident_file_kib()
+    for lo, hi in _clean_code_spans():
+        madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), MADV_DONTNEED)
+    return max(0, before - _resident_file_kib()) // 1024
 
 
-def _clean_code_mappings() -> list[tuple[int, int, int]]:
-    """``(start, end, resident KiB)`` of each private executable file mapping with no modified page."""
+def _resident_file_kib() -> int:
+    """Resident file-backed (and shared) memory of this process, KiB (``/proc/self/statm``'s third field)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[2]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_checked: dict[tuple, bool] = {}  # executable file mapping (its maps line's fields) -> clean when last read
+_checked_at = [float("-inf")]
+
+
+def _clean_code_spans() -> list[tuple[int, int]]:
+    """``(start, end)`` of each private executable file mapping with no modified page (see
+    :func:`release_code_pages` for when ``/proc/self/smaps`` is read again)."""
+    try:
+        with open("/proc/self/maps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    mappings = [tuple(line.split()) for line in lines]
+    code = [m for m in mappings if len(m) > 5 and m[1] == "r-xp" and m[5].startswith("/")]
+    if time.monotonic() - _checked_at[0] > RECHECK_S or any(m[:5] not in _checked for m in code):
+        clean = {(lo, hi) for lo, hi, _ in _clean_code_mappings(resident_only=False)}
+        _checked.clear()
+        for m in code:
+            _checked[m[:5]] = tuple(int(v, 16) for v in m[0].split("-")) in clean
+        _checked_at[0] = time.monotonic()
+    return [tuple(int(v, 16) for v in m[0].split("-")) for m in code if _checked.get(m[:5])]
+
+
+def _clean_code_mappings(resident_only: bool = True) -> list[tuple[int, int, int]]:
+    """``(start, end, resident KiB)`` of each private executable file mapping with no modified page,
+    read from ``/proc/self/smaps`` (with ``resident_only``, those with nothing resident left out)."""
     try:
         with open("/proc/self/smaps") as f:
             lines = f.read().splitlines()
@@ -130,7 +178,7 @@ def _clean_code_mappings() -> list[tuple[int, int, int]]:
     for line in lines + ["0-0 ---- end"]:  # the sentinel closes the last mapping
         head = line.split()
         if head and not head[0].endswith(":"):  # "start-end perms offset dev inode [path]": a new mapping
-            if span is not None and rss and not dirty:
+            if span is not None and (rss or not resident_only) and not dirty:
                 found.append((*span, rss))
             perms, path = head[1], head[5] if len(head) > 5 else ""
             executable_file = perms == "r-xp" and path.startswith("/")
