@@ -107,7 +107,15 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     # a finished trial's folder: its scores and models, no plots drawn or left pending, the ONNX checked
     trial_base = next((root / "search" / "trials").glob("*/training/base/summary.yaml")).parent
     assert not list(trial_base.glob("*.png")) and not list(trial_base.glob("*pending*"))
-    assert yaml.safe_load((trial_base / "summary.yaml").read_text())["onnx"]["max_rel_diff_vs_torch"] < 1e-3
+    trial_summary = yaml.safe_load((trial_base / "summary.yaml").read_text())
+    assert trial_summary["onnx"]["max_rel_diff_vs_torch"] < 1e-3
+    # the test split stays out of the search: trials are scored on val, only the winner is tested
+    assert "test" not in trial_summary and "test" not in trial_summary["quantization"]
+    assert (
+        not (trial_base / "reference_outputs.npz").exists()
+        and "test split" not in (trial_base.parents[1] / "train.log").read_text()
+    )
+    assert "test" in yaml.safe_load((root / "training/base/summary.yaml").read_text())
 
 
 def test_two_workers_share_one_journal_storage_and_run_each_candidate_once(tmp_path):

@@ -69,13 +69,14 @@ def _train_module(task: str) -> Any:
 
 
 def trial_argv(ctx: TrialContext, candidate: Candidate, root: Path) -> list[str]:
-    """The ``train.py`` arguments of a trial (the training stage's, with the trial's folders)."""
+    """The ``train.py`` arguments of a trial (the training stage's, with the trial's folders; the test split
+    left unread: trials are scored on val, and only the winner is tested, by its own stages)."""
     from tinyml_modelmaker.ai_modules.timeseries.training.tinyml_tinyverse.reference_call import train_argv
 
     paths = RunPaths(root)
     shutil.copyfile(ctx.data_config_paths[preset_key(candidate.preset)], paths.data_config)
     config = trial_config(ctx.settings, candidate)
-    return train_argv(config, paths, ctx.dataset_dir, cuda=ctx.cuda, progress=False)
+    return [*train_argv(config, paths, ctx.dataset_dir, cuda=ctx.cuda, progress=False), "--skip-test"]
 
 
 def _run(task: str, argv: list[str], log_path: Path) -> dict:

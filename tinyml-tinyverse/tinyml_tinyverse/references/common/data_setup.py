@@ -46,7 +46,7 @@ def load_splits(args: argparse.Namespace, task: str, data_config: dict) -> dict[
             f"the training split of {args.dataset_dir} is empty; check annotations/train_list.txt"
         )
     splits = {}
-    for name in ("train", "val", "test"):
+    for name in ("train", "val") if getattr(args, "skip_test", False) else ("train", "val", "test"):
         if listed.get(name):
             split = load_split(
                 args.dataset_dir, name, task, data_config, cache_dir=args.cache_dir, seed=args.seed

@@ -139,7 +139,7 @@ def finish_run(
             summary["test_plots"] = task.plots(test_dir, test_out, test, state, test_metrics)
         extra = task.analysis(test_dir, test_out, test, state, test_metrics)
         summary["test"].update({k: v for k, v in extra.items() if v})
-    else:
+    elif not getattr(args, "skip_test", False):
         log("warning: the test split is empty; no test metrics")
 
     onnx_path = onnx_export.export_onnx(model, input_shape, out_dir / run_files.MODEL_ONNX, opset=args.opset)

@@ -83,6 +83,11 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     d.add_argument(
         "--test-output-dir", default=None, help="where the test-split analysis goes (default: --output-dir)"
     )
+    d.add_argument(
+        "--skip-test", action="store_true",
+        help="leave the test split unread: no test metrics, analysis or reference outputs (a model search's "
+        "trials, scored on val; the winner is tested by its own run)",
+    )  # fmt: skip
     d.add_argument("--model", required=True, help="model name in MODEL_REGISTRY")
     d.add_argument("--model-config", default=None, help="YAML overriding the model's __init__ arguments")
     d.add_argument("--model-module", action="append", default=[], help=MODEL_MODULE_HELP)
