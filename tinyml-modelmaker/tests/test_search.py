@@ -118,6 +118,52 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     assert "test" in yaml.safe_load((root / "training/base/summary.yaml").read_text())
 
 
+def test_the_winners_training_continues_its_trial_and_equals_training_it_from_the_start(tmp_path, capsys):
+    """The search's last trial of the winner trained what the training stage would train first (same
+    recipe, seed, data): the stage resumes from it, then refits, quantizes and reports, and ends with the
+    same model, to the bit, as a run that names the winner and trains it from the start. (One torch thread
+    everywhere: with two, two trainings of the same run differ in the last bits of a loss.)"""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this process's stages; the search gives each of its 2 workers 1 of 2 cores
+    try:
+        cfg = search_config(tmp_path, models=["CLS_100_NPU", "CLS_1k_NPU"], pruner="none", workers=2)
+        cfg["training"]["training_epochs"] = 2
+        assert main([str(write_yaml(tmp_path / "search.yaml", cfg))]) == 0
+        out = capsys.readouterr().out
+        root = run_root(cfg)
+        winner = yaml.safe_load((root / "run_summary.yaml").read_text())["search"]
+        assert f"training: {winner['model']} continues from search trial {winner['trial']}" in out
+
+        named = json.loads(
+            json.dumps(cfg)
+        )  # the same project naming the winner: no search, trained from the start
+        named["common"]["run_name"] = "named"
+        named["training"]["model_name"] = winner["model"]
+        named["training"]["quantization_weight_bitwidth"] = winner["bits"]
+        assert main([str(write_yaml(tmp_path / "named.yaml", named))]) == 0
+        assert "continues from search trial" not in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(threads)
+    other = root.parent / "named"
+    logs = []
+    for r in (root, other):
+        with open(r / "training/base/training_log.csv", newline="") as f:
+            logs.append([{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)])
+    assert logs[0] == logs[1]  # the trial's epochs, then the probe and the refit, as trained anew
+    assert [r["phase"] for r in logs[0]].count("refit") == 2
+    a, b = (torch.load(r / "training/base/best_model.pt", map_location="cpu", weights_only=True)["state_dict"]
+            for r in (root, other))  # fmt: skip
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ours, theirs = (yaml.safe_load((r / "training/base/summary.yaml").read_text()) for r in (root, other))
+    for key in ("epochs_run", "best_epoch", "refit", "val", "test"):
+        assert ours[key] == theirs[key], key
+    assert {k: v for k, v in ours["quantization"].items() if k != "output_dir"} == {
+        k: v for k, v in theirs["quantization"].items() if k != "output_dir"
+    }
+
+
 def test_two_workers_share_one_journal_storage_and_run_each_candidate_once(tmp_path):
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage

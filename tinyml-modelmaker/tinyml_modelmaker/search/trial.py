@@ -28,6 +28,7 @@ from typing import Any
 
 from tinyml_modelmaker.run_folder import RunPaths
 
+from .reuse import save_trial_args
 from .space import Candidate, rung_epochs
 from .study import worker_id
 
@@ -192,6 +193,7 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
     trial.set_user_attr("folder", str(root))
     task, metric, maximize = settings["task"], settings["metric"], settings["direction"] == "maximize"
     argv = trial_argv(ctx, candidate, root)
+    save_trial_args(root, argv)  # the winner's training stage may continue this training (search.reuse)
     log_csv = RunPaths(root).training_base / "training_log.csv"
     reported = 0
     summary: dict | None = None

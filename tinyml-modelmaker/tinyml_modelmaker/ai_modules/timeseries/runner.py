@@ -190,6 +190,10 @@ def training_work(config: dict, paths: RunPaths, dataset_dir: Path, task: str, c
     _import_user_models(config)
     model_check = check_model(config, dataset_dir) if check else None
     trainer = get_trainer(task)
+    if config["search"]["enable"]:  # the winner's search trial may already have trained what comes first
+        from ...search.reuse import continue_from_trial
+
+        config = continue_from_trial(config, paths, dataset_dir, task, cuda=torch.cuda.is_available())
     if not stage_process.isolates():  # the report in this process
         return model_check, trainer.train(config, paths, dataset_dir, cuda=torch.cuda.is_available())
     from tinyml_tinyverse.references.common.report import deferred_report
