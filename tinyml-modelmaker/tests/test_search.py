@@ -80,6 +80,10 @@ def test_search_under_a_flash_budget_returns_a_model_that_fits_and_compiles_it(t
     assert "rejected before training: CLS_13k_NPU" in out and "search: trial 0 " in out  # one line per trial
     # successive halving: both train 1 epoch, the better one goes on to 3 (the other stops at its rung)
     assert sorted(int(r["epochs"]) for r in trained) == [1, 3] and "go on to 3 epochs" in out
+    # the cut into the last rung ranks on what the chip runs: the quantized val score, the float one beside it
+    assert "val accuracy (quantized) 8-bit" in out
+    (pruned,) = [r for r in trained if r["state"] == "pruned"]
+    assert "quantized" in pruned["note"] and pruned["val_accuracy"] and pruned["val_accuracy_float"]
 
     summary = yaml.safe_load((root / "run_summary.yaml").read_text())
     stages = ("dataset", "search", "training", "testing", "compilation")

@@ -523,3 +523,21 @@ def test_cli_prints_error_without_traceback(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_stop_at_a_rung_scores_the_best_model_quantized_as_the_finished_training_does(tmp_path, dataset):
+    """``--rung-quantized-bits`` (a model search's cut into its last rung): with the stop, the PTQ val score
+    of the best model so far at each width, equal to what the finished training's quantization reports for
+    that model (the same calibration windows and observer)."""
+    data = dataset("classification")
+    out, common = tmp_path / "rung", ("--refit", "off", "--quantization", "2", "--quantization-method", "PTQ")
+    stopped = run_train(
+        "classification", data, out, *common, "--stop-after-epoch", "2", "--rung-quantized-bits", "8", "4"
+    )
+    assert stopped["interrupted_after_epoch"] == 2 and set(stopped["quantized_val"]) == {8, 4}
+    for bits in (8, 4):  # the same training finished (nothing left to train), quantized at each width
+        qdir = tmp_path / f"q{bits}"
+        run_train("classification", data, out, *common, "--quantization-weight-bitwidth", str(bits),
+                  "--quantization-output-dir", str(qdir), "--resume", "auto")  # fmt: skip
+        summary = yaml.safe_load((out / "summary.yaml").read_text())
+        assert stopped["quantized_val"][bits] == summary["quantization"]["val"]["accuracy"], bits

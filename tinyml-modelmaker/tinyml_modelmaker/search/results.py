@@ -52,7 +52,13 @@ def trial_rows(study: Any, figures: dict[str, dict], budget: Budget) -> list[dic
                 value, value_float = scores[v["bits"]]["score"], scores[v["bits"]]["float"]
             elif last.state.name == "COMPLETE":  # a rung of successive halving it did not get past
                 state, value = "pruned", last.value
-                note = f"stopped after epoch {a.get('epochs')}: not among the best 1/{factor} (val {metric} {value:.4f})"
+                quantized = a.get("rung_quantized") or {}
+                if str(v["bits"]) in quantized:  # the cut into the last rung: ranked quantized
+                    value, value_float = quantized[str(v["bits"])], a.get("val_float")
+                    ranked = f"val {metric} {last.value:.4f} at its best bit width, quantized"
+                else:
+                    ranked = f"val {metric} {value:.4f}"
+                note = f"stopped after epoch {a.get('epochs')}: not among the best 1/{factor} ({ranked})"
             elif last.state.name == "PRUNED":
                 steps = last.intermediate_values
                 state, note = "pruned", a.get("note", "pruned")

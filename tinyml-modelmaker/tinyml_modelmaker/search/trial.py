@@ -202,11 +202,20 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
         stops = [
             r for r in rung_epochs(settings["min_epochs"], settings["reduction_factor"], target) if r > start
         ]
+    # the cut into the last rung (successive halving) ranks on what the chip runs: the quantized val score
+    cut = (
+        settings["pruner"] == "successive_halving"
+        and phase == len(rungs) - 2
+        and settings["training"]["quantization"]
+    )
+    widths = [str(v["bits"]) for v in variants if v["bits"] != 32]
     try:
         for stop in stops:
             extra = ([] if stop >= settings["trial_epochs"] else ["--stop-after-epoch", str(stop)]) + (
                 ["--resume", "auto"] if start or reported else []
             )
+            if cut and widths and "--stop-after-epoch" in extra:
+                extra += ["--rung-quantized-bits", *widths]
             result = _run(task, argv + extra, root / "train.log")
             scores = _best_so_far(read_scores(log_csv, metric), maximize)
             for epoch, value in scores[reported:]:
@@ -222,6 +231,11 @@ def run_trial(trial: Any, ctx: TrialContext) -> float:
                 raise optuna.TrialPruned(note)
         if summary is None:  # a rung of successive halving: the coordinator ranks the candidates on it
             trial.set_user_attr("final", False)
+            quantized = {int(b): float(v) for b, v in (result.get("quantized_val") or {}).items()}
+            if quantized:  # before the last rung: the best bit width's score, quantized as it will be
+                trial.set_user_attr("rung_quantized", {str(b): v for b, v in quantized.items()})
+                trial.set_user_attr("val_float", scores[-1][1])
+                return max(quantized.values()) if maximize else min(quantized.values())
             return scores[-1][1]
         results = []
         for v in variants:  # the first width was quantized by the training itself
@@ -264,6 +278,11 @@ def describe(trial: Any, settings: dict) -> str:
         return f"search: {where}: skipped (trial {attrs['duplicate_of']} trains it)"
     metric = settings["metric"]
     if trial.state == TrialState.COMPLETE and not attrs.get("final", True):
+        quantized = attrs.get("rung_quantized")
+        if quantized:  # the cut into the last rung: ranked on the quantized scores
+            widths = ", ".join(f"{b}-bit {v:.4f}" for b, v in quantized.items())
+            return (f"search: {where}: val {metric} (quantized) {widths} after {attrs.get('epochs')} epochs (float "
+                    f"{attrs.get('val_float', float('nan')):.4f}); {secs}")  # fmt: skip
         return (
             f"search: {where}: best val {metric} {trial.value:.4f} after {attrs.get('epochs')} epochs; {secs}"
         )

@@ -147,8 +147,7 @@ def quantize_best_model(
     }  # fmt: skip
     float_onnx = Path(args.output_dir) / run_files.MODEL_ONNX
     refit = "refit" in summary
-    rng = np.random.default_rng(args.seed)
-    calib_idx = np.sort(rng.choice(len(train.X), size=min(CALIBRATION_SAMPLES, len(train.X)), replace=False))
+    calib_idx = calibration_indices(len(train.X), args.seed)
     graph = QB.float_graph(float_onnx)
     float_out = np.concatenate(
         [run_float(graph, check.X[i : i + 512])[graph.output_names[0]] for i in range(0, len(check.X), 512)]
@@ -277,6 +276,46 @@ def closest_to_float(
         method: round(fidelity(task, reference, run_quantized(qg, x)), 4) for method, qg in graphs.items()
     }
     return max(scores, key=lambda m: (scores[m], m == "QAT")), scores
+
+
+def calibration_indices(windows: int, seed: int) -> np.ndarray:
+    """The training windows PTQ calibrates on: ``CALIBRATION_SAMPLES`` of them, drawn with ``seed``, in order."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(windows, size=min(CALIBRATION_SAMPLES, windows), replace=False))
+
+
+def quantized_val_scores(
+    args: argparse.Namespace, task: Task, model: nn.Module, splits: dict, loss_fn: nn.Module, bits: list[int]
+) -> dict[int, float]:
+    """The val score (the task's primary metric) of the float ``model`` quantized after training (PTQ,
+    calibrated as :func:`quantize_best_model` calibrates: the same windows and observer) at each weight
+    width of ``bits``: what a model search ranks its candidates on before their last rung, as the chip
+    will run them (``--rung-quantized-bits``)."""
+    import tempfile
+
+    from tinyml_tinyverse.common.quantization import quantize_onnx
+
+    from .evaluation import evaluate
+
+    train, val = splits["train"], splits["val"]
+    _, val_out = evaluate(model, val, task, loss_fn, torch.device("cpu"), shard=False)
+    state = task.fit_state(val_out, val)
+    calib = train.X[calibration_indices(len(train.X), args.seed)]
+    scores = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = onnx_export.export_onnx(
+            model, list(train.X.shape[1:]), Path(tmp) / "model.onnx", opset=args.opset
+        )
+        for b in bits:
+            qg = quantize_onnx(
+                onnx_path,
+                calib,
+                mode=args.quantization,
+                weight_bitwidth=b,
+                observer=args.calibration_observer,
+            )
+            scores[b] = float(task.metrics(run_quantized(qg, val.X), val, state)[task.primary_metric])
+    return scores
 
 
 def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:

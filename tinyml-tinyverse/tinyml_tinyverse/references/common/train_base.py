@@ -11,11 +11,13 @@ summary, and quantization when asked (``report.py``, ``quantize.py``). The set-u
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,6 +145,9 @@ def get_args_parser(task: str, description: str = "", add_help: bool = True) -> 
     t.add_argument(
         "--stop-after-epoch", type=int, default=0, help=argparse.SUPPRESS
     )  # simulates a killed run in tests
+    t.add_argument(
+        "--rung-quantized-bits", type=int, nargs="+", default=None, help=argparse.SUPPRESS
+    )  # with --stop-after-epoch: also the best model's PTQ val score at these weight widths (a model search's rungs)
     r = p.add_argument_group("runtime")
     r.add_argument(
         "--num-gpus", type=int, default=None, help="0: CPU; N: N GPUs (launch N processes with torchrun)"
@@ -284,6 +289,21 @@ def restore(
         state["best_metric"],
         state["best_epoch"],
         state["best_state"],
+    )
+
+
+def _quantized_so_far(
+    args, task: Task, model: nn.Module, best_state: dict, splits: dict, loss_fn
+) -> dict[int, float]:
+    """The best epoch so far's PTQ val score at each of ``--rung-quantized-bits`` (see quantize.quantized_val_scores)."""
+    from .quantize import quantized_val_scores
+
+    best = copy.deepcopy(model).cpu()
+    best.load_state_dict(best_state)
+    train_x = np.ascontiguousarray(splits["train"].X[:8])
+    folded = fold_output_scale(best.eval(), torch.from_numpy(train_x))
+    return quantized_val_scores(
+        args, task, folded, splits, copy.deepcopy(loss_fn).cpu(), args.rung_quantized_bits
     )
 
 
@@ -449,7 +469,10 @@ def _fit(args: argparse.Namespace, task: Task) -> dict:
             release_free_memory()
         if args.stop_after_epoch and epoch >= args.stop_after_epoch:
             log(f"stopping after epoch {epoch} as asked (--stop-after-epoch); continue with --resume auto")
-            return {"interrupted_after_epoch": epoch}
+            stopped: dict[str, Any] = {"interrupted_after_epoch": epoch}
+            if main and args.rung_quantized_bits and args.quantization and best_state is not None:
+                stopped["quantized_val"] = _quantized_so_far(args, task, model, best_state, splits, loss_fn)
+            return stopped
 
     dist_utils.cleanup()  # the rest runs on rank 0 alone; the other processes end here
     if not main:
