@@ -12,6 +12,8 @@ best in under a third of the time.
     python benchmarks/search.py                    # defaults below: 5 to 10 min on 2 busy cores
     python benchmarks/search.py --repeats 3        # the pair 3 times, order alternated; the median ratio
     python benchmarks/search.py --budget 9000 --bits 8 4 --epochs 30
+    python benchmarks/search.py --models '*'       # the task's whole zoo (16 models) instead of CLS_*_NPU
+    python benchmarks/search.py --train-winner     # and each run's winner trained (the whole run's time)
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def config(args: argparse.Namespace, pruner: str, repeat: int = 0) -> dict:
         },
         "data_processing_feature_extraction": {"feature_extraction_name": args.preset, "variables": 3},
         "training": {
-            "enable": False,  # the benchmark measures the search stage; the winner's training is the usual one
+            "enable": args.train_winner,  # the benchmark measures the search stage; --train-winner: and the winner's training
             "model_name": "auto",
             "training_epochs": args.epochs,
             "quantization": 2,
@@ -108,6 +110,7 @@ def run(args: argparse.Namespace, pruner: str, repeat: int = 0) -> dict:
     return {
         "pruner": pruner,
         "search_s": summary["stages"]["search"]["seconds"],
+        "train_s": summary["stages"]["training"]["seconds"],
         "run_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "measure_s": round(sum(v.get("seconds", 0) for k, v in measured.items() if not k.startswith("_")), 1),
@@ -139,6 +142,8 @@ def main() -> None:
     p.add_argument("--reduction-factor", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=None, help="projects folder (default: a temporary one)")
+    p.add_argument("--train-winner", action="store_true",
+                   help="also train the winner of each run (the training stage: a search's continues its last trial)")  # fmt: skip
     p.add_argument(
         "--repeats", type=int, default=1, help="run the pair this often (order alternated); median"
     )
@@ -168,7 +173,8 @@ def main() -> None:
     for name, key in (("trials run", "trials"), ("candidates complete", "trained"), ("candidates pruned", "pruned"),
                       ("rejected by the budget", "rejected"), ("epochs trained", "epochs"),
                       ("candidates measured, s", "measure_s"), ("trials (sum), s", "trial_s"),
-                      ("search stage wall s", "search_s"), ("run CPU s (all procs)", "cpu_s")):  # fmt: skip
+                      ("search stage wall s", "search_s"), ("run CPU s (all procs)", "cpu_s"),
+                      *((("winner's training s", "train_s"), ("whole run wall s", "run_s")) if args.train_winner else ())):  # fmt: skip
         print(f"{name:24}{search[key]:>20}{full[key]:>24}")
     w, b = search["winner"], full["best"]
     print(
