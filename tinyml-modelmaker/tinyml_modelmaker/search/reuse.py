@@ -22,7 +22,6 @@ from tinyml_tinyverse.common import run_files
 
 from tinyml_modelmaker.run_folder import RunPaths
 
-TRAIN_ARGS_FILE = "train_args.json"  # in a trial's folder: the train.py arguments it trains with
 COPIED = (run_files.CHECKPOINT, run_files.BEST_MODEL, run_files.TRAINING_LOG)
 # what only comes after the float training, or only says where files go: may differ
 AFTER_OR_WHERE = {
@@ -33,11 +32,6 @@ AFTER_OR_WHERE = {
 }  # fmt: skip
 
 
-def save_trial_args(root: Path, argv: list[str]) -> None:
-    """Record the ``train.py`` arguments of the trial in ``root`` (read by :func:`continue_from_trial`)."""
-    (root / TRAIN_ARGS_FILE).write_text(json.dumps(argv))
-
-
 def continue_from_trial(config: dict, paths: RunPaths, dataset_dir: Path, task: str, *, cuda: bool) -> dict:
     """The config the training stage trains with: ``config``, or, when the search's trial of the winner is
     the same float training, a copy that resumes from it (its checkpoint, best model and log copied into
@@ -45,7 +39,7 @@ def continue_from_trial(config: dict, paths: RunPaths, dataset_dir: Path, task: 
     from tinyml_modelmaker.ai_modules.timeseries.training.tinyml_tinyverse.reference_call import train_argv
 
     from .stage import read_winner, search_dir
-    from .trial import group_dir, preset_key
+    from .trial import TRAIN_ARGS_FILE, group_dir, preset_key
 
     winner = read_winner(paths)
     if not config["search"]["enable"] or winner is None or config["training"]["resume"]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import json
 import math
 import shutil
 import time
@@ -28,7 +29,6 @@ from typing import Any
 
 from tinyml_modelmaker.run_folder import RunPaths
 
-from .reuse import save_trial_args
 from .space import Candidate, rung_epochs
 from .study import worker_id
 
@@ -43,6 +43,15 @@ class TrialContext:
     data_config_paths: dict[str, Path]  # preset key -> data_config.yaml written on this machine
     cuda: bool = False
     label: str = field(default_factory=worker_id)
+
+
+TRAIN_ARGS_FILE = "train_args.json"  # in a trial's folder: the train.py arguments it trains with
+
+
+def save_trial_args(root: Path, argv: list[str]) -> None:
+    """Record the ``train.py`` arguments of the trial in ``root`` (the winner's training stage compares
+    them with its own: ``reuse.continue_from_trial``)."""
+    (root / TRAIN_ARGS_FILE).write_text(json.dumps(argv))
 
 
 def preset_key(preset: str | None) -> str:
