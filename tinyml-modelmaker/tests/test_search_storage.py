@@ -70,3 +70,41 @@ def test_a_local_worker_whose_process_is_gone_is_recognised_by_its_label():
     assert S.alive_here(f"worker 1 {S.worker_id()}") is True
     assert S.alive_here(f"worker 3 elsewhere.example:{proc.stdout.strip()}") is None  # another machine
     assert S.alive_here(None) is None
+
+
+def test_a_worker_goes_on_when_another_process_closed_its_running_trial(tmp_path, monkeypatch, capsys):
+    """A trial whose heartbeat another process found stale (a machine that slept, or was busy for two
+    minutes) is failed there and queued again; the worker that was still running it finds it closed when
+    it reports. Optuna then raised from deep inside (``Should not reach``) and the whole search stopped;
+    the worker now says so, drops that result and takes the next trial."""
+    import gc
+
+    import optuna
+    from optuna.trial import TrialState
+    from tinyml_modelmaker.search import worker
+    from tinyml_modelmaker.search.trial import TrialContext
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    S.quiet_optuna()
+    study = optuna.create_study(study_name="queue", storage=S.open_storage(url))
+    for k in range(2):
+        study.enqueue_trial({"item": k})
+    elsewhere = optuna.load_study(study_name="queue", storage=S.open_storage(url))  # another process's view
+    ran = []
+
+    def trains(trial, ctx):  # trial 0 is failed elsewhere while it trains here
+        ran.append(trial.number)
+        if trial.number == 0:
+            elsewhere.tell(0, state=TrialState.FAIL)
+        return 0.9
+
+    monkeypatch.setattr(worker, "run_trial", trains)
+    monkeypatch.setattr(worker, "describe", lambda trial, settings: f"search: trial {trial.number} done")
+    ctx = TrialContext(settings={}, dataset_dir=tmp_path, trials_dir=tmp_path, data_config_paths={})
+    try:
+        assert worker.work(study, ctx) == 1  # trial 1 finished here; trial 0's result was dropped
+    finally:
+        gc.unfreeze()
+    assert ran == [0, 1]
+    assert "trial 0 was closed by another process" in capsys.readouterr().out
+    assert {t.number: t.state for t in study.get_trials()} == {0: TrialState.FAIL, 1: TrialState.COMPLETE}

@@ -51,9 +51,10 @@ def work(study: Any, ctx: TrialContext) -> int:
     S.quiet_optuna()
     if S.waiting(study) == 0:
         return 0
-    count = [0]
+    count, current = [0], [None]
 
     def objective(trial: Any) -> float:
+        current[0] = trial.number
         try:
             return run_trial(trial, ctx)
         except optuna.TrialPruned:
@@ -70,8 +71,27 @@ def work(study: Any, ctx: TrialContext) -> int:
 
     gc.collect()
     gc.freeze()  # what lives now (torch, the zoo, the data) is not scanned again after every trial
-    study.optimize(objective, callbacks=[after], catch=(Exception,), gc_after_trial=True)
-    return count[0]
+    while True:
+        try:
+            study.optimize(objective, callbacks=[after], catch=(Exception,), gc_after_trial=True)
+            return count[0]
+        except AssertionError as exc:  # Optuna's "Should not reach" after it could not record the result
+            if not _closed_elsewhere(exc.__context__):
+                raise
+            print(f"search: trial {current[0]} was closed by another process while it ran here (its heartbeat was "
+                  f"missed: a busy or sleeping machine); its result is dropped and its candidate is queued again",
+                  flush=True)  # fmt: skip
+            if S.waiting(study) == 0:
+                return count[0]
+
+
+def _closed_elsewhere(exc: BaseException | None) -> bool:
+    """Whether Optuna failed to record a trial's result because another process had already closed it."""
+    import optuna
+
+    return isinstance(exc, optuna.exceptions.UpdateFinishedTrialError) or (
+        isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a ")
+    )
 
 
 def work_until_done(study: Any, ctx: TrialContext, poll_s: float = 0.2) -> int:
