@@ -36,17 +36,8 @@ def symbol_addresses(path: str | os.PathLike) -> dict[str, int]:
 
 def _defined_symbols(path: str | os.PathLike) -> list[tuple[str, int, int, str]]:
     """``(name, value, size, nm type letter)`` of each named, defined symbol (not a section or file)."""
-    data = Path(path).read_bytes()
-    if data[:4] != b"\x7fELF":
-        raise CompilationError(f"{path} is not an ELF object file")
-    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    data, wide, order, sections = _read(path, "ELF object file")
     arm = struct.unpack_from(order + "H", data, 18)[0] == EM_ARM
-    if wide:
-        shoff, shentsize, shnum = struct.unpack_from(order + "Q10xHH", data, 0x28)[0], *struct.unpack_from(order + "HH", data, 0x3A)  # fmt: skip
-    else:
-        shoff, shentsize, shnum = struct.unpack_from(order + "I", data, 0x20)[0], *struct.unpack_from(order + "HH", data, 0x2E)  # fmt: skip
-    section = order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
-    sections = [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
     # per section: (type, flags, offset, size, link, entsize)
     heads = [(s[1], s[2], s[4], s[5], s[6], s[9]) for s in sections]
     found = []
@@ -68,6 +59,19 @@ def _defined_symbols(path: str | os.PathLike) -> list[tuple[str, int, int, str]]
             if name:
                 found.append((name, value, sym_size, _letter(bind, typ, shndx, heads)))
     return found
+
+
+def _read(path: str | os.PathLike, what: str) -> tuple[bytes, bool, str, list[tuple]]:
+    """``(file bytes, 64-bit, struct byte order, section headers as unpacked tuples)`` of the ELF ``path``
+    (``what`` names the file expected, in the error when it is not ELF)."""
+    data = Path(path).read_bytes()
+    if data[:4] != b"\x7fELF":
+        raise CompilationError(f"{path} is not an {what}")
+    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    shoff = struct.unpack_from(order + ("Q" if wide else "I"), data, 0x28 if wide else 0x20)[0]
+    shentsize, shnum = struct.unpack_from(order + "HH", data, 0x3A if wide else 0x2E)
+    section = order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII")
+    return data, wide, order, [struct.unpack_from(section, data, shoff + i * shentsize) for i in range(shnum)]
 
 
 def _letter(bind: int, typ: int, shndx: int, heads: list[tuple]) -> str:
@@ -100,18 +104,10 @@ def flat_image(path: str | os.PathLike) -> bytes:
     allocated section that has bytes in the file, at its load address (its address in its program
     segment's physical range: initialised data sits in flash after the code), from the lowest of them,
     gaps filled with zeros."""
-    data = Path(path).read_bytes()
-    if data[:4] != b"\x7fELF":
-        raise CompilationError(f"{path} is not an ELF file")
-    wide, order = data[4] == 2, "<" if data[5] == 1 else ">"
-    if wide:
-        phoff, shoff = struct.unpack_from(order + "QQ", data, 0x20)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 0x36)
-        segment, section = order + "IIQQQQQQ", order + "IIQQQQIIQQ"
-    else:
-        phoff, shoff = struct.unpack_from(order + "II", data, 0x1C)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 0x2A)
-        segment, section = order + "IIIIIIII", order + "IIIIIIIIII"
+    data, wide, order, sections = _read(path, "ELF file")
+    phoff = struct.unpack_from(order + ("Q" if wide else "I"), data, 0x20 if wide else 0x1C)[0]
+    phentsize, phnum = struct.unpack_from(order + "HH", data, 0x36 if wide else 0x2A)
+    segment = order + ("IIQQQQQQ" if wide else "IIIIIIII")
     loads = []  # (vaddr, paddr, memsz) of each loadable segment
     for i in range(phnum):
         s = struct.unpack_from(segment, data, phoff + i * phentsize)
@@ -122,8 +118,7 @@ def flat_image(path: str | os.PathLike) -> bytes:
         if kind == PT_LOAD:
             loads.append((vaddr, paddr, memsz))
     pieces = []  # (load address, bytes)
-    for i in range(shnum):
-        s = struct.unpack_from(section, data, shoff + i * shentsize)
+    for s in sections:
         kind, flags, addr, offset, size = s[1], s[2], s[3], s[4], s[5]
         if not flags & SHF_ALLOC or kind == SHT_NOBITS or not size:
             continue

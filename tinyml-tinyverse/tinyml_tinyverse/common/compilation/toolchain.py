@@ -57,9 +57,9 @@ def _command_text(cmd: Sequence[str]) -> str:
 
 
 def _run_compiler(cmd: list[str], what: str) -> None:
-    release_free_memory(
-        min_interval_s=1.0
-    )  # this process waits while the compiler works: what it freed is not held meanwhile (once a second: a search calls the compiler many times a second)
+    # this process waits while the compiler works: what it freed is not held meanwhile (at most once a
+    # second: a search's measuring calls the compiler several times a second)
+    release_free_memory(min_interval_s=1.0)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except OSError as exc:
