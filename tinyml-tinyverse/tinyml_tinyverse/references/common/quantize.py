@@ -293,29 +293,20 @@ def quantized_val_scores(
     will run them (``--rung-quantized-bits``)."""
     import tempfile
 
-    from tinyml_tinyverse.common.quantization import quantize_onnx
-
+    from . import quantization_budget as QB
     from .evaluation import evaluate
 
     train, val = splits["train"], splits["val"]
     _, val_out = evaluate(model, val, task, loss_fn, torch.device("cpu"), shard=False)
-    state = task.fit_state(val_out, val)
     calib = train.X[calibration_indices(len(train.X), args.seed)]
-    scores = {}
+    observer = args.calibration_observer
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = onnx_export.export_onnx(
             model, list(train.X.shape[1:]), Path(tmp) / "model.onnx", opset=args.opset
         )
-        for b in bits:
-            qg = quantize_onnx(
-                onnx_path,
-                calib,
-                mode=args.quantization,
-                weight_bitwidth=b,
-                observer=args.calibration_observer,
-            )
-            scores[b] = float(task.metrics(run_quantized(qg, val.X), val, state)[task.primary_metric])
-    return scores
+        b = QB.Budget(task, val, task.fit_state(val_out, val), 0.0, None, calib, args.quantization, onnx_path)
+        base = QB.Attempt("rung", None, onnx_path, "PTQ", observer, 8)
+        return {w: QB.requantize(b, onnx_path, observer, w, "rung", base).score for w in bits}
 
 
 def run_quantized(qg: Any, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
